@@ -1,0 +1,13 @@
+#pragma once
+// Internal to the CLI: each subcommand registers its options on the app and returns the action
+// that runs it once the command line is parsed.
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace gos::cli {
+
+using Action = std::function<int()>;
+
+Action add_expr_command(CLI::App& app);
+
+}  // namespace gos::cli
