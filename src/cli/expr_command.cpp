@@ -41,6 +41,13 @@ nlohmann::json expr_json(const ir::OpExpr& op, const ir::Cost& cost) {
   };
 }
 
+// 3612672 -> "3,612,672": cost figures are read by people comparing orders of magnitude.
+std::string grouped(int64_t value) {
+  std::string digits = std::to_string(value < 0 ? -value : value);
+  for (int position = static_cast<int>(digits.size()) - 3; position > 0; position -= 3) digits.insert(position, ",");
+  return (value < 0 ? "-" : "") + digits;
+}
+
 std::string shape_text(const std::vector<int64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ",")); }
 
 void print_human(const ir::OpExpr& op, const ir::Cost& cost) {
@@ -50,11 +57,11 @@ void print_human(const ir::OpExpr& op, const ir::Cost& cost) {
     if (tensor.role == ir::Role::Intermediate) continue;
     fmt::print("{:<11} {} {}\n", ir::to_string(tensor.role), tensor.name, shape_text(tensor.shape));
   }
-  fmt::print("MACs        {:L}\n", cost.macs);
-  fmt::print("params      {:L}\n", cost.params);
-  fmt::print("bytes       {:L} (inputs {:L}, weights {:L}, output {:L})\n", cost.bytes(), cost.input_bytes,
-             cost.weight_bytes, cost.output_bytes);
-  fmt::print("other ops   {:L} (additions, comparisons, epilogues without a learned multiply)\n", cost.other_ops);
+  fmt::print("MACs        {}\n", grouped(cost.macs));
+  fmt::print("params      {}\n", grouped(cost.params));
+  fmt::print("bytes       {} (inputs {}, weights {}, output {})\n", grouped(cost.bytes()), grouped(cost.input_bytes),
+             grouped(cost.weight_bytes), grouped(cost.output_bytes));
+  fmt::print("other ops   {} (additions, comparisons, epilogues without a learned multiply)\n", grouped(cost.other_ops));
   fmt::print("intensity   {:.2f} FLOP/byte\n", cost.arithmetic_intensity());
 }
 
