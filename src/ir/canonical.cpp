@@ -56,6 +56,8 @@ class Canonicaliser {
     return canonical;
   }
 
+  const std::map<std::string, std::string>& tensor_names() const { return tensor_names_; }
+
  private:
   // A name-independent sort key for a read: role, the tensor's canonical name where already
   // known, then the subscripts with canonical index names ('?' for indices not yet named).
@@ -163,6 +165,13 @@ Parts canonical_parts(const Parts& parts) { return Canonicaliser(parts).run(); }
 OpExpr canonical(const OpExpr& op) {
   auto parts = detail::canonical_parts({op.tensors(), op.statements()});
   return OpExpr::make(detail::declared_tensors(parts.tensors), parts.statements);
+}
+
+std::map<std::string, std::string> canonical_tensor_names(const OpExpr& op) {
+  detail::Parts parts{op.tensors(), op.statements()};
+  Canonicaliser canonicaliser(parts);
+  canonicaliser.run();
+  return canonicaliser.tensor_names();
 }
 
 OpExpr rename_tensors(const OpExpr& op, const std::map<std::string, std::string>& names) {

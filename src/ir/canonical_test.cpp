@@ -65,7 +65,7 @@ TEST(Canonical, IsIdempotentAndEqualToTheOriginal) {
 }
 
 TEST(Canonical, PreservesTheOperatorsValue) {
-  auto op = parse("Y[n,k] = relu(sum{c} W[k,c] * X[n,c] + B[k])", "n<2, k<3, c<2");
+  auto op = parse("Y[n,k] = relu(sum{c} W[k,c] * X[n,c] + B[k])", "n<2, k<3, c<2, in X[2,2]");
   auto renamed = canonical(op);
   TensorMap bindings{{"X", Tensor({2, 2}, {1, -2, 3, 4})},
                      {"W", Tensor({3, 2}, {1, 2, 3, 4, 5, 6})},
@@ -76,6 +76,18 @@ TEST(Canonical, PreservesTheOperatorsValue) {
     canonical_bindings[tensor.name] = tensor.shape.size() == 2 ? bindings.at("W") : bindings.at("B");
   }
   EXPECT_EQ(evaluate(op, bindings).data, evaluate(renamed, canonical_bindings).data);
+}
+
+TEST(Canonical, TensorNameMapsPairUpEqualOperators) {
+  auto a = parse("Y[n,k] = sum{c} X[n,c] * W[k,c] + B[k]", "n<1, k<3, c<4");
+  auto b = parse("Out[n,k] = sum{c} Weight[k,c] * In[n,c] + Bias[k]", "n<1, k<3, c<4, in In[1,4]");
+  ASSERT_EQ(a, b);
+  auto names_a = canonical_tensor_names(a);
+  auto names_b = canonical_tensor_names(b);
+  EXPECT_EQ(names_a.at("W"), names_b.at("Weight"));
+  EXPECT_EQ(names_a.at("B"), names_b.at("Bias"));
+  EXPECT_EQ(names_a.at("X"), names_b.at("In"));
+  EXPECT_EQ(names_a.at("Y"), "Y");
 }
 
 TEST(RenameTensors, RenamesEveryUse) {

@@ -161,6 +161,11 @@ class OpExpr {
 // addends in a fixed order. canonical(canonical(e)) is canonical(e).
 OpExpr canonical(const OpExpr& op);
 
+// The renaming canonical() applies to tensors: original name -> canonical name. Two operators with
+// equal canonical forms correspond tensor by tensor through these maps (how lowerings bind a
+// recognised kernel's operands).
+std::map<std::string, std::string> canonical_tensor_names(const OpExpr& op);
+
 // Renames tensors (names not in the map keep theirs).
 OpExpr rename_tensors(const OpExpr& op, const std::map<std::string, std::string>& names);
 

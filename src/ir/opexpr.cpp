@@ -43,6 +43,9 @@ std::optional<Enum> value_of(const std::array<std::pair<Enum, std::string_view>,
   return std::nullopt;
 }
 
+// Far above any real operator; keeps every element count and offset inside int64_t.
+constexpr int64_t kMaxElements = int64_t{1} << 40;
+
 IrError statement_error(size_t position, const Statement& statement, const std::string& message) {
   return IrError("statement " + std::to_string(position + 1) + " (writing " + statement.output.tensor +
                  "): " + message);
@@ -74,7 +77,9 @@ std::vector<int64_t> output_shape(size_t position, const Statement& statement) {
                                   "the extents of the indices with smaller coefficients)");
       }
       ++use->second;
-      stride *= statement.extent_of(name);
+      if (__builtin_mul_overflow(stride, statement.extent_of(name), &stride) || stride > kMaxElements) {
+        throw statement_error(position, statement, "output has more than 2^40 elements");
+      }
     }
     shape.push_back(stride);
   }
@@ -139,8 +144,12 @@ void check_declared(const TensorDecl& tensor) {
     throw IrError("tensor '" + tensor.name + "' is declared as " + std::string(to_string(tensor.role)) +
                   "; only inputs, params and consts are declared, written tensors are derived");
   }
+  int64_t elements = 1;
   for (int64_t extent : tensor.shape) {
     if (extent <= 0) throw IrError("tensor '" + tensor.name + "' has a non-positive dimension");
+    if (__builtin_mul_overflow(elements, extent, &elements) || elements > kMaxElements) {
+      throw IrError("tensor '" + tensor.name + "' has more than 2^40 elements");
+    }
   }
   if (tensor.role == Role::Const) {
     if (!tensor.values || static_cast<int64_t>(tensor.values->size()) != tensor.elements()) {

@@ -106,5 +106,11 @@ TEST(OpExpr, RejectsNonPositiveExtent) {
   expect_error([&] { OpExpr::make(linear_tensors(), {statement}); }, "extents must be positive");
 }
 
+TEST(OpExpr, RejectsShapesWhoseElementCountOverflows) {
+  auto tensors = linear_tensors();
+  tensors[0].shape = {2147483647, 2147483647, 2147483647};
+  expect_error([&] { OpExpr::make(tensors, {linear_statement()}); }, "more than 2^40 elements");
+}
+
 }  // namespace
 }  // namespace gos::ir

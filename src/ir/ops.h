@@ -78,11 +78,13 @@ struct PoolSpec {
   int64_t channels = 1;
   std::vector<int64_t> input_size{1, 1};  // 1 or 2 spatial dims
   std::vector<int64_t> kernel{1, 1};
-  std::vector<int64_t> stride{1, 1};
-  std::vector<int64_t> padding{0, 0, 0, 0};  // begins then ends (ONNX pads order)
-  std::vector<int64_t> dilation{1, 1};         // max pooling only
+  // Empty stride, padding and dilation take the ONNX defaults (1, 0, 1 in every dimension), so a
+  // 1-D pool needs to set only what it uses.
+  std::vector<int64_t> stride;
+  std::vector<int64_t> padding;   // begins then ends (ONNX pads order)
+  std::vector<int64_t> dilation;  // max pooling only
   bool ceil_mode = false;
-  bool count_include_pad = false;              // average pooling only
+  bool count_include_pad = false;  // average pooling only
 };
 OpExpr max_pool(const PoolSpec& spec);
 OpExpr average_pool(const PoolSpec& spec);
@@ -95,8 +97,9 @@ OpExpr add(const std::vector<int64_t>& shape, Activation activation = Activation
 
 // Inference-mode batch normalisation folded into the preceding convolution or linear operator:
 // returns its weights rescaled (W[k,...] * gamma/sqrt(var+eps)) and its bias shifted, and the
-// operator, which gains a bias B[k] if it had none. The first dimension of W indexes the output
-// channel the normalisation applies to (conv W[k,c,r,s]; linear with trans_b W[k,c]).
+// operator, which gains a bias B[k] if it had none. The normalisation applies to the output's
+// channel dimension (Y's dimension 1); W's dimension with the same subscript is rescaled (conv
+// W[k,c,r,s]; linear W[k,c] with trans_b, W[c,k] without). An operator with an activation throws.
 struct BatchNormParams {
   std::vector<float> gamma, beta, mean, var;
   float epsilon = 1e-5f;
