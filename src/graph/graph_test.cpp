@@ -1,0 +1,181 @@
+// Graph validation, reference evaluation and batch-norm folding.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "graph/graph.h"
+#include "ir/ops.h"
+
+namespace gos::graph {
+namespace {
+
+ir::Tensor random_tensor(const Shape& shape, std::mt19937& rng, float low = -1, float high = 1) {
+  ir::Tensor tensor(shape);
+  std::uniform_real_distribution<float> uniform(low, high);
+  for (float& v : tensor.data) v = uniform(rng);
+  return tensor;
+}
+
+// conv 3x3 (bias) -> BatchNormalization -> ReLU -> Flatten -> linear
+Graph small_classifier(std::mt19937& rng) {
+  Graph graph;
+  graph.name = "small";
+  graph.inputs = {{"image", {1, 2, 5, 5}}};
+  graph.outputs = {{"logits", {1, 3}}};
+  ir::Conv2dSpec conv_spec{.batch = 1, .in_channels = 2, .out_channels = 4, .input_size = {5, 5}, .kernel = {3, 3},
+                           .padding = {1, 1, 1, 1}, .bias = true};
+  Node conv{"conv", "Conv", {"image"}, {"conv_out"}, ir::conv2d(conv_spec), {}, {}};
+  conv.weights = {{"W", random_tensor({4, 2, 3, 3}, rng)}, {"B", random_tensor({4}, rng)}};
+  Node bn{"bn", "BatchNormalization", {"conv_out"}, {"bn_out"}, std::nullopt, {}, {{"epsilon", 1e-3}}};
+  bn.weights = {{"scale", random_tensor({4}, rng, 0.5, 1.5)}, {"B", random_tensor({4}, rng)},
+                {"mean", random_tensor({4}, rng)}, {"var", random_tensor({4}, rng, 0.5, 2)}};
+  Node relu{"relu", "Relu", {"bn_out"}, {"relu_out"}, ir::activation({1, 4, 5, 5}, ir::Activation::Relu), {}, {}};
+  Node flatten{"flatten", "Flatten", {"relu_out"}, {"flat"}, std::nullopt, {}, {{"axis", int64_t{1}}}};
+  Node fc{"fc", "Gemm", {"flat"}, {"logits"},
+          ir::linear({.batch = 1, .in_features = 100, .out_features = 3, .bias = true}), {}, {}};
+  fc.weights = {{"W", random_tensor({3, 100}, rng)}, {"B", random_tensor({3}, rng)}};
+  graph.nodes = {conv, bn, relu, flatten, fc};
+  graph.shapes = {{"image", {1, 2, 5, 5}}, {"conv_out", {1, 4, 5, 5}}, {"bn_out", {1, 4, 5, 5}},
+                  {"relu_out", {1, 4, 5, 5}}, {"flat", {1, 100}}, {"logits", {1, 3}}};
+  return graph;
+}
+
+float max_relative_error(const ir::Tensor& a, const ir::Tensor& b) {
+  float error = 0, scale = 1;
+  for (size_t i = 0; i < a.data.size(); ++i) {
+    error = std::max(error, std::abs(a.data[i] - b.data[i]));
+    scale = std::max(scale, std::abs(b.data[i]));
+  }
+  return error / scale;
+}
+
+TEST(Graph, ValidSmallClassifierPassesValidation) {
+  std::mt19937 rng(1);
+  EXPECT_NO_THROW(validate(small_classifier(rng)));
+}
+
+TEST(Graph, ValidationNamesTheNodeWithAWrongWeightShape) {
+  std::mt19937 rng(1);
+  Graph graph = small_classifier(rng);
+  graph.nodes[4].weights["W"] = ir::Tensor({3, 99});
+  try {
+    validate(graph);
+    FAIL();
+  } catch (const GraphError& error) {
+    EXPECT_NE(std::string(error.what()).find("node 'fc'"), std::string::npos) << error.what();
+  }
+}
+
+TEST(Graph, ValidationRejectsReadingAValueBeforeItIsProduced) {
+  std::mt19937 rng(1);
+  Graph graph = small_classifier(rng);
+  std::swap(graph.nodes[0], graph.nodes[1]);
+  EXPECT_THROW(validate(graph), GraphError);
+}
+
+TEST(Graph, FoldingBatchNormKeepsTheOutputs) {
+  std::mt19937 rng(7);
+  Graph graph = small_classifier(rng);
+  Graph folded = fold_batch_norms(graph);
+  EXPECT_EQ(folded.nodes.size(), graph.nodes.size() - 1);
+  EXPECT_EQ(folded.find_node("bn"), nullptr);
+  validate(folded);
+  ir::TensorMap inputs{{"image", random_tensor({1, 2, 5, 5}, rng)}};
+  EXPECT_LT(max_relative_error(evaluate(folded, inputs).at("logits"), evaluate(graph, inputs).at("logits")), 1e-5);
+}
+
+TEST(Graph, CostsSumOverComputeNodes) {
+  std::mt19937 rng(1);
+  Graph graph = small_classifier(rng);
+  EXPECT_EQ(total_macs(graph), 4 * 25 * 2 * 9 + 3 * 100);
+  EXPECT_EQ(total_params(graph), (4 * 2 * 9 + 4) + (3 * 100 + 3) + 4 + 4);  // BN scale and shift are learned
+  EXPECT_EQ(node_costs(graph).size(), 3u);  // conv, relu, fc
+}
+
+// ---- Structural ops against hand-computed results ----------------------------------------------
+
+ir::TensorMap run_single(Node node, ir::TensorMap inputs, const Shape& output_shape, ir::TensorMap constants = {}) {
+  Graph graph;
+  for (const auto& name : node.inputs) {
+    if (!constants.count(name)) graph.inputs.push_back({name, inputs.at(name).shape});
+  }
+  graph.constants = constants;
+  for (const auto& output : node.outputs) {
+    graph.outputs.push_back({output, output_shape});
+    graph.shapes[output] = output_shape;
+  }
+  graph.nodes = {node};
+  return evaluate(graph, inputs);
+}
+
+TEST(Structural, ReshapeCopiesZeroAndInfersMinusOne) {
+  Node node{"r", "Reshape", {"x", "shape"}, {"y"}, std::nullopt, {}, {}};
+  auto out = run_single(node, {{"x", ir::Tensor({2, 3, 4})}}, {2, 12}, {{"shape", ir::Tensor({2}, {0, -1})}});
+  EXPECT_EQ(out.at("y").shape, (Shape{2, 12}));
+}
+
+TEST(Structural, TransposePermutesAxes) {
+  Node node{"t", "Transpose", {"x"}, {"y"}, std::nullopt, {}, {{"perm", std::vector<int64_t>{1, 0}}}};
+  auto out = run_single(node, {{"x", ir::Tensor({2, 3}, {1, 2, 3, 4, 5, 6})}}, {3, 2});
+  EXPECT_EQ(out.at("y").data, (std::vector<float>{1, 4, 2, 5, 3, 6}));
+}
+
+TEST(Structural, ConcatAndSplitAreInverse) {
+  Node concat{"c", "Concat", {"a", "b"}, {"y"}, std::nullopt, {}, {{"axis", int64_t{1}}}};
+  auto joined = run_single(concat, {{"a", ir::Tensor({2, 1}, {1, 2})}, {"b", ir::Tensor({2, 2}, {3, 4, 5, 6})}}, {2, 3});
+  EXPECT_EQ(joined.at("y").data, (std::vector<float>{1, 3, 4, 2, 5, 6}));
+  Node split{"s", "Split", {"x"}, {"p", "q"}, std::nullopt, {}, {{"axis", int64_t{1}}, {"split", std::vector<int64_t>{1, 2}}}};
+  Graph graph;
+  graph.inputs = {{"x", {2, 3}}};
+  graph.outputs = {{"p", {2, 1}}, {"q", {2, 2}}};
+  graph.shapes = {{"p", {2, 1}}, {"q", {2, 2}}};
+  graph.nodes = {split};
+  auto parts = evaluate(graph, {{"x", joined.at("y")}});
+  EXPECT_EQ(parts.at("p").data, (std::vector<float>{1, 2}));
+  EXPECT_EQ(parts.at("q").data, (std::vector<float>{3, 4, 5, 6}));
+}
+
+TEST(Structural, SliceHonoursStepsAndNegativeIndices) {
+  Node node{"s", "Slice", {"x", "starts", "ends", "axes", "steps"}, {"y"}, std::nullopt, {}, {}};
+  auto out = run_single(node, {{"x", ir::Tensor({6}, {0, 1, 2, 3, 4, 5})}}, {3},
+                        {{"starts", ir::Tensor({1}, {-1})}, {"ends", ir::Tensor({1}, {-7})},
+                         {"axes", ir::Tensor({1}, {0})}, {"steps", ir::Tensor({1}, {-2})}});
+  EXPECT_EQ(out.at("y").data, (std::vector<float>{5, 3, 1}));
+}
+
+TEST(Structural, SoftmaxRowsSumToOne) {
+  Node node{"s", "Softmax", {"x"}, {"y"}, std::nullopt, {}, {{"axis", int64_t{-1}}}};
+  auto out = run_single(node, {{"x", ir::Tensor({2, 3}, {1, 2, 3, 1000, 1000, 1000})}}, {2, 3});
+  EXPECT_NEAR(out.at("y").data[0] + out.at("y").data[1] + out.at("y").data[2], 1.0f, 1e-6);
+  EXPECT_NEAR(out.at("y").data[4], 1.0f / 3, 1e-6);
+}
+
+TEST(Structural, LayerNormNormalisesTheLastAxis) {
+  Node node{"ln", "LayerNormalization", {"x"}, {"y"}, std::nullopt, {}, {{"epsilon", 0.0}}};
+  node.weights = {{"scale", ir::Tensor({2}, {1, 2})}, {"B", ir::Tensor({2}, {0, 1})}};
+  auto out = run_single(node, {{"x", ir::Tensor({1, 2}, {3, 5})}}, {1, 2});
+  EXPECT_NEAR(out.at("y").data[0], -1.0f, 1e-6);
+  EXPECT_NEAR(out.at("y").data[1], 3.0f, 1e-6);
+}
+
+TEST(Structural, BinaryOpsBroadcast) {
+  Node node{"d", "Div", {"a", "b"}, {"y"}, std::nullopt, {}, {}};
+  auto out = run_single(node, {{"a", ir::Tensor({2, 2}, {2, 4, 6, 8})}, {"b", ir::Tensor({2, 1}, {2, 4})}}, {2, 2});
+  EXPECT_EQ(out.at("y").data, (std::vector<float>{1, 2, 1.5, 2}));
+}
+
+TEST(Structural, ReduceMeanKeepsOrDropsAxes) {
+  Node node{"m", "ReduceMean", {"x"}, {"y"}, std::nullopt, {}, {{"axes", std::vector<int64_t>{1}}, {"keepdims", int64_t{0}}}};
+  auto out = run_single(node, {{"x", ir::Tensor({2, 2}, {1, 3, 5, 7})}}, {2});
+  EXPECT_EQ(out.at("y").shape, (Shape{2}));
+  EXPECT_EQ(out.at("y").data, (std::vector<float>{2, 6}));
+}
+
+TEST(Structural, UnknownOpTypeIsNotExecuted) {
+  Node node{"q", "NonMaxSuppression", {"x"}, {"y"}, std::nullopt, {}, {}};
+  EXPECT_THROW(run_single(node, {{"x", ir::Tensor({1})}}, {1}), GraphError);
+}
+
+}  // namespace
+}  // namespace gos::graph
