@@ -1,0 +1,59 @@
+#pragma once
+// The public face of kernel recognition, shared by every lowering (libtorch, TorchScript, ONNX):
+// which efficient kernel, with which attributes, computes each statement of an operator exactly.
+//
+// Recognition is by equality, not by heuristics: attributes are read off a statement, the
+// matching ir::ops constructor builds that kernel's instructions, and the statement is that
+// kernel only if the two canonical forms are equal. So a recognised kernel is always exact, and
+// anything unrecognised falls back to the generic lowering (einsum over windowed views).
+// Plain C++: no libtorch or ONNX headers.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ir/ir.h"
+#include "ir/ops.h"
+
+namespace gos::lowering {
+
+enum class KernelKind {
+  Conv,               // conv (1-D or 2-D; grouped and depthwise included), optional bias
+  Linear,             // Gemm: X[n,c] (or X[c,n]) times W[k,c] (or W[c,k]), optional bias
+  MatMul,             // batched product of two inputs, or an input times a shared weight
+  MaxPool,
+  AveragePool,
+  GlobalAveragePool,
+  Activation,         // Y = act(X)
+  Add,                // Y = act(X + Z), same shapes
+  Generic,            // anything else: einsum over windowed views
+};
+std::string_view to_string(KernelKind kind);
+
+struct Kernel {
+  KernelKind kind = KernelKind::Generic;
+  size_t statement = 0;  // index of the statement in the operator
+  // The statement as an operator of its own: what it reads from earlier statements are its inputs.
+  ir::OpExpr single;
+  ir::Activation activation = ir::Activation::None;  // applied after the kernel
+
+  // Attributes, for the kinds that use them. Conv: conv2d (2-D) or conv1d (1-D, spatial_rank 1).
+  int spatial_rank = 0;
+  ir::Conv2dSpec conv2d;
+  ir::Conv1dSpec conv1d;
+  ir::LinearSpec linear;
+  ir::MatMulSpec matmul;
+  ir::PoolSpec pool;
+  bool keep_dims = true;  // GlobalAveragePool
+
+  // The kernel's operand roles (X, Z, W, B, C as in ir/ops.h) -> tensor names in `single`.
+  std::map<std::string, std::string> operands;
+};
+
+// One kernel per statement, in statement order.
+std::vector<Kernel> recognise(const ir::OpExpr& op);
+
+// The statement at `index` as an operator of its own (tensors produced by earlier statements
+// become inputs, in order of first read).
+ir::OpExpr statement_as_op(const ir::OpExpr& op, size_t index);
+
+}  // namespace gos::lowering
