@@ -5,9 +5,22 @@
 #include <exception>
 
 #include "cli/commands.h"
+#include "data/data.h"
+#include "graph/graph.h"
 #include "ir/ir.h"
+#include "zoo/zoo.h"
 
 namespace gos::cli {
+
+namespace {
+
+// Bad input (a malformed expression or file, a missing dataset, an unknown model): one line, exit 2.
+int report_bad_input(const std::exception& error) {
+  fmt::print(stderr, "gos: {}\n", error.what());
+  return kBadInput;
+}
+
+}  // namespace
 
 int run(int argc, char** argv) {
   CLI::App app{"gos: Grassroots Operator Search. Makes a trained network faster on an edge device by replacing "
@@ -15,6 +28,9 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "gos 0.1.0");
   auto expr = add_expr_command(app);
+  auto inspect = add_inspect_command(app);
+  auto train = add_train_command(app);
+  auto eval = add_eval_command(app);
 
   try {
     app.parse(argc, argv);
@@ -31,9 +47,19 @@ int run(int argc, char** argv) {
 
   try {
     if (app.got_subcommand("expr")) return expr();
+    if (app.got_subcommand("inspect")) return inspect();
+    if (app.got_subcommand("train")) return train();
+    if (app.got_subcommand("eval")) return eval();
   } catch (const ir::IrError& error) {
-    fmt::print(stderr, "gos: {}\n", error.what());
-    return kBadInput;
+    return report_bad_input(error);
+  } catch (const graph::GraphError& error) {
+    return report_bad_input(error);
+  } catch (const data::DataError& error) {
+    return report_bad_input(error);
+  } catch (const zoo::ZooError& error) {
+    return report_bad_input(error);
+  } catch (const std::invalid_argument& error) {
+    return report_bad_input(error);
   } catch (const std::exception& error) {
     fmt::print(stderr, "gos: internal error: {}\n", error.what());
     return kInternalError;

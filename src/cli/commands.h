@@ -9,5 +9,8 @@ namespace gos::cli {
 using Action = std::function<int()>;
 
 Action add_expr_command(CLI::App& app);
+Action add_inspect_command(CLI::App& app);
+Action add_train_command(CLI::App& app);
+Action add_eval_command(CLI::App& app);
 
 }  // namespace gos::cli

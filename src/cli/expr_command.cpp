@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/format.h"
 #include "ir/ir.h"
 
 namespace gos::cli {
@@ -40,15 +41,6 @@ nlohmann::json expr_json(const ir::OpExpr& op, const ir::Cost& cost) {
       {"tensors", tensors},
   };
 }
-
-// 3612672 -> "3,612,672": cost figures are read by people comparing orders of magnitude.
-std::string grouped(int64_t value) {
-  std::string digits = std::to_string(value < 0 ? -value : value);
-  for (int position = static_cast<int>(digits.size()) - 3; position > 0; position -= 3) digits.insert(position, ",");
-  return (value < 0 ? "-" : "") + digits;
-}
-
-std::string shape_text(const std::vector<int64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ",")); }
 
 void print_human(const ir::OpExpr& op, const ir::Cost& cost) {
   fmt::print("expression  {}\n", ir::print(op));

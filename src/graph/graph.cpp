@@ -165,6 +165,7 @@ Graph fold_batch_norms(const Graph& graph) {
       Node& conv = kept[producer.at(node.inputs[0])];
       bool has_weight = conv.is_compute() && conv.op->find_tensor("W") &&
                         conv.op->statements().back().activation == ir::Activation::None;
+      std::optional<ir::FoldedOp> result;
       if (has_weight) {
         auto tensor_values = [&](const char* name) { return node.weights.at(name).data; };
         ir::BatchNormParams bn{tensor_values("scale"), tensor_values("B"), tensor_values("mean"), tensor_values("var"),
@@ -172,10 +173,16 @@ Graph fold_batch_norms(const Graph& graph) {
         if (auto epsilon = node.attributes.find("epsilon"); epsilon != node.attributes.end()) {
           bn.epsilon = static_cast<float>(std::get<double>(epsilon->second));
         }
-        auto result = ir::fold_batch_norm(*conv.op, conv.weights, bn);
+        try {
+          result = ir::fold_batch_norm(*conv.op, conv.weights, bn);
+        } catch (const ir::IrError&) {
+          result.reset();  // e.g. a Mul by a weight not indexed by channel: the batch norm stays
+        }
+      }
+      if (result) {
         folded.shapes.erase(conv.outputs[0]);
-        conv.op = result.op;
-        for (auto& [name, tensor] : result.weights) conv.weights[name] = std::move(tensor);
+        conv.op = result->op;
+        for (auto& [name, tensor] : result->weights) conv.weights[name] = std::move(tensor);
         conv.outputs[0] = node.outputs.at(0);
         producer[conv.outputs[0]] = producer.at(node.inputs[0]);
         continue;
@@ -202,15 +209,18 @@ int64_t total_macs(const Graph& graph) {
   return total;
 }
 
+int64_t node_params(const Node& node) {
+  if (node.is_compute()) return ir::cost(*node.op).params;
+  int64_t params = 0;
+  for (const auto& [name, tensor] : node.weights) {
+    if (name == "scale" || name == "B") params += tensor.elements();
+  }
+  return params;
+}
+
 int64_t total_params(const Graph& graph) {
   int64_t total = 0;
-  for (const auto& cost : node_costs(graph)) total += cost.cost.params;
-  for (const auto& node : graph.nodes) {
-    if (node.is_compute()) continue;
-    for (const auto& [name, tensor] : node.weights) {
-      if (name == "scale" || name == "B") total += tensor.elements();  // running statistics are not learned
-    }
-  }
+  for (const auto& node : graph.nodes) total += node_params(node);
   return total;
 }
 

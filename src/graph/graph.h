@@ -5,7 +5,8 @@
 //
 // Shapes are static with a nominal batch of 1 (dimension 0 of every graph input); executions at
 // another batch size (training) keep every other dimension. Nodes are in topological order.
-// Plain C++: ONNX reading/writing (onnx.h) and libtorch execution (torch_module.h) are separate
+// Plain C++: ONNX reading (onnx_import.h) and writing (onnx_export.h), libtorch execution
+// (torch_module.h) and TorchScript export (torchscript_export.h) are separate
 // faces of this part so that users of the graph alone need neither.
 #include <map>
 #include <optional>
@@ -85,7 +86,8 @@ void validate(const Graph& graph);
 ir::TensorMap evaluate(const Graph& graph, const ir::TensorMap& inputs);
 
 // Folds every BatchNormalization whose input is produced by a conv/linear compute node read by
-// nothing else into that node (ir::fold_batch_norm); the others stay.
+// nothing else into that node (ir::fold_batch_norm); the others stay (also those whose producer's
+// weight is not indexed by the output channel, which ir::fold_batch_norm refuses).
 Graph fold_batch_norms(const Graph& graph);
 
 // Per compute node cost and the totals, as `gos inspect` shows them.
@@ -96,6 +98,9 @@ struct NodeCost {
 };
 std::vector<NodeCost> node_costs(const Graph& graph);
 int64_t total_macs(const Graph& graph);
+// A node's learned parameters: a compute node's params, a normalisation's scale and bias (its
+// running statistics are not learned).
+int64_t node_params(const Node& node);
 int64_t total_params(const Graph& graph);
 
 }  // namespace gos::graph

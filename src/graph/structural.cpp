@@ -7,6 +7,32 @@
 
 namespace gos::graph::detail {
 
+int64_t normalise_axis(int64_t axis, size_t rank, const Node& node) {
+  int64_t r = static_cast<int64_t>(rank);
+  if (axis < -r || axis >= std::max<int64_t>(r, 1)) {
+    throw GraphError("node '" + node.name + "' (" + node.op_type + "): axis " + std::to_string(axis) +
+                     " is out of range for rank " + std::to_string(rank));
+  }
+  return axis < 0 ? axis + r : axis;
+}
+
+float attribute_float(const Node& node, const std::string& name, float fallback) {
+  return static_cast<float>(attribute_or<double>(node, name, fallback));
+}
+
+// Integer list from an attribute (older opsets) or from a constant input (newer opsets).
+std::optional<std::vector<int64_t>> int_list(const Node& node, const std::string& attribute, size_t input,
+                                             const ValueLookup& lookup) {
+  if (node.attributes.count(attribute)) return attribute_or<std::vector<int64_t>>(node, attribute, {});
+  if (node.inputs.size() > input && !node.inputs[input].empty()) {
+    const ir::Tensor& tensor = lookup(node.inputs[input]);
+    std::vector<int64_t> values;
+    for (float value : tensor.data) values.push_back(static_cast<int64_t>(value));
+    return values;
+  }
+  return std::nullopt;
+}
+
 namespace {
 
 using ir::Tensor;
@@ -19,40 +45,6 @@ Shape strides_of(const Shape& shape) {
   Shape strides(shape.size(), 1);
   for (size_t i = shape.size(); i-- > 1;) strides[i - 1] = strides[i] * shape[i];
   return strides;
-}
-
-int64_t normalise_axis(int64_t axis, size_t rank, const Node& node) {
-  int64_t r = static_cast<int64_t>(rank);
-  if (axis < -r || axis >= std::max<int64_t>(r, 1)) {
-    throw GraphError("node '" + node.name + "' (" + node.op_type + "): axis " + std::to_string(axis) +
-                     " is out of range for rank " + std::to_string(rank));
-  }
-  return axis < 0 ? axis + r : axis;
-}
-
-template <typename T>
-T attribute_or(const Node& node, const std::string& name, T fallback) {
-  auto found = node.attributes.find(name);
-  if (found == node.attributes.end()) return fallback;
-  if (const T* value = std::get_if<T>(&found->second)) return *value;
-  throw GraphError("node '" + node.name + "' (" + node.op_type + "): attribute " + name + " has the wrong type");
-}
-
-float attribute_float(const Node& node, const std::string& name, float fallback) {
-  return static_cast<float>(attribute_or<double>(node, name, fallback));
-}
-
-// Integer list from an attribute (older opsets) or from a constant input (newer opsets).
-std::optional<std::vector<int64_t>> int_list(const Node& node, const std::string& attribute, size_t input,
-                                             const ValueLookup& lookup) {
-  if (node.attributes.count(attribute)) return attribute_or<std::vector<int64_t>>(node, attribute, {});
-  if (node.inputs.size() > input && !node.inputs[input].empty()) {
-    const Tensor& tensor = lookup(node.inputs[input]);
-    std::vector<int64_t> values;
-    for (float value : tensor.data) values.push_back(static_cast<int64_t>(value));
-    return values;
-  }
-  return std::nullopt;
 }
 
 const Tensor& input(const Node& node, size_t index, const ValueLookup& lookup) {

@@ -12,4 +12,22 @@ using ValueLookup = std::function<const ir::Tensor&(const std::string&)>;
 
 std::vector<ir::Tensor> run_structural(const Node& node, const ValueLookup& lookup);
 
+// Reading a structural node's attributes and constant inputs, shared by the reference execution
+// and the libtorch planning (structural_torch.h). Errors throw GraphError naming the node.
+int64_t normalise_axis(int64_t axis, size_t rank, const Node& node);
+
+template <typename T>
+T attribute_or(const Node& node, const std::string& name, T fallback) {
+  auto found = node.attributes.find(name);
+  if (found == node.attributes.end()) return fallback;
+  if (const T* value = std::get_if<T>(&found->second)) return *value;
+  throw GraphError("node '" + node.name + "' (" + node.op_type + "): attribute " + name + " has the wrong type");
+}
+
+float attribute_float(const Node& node, const std::string& name, float fallback);
+
+// Integer list from an attribute (older opsets) or from a constant input (newer opsets).
+std::optional<std::vector<int64_t>> int_list(const Node& node, const std::string& attribute, size_t input,
+                                             const ValueLookup& lookup);
+
 }  // namespace gos::graph::detail

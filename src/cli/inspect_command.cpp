@@ -1,0 +1,207 @@
+// `gos inspect MODEL`: every node of an ONNX model (or of a zoo model), in order, with its
+// mathematical instructions, MACs, params and share of the model's MACs.
+#include <fmt/core.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "cli/format.h"
+#include "graph/onnx_import.h"
+#include "zoo/zoo.h"
+
+namespace gos::cli {
+
+namespace {
+
+struct InspectOptions {
+  std::string model;
+  bool json = false;
+};
+
+enum class Kind { Instructions, Structural, Unsupported };
+
+std::string_view to_string(Kind kind) {
+  switch (kind) {
+    case Kind::Instructions:
+      return "instructions";
+    case Kind::Structural:
+      return "structural";
+    case Kind::Unsupported:
+      return "unsupported";
+  }
+  return "";
+}
+
+// One listed node.
+struct Row {
+  std::string node;
+  std::string op_type;
+  Kind kind = Kind::Structural;
+  std::string expr;             // instructions in the notation (compute nodes)
+  std::string reason;           // why gos cannot represent it (unsupported nodes)
+  std::optional<int64_t> macs;  // unknown for unsupported nodes
+  int64_t params = 0;
+  graph::Shape output_shape;
+};
+
+std::vector<Row> rows(const graph::ImportResult& result) {
+  std::map<std::string, const graph::UnsupportedNode*> unsupported;
+  for (const auto& node : result.unsupported) unsupported[node.node] = &node;
+  std::vector<Row> listed;
+  for (const auto& node : result.graph.nodes) {
+    Row row;
+    row.node = node.name;
+    row.op_type = node.op_type;
+    if (auto shape = result.graph.shapes.find(node.outputs.empty() ? "" : node.outputs[0]);
+        shape != result.graph.shapes.end()) {
+      row.output_shape = shape->second;
+    }
+    if (node.is_compute()) {
+      ir::Cost cost = ir::cost(*node.op);
+      row.kind = Kind::Instructions;
+      row.expr = ir::print(*node.op);
+      row.macs = cost.macs;
+      row.params = cost.params;
+    } else if (auto found = unsupported.find(node.name); found != unsupported.end()) {
+      row.kind = Kind::Unsupported;
+      row.reason = found->second->reason;
+    } else {
+      row.macs = 0;
+      row.params = graph::node_params(node);
+    }
+    listed.push_back(std::move(row));
+  }
+  return listed;
+}
+
+int64_t total_macs(const std::vector<Row>& listed) {
+  int64_t total = 0;
+  for (const auto& row : listed) total += row.macs.value_or(0);
+  return total;
+}
+
+double share(const Row& row, int64_t total) {
+  return total > 0 && row.macs ? static_cast<double>(*row.macs) / static_cast<double>(total) : 0.0;
+}
+
+nlohmann::json json_rows(const std::vector<Row>& listed) {
+  const int64_t total = total_macs(listed);
+  nlohmann::json array = nlohmann::json::array();
+  for (const auto& row : listed) {
+    nlohmann::json object{{"node", row.node},
+                          {"op_type", row.op_type},
+                          {"kind", to_string(row.kind)},
+                          {"expr", row.kind == Kind::Instructions ? nlohmann::json(row.expr) : nlohmann::json()},
+                          {"macs", row.macs ? nlohmann::json(*row.macs) : nlohmann::json()},
+                          {"params", row.params},
+                          {"share", share(row, total)},
+                          {"output_shape", row.output_shape}};
+    if (row.kind == Kind::Unsupported) object["reason"] = row.reason;
+    array.push_back(std::move(object));
+  }
+  return array;
+}
+
+std::string detail_line(const Row& row) {
+  switch (row.kind) {
+    case Kind::Instructions:
+      return row.expr;
+    case Kind::Structural:
+      return "structural -> " + shape_text(row.output_shape);
+    case Kind::Unsupported:
+      return "UNSUPPORTED: " + row.reason;
+  }
+  return "";
+}
+
+// What was inspected: an ONNX file, or a zoo model built in C++ (opset 0).
+std::string origin(const graph::ImportResult& result) {
+  if (result.opset == 0) return "gos zoo model, batch norms folded";
+  return fmt::format("graph '{}', ONNX opset {}", result.graph.name, result.opset);
+}
+
+void print_human(const std::string& model, const graph::ImportResult& result, const std::vector<Row>& listed) {
+  const auto& graph = result.graph;
+  fmt::print("model   {} ({})\n", model, origin(result));
+  for (const auto& input : graph.inputs) fmt::print("input   {} {}\n", input.name, shape_text(input.shape));
+  for (const auto& output : graph.outputs) fmt::print("output  {} {}\n", output.name, shape_text(output.shape));
+
+  size_t name_width = 4;
+  for (const auto& row : listed) name_width = std::max(name_width, row.node.size());
+  name_width = std::min<size_t>(name_width, 48);
+  const int64_t total = total_macs(listed);
+  fmt::print("\n{:>4}  {:<{}}  {:<18} {:>15} {:>12} {:>7}\n", "#", "node", name_width, "op type", "MACs", "params",
+             "share");
+  for (size_t index = 0; index < listed.size(); ++index) {
+    const Row& row = listed[index];
+    std::string macs = row.macs ? grouped(*row.macs) : "?";
+    std::string share_text = row.macs && *row.macs ? fmt::format("{:.1f}%", 100.0 * share(row, total)) : "-";
+    fmt::print("{:>4}  {:<{}}  {:<18} {:>15} {:>12} {:>7}\n", index + 1, row.node, name_width, row.op_type, macs,
+               grouped(row.params), share_text);
+    fmt::print("      {}\n", detail_line(row));
+  }
+  auto count = [&](Kind kind) {
+    return std::count_if(listed.begin(), listed.end(), [&](const Row& r) { return r.kind == kind; });
+  };
+  int64_t params = 0;
+  for (const auto& row : listed) params += row.params;
+  fmt::print("\ntotal   {} MACs, {} params; {} nodes: {} instructions, {} structural, {} unsupported\n", grouped(total),
+             grouped(params), listed.size(), count(Kind::Instructions), count(Kind::Structural),
+             count(Kind::Unsupported));
+}
+
+// One stderr line naming every node gos cannot represent.
+void warn_unsupported(const std::vector<graph::UnsupportedNode>& unsupported) {
+  if (unsupported.empty()) return;
+  std::vector<std::string> names;
+  for (const auto& node : unsupported) {
+    names.push_back(fmt::format("'{}' (op {}, opset {})", node.node, node.op_type, node.opset));
+  }
+  fmt::print(
+      stderr,
+      "gos: warning: {} node{} not supported by gos (marked UNSUPPORTED; the model cannot be run or exported): {}\n",
+      unsupported.size(), unsupported.size() == 1 ? " is" : "s are", fmt::join(names, ", "));
+}
+
+// An ONNX file, or a zoo model's name (when no file has that name).
+graph::ImportResult load(const std::string& model) {
+  const auto names = zoo::model_names();
+  if (!std::filesystem::exists(model) && std::find(names.begin(), names.end(), model) != names.end()) {
+    graph::ImportResult built;
+    built.graph = graph::fold_batch_norms(zoo::build_model(model, /*seed=*/0));
+    return built;
+  }
+  return graph::import_onnx(model, {.allow_unsupported = true});
+}
+
+}  // namespace
+
+Action add_inspect_command(CLI::App& app) {
+  auto options = std::make_shared<InspectOptions>();
+  auto* command = app.add_subcommand("inspect",
+                                     "List every operator of an ONNX model (opset 11 to 17) or a zoo model as "
+                                     "mathematical instructions with its MACs, params and share of the model's MACs");
+  command
+      ->add_option("model", options->model,
+                   "the ONNX file, or a zoo model: " + fmt::format("{}", fmt::join(zoo::model_names(), ", ")))
+      ->required();
+  command->add_flag("--json", options->json, "print a JSON list with one object per node");
+  return [options] {
+    graph::ImportResult result = load(options->model);
+    std::vector<Row> listed = rows(result);
+    if (options->json) {
+      fmt::print("{}\n", json_rows(listed).dump(2));
+    } else {
+      print_human(options->model, result, listed);
+    }
+    warn_unsupported(result.unsupported);
+    return kSuccess;
+  };
+}
+
+}  // namespace gos::cli

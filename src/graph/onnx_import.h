@@ -1,0 +1,51 @@
+#pragma once
+// The ONNX face of the graph part: reading an ONNX file (opset 11 to 17, as torch.onnx.export
+// and other exporters write it) into a gos Graph.
+//
+// Import makes every shape static (a dynamic batch dimension becomes the nominal batch of 1; any
+// other dynamic dimension is an error), folds constants and shape computations, recognises what
+// exporters decompose (GELU, SiLU, HardSwish, LayerNorm), writes each compute node as
+// instructions (Conv, Gemm, MatMul, pooling, activations, broadcasting Add/Sub/Mul/Div, Pad),
+// keeps the rest as structural nodes, folds BatchNormalization into the conv or linear before
+// it and fuses activations and biases into the compute node they follow.
+#include <string>
+#include <vector>
+
+#include "graph/graph.h"
+
+namespace gos::graph {
+
+// A node gos cannot represent, with why.
+struct UnsupportedNode {
+  std::string node;
+  std::string op_type;
+  int64_t opset = 0;
+  std::string reason;
+
+  // "node 'X' (op Foo, opset 13) is not supported by gos: <reason>"
+  std::string message() const;
+};
+
+struct ImportResult {
+  // With unsupported nodes (allowed only when ImportOptions::allow_unsupported), the graph keeps
+  // them, in order, as nodes without instructions whose op_type is not a structural type: such a
+  // graph can be listed and costed but not validated, run or exported.
+  Graph graph;
+  std::vector<UnsupportedNode> unsupported;
+  int64_t opset = 0;  // of the standard ONNX domain
+};
+
+struct ImportOptions {
+  // false: the first unsupported node throws GraphError with UnsupportedNode::message().
+  // true: unsupported nodes are recorded and the rest imported (`gos inspect`).
+  bool allow_unsupported = false;
+};
+
+// Throws GraphError (one line naming the file, node or value) for unreadable, corrupt or
+// truncated files, a wrong opset, missing initializers and dynamic shapes it cannot resolve.
+ImportResult import_onnx(const std::string& path, const ImportOptions& options = {});
+// The same from the file's bytes; `source` names the model in messages.
+ImportResult import_onnx_bytes(const std::string& bytes, const ImportOptions& options = {},
+                               const std::string& source = "the model");
+
+}  // namespace gos::graph

@@ -1,0 +1,231 @@
+// Reading an ONNX file into an OnnxModel: parse, check, make every shape static, fold constants.
+// Every failure is a one-line GraphError that says what is wrong with the file.
+#include <onnx/checker.h>
+#include <onnx/defs/schema.h>
+#include <onnx/shape_inference/implementation.h>
+
+#include <algorithm>
+#include <set>
+
+#include "graph/onnx_model.h"
+
+namespace gos::graph::onnx_import {
+
+namespace {
+
+constexpr int64_t kMinOpset = 11;
+constexpr int64_t kMaxOpset = 17;
+// Larger values are not a model gos could run; refusing them keeps element counts from overflowing.
+constexpr int64_t kMaxValueElements = int64_t{1} << 34;
+
+// ONNX's messages carry a multi-line context; a GraphError is one line.
+std::string one_line(std::string text) {
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  auto last = text.find_last_not_of(' ');
+  text.erase(last == std::string::npos ? 0 : last + 1);
+  std::string squeezed;
+  for (char c : text) {
+    if (!(c == ' ' && !squeezed.empty() && squeezed.back() == ' ')) squeezed += c;
+  }
+  return squeezed;
+}
+
+onnx::ModelProto parse(const std::string& bytes, const std::string& source) {
+  onnx::ModelProto proto;
+  if (bytes.empty()) throw GraphError(source + " is empty; expected an ONNX model");
+  if (!proto.ParseFromString(bytes)) {
+    throw GraphError(source +
+                     " is not an ONNX model: its bytes do not parse as an ONNX protobuf (corrupt or truncated file?)");
+  }
+  if (!proto.has_graph() || proto.graph().node_size() == 0 || proto.ir_version() <= 0) {
+    throw GraphError(source +
+                     " is not an ONNX model: it has no graph, nodes or IR version (wrong file type or corrupt file?)");
+  }
+  return proto;
+}
+
+std::map<std::string, int64_t> read_opsets(const onnx::ModelProto& proto, const std::string& source) {
+  std::map<std::string, int64_t> opsets;
+  for (const auto& entry : proto.opset_import()) {
+    opsets[entry.domain() == "ai.onnx" ? "" : entry.domain()] = entry.version();
+  }
+  auto found = opsets.find("");
+  if (found == opsets.end()) throw GraphError(source + " does not import the standard ONNX operator set");
+  if (found->second < kMinOpset || found->second > kMaxOpset) {
+    throw GraphError(source + " uses opset " + std::to_string(found->second) + "; gos imports opset " +
+                     std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset) +
+                     " (export again with opset_version=13, say)");
+  }
+  return opsets;
+}
+
+std::string node_label(const onnx::NodeProto& node, int index) {
+  return "node '" + (node.name().empty() ? node.op_type() + "_" + std::to_string(index) : node.name()) + "' (op " +
+         node.op_type() + ")";
+}
+
+// The checker reports a missing value as a topological-order problem; say what it usually is.
+void require_defined_inputs(const onnx::GraphProto& graph, const std::string& source) {
+  std::set<std::string> defined;
+  for (const auto& input : graph.input()) defined.insert(input.name());
+  for (const auto& initializer : graph.initializer()) defined.insert(initializer.name());
+  for (int index = 0; index < graph.node_size(); ++index) {
+    const auto& node = graph.node(index);
+    for (const auto& input : node.input()) {
+      if (!input.empty() && !defined.count(input)) {
+        throw GraphError(source + ": " + node_label(node, index) + " reads '" + input +
+                         "', which no initializer, graph input or earlier node provides (missing initializer?)");
+      }
+    }
+    for (const auto& output : node.output()) defined.insert(output);
+  }
+  for (const auto& output : graph.output()) {
+    if (!defined.count(output.name())) {
+      throw GraphError(source + ": graph output '" + output.name() + "' is not produced by any node");
+    }
+  }
+}
+
+// The checker would look for external data relative to the working directory; refuse it first.
+void require_self_contained(const onnx::GraphProto& graph, const std::string& source) {
+  for (const auto& initializer : graph.initializer()) {
+    if (initializer.data_location() == onnx::TensorProto_DataLocation_EXTERNAL) {
+      read_tensor(initializer, source + ": initializer '" + initializer.name() + "'");  // throws the message
+    }
+  }
+}
+
+void check(const onnx::ModelProto& proto, const std::string& source) {
+  try {
+    onnx::checker::check_model(proto);
+  } catch (const std::exception& error) {
+    throw GraphError(source + " is not a valid ONNX model: " + one_line(error.what()));
+  }
+}
+
+// Data inputs get static shapes: a dynamic first dimension is the batch and becomes 1 (the
+// nominal batch); any other dynamic dimension cannot be resolved.
+std::vector<Value> make_inputs_static(onnx::GraphProto& graph, const std::string& source) {
+  std::set<std::string> initializers;
+  for (const auto& initializer : graph.initializer()) initializers.insert(initializer.name());
+  std::vector<Value> inputs;
+  for (auto& input : *graph.mutable_input()) {
+    if (initializers.count(input.name())) continue;
+    const std::string what = source + ": input '" + input.name() + "'";
+    if (!input.type().has_tensor_type() || !input.type().tensor_type().has_shape()) {
+      throw GraphError(what + " has no tensor shape; gos needs static input shapes");
+    }
+    if (input.type().tensor_type().elem_type() != onnx::TensorProto_DataType_FLOAT) {
+      throw GraphError(what + " has element type " + std::to_string(input.type().tensor_type().elem_type()) +
+                       "; gos imports models with float inputs");
+    }
+    Value value{input.name(), {}};
+    auto* dims = input.mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim();
+    for (int axis = 0; axis < dims->size(); ++axis) {
+      auto& dim = (*dims)[axis];
+      if (!dim.has_dim_value() && axis == 0) dim.set_dim_value(1);
+      if (!dim.has_dim_value() || dim.dim_value() <= 0) {
+        std::string label = dim.has_dim_param() ? " ('" + dim.dim_param() + "')" : "";
+        throw GraphError(what + " has dynamic dimension " + std::to_string(axis) + label +
+                         "; gos resolves only a dynamic batch (dimension 0): export with a fixed input size");
+      }
+      value.shape.push_back(dim.dim_value());
+    }
+    inputs.push_back(std::move(value));
+  }
+  if (inputs.empty()) throw GraphError(source + " has no data input");
+  return inputs;
+}
+
+void infer_shapes(onnx::ModelProto& proto, const std::string& source) {
+  proto.mutable_graph()->clear_value_info();
+  try {
+    onnx::shape_inference::InferShapes(proto, onnx::OpSchemaRegistry::Instance(),
+                                       onnx::ShapeInferenceOptions(/*check_type=*/false, /*error_mode=*/1));
+  } catch (const std::exception& error) {
+    throw GraphError(source + ": ONNX shape inference failed: " + one_line(error.what()));
+  }
+}
+
+// Records the static shapes inference found (values with a dynamic dimension are left out).
+void record_value(const onnx::ValueInfoProto& info, OnnxModel& model, const std::string& source) {
+  if (!info.type().has_tensor_type()) return;
+  const auto& tensor = info.type().tensor_type();
+  model.element_types[info.name()] = tensor.elem_type();
+  if (!tensor.has_shape()) return;
+  Shape shape;
+  int64_t elements = 1;
+  for (const auto& dim : tensor.shape().dim()) {
+    if (!dim.has_dim_value() || dim.dim_value() < 0) return;
+    shape.push_back(dim.dim_value());
+    if (shape.back() > 0 && elements > kMaxValueElements / shape.back()) {
+      throw GraphError(source + ": value '" + info.name() + "' is implausibly large");
+    }
+    elements *= std::max<int64_t>(shape.back(), 1);
+  }
+  model.shapes[info.name()] = std::move(shape);
+}
+
+void record_shapes(const onnx::GraphProto& graph, OnnxModel& model, const std::string& source) {
+  model.shapes.clear();
+  for (const auto* list : {&graph.input(), &graph.value_info(), &graph.output()}) {
+    for (const auto& info : *list) record_value(info, model, source);
+  }
+  for (const auto& [name, value] : model.constants) {
+    model.shapes[name] = value.shape;
+    model.element_types[name] = value.element_type;
+  }
+}
+
+void read_initializers(const onnx::GraphProto& graph, OnnxModel& model, const std::string& source) {
+  for (const auto& initializer : graph.initializer()) {
+    ConstValue value = read_tensor(initializer, source + ": initializer '" + initializer.name() + "'");
+    value.from_initializer = true;
+    model.constants[initializer.name()] = std::move(value);
+  }
+}
+
+// Hands the folded graph back to ONNX: the remaining nodes, and the folded values they read as
+// initializers, so that shape inference sees Reshape targets and the like as constants.
+void write_back(const OnnxModel& model, onnx::GraphProto& graph) {
+  std::set<std::string> initializers;
+  for (const auto& initializer : graph.initializer()) initializers.insert(initializer.name());
+  graph.clear_node();
+  for (const auto& node : model.nodes) {
+    *graph.add_node() = node;
+    for (const auto& input : node.input()) {
+      auto constant = model.constants.find(input);
+      if (constant != model.constants.end() && initializers.insert(input).second) {
+        *graph.add_initializer() = write_tensor(constant->second, input);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+OnnxModel load_model(const std::string& bytes, const std::string& source) {
+  onnx::ModelProto proto = parse(bytes, source);
+  OnnxModel model;
+  model.opsets = read_opsets(proto, source);
+  model.opset = model.opsets.at("");
+  model.name = proto.graph().name();
+  require_defined_inputs(proto.graph(), source);
+  require_self_contained(proto.graph(), source);
+  check(proto, source);
+  model.inputs = make_inputs_static(*proto.mutable_graph(), source);
+  for (const auto& output : proto.graph().output()) model.outputs.push_back(output.name());
+  read_initializers(proto.graph(), model, source);
+  model.nodes.assign(proto.graph().node().begin(), proto.graph().node().end());
+
+  // Each round folds what the shapes known so far allow; the next inference then knows more.
+  for (;;) {
+    infer_shapes(proto, source);
+    record_shapes(proto.graph(), model, source);
+    if (!fold_constants(model)) break;
+    write_back(model, *proto.mutable_graph());
+  }
+  return model;
+}
+
+}  // namespace gos::graph::onnx_import

@@ -1,0 +1,97 @@
+// The ONNX Runtime runner: installed by make setup (these tests fail, not skip, when it is not),
+// times runs, and reports models it cannot run and a missing installation clearly.
+#include "graph/ort_runner.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "graph/onnx_export.h"
+#include "graph/onnx_export_test_support.h"
+#include "ir/ops.h"
+
+namespace gos::graph {
+namespace {
+
+using test_support::ScratchFolder;
+
+// A one-node model: Y = relu(X) over [1,4].
+std::filesystem::path relu_model(const ScratchFolder& folder) {
+  Graph graph;
+  graph.name = "relu";
+  graph.inputs = {{"x", {1, 4}}};
+  graph.shapes = {{"x", {1, 4}}, {"y", {1, 4}}};
+  graph.nodes.push_back({.name = "relu", .op_type = "Relu", .inputs = {"x"}, .outputs = {"y"},
+                         .op = ir::activation({1, 4}, ir::Activation::Relu)});
+  graph.outputs = {{"y", {1, 4}}};
+  auto path = folder.file("relu.onnx");
+  write_onnx(graph, path);
+  return path;
+}
+
+TEST(OrtRunner, IsInstalledBySetup) {
+  std::string version = onnx_runtime_version();
+  EXPECT_FALSE(version.empty());
+  EXPECT_TRUE(std::isdigit(static_cast<unsigned char>(version[0]))) << version;
+}
+
+TEST(OrtRunner, RunsAModelAtAnyBatch) {
+  ScratchFolder folder;
+  auto model = relu_model(folder);
+  auto outputs = run_onnx_runtime(model, {{"x", ir::Tensor({2, 4}, {-1, 2, -3, 4, 5, -6, 7, -8})}});
+  ASSERT_EQ(outputs.count("y"), 1u);
+  EXPECT_EQ(outputs.at("y").shape, (std::vector<int64_t>{2, 4}));
+  EXPECT_EQ(outputs.at("y").data, (std::vector<float>{0, 2, 0, 4, 5, 0, 7, 0}));
+}
+
+TEST(OrtRunner, BenchModeTimesEveryRun) {
+  ScratchFolder folder;
+  auto model = relu_model(folder);
+  auto results = run_onnx_runtime({{model, {{"x", ir::Tensor({1, 4}, 1.0f)}}}},
+                                  {.threads = 1, .bench = OrtBench{.warmup = 2, .repeat = 9}});
+  ASSERT_EQ(results.size(), 1u);
+  ASSERT_TRUE(results[0].timing.has_value());
+  const OrtTiming& timing = *results[0].timing;
+  EXPECT_EQ(timing.repeat, 9);
+  EXPECT_GT(timing.median_ms, 0);
+  EXPECT_LE(timing.min_ms, timing.p10_ms);
+  EXPECT_LE(timing.p10_ms, timing.median_ms);
+  EXPECT_LE(timing.median_ms, timing.p90_ms);
+  EXPECT_LE(timing.p90_ms, timing.max_ms);
+}
+
+TEST(OrtRunner, AModelItCannotRunIsReportedWithoutStoppingTheOthers) {
+  ScratchFolder folder;
+  auto good = relu_model(folder);
+  auto corrupt = folder.file("corrupt.onnx");
+  std::ofstream(corrupt) << "not an onnx file";
+  auto results = run_onnx_runtime({{corrupt, {}}, {good, {{"x", ir::Tensor({1, 4}, 1.0f)}}}});
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_NE(results[0].error, "");
+  EXPECT_EQ(results[1].error, "");
+  try {
+    run_onnx_runtime(corrupt, {});
+    FAIL() << "a corrupt model ran";
+  } catch (const OrtError& error) {
+    EXPECT_NE(std::string(error.what()).find("corrupt.onnx"), std::string::npos) << error.what();
+  }
+}
+
+TEST(OrtRunner, MissingInstallationSaysToRunSetup) {
+  ScratchFolder empty;
+  std::ofstream(empty.file("run.js")) << "// the runner without its package\n";
+  const char* previous = std::getenv("GOS_ORT_DIR");
+  std::string saved = previous ? previous : "";
+  setenv("GOS_ORT_DIR", empty.file("").c_str(), 1);
+  try {
+    onnx_runtime_version();
+    ADD_FAILURE() << "an empty folder passed for the runner";
+  } catch (const OrtError& error) {
+    EXPECT_NE(std::string(error.what()).find("make setup"), std::string::npos) << error.what();
+  }
+  previous ? setenv("GOS_ORT_DIR", saved.c_str(), 1) : unsetenv("GOS_ORT_DIR");
+}
+
+}  // namespace
+}  // namespace gos::graph

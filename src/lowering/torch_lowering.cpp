@@ -1,0 +1,45 @@
+// TorchOp: an operator's TorchProgram run eagerly.
+#include "lowering/torch_lowering.h"
+
+#include <stdexcept>
+
+#include "lowering/torch_functions.h"
+
+namespace gos::lowering {
+
+torch::Tensor to_torch(const ir::Tensor& tensor) {
+  return torch::from_blob(const_cast<float*>(tensor.data.data()), tensor.shape, torch::kFloat).clone();
+}
+
+ir::Tensor from_torch(const torch::Tensor& tensor) {
+  torch::Tensor values = tensor.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  const float* data = values.data_ptr<float>();
+  return ir::Tensor(values.sizes().vec(), std::vector<float>(data, data + values.numel()));
+}
+
+TorchOp::TorchOp(ir::OpExpr op, KernelChoice choice) : op_(std::move(op)), program_(plan_torch_program(op_, choice)) {
+  for (const auto& name : program_.consts) constants_[name] = to_torch(ir::Tensor(op_.tensor(name).shape, *op_.tensor(name).values));
+  for (const auto& [name, positions] : program_.index_tables) {
+    constants_[name] = torch::tensor(positions, torch::kLong);
+  }
+}
+
+torch::Tensor TorchOp::forward(const std::vector<torch::Tensor>& inputs,
+                               const std::map<std::string, torch::Tensor>& params) const {
+  if (inputs.size() != program_.inputs.size()) {
+    throw std::invalid_argument("operator takes " + std::to_string(program_.inputs.size()) + " inputs but got " +
+                                std::to_string(inputs.size()));
+  }
+  std::map<std::string, torch::Tensor> values = constants_;
+  for (size_t i = 0; i < inputs.size(); ++i) values[program_.inputs[i]] = inputs[i];
+  for (const auto& name : program_.params) {
+    auto found = params.find(name);
+    if (found == params.end()) throw std::invalid_argument("operator param " + name + " has no value");
+    values[name] = found->second;
+  }
+  TorchContext context{[&](const ValueRef& ref) -> const torch::Tensor& { return values.at(ref.name); }};
+  for (const auto& call : program_.calls) values[call.result] = run_call(call, context);
+  return values.at(program_.output);
+}
+
+}  // namespace gos::lowering

@@ -1,0 +1,240 @@
+// Planning an operator as libtorch calls: each statement's recognised kernel with its attributes,
+// or the generic lowering (torch_generic.cpp).
+#include <algorithm>
+#include <limits>
+#include <numeric>
+
+#include "lowering/torch_program.h"
+#include "lowering/torch_program_builder.h"
+
+namespace gos::lowering {
+
+namespace detail {
+
+std::string ProgramBuilder::fresh() { return "$" + std::to_string(next_++); }
+
+std::string ProgramBuilder::call(TorchFn function, std::vector<TorchArg> args) {
+  std::string result = fresh();
+  program_.calls.push_back({function, std::move(args), result});
+  return result;
+}
+
+std::string ProgramBuilder::index_table(std::vector<int64_t> positions) {
+  std::string name = fresh();
+  program_.index_tables.emplace(name, std::move(positions));
+  return name;
+}
+
+// Renames the last call's result when it computed `value` (it is read nowhere yet); otherwise
+// `value` is an existing tensor and an Identity call names it.
+void ProgramBuilder::define(const std::string& output, const std::string& value) {
+  if (!program_.calls.empty() && program_.calls.back().result == value && value.starts_with('$')) {
+    program_.calls.back().result = output;
+  } else {
+    program_.calls.push_back({TorchFn::Identity, {ValueRef{value}}, output});
+  }
+}
+
+std::vector<int64_t> torch_pad_order(const std::vector<int64_t>& begins, const std::vector<int64_t>& ends) {
+  std::vector<int64_t> pads;
+  for (size_t dim = begins.size(); dim-- > 0;) {
+    pads.push_back(begins[dim]);
+    pads.push_back(ends[dim]);
+  }
+  return pads;
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::ProgramBuilder;
+using detail::value;
+
+std::string operand(const Kernel& kernel, const std::string& role) { return kernel.operands.at(role); }
+
+TorchArg optional_operand(const Kernel& kernel, const std::string& role) {
+  auto found = kernel.operands.find(role);
+  if (found == kernel.operands.end()) return std::monostate{};
+  return ValueRef{found->second};
+}
+
+// torch pads convolutions symmetrically, so asymmetric pads are applied explicitly first.
+std::string plan_conv(const Kernel& kernel, ProgramBuilder& builder) {
+  std::vector<int64_t> begins, ends, stride, dilation;
+  int64_t groups = 0;
+  if (kernel.spatial_rank == 2) {
+    const ir::Conv2dSpec& spec = kernel.conv2d;
+    begins = {spec.padding[0], spec.padding[1]};
+    ends = {spec.padding[2], spec.padding[3]};
+    stride = {spec.stride.begin(), spec.stride.end()};
+    dilation = {spec.dilation.begin(), spec.dilation.end()};
+    groups = spec.groups;
+  } else {
+    const ir::Conv1dSpec& spec = kernel.conv1d;
+    begins = {spec.padding[0]};
+    ends = {spec.padding[1]};
+    stride = {spec.stride};
+    dilation = {spec.dilation};
+    groups = spec.groups;
+  }
+  std::string x = operand(kernel, "X");
+  std::vector<int64_t> padding = begins;
+  if (begins != ends) {
+    x = builder.call(TorchFn::ConstantPad, {value(x), detail::torch_pad_order(begins, ends), 0.0});
+    std::fill(padding.begin(), padding.end(), 0);
+  }
+  TorchFn conv = kernel.spatial_rank == 2 ? TorchFn::Conv2d : TorchFn::Conv1d;
+  return builder.call(conv, {value(x), value(operand(kernel, "W")), optional_operand(kernel, "B"), stride, padding,
+                             dilation, groups});
+}
+
+// Gemm: trans_a stores X as [in, batch]; torch's linear wants W as [out, in] (trans_b).
+std::string plan_linear(const Kernel& kernel, ProgramBuilder& builder) {
+  std::string x = operand(kernel, "X");
+  std::string w = operand(kernel, "W");
+  if (kernel.linear.trans_a) x = builder.call(TorchFn::Transpose, {value(x)});
+  if (!kernel.linear.trans_b) w = builder.call(TorchFn::Transpose, {value(w)});
+  return builder.call(TorchFn::Linear, {value(x), value(w), optional_operand(kernel, "B")});
+}
+
+std::string plan_matmul(const Kernel& kernel, ProgramBuilder& builder) {
+  std::string rhs = operand(kernel, kernel.matmul.weight_rhs ? "W" : "Z");
+  return builder.call(TorchFn::MatMul, {value(operand(kernel, "X")), value(rhs)});
+}
+
+// A pool's attributes with ONNX defaults filled in.
+struct PoolAttributes {
+  std::vector<int64_t> kernel, stride, dilation, begins, ends;
+};
+
+PoolAttributes pool_attributes(const ir::PoolSpec& spec) {
+  const size_t rank = spec.input_size.size();
+  auto or_default = [rank](const std::vector<int64_t>& values, int64_t fallback) {
+    return values.empty() ? std::vector<int64_t>(rank, fallback) : values;
+  };
+  std::vector<int64_t> padding = or_default(spec.padding, 0);
+  if (padding.size() == rank) padding.insert(padding.end(), padding.begin(), padding.end());
+  return {spec.kernel, or_default(spec.stride, 1), or_default(spec.dilation, 1),
+          {padding.begin(), padding.begin() + rank}, {padding.begin() + rank, padding.end()}};
+}
+
+// torch pools only pad symmetrically and by at most half the kernel.
+bool torch_pads_natively(const PoolAttributes& pool) {
+  for (size_t axis = 0; axis < pool.kernel.size(); ++axis) {
+    if (pool.begins[axis] != pool.ends[axis] || pool.begins[axis] > pool.kernel[axis] / 2) return false;
+  }
+  return true;
+}
+
+std::string call_pool(ProgramBuilder& builder, bool is_max, const std::string& x, const PoolAttributes& pool,
+                      const std::vector<int64_t>& padding, bool ceil_mode, bool count_include_pad) {
+  const bool one_d = pool.kernel.size() == 1;
+  if (is_max) {
+    return builder.call(one_d ? TorchFn::MaxPool1d : TorchFn::MaxPool2d,
+                        {value(x), pool.kernel, pool.stride, padding, pool.dilation, ceil_mode});
+  }
+  return builder.call(one_d ? TorchFn::AvgPool1d : TorchFn::AvgPool2d,
+                      {value(x), pool.kernel, pool.stride, padding, ceil_mode, count_include_pad});
+}
+
+// Pads torch cannot apply itself are applied explicitly (-inf for max, 0 for average) with enough
+// end padding for every window of the statement; the pool then runs unpadded in floor mode and is
+// cut to the statement's output extent. Averages are then window sums over the kernel size, which
+// the divisor table (or the mean's kernel-size divisor) turns into the statement's averages.
+std::string plan_explicitly_padded_pool(const Kernel& kernel, const PoolAttributes& pool, ProgramBuilder& builder) {
+  const bool is_max = kernel.kind == KernelKind::MaxPool;
+  const auto& spec = kernel.pool;
+  const auto& output_shape = kernel.single.output().shape;
+  const size_t rank = pool.kernel.size();
+  std::vector<int64_t> ends(rank), floor_extents(rank);
+  for (size_t axis = 0; axis < rank; ++axis) {
+    int64_t span = pool.dilation[axis] * (pool.kernel[axis] - 1) + 1;
+    int64_t needed_end = (output_shape[2 + axis] - 1) * pool.stride[axis] + span - spec.input_size[axis] - pool.begins[axis];
+    ends[axis] = std::max<int64_t>(0, needed_end);
+    floor_extents[axis] = (spec.input_size[axis] + pool.begins[axis] + ends[axis] - span) / pool.stride[axis] + 1;
+  }
+  const double pad_value = is_max ? -std::numeric_limits<double>::infinity() : 0.0;
+  std::string x = builder.call(TorchFn::ConstantPad,
+                               {value(operand(kernel, "X")), detail::torch_pad_order(pool.begins, ends), pad_value});
+  std::string y = call_pool(builder, is_max, x, pool, std::vector<int64_t>(rank, 0), false, true);
+  for (size_t axis = 0; axis < rank; ++axis) {
+    if (floor_extents[axis] > output_shape[2 + axis]) {
+      y = builder.call(TorchFn::Narrow, {value(y), static_cast<int64_t>(2 + axis), int64_t{0}, output_shape[2 + axis]});
+    }
+  }
+  if (is_max || !kernel.operands.count("C")) return y;
+  double window = std::accumulate(pool.kernel.begin(), pool.kernel.end(), 1.0, std::multiplies<>());
+  y = builder.call(TorchFn::Scale, {value(y), window});
+  return builder.call(TorchFn::Mul, {value(y), value(operand(kernel, "C"))});
+}
+
+// Natively padded pools reproduce the statement exactly, divisor tables included: the recognised
+// spec builds these very instructions, and ir::ops' pools follow torch's rules (ops_torch_test).
+std::string plan_pool(const Kernel& kernel, ProgramBuilder& builder) {
+  PoolAttributes pool = pool_attributes(kernel.pool);
+  if (!torch_pads_natively(pool)) return plan_explicitly_padded_pool(kernel, pool, builder);
+  return call_pool(builder, kernel.kind == KernelKind::MaxPool, operand(kernel, "X"), pool, pool.begins,
+                   kernel.pool.ceil_mode, kernel.pool.count_include_pad);
+}
+
+std::string plan_global_pool(const Kernel& kernel, ProgramBuilder& builder) {
+  const std::string x = operand(kernel, "X");
+  std::vector<int64_t> spatial_dims;
+  for (size_t dim = 2; dim < kernel.single.tensor(x).shape.size(); ++dim) spatial_dims.push_back(static_cast<int64_t>(dim));
+  return builder.call(TorchFn::Mean, {value(x), spatial_dims, kernel.keep_dims});
+}
+
+std::string plan_kernel(const ir::OpExpr& op, const Kernel& kernel, ProgramBuilder& builder) {
+  switch (kernel.kind) {
+    case KernelKind::Conv: return plan_conv(kernel, builder);
+    case KernelKind::Linear: return plan_linear(kernel, builder);
+    case KernelKind::MatMul: return plan_matmul(kernel, builder);
+    case KernelKind::MaxPool:
+    case KernelKind::AveragePool: return plan_pool(kernel, builder);
+    case KernelKind::GlobalAveragePool: return plan_global_pool(kernel, builder);
+    case KernelKind::Activation: return operand(kernel, "X");
+    case KernelKind::Add: return builder.call(TorchFn::Add, {value(operand(kernel, "X")), value(operand(kernel, "Z"))});
+    case KernelKind::Generic: break;
+  }
+  return detail::plan_generic_statement(op, op.statements()[kernel.statement], builder);
+}
+
+// Every statement lowered generically, with its activation applied after.
+std::vector<Kernel> generic_kernels(const ir::OpExpr& op) {
+  std::vector<Kernel> kernels = recognise(op);
+  for (auto& kernel : kernels) {
+    kernel.kind = KernelKind::Generic;
+    kernel.activation = op.statements()[kernel.statement].activation;
+    kernel.operands.clear();
+  }
+  return kernels;
+}
+
+std::vector<std::string> names_with_role(const ir::OpExpr& op, ir::Role role) {
+  std::vector<std::string> names;
+  for (const auto& tensor : op.tensors_with_role(role)) names.push_back(tensor.name);
+  return names;
+}
+
+}  // namespace
+
+TorchProgram plan_torch_program(const ir::OpExpr& op, KernelChoice choice) {
+  TorchProgram program;
+  program.inputs = names_with_role(op, ir::Role::Input);
+  program.params = names_with_role(op, ir::Role::Param);
+  program.consts = names_with_role(op, ir::Role::Const);
+  ProgramBuilder builder(program);
+  for (const Kernel& kernel : choice == KernelChoice::Recognise ? recognise(op) : generic_kernels(op)) {
+    std::string result = plan_kernel(op, kernel, builder);
+    if (kernel.activation != ir::Activation::None) {
+      result = builder.call(TorchFn::Activation, {value(result), kernel.activation});
+    }
+    builder.define(op.statements()[kernel.statement].output.tensor, result);
+    program.statement_kinds.push_back(kernel.kind);
+  }
+  program.output = op.output().name;
+  return program;
+}
+
+}  // namespace gos::lowering

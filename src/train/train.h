@@ -1,0 +1,51 @@
+#pragma once
+// The public face of training and evaluation: a graph (from the zoo or an imported ONNX file)
+// trained with libtorch on an image set, and its accuracy measured.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "data/data.h"
+#include "graph/graph.h"
+
+namespace gos::train {
+
+struct TrainOptions {
+  int epochs = 30;
+  int64_t batch = 128;
+  std::string optimizer = "sgd";  // "sgd" (Nesterov momentum 0.9) or "adamw"
+  double learning_rate = 0.1;     // peak; cosine-annealed to zero over the run after a short warm-up
+  double weight_decay = 5e-4;
+  bool augment = true;            // random 2-pixel shifts and horizontal flips
+  uint64_t seed = 1;
+  int threads = 0;                // 0: every core
+};
+
+struct EpochReport {
+  int epoch = 0;  // 1-based
+  int epochs = 0;
+  double loss = 0;                 // mean training loss
+  double train_accuracy = 0;       // on the augmented training batches, in [0,1]
+  double validation_accuracy = 0;  // in [0,1]
+  double seconds = 0;
+};
+
+// Called after every batch with (batches done, batches in the epoch) and after every epoch.
+struct TrainCallbacks {
+  std::function<void(int64_t, int64_t, double loss)> on_batch;
+  std::function<void(const EpochReport&)> on_epoch;
+};
+
+struct TrainResult {
+  graph::Graph model;  // trained weights, batch norms folded: ready to export
+  std::vector<EpochReport> epochs;
+};
+
+TrainResult train_classifier(const graph::Graph& model, const data::ImageDataset& train_set,
+                             const data::ImageDataset& validation_set, const TrainOptions& options,
+                             const TrainCallbacks& callbacks = {});
+
+// Share of correctly classified images, in [0,1] (eval mode, batched).
+double classification_accuracy(const graph::Graph& model, const data::ImageDataset& dataset, int64_t batch = 500);
+
+}  // namespace gos::train
