@@ -16,6 +16,7 @@ const ConverterTable& converters() {
     ConverterTable built;
     add_structural_converters(built);
     add_compute_converters(built);  // overrides the structural ReduceMean where it is a pooling
+    add_einsum_converter(built);
     add_elementwise_converters(built);
     return built;
   }();

@@ -63,6 +63,7 @@ using ConverterTable = std::map<std::string, Converter>;
 void add_compute_converters(ConverterTable& table);      // Conv, Gemm, MatMul, pooling
 void add_elementwise_converters(ConverterTable& table);  // activations, Clip, Add/Sub/Mul/Div, Pad
 void add_structural_converters(ConverterTable& table);   // structural_op_types()
+void add_einsum_converter(ConverterTable& table);        // Einsum, as one statement
 
 // The structural node for any op type gos executes with ONNX semantics.
 Node structural_node(const NodeContext& context);

@@ -137,8 +137,27 @@ std::vector<Value> make_inputs_static(onnx::GraphProto& graph, const std::string
   return inputs;
 }
 
+// Declared shapes are dropped (they may be stale or symbolic) except those of Einsum outputs,
+// which ONNX 1.12's inference cannot give and gos's export declares; their symbolic batch becomes
+// the nominal batch of 1, like the inputs'.
+void keep_only_einsum_shapes(onnx::GraphProto& graph) {
+  std::set<std::string> einsum_outputs;
+  for (const auto& node : graph.node()) {
+    if (node.op_type() == "Einsum" && node.output_size() > 0) einsum_outputs.insert(node.output(0));
+  }
+  std::vector<onnx::ValueInfoProto> kept;
+  for (const auto& info : graph.value_info()) {
+    if (!einsum_outputs.count(info.name()) || !info.type().tensor_type().has_shape()) continue;
+    kept.push_back(info);
+    auto* dims = kept.back().mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim();
+    if (!dims->empty() && !(*dims)[0].has_dim_value()) (*dims)[0].set_dim_value(1);
+  }
+  graph.clear_value_info();
+  for (auto& info : kept) *graph.add_value_info() = std::move(info);
+}
+
 void infer_shapes(onnx::ModelProto& proto, const std::string& source) {
-  proto.mutable_graph()->clear_value_info();
+  keep_only_einsum_shapes(*proto.mutable_graph());
   try {
     onnx::shape_inference::InferShapes(proto, onnx::OpSchemaRegistry::Instance(),
                                        onnx::ShapeInferenceOptions(/*check_type=*/false, /*error_mode=*/1));

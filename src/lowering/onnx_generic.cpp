@@ -322,6 +322,24 @@ class StatementLowering {
     return product;
   }
 
+  // ONNX 1.12's shape inference gives Einsum no output shape, which would leave every value after
+  // it without one; declaring it keeps the file's shapes complete for any reader (gos's import
+  // included). The batch axis is symbolic, as in the graph's inputs.
+  void declare_shape(const std::string& value, const std::vector<char>& letters) {
+    auto& info = *builder_.graph().add_value_info();
+    info.set_name(value);
+    auto& tensor_type = *info.mutable_type()->mutable_tensor_type();
+    tensor_type.set_elem_type(onnx::TensorProto_DataType_FLOAT);
+    auto& dims = *tensor_type.mutable_shape();
+    for (char letter : letters) {
+      if (batch_letter_ && letter == *batch_letter_) {
+        dims.add_dim()->set_dim_param("N");
+      } else {
+        dims.add_dim()->set_dim_value(extent(letter));
+      }
+    }
+  }
+
   std::string einsum(const std::vector<View>& views, const std::vector<char>& result) {
     if (views.size() == 1 && views[0].letters == result) return views[0].value;
     if (views.size() > 1) {
@@ -336,6 +354,7 @@ class StatementLowering {
     equation += "->" + std::string(result.begin(), result.end());
     std::string value = builder_.node_value("Einsum", inputs);
     set_attribute(builder_.last_node(), "equation", equation);
+    declare_shape(value, result);
     return value;
   }
 

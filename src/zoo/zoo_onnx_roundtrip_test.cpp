@@ -1,0 +1,81 @@
+// Every zoo model survives gos's own ONNX round trip: written, read back and written again, both
+// files give the interpreter's outputs under ONNX Runtime, at batch 1 and at batch 3.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <random>
+#include <unistd.h>
+
+#include "graph/onnx_export.h"
+#include "graph/onnx_import.h"
+#include "graph/ort_runner.h"
+#include "zoo/zoo.h"
+
+namespace gos::zoo {
+namespace {
+
+ir::Tensor random_input(const graph::Shape& shape, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> pixel(0.0f, 1.0f);
+  ir::Tensor tensor(shape);
+  for (float& value : tensor.data) value = pixel(rng);
+  return tensor;
+}
+
+// Max abs difference relative to the reference's scale (at least 1).
+float relative_error(const ir::Tensor& actual, const ir::Tensor& expected) {
+  EXPECT_EQ(actual.shape, expected.shape);
+  float error = 0, scale = 1;
+  for (size_t i = 0; i < expected.data.size() && i < actual.data.size(); ++i) {
+    error = std::max(error, std::abs(actual.data[i] - expected.data[i]));
+    scale = std::max(scale, std::abs(expected.data[i]));
+  }
+  return error / scale;
+}
+
+// Sample `index` of a batch, as a batch of one.
+ir::Tensor sample(const ir::Tensor& batch, int64_t index) {
+  auto shape = batch.shape;
+  shape[0] = 1;
+  const int64_t size = batch.elements() / batch.shape[0];
+  return ir::Tensor(shape, std::vector<float>(batch.data.begin() + index * size, batch.data.begin() + (index + 1) * size));
+}
+
+TEST(ZooOnnxRoundTrip, WrittenReadAndWrittenAgainGivesTheSameOutputsUnderOnnxRuntime) {
+  const auto directory = std::filesystem::temp_directory_path() / ("gos-zoo-roundtrip-" + std::to_string(getpid()));
+  std::filesystem::create_directories(directory);
+  std::vector<graph::OrtRun> runs;
+  std::vector<ir::Tensor> expected;  // per run: the interpreter's output for that run's input
+  constexpr int64_t kBatch = 3;
+  for (const auto& info : models()) {
+    graph::Graph model = graph::fold_batch_norms(build_model(info.name, 7));
+    auto first = directory / (info.name + ".onnx");
+    auto second = directory / (info.name + ".again.onnx");
+    graph::write_onnx(model, first);
+    graph::write_onnx(graph::import_onnx(first.string()).graph, second);
+    auto batch_shape = info.input_shape;
+    batch_shape[0] = kBatch;
+    ir::Tensor batch = random_input(batch_shape, 11);
+    std::vector<ir::Tensor> per_sample;
+    for (int64_t i = 0; i < kBatch; ++i) per_sample.push_back(graph::evaluate(model, {{"input", sample(batch, i)}}).at("output"));
+    for (const auto& file : {first, second}) {
+      runs.push_back({file, {{"input", batch}}});
+      ir::Tensor joined = per_sample[0];
+      for (int64_t i = 1; i < kBatch; ++i) joined.data.insert(joined.data.end(), per_sample[i].data.begin(), per_sample[i].data.end());
+      joined.shape[0] = kBatch;
+      expected.push_back(joined);
+    }
+  }
+  auto results = graph::run_onnx_runtime(runs);
+  ASSERT_EQ(results.size(), runs.size());
+  for (size_t i = 0; i < runs.size(); ++i) {
+    SCOPED_TRACE(runs[i].model.filename().string());
+    ASSERT_TRUE(results[i].error.empty()) << results[i].error;
+    EXPECT_LT(relative_error(results[i].outputs.at("output"), expected[i]), 1e-4);
+  }
+  std::filesystem::remove_all(directory);
+}
+
+}  // namespace
+}  // namespace gos::zoo
