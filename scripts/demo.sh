@@ -25,3 +25,7 @@ show "Grouped 3x3 convolution, 4 groups: output channel 16*g+k reads input chann
 show "Linear layer with bias and GELU" \
   "Y[n,k] = gelu(sum{c} X[n,c] * W[k,c] + B[k])" \
   "n<1, k<256, c<512"
+
+echo
+echo "== A whole model: the zoo's ResNet-20 (Fashion-MNIST input), every operator as instructions"
+"$gos" inspect resnet20 | sed -n '1,12p;$p'
