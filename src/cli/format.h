@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "ir/ir.h"
+
 namespace gos::cli {
 
 // 3612672 -> "3,612,672": cost figures are read by people comparing orders of magnitude.
@@ -15,6 +17,6 @@ inline std::string grouped(int64_t value) {
   return (value < 0 ? "-" : "") + digits;
 }
 
-inline std::string shape_text(const std::vector<int64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ",")); }
+using ir::shape_text;
 
 }  // namespace gos::cli

@@ -11,11 +11,7 @@ namespace gos::graph {
 
 namespace {
 
-std::string shape_text(const Shape& shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i) text += (i ? "," : "") + std::to_string(shape[i]);
-  return text + "]";
-}
+using ir::shape_text;
 
 GraphError node_error(const Node& node, const std::string& message) {
   return GraphError("node '" + node.name + "' (" + node.op_type + "): " + message);

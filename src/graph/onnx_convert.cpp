@@ -5,11 +5,7 @@ namespace gos::graph::onnx_import {
 
 namespace {
 
-std::string shape_text(const Shape& shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i) text += (i ? "," : "") + std::to_string(shape[i]);
-  return text + "]";
-}
+using ir::shape_text;
 
 const ConverterTable& converters() {
   static const ConverterTable table = [] {

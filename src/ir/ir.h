@@ -175,6 +175,8 @@ OpExpr rename_tensors(const OpExpr& op, const std::map<std::string, std::string>
 std::string print(const OpExpr& op);
 std::string print(const Statement& statement);
 std::string print(const Affine& affine);
+// A shape as messages show it: "[1,32,28,28]".
+std::string shape_text(const std::vector<int64_t>& shape);
 
 // Parses the notation. `extra_clauses` is appended to the `where` clause (the CLI's --extents).
 // Errors throw ParseError, whose message names the column and what was expected.

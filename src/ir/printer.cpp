@@ -169,6 +169,8 @@ std::string print(const Affine& affine) {
   return print_terms(terms, affine.constant_term());
 }
 
+std::string shape_text(const std::vector<int64_t>& shape) { return "[" + join_ints(shape) + "]"; }
+
 std::string print(const Statement& statement) { return print_statement(statement); }
 
 std::string print(const OpExpr& op) { return detail::print_parts({op.tensors(), op.statements()}); }

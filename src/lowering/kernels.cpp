@@ -244,6 +244,17 @@ bool recognise_elementwise(const OpExpr& stripped, Kernel& kernel) {
   return matches([&] { return ir::add(shape, ir::Activation::None); }, stripped, kernel);
 }
 
+// The single-statement operator with its activation removed: kernels are matched before it.
+OpExpr without_activation(const OpExpr& single) {
+  ir::Statement statement = single.statements()[0];
+  statement.activation = ir::Activation::None;
+  std::vector<TensorDecl> declared;
+  std::copy_if(single.tensors().begin(), single.tensors().end(), std::back_inserter(declared), [](const TensorDecl& t) {
+    return t.role == Role::Input || t.role == Role::Param || t.role == Role::Const;
+  });
+  return OpExpr::make(std::move(declared), {std::move(statement)});
+}
+
 }  // namespace
 
 std::string_view to_string(KernelKind kind) {
@@ -289,18 +300,8 @@ std::vector<Kernel> recognise(const ir::OpExpr& op) {
   std::vector<Kernel> kernels;
   for (size_t index = 0; index < op.statements().size(); ++index) {
     Kernel kernel{.statement = index, .single = statement_as_op(op, index)};
-    Statement stripped_statement = kernel.single.statements()[0];
-    kernel.activation = stripped_statement.activation;
-    stripped_statement.activation = ir::Activation::None;
-    OpExpr stripped = OpExpr::make(
-        [&] {
-          std::vector<TensorDecl> declared;
-          for (const auto& tensor : kernel.single.tensors()) {
-            if (tensor.role == Role::Input || tensor.role == Role::Param || tensor.role == Role::Const) declared.push_back(tensor);
-          }
-          return declared;
-        }(),
-        {stripped_statement});
+    kernel.activation = kernel.single.statements()[0].activation;
+    OpExpr stripped = without_activation(kernel.single);
     const std::vector<std::function<bool(const OpExpr&, Kernel&)>> recognisers{
         recognise_elementwise, recognise_conv, recognise_linear, recognise_matmul, recognise_global_pool, recognise_pool};
     bool found = std::any_of(recognisers.begin(), recognisers.end(),

@@ -11,14 +11,11 @@
 #include <random>
 
 #include "graph/torch_module.h"
+#include "lowering/torch_lowering.h"
 
 namespace gos::train {
 
 namespace {
-
-torch::Tensor as_torch(const ir::Tensor& tensor) {
-  return torch::from_blob(const_cast<float*>(tensor.data.data()), tensor.shape, torch::kFloat32);
-}
 
 // The images and labels of `indices`, as one batch.
 std::pair<torch::Tensor, torch::Tensor> gather(const torch::Tensor& images, const torch::Tensor& labels,
@@ -76,7 +73,7 @@ void set_learning_rate(torch::optim::Optimizer& optimizer, double rate) {
 double accuracy_of(graph::GraphModule& module, const data::ImageDataset& dataset, int64_t batch) {
   torch::NoGradGuard no_grad;
   module.eval();
-  auto images = as_torch(dataset.images);
+  auto images = lowering::to_torch(dataset.images);
   auto labels = torch::tensor(dataset.labels, torch::kLong);
   int64_t correct = 0;
   for (int64_t begin = 0; begin < dataset.size(); begin += batch) {
@@ -101,7 +98,7 @@ TrainResult train_classifier(const graph::Graph& model, const data::ImageDataset
 
   graph::GraphModule module(model);
   auto optimizer = make_optimizer(module, options);
-  auto images = as_torch(train_set.images);
+  auto images = lowering::to_torch(train_set.images);
   auto labels = torch::tensor(train_set.labels, torch::kLong);
   std::vector<int64_t> order(train_set.size());
   std::iota(order.begin(), order.end(), 0);
