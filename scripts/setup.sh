@@ -8,7 +8,7 @@ packages=(
   libtorch-dev libopenblas0-pthread
   libonnx-dev libprotobuf-dev protobuf-compiler
   libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libsqlite3-dev libgtest-dev
-  zlib1g-dev dataset-fashion-mnist
+  zlib1g-dev libeigen3-dev dataset-fashion-mnist
   python3-torch python3-torchvision  # export the ONNX test fixtures (scripts/make_onnx_fixtures.py)
 )
 
