@@ -244,6 +244,42 @@ bool recognise_elementwise(const OpExpr& stripped, Kernel& kernel) {
   return matches([&] { return ir::add(shape, ir::Activation::None); }, stripped, kernel);
 }
 
+// A depthwise window over a fixed table that is one-hot per channel (what the shift rule writes):
+// matched as a conv whose weight is the table, then the table is checked.
+bool recognise_shift(const OpExpr& stripped, Kernel& kernel) {
+  const Statement& s = stripped.statements()[0];
+  Reads factors = reads_of(stripped, s.factors);
+  if (factors.consts.size() != 1 || factors.inputs.size() != 1 || !s.addends.empty()) return false;
+  const TensorDecl table = stripped.tensor(factors.consts[0]->tensor);
+  std::vector<TensorDecl> declared;
+  for (TensorDecl tensor : stripped.tensors()) {
+    if (tensor.role == Role::Const) tensor = {tensor.name, Role::Param, tensor.shape, nullptr};
+    if (tensor.role == Role::Input || tensor.role == Role::Param) declared.push_back(tensor);
+  }
+  if (!recognise_conv(OpExpr::make(std::move(declared), stripped.statements()), kernel)) return false;
+  const int64_t channels = kernel.spatial_rank == 2 ? kernel.conv2d.in_channels : kernel.conv1d.in_channels;
+  const int64_t out_channels = kernel.spatial_rank == 2 ? kernel.conv2d.out_channels : kernel.conv1d.out_channels;
+  const int64_t groups = kernel.spatial_rank == 2 ? kernel.conv2d.groups : kernel.conv1d.groups;
+  if (groups != channels || out_channels != channels || table.shape[0] != channels) return false;
+  const int64_t window = table.elements() / channels;
+  kernel.shift_taps.clear();
+  for (int64_t channel = 0; channel < channels; ++channel) {
+    int64_t hot = -1;
+    for (int64_t tap = 0; tap < window; ++tap) {
+      float value = (*table.values)[static_cast<size_t>(channel * window + tap)];
+      if (value == 1.0f && hot < 0) {
+        hot = tap;
+      } else if (value != 0.0f) {
+        return false;
+      }
+    }
+    if (hot < 0) return false;
+    kernel.shift_taps.push_back(hot);
+  }
+  kernel.kind = KernelKind::Shift;
+  return true;
+}
+
 // The single-statement operator with its activation removed: kernels are matched before it.
 OpExpr without_activation(const OpExpr& single) {
   ir::Statement statement = single.statements()[0];
@@ -267,9 +303,78 @@ std::string_view to_string(KernelKind kind) {
     case KernelKind::GlobalAveragePool: return "global_average_pool";
     case KernelKind::Activation: return "activation";
     case KernelKind::Add: return "add";
+    case KernelKind::Shift: return "shift";
     case KernelKind::Generic: return "generic";
   }
   return "?";
+}
+
+namespace {
+
+// One spatial axis of a shift kernel's geometry.
+struct ShiftAxis {
+  int64_t input, output, kernel, stride, dilation, pad_begin, pad_end;
+  int64_t padded() const { return input + pad_begin + pad_end; }
+};
+
+std::vector<ShiftAxis> shift_axes(const Kernel& kernel) {
+  if (kernel.spatial_rank == 2) {
+    const ir::Conv2dSpec& c = kernel.conv2d;
+    std::vector<ShiftAxis> axes;
+    for (size_t d = 0; d < 2; ++d) {
+      int64_t span = c.dilation[d] * (c.kernel[d] - 1) + 1;
+      int64_t output = (c.input_size[d] + c.padding[d] + c.padding[d + 2] - span) / c.stride[d] + 1;
+      axes.push_back({c.input_size[d], output, c.kernel[d], c.stride[d], c.dilation[d], c.padding[d], c.padding[d + 2]});
+    }
+    return axes;
+  }
+  const ir::Conv1dSpec& c = kernel.conv1d;
+  int64_t span = c.dilation * (c.kernel - 1) + 1;
+  int64_t output = (c.input_length + c.padding[0] + c.padding[1] - span) / c.stride + 1;
+  return {{c.input_length, output, c.kernel, c.stride, c.dilation, c.padding[0], c.padding[1]}};
+}
+
+int64_t shift_channels(const Kernel& kernel) {
+  return kernel.spatial_rank == 2 ? kernel.conv2d.in_channels : kernel.conv1d.in_channels;
+}
+
+}  // namespace
+
+std::vector<int64_t> shift_padded_shape(const Kernel& kernel) {
+  std::vector<int64_t> shape{shift_channels(kernel)};
+  for (const auto& axis : shift_axes(kernel)) shape.push_back(axis.padded());
+  return shape;
+}
+
+std::vector<int64_t> shift_output_shape(const Kernel& kernel) {
+  std::vector<int64_t> shape{shift_channels(kernel)};
+  for (const auto& axis : shift_axes(kernel)) shape.push_back(axis.output);
+  return shape;
+}
+
+std::vector<int64_t> shift_gather_positions(const Kernel& kernel) {
+  const auto axes = shift_axes(kernel);
+  const auto padded = shift_padded_shape(kernel);
+  std::vector<int64_t> positions;
+  for (int64_t channel = 0; channel < shift_channels(kernel); ++channel) {
+    // The hot tap, unravelled over the window's axes (the last fastest).
+    std::vector<int64_t> tap(axes.size());
+    int64_t rest = kernel.shift_taps.at(static_cast<size_t>(channel));
+    for (size_t d = axes.size(); d-- > 0;) {
+      tap[d] = rest % axes[d].kernel;
+      rest /= axes[d].kernel;
+    }
+    std::vector<int64_t> at(axes.size(), 0);
+    while (true) {
+      int64_t flat = channel;
+      for (size_t d = 0; d < axes.size(); ++d) flat = flat * padded[d + 1] + at[d] * axes[d].stride + tap[d] * axes[d].dilation;
+      positions.push_back(flat);
+      size_t d = axes.size();
+      while (d > 0 && ++at[d - 1] == axes[d - 1].output) at[--d] = 0;
+      if (d == 0) break;
+    }
+  }
+  return positions;
 }
 
 ir::OpExpr statement_as_op(const ir::OpExpr& op, size_t index) {
@@ -303,7 +408,8 @@ std::vector<Kernel> recognise(const ir::OpExpr& op) {
     kernel.activation = kernel.single.statements()[0].activation;
     OpExpr stripped = without_activation(kernel.single);
     const std::vector<std::function<bool(const OpExpr&, Kernel&)>> recognisers{
-        recognise_elementwise, recognise_conv, recognise_linear, recognise_matmul, recognise_global_pool, recognise_pool};
+        recognise_elementwise, recognise_conv,        recognise_linear, recognise_matmul,
+        recognise_global_pool, recognise_pool, recognise_shift};
     bool found = std::any_of(recognisers.begin(), recognisers.end(),
                              [&](const auto& recogniser) { return recogniser(stripped, kernel); });
     if (!found) {

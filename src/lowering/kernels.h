@@ -25,6 +25,7 @@ enum class KernelKind {
   GlobalAveragePool,
   Activation,         // Y = act(X)
   Add,                // Y = act(X + Z), same shapes
+  Shift,              // a depthwise window whose fixed table is one-hot per channel: a gather, no MACs
   Generic,            // anything else: einsum over windowed views
 };
 std::string_view to_string(KernelKind kind);
@@ -44,10 +45,20 @@ struct Kernel {
   ir::MatMulSpec matmul;
   ir::PoolSpec pool;
   bool keep_dims = true;  // GlobalAveragePool
+  // Shift: the conv geometry (conv2d or conv1d, as for Conv) and, per channel, the flat index of
+  // its hot tap in the window (row-major over the window's taps).
+  std::vector<int64_t> shift_taps;
 
   // The kernel's operand roles (X, Z, W, B, C as in ir/ops.h) -> tensor names in `single`.
   std::map<std::string, std::string> operands;
 };
+
+// Shift: for each output element of one sample (channel, then positions, row-major), its flat
+// position in one sample of the input zero-padded by the kernel's padding.
+std::vector<int64_t> shift_gather_positions(const Kernel& kernel);
+// Shift: the input's padded shape without the batch, and the output's shape without the batch.
+std::vector<int64_t> shift_padded_shape(const Kernel& kernel);
+std::vector<int64_t> shift_output_shape(const Kernel& kernel);
 
 // One kernel per statement, in statement order.
 std::vector<Kernel> recognise(const ir::OpExpr& op);

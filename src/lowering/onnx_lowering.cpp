@@ -153,6 +153,28 @@ std::string lower_global_pool(const Kernel& kernel, const Operands& operands, On
   return value;
 }
 
+// A shift gathers from the zero-padded input: Pad, flatten each sample, Gather, reshape.
+std::string lower_shift(const Kernel& kernel, const Operands& operands, OnnxBuilder& builder) {
+  std::string value = operands["X"];
+  const std::vector<int64_t> padding =
+      kernel.spatial_rank == 2 ? std::vector<int64_t>(kernel.conv2d.padding.begin(), kernel.conv2d.padding.end())
+                               : std::vector<int64_t>(kernel.conv1d.padding.begin(), kernel.conv1d.padding.end());
+  if (std::any_of(padding.begin(), padding.end(), [](int64_t pad) { return pad != 0; })) {
+    const size_t rank = padding.size() / 2;
+    std::vector<int64_t> pads{0, 0};  // ONNX order: every dimension's begin, then every end
+    pads.insert(pads.end(), padding.begin(), padding.begin() + static_cast<std::ptrdiff_t>(rank));
+    pads.insert(pads.end(), {0, 0});
+    pads.insert(pads.end(), padding.begin() + static_cast<std::ptrdiff_t>(rank), padding.end());
+    value = builder.node_value("Pad", {value, builder.int64_vector(pads)});
+  }
+  value = builder.node_value("Reshape", {value, builder.int64_vector({0, -1})});
+  value = builder.node_value("Gather", {value, builder.int64_vector(shift_gather_positions(kernel))});
+  set_attribute(builder.last_node(), "axis", int64_t{1});
+  std::vector<int64_t> shape{0};
+  for (int64_t size : shift_output_shape(kernel)) shape.push_back(size);
+  return builder.node_value("Reshape", {value, builder.int64_vector(shape)});
+}
+
 // The value computing the kernel, before its activation.
 std::string lower_kernel(const Kernel& kernel, const ir::OpExpr& op, const ValueNames& values, OnnxBuilder& builder) {
   Operands operands(kernel, values);
@@ -165,6 +187,7 @@ std::string lower_kernel(const Kernel& kernel, const ir::OpExpr& op, const Value
     case KernelKind::GlobalAveragePool: return lower_global_pool(kernel, operands, builder);
     case KernelKind::Activation: return operands["X"];
     case KernelKind::Add: return builder.node_value("Add", {operands["X"], operands["Z"]});
+    case KernelKind::Shift: return lower_shift(kernel, operands, builder);
     case KernelKind::Generic: break;
   }
   return detail::lower_generic_statement(op, op.statements()[kernel.statement], values, builder);

@@ -185,6 +185,26 @@ std::string plan_global_pool(const Kernel& kernel, ProgramBuilder& builder) {
   return builder.call(TorchFn::Mean, {value(x), spatial_dims, kernel.keep_dims});
 }
 
+// A shift is a gather from the zero-padded input: one table of flat positions per sample.
+std::string plan_shift(const Kernel& kernel, ProgramBuilder& builder) {
+  const std::string x = operand(kernel, "X");
+  std::string padded = x;
+  const auto& conv_padding = kernel.spatial_rank == 2
+                                 ? std::vector<int64_t>(kernel.conv2d.padding.begin(), kernel.conv2d.padding.end())
+                                 : std::vector<int64_t>(kernel.conv1d.padding.begin(), kernel.conv1d.padding.end());
+  const size_t rank = conv_padding.size() / 2;
+  std::vector<int64_t> begins(conv_padding.begin(), conv_padding.begin() + static_cast<std::ptrdiff_t>(rank));
+  std::vector<int64_t> ends(conv_padding.begin() + static_cast<std::ptrdiff_t>(rank), conv_padding.end());
+  if (std::any_of(conv_padding.begin(), conv_padding.end(), [](int64_t pad) { return pad != 0; })) {
+    padded = builder.call(TorchFn::ConstantPad, {value(x), detail::torch_pad_order(begins, ends), 0.0});
+  }
+  std::vector<int64_t> sizes{1};
+  for (int64_t size : shift_output_shape(kernel)) sizes.push_back(size);
+  RuntimeSizes runtime{sizes, {{0, 0}}, ValueRef{x}};
+  std::string table = builder.index_table(shift_gather_positions(kernel));
+  return builder.call(TorchFn::GatherPerSample, {value(padded), value(table), runtime});
+}
+
 std::string plan_kernel(const ir::OpExpr& op, const Kernel& kernel, ProgramBuilder& builder) {
   switch (kernel.kind) {
     case KernelKind::Conv: return plan_conv(kernel, builder);
@@ -195,6 +215,7 @@ std::string plan_kernel(const ir::OpExpr& op, const Kernel& kernel, ProgramBuild
     case KernelKind::GlobalAveragePool: return plan_global_pool(kernel, builder);
     case KernelKind::Activation: return operand(kernel, "X");
     case KernelKind::Add: return builder.call(TorchFn::Add, {value(operand(kernel, "X")), value(operand(kernel, "Z"))});
+    case KernelKind::Shift: return plan_shift(kernel, builder);
     case KernelKind::Generic: break;
   }
   return detail::plan_generic_statement(op, op.statements()[kernel.statement], builder);

@@ -238,7 +238,7 @@ std::vector<Candidate> group(const Candidate& from, const Contraction& c, const 
   std::vector<Candidate> result;
   for (int64_t groups : group_choices(c.out->extent, c.in->extent, options)) {
     for (bool shuffle : {false, true}) {
-      if (shuffle && groups == 1) continue;
+      if (shuffle && (groups == 1 || c.in->extent / groups == 1)) continue;  // nothing to shuffle
       if (auto candidate = grouped(from, c, groups, shuffle)) result.push_back(std::move(*candidate));
     }
   }
@@ -264,11 +264,51 @@ struct TapChoice {
   int64_t extent, scale, offset;
 };
 
-std::vector<TapChoice> tap_choices(int64_t extent) {
-  std::vector<TapChoice> choices{{extent, 1, 0}};  // keep
-  if (extent >= 3) choices.push_back({extent - 2, 1, 1});                   // centre crop
-  if (extent >= 5) choices.push_back({1, 1, extent / 2});                   // centre tap only
-  if (extent >= 3 && extent % 2 == 1) choices.push_back({(extent + 1) / 2, 2, 0});  // dilated, same span
+// Whether an axis read as stride*o + sum(dilation*t) + offset with the given taps is a standard
+// window: the first read at or before the input's start (a begin padding >= 0) and exactly
+// `axis.extent` positions when the end is padded as little as possible (what conv constructors
+// and every runtime's convolution compute).
+bool standard_window(const detail::Axis& axis, const std::vector<detail::Tap>& taps, int64_t input) {
+  int64_t begin_pad = -axis.offset, span = 1;
+  for (const auto& tap : taps) span += tap.dilation * (tap.extent - 1);
+  if (begin_pad < 0) return false;
+  int64_t end_pad = std::max<int64_t>(0, (axis.extent - 1) * axis.stride + span - input - begin_pad);
+  return (input + begin_pad + end_pad - span) / axis.stride + 1 == axis.extent;
+}
+
+// The axis after reading its taps through `choice` (tap by tap, as in `taps`).
+detail::Axis shrunk_axis(detail::Axis axis, const std::vector<detail::Tap>& taps, const std::vector<TapChoice>& choice) {
+  for (auto& tap : axis.taps) {
+    for (size_t i = 0; i < taps.size(); ++i) {
+      if (tap.index != taps[i].index) continue;
+      axis.offset += tap.dilation * choice[i].offset;
+      tap.dilation *= choice[i].scale;
+      tap.extent = choice[i].extent;
+    }
+  }
+  return axis;
+}
+
+// Per tap: keep, a cropped window (centred when that stays standard, else the nearest offset
+// that does, e.g. the latest taps of a causal convolution), the centre tap alone, or every other
+// tap (dilated by 2, the same span).
+std::vector<TapChoice> tap_choices(const detail::Tap& tap, const detail::Axis& axis, int64_t input) {
+  std::vector<TapChoice> choices{{tap.extent, 1, 0}};
+  auto standard = [&](const TapChoice& choice) {
+    return standard_window(shrunk_axis(axis, {tap}, {choice}), shrunk_axis(axis, {tap}, {choice}).taps, input);
+  };
+  auto add_crop = [&](int64_t extent) {
+    const int64_t room = tap.extent - extent, centre = room / 2;
+    for (int64_t distance = 0; distance <= room; ++distance) {
+      for (int64_t offset : {centre + distance, centre - distance}) {
+        if (offset < 0 || offset > room) continue;
+        if (standard({extent, 1, offset})) return choices.push_back({extent, 1, offset});
+      }
+    }
+  };
+  if (tap.extent >= 3) add_crop(tap.extent - 2);
+  if (tap.extent >= 5) add_crop(1);
+  if (tap.extent >= 3 && tap.extent % 2 == 1) choices.push_back({(tap.extent + 1) / 2, 2, 0});
   return choices;
 }
 
@@ -326,8 +366,18 @@ std::optional<Candidate> shrunk(const Candidate& from, const Contraction& c, con
 std::vector<Candidate> shrink(const Candidate& from, const Contraction& c, const RuleOptions&) {
   const auto taps = c.taps();
   if (taps.empty()) return {};
+  const ir::Statement& statement = from.op.statements()[c.statement];
+  const auto& data_shape = from.op.tensor(statement.factors[c.data_factor].tensor).shape;
   std::vector<std::vector<TapChoice>> per_tap;
-  for (const auto& tap : taps) per_tap.push_back(tap_choices(tap.extent));
+  std::vector<const detail::Axis*> axis_of_tap;
+  for (const auto& tap : taps) {
+    for (const auto& axis : c.axes) {
+      for (const auto& axis_tap : axis.taps) {
+        if (axis_tap.index == tap.index) axis_of_tap.push_back(&axis);
+      }
+    }
+    per_tap.push_back(tap_choices(tap, *axis_of_tap.back(), data_shape[axis_of_tap.back()->data_dim]));
+  }
   std::vector<Candidate> result;
   std::vector<size_t> pick(taps.size(), 0);
   while (true) {
@@ -336,6 +386,12 @@ std::vector<Candidate> shrink(const Candidate& from, const Contraction& c, const
     if (dim == pick.size()) break;  // every combination but "keep all" visited
     std::vector<TapChoice> choice;
     for (size_t i = 0; i < taps.size(); ++i) choice.push_back(per_tap[i][pick[i]]);
+    // Taps sharing an axis (a split 1-D window) must stay standard together.
+    bool standard = std::all_of(c.axes.begin(), c.axes.end(), [&](const detail::Axis& axis) {
+      detail::Axis after = shrunk_axis(axis, taps, choice);
+      return axis.taps.empty() || standard_window(after, after.taps, data_shape[axis.data_dim]);
+    });
+    if (!standard) continue;
     if (auto candidate = shrunk(from, c, taps, choice)) result.push_back(std::move(*candidate));
   }
   return result;
