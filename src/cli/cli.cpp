@@ -8,6 +8,7 @@
 #include "data/data.h"
 #include "graph/graph.h"
 #include "ir/ir.h"
+#include "search/candidates.h"
 #include "zoo/zoo.h"
 
 namespace gos::cli {
@@ -31,6 +32,7 @@ int run(int argc, char** argv) {
   auto inspect = add_inspect_command(app);
   auto train = add_train_command(app);
   auto eval = add_eval_command(app);
+  auto candidates = add_candidates_command(app);
 
   try {
     app.parse(argc, argv);
@@ -50,11 +52,14 @@ int run(int argc, char** argv) {
     if (app.got_subcommand("inspect")) return inspect();
     if (app.got_subcommand("train")) return train();
     if (app.got_subcommand("eval")) return eval();
+    if (app.got_subcommand("candidates")) return candidates();
   } catch (const ir::IrError& error) {
     return report_bad_input(error);
   } catch (const graph::GraphError& error) {
     return report_bad_input(error);
   } catch (const data::DataError& error) {
+    return report_bad_input(error);
+  } catch (const search::SearchError& error) {
     return report_bad_input(error);
   } catch (const zoo::ZooError& error) {
     return report_bad_input(error);

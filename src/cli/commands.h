@@ -12,5 +12,6 @@ Action add_expr_command(CLI::App& app);
 Action add_inspect_command(CLI::App& app);
 Action add_train_command(CLI::App& app);
 Action add_eval_command(CLI::App& app);
+Action add_candidates_command(CLI::App& app);
 
 }  // namespace gos::cli

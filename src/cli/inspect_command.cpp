@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/format.h"
+#include "cli/model_source.h"
 #include "graph/onnx_import.h"
 #include "zoo/zoo.h"
 
@@ -168,17 +169,6 @@ void warn_unsupported(const std::vector<graph::UnsupportedNode>& unsupported) {
       unsupported.size(), unsupported.size() == 1 ? " is" : "s are", fmt::join(names, ", "));
 }
 
-// An ONNX file, or a zoo model's name (when no file has that name).
-graph::ImportResult load(const std::string& model) {
-  const auto names = zoo::model_names();
-  if (!std::filesystem::exists(model) && std::find(names.begin(), names.end(), model) != names.end()) {
-    graph::ImportResult built;
-    built.graph = graph::fold_batch_norms(zoo::build_model(model, /*seed=*/0));
-    return built;
-  }
-  return graph::import_onnx(model, {.allow_unsupported = true});
-}
-
 }  // namespace
 
 Action add_inspect_command(CLI::App& app) {
@@ -192,7 +182,7 @@ Action add_inspect_command(CLI::App& app) {
       ->required();
   command->add_flag("--json", options->json, "print a JSON list with one object per node");
   return [options] {
-    graph::ImportResult result = load(options->model);
+    graph::ImportResult result = load_model(options->model, /*allow_unsupported=*/true);
     std::vector<Row> listed = rows(result);
     if (options->json) {
       fmt::print("{}\n", json_rows(listed).dump(2));

@@ -93,7 +93,7 @@ void GraphModule::run_structural(const NodeRuntime& runtime, std::map<std::strin
   for (const auto& call : runtime.calls) values[call.result] = lowering::run_call(call, context);
 }
 
-std::vector<torch::Tensor> GraphModule::forward(const std::vector<torch::Tensor>& inputs) {
+std::map<std::string, torch::Tensor> GraphModule::forward_values(const std::vector<torch::Tensor>& inputs) {
   if (inputs.size() != graph_.inputs.size()) {
     throw GraphError("the graph takes " + std::to_string(graph_.inputs.size()) + " inputs but got " +
                      std::to_string(inputs.size()));
@@ -114,6 +114,11 @@ std::vector<torch::Tensor> GraphModule::forward(const std::vector<torch::Tensor>
     }
     values[node.outputs.at(0)] = runtime.op->forward(node_inputs, runtime.weights);
   }
+  return values;
+}
+
+std::vector<torch::Tensor> GraphModule::forward(const std::vector<torch::Tensor>& inputs) {
+  const auto values = forward_values(inputs);
   std::vector<torch::Tensor> outputs;
   for (const auto& output : graph_.outputs) outputs.push_back(values.at(output.name));
   return outputs;

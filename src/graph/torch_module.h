@@ -30,6 +30,9 @@ class GraphModule : public torch::nn::Module {
   std::vector<torch::Tensor> forward(const std::vector<torch::Tensor>& inputs);
   // A graph with one input and one output.
   torch::Tensor forward(const torch::Tensor& input);
+  // Every value the graph computes (its inputs too), by value name: what recording a node's
+  // inputs and outputs on real data reads.
+  std::map<std::string, torch::Tensor> forward_values(const std::vector<torch::Tensor>& inputs);
 
   // A copy of the graph holding the module's current weights and running statistics.
   Graph to_graph() const;

@@ -428,7 +428,11 @@ std::vector<Candidate> apply_rule(const std::string& rule, const Candidate& from
   if (found == table.end()) throw std::invalid_argument("unknown rule '" + rule + "'");
   auto contraction = detail::analyse(from.op, statement);
   if (!contraction) return {};
-  return found->second(from, *contraction, options);
+  auto candidates = found->second(from, *contraction, options);
+  if (from.op.statements().size() > 1) {  // say which statement the rule rewrote
+    for (auto& candidate : candidates) candidate.derivation.back().params.push_back({"stage", std::to_string(statement + 1)});
+  }
+  return candidates;
 }
 
 std::vector<Candidate> derive_candidates(const ir::OpExpr& op, const ir::TensorMap& weights, const RuleOptions& options) {

@@ -1,0 +1,91 @@
+// `gos candidates` as a user runs it: on the committed resnet20 baseline and on zoo models.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "cli/run_binary.h"
+#include "ir/ir.h"
+
+namespace gos::cli {
+namespace {
+
+using testing::run_gos;
+
+const std::string kResnet20 = std::string(GOS_MODELS_DIR) + "/resnet20.onnx";
+const std::string kLastStageConv = "stage3.block3.conv2";
+
+TEST(CandidatesCommand, LastStageConvOfTheResnet20BaselineHasManyCandidatesFromManyRules) {
+  auto run = run_gos({"candidates", kResnet20, "--op", kLastStageConv, "--data", "fashion-mnist", "--max", "0", "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto list = nlohmann::json::parse(run.out);
+  ASSERT_TRUE(list.is_array());
+  const int64_t original_macs = 64 * 64 * 9 * 7 * 7;
+  std::set<std::string> derivations, rules;
+  double best_half_macs_error = 1e9;
+  for (const auto& candidate : list) {
+    for (const char* key : {"derivation", "expr", "macs", "params", "init_rel_error", "macs_ratio"}) {
+      ASSERT_TRUE(candidate.contains(key)) << key;
+    }
+    derivations.insert(candidate["derivation"].get<std::string>());
+    for (const auto& step : candidate["rules"]) rules.insert(step["rule"].get<std::string>());
+    EXPECT_NO_THROW(ir::parse(candidate["expr"].get<std::string>())) << candidate["expr"];
+    EXPECT_LT(candidate["macs"].get<int64_t>(), original_macs);
+    const double error = candidate["init_rel_error"].get<double>();
+    EXPECT_GE(error, 0.0);
+    if (2 * candidate["macs"].get<int64_t>() <= original_macs) best_half_macs_error = std::min(best_half_macs_error, error);
+  }
+  EXPECT_GE(derivations.size(), 15u);
+  EXPECT_EQ(derivations.size(), list.size());
+  EXPECT_GE(rules.size(), 5u);
+  // A trained 3x3 conv is far from random: some candidate at half the MACs starts within 30%.
+  EXPECT_LT(best_half_macs_error, 0.30);
+}
+
+TEST(CandidatesCommand, HumanListingShowsTheOriginalAndMarksTheParetoFront) {
+  auto run = run_gos({"candidates", kResnet20, "--op", kLastStageConv, "--depth", "1", "--max", "5"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.out.find("operator  stage3.block3.conv2.conv/Conv (Conv)"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("Y[n,k,h,w] = sum{c,r,s}"), std::string::npos);
+  EXPECT_NE(run.out.find("on the MACs/error Pareto front"), std::string::npos);
+  EXPECT_NE(run.out.find("showing 5 (--max 0 for all)"), std::string::npos);
+  EXPECT_NE(run.out.find(" *\n"), std::string::npos);
+}
+
+TEST(CandidatesCommand, RulesOptionRestrictsTheDerivations) {
+  auto run = run_gos({"candidates", "resnet20", "--op", "stage2.block1.conv1", "--rules", "group,shrink", "--depth", "1",
+                      "--max", "0", "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto list = nlohmann::json::parse(run.out);
+  ASSERT_FALSE(list.empty());
+  for (const auto& candidate : list) {
+    std::string rule = candidate["rules"][0]["rule"];
+    EXPECT_TRUE(rule == "group" || rule == "shrink") << rule;
+  }
+}
+
+TEST(CandidatesCommand, LinearClassifierGetsRankAndGroupCandidates) {
+  auto run = run_gos({"candidates", kResnet20, "--op", "fc", "--depth", "1", "--max", "0", "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  std::set<std::string> rules;
+  for (const auto& candidate : nlohmann::json::parse(run.out)) rules.insert(candidate["rules"][0]["rule"].get<std::string>());
+  EXPECT_EQ(rules, (std::set<std::string>{"group", "rank_split"}));
+}
+
+TEST(CandidatesCommand, UnknownOrUnsearchableOperatorsExitTwoNamingTheSearchableOnes) {
+  auto unknown = run_gos({"candidates", kResnet20, "--op", "no.such.node"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.err.find("no operator is named 'no.such.node'"), std::string::npos) << unknown.err;
+  EXPECT_NE(unknown.err.find(kLastStageConv), std::string::npos);
+
+  auto ambiguous = run_gos({"candidates", kResnet20, "--op", "stage3"});
+  EXPECT_EQ(ambiguous.exit_code, 2);
+  EXPECT_NE(ambiguous.err.find("'stage3' names "), std::string::npos) << ambiguous.err;
+
+  auto pool = run_gos({"candidates", "vgg11s", "--op", "pool1"});
+  EXPECT_EQ(pool.exit_code, 2);
+  EXPECT_NE(pool.err.find("has no candidates"), std::string::npos) << pool.err;
+}
+
+}  // namespace
+}  // namespace gos::cli

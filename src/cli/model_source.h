@@ -1,0 +1,23 @@
+#pragma once
+// Internal to the CLI: what a MODEL argument names, an ONNX file or (when no file has that name)
+// a zoo model built in C++ with batch norms folded and seeded random weights.
+#include <algorithm>
+#include <filesystem>
+#include <string>
+
+#include "graph/onnx_import.h"
+#include "zoo/zoo.h"
+
+namespace gos::cli {
+
+inline graph::ImportResult load_model(const std::string& model, bool allow_unsupported) {
+  const auto names = zoo::model_names();
+  if (!std::filesystem::exists(model) && std::find(names.begin(), names.end(), model) != names.end()) {
+    graph::ImportResult built;
+    built.graph = graph::fold_batch_norms(zoo::build_model(model, /*seed=*/0));
+    return built;
+  }
+  return graph::import_onnx(model, {.allow_unsupported = allow_unsupported});
+}
+
+}  // namespace gos::cli

@@ -1,0 +1,126 @@
+// Candidate scoring by libtorch on recorded operator inputs (see candidates.h).
+#include "search/candidates.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+
+#include "graph/torch_module.h"
+#include "lowering/torch_lowering.h"
+
+namespace gos::search {
+
+namespace {
+
+bool has_candidates(const graph::Node& node) { return node.is_compute() && rules::why_not_searchable(*node.op).empty(); }
+
+std::string compute_node_list(const graph::Graph& graph) {
+  std::string list;
+  for (const auto& node : graph.nodes) {
+    if (has_candidates(node)) list += (list.empty() ? "" : ", ") + node.name;
+  }
+  return list.empty() ? "(none)" : list;
+}
+
+std::map<std::string, torch::Tensor> torch_weights(const ir::TensorMap& weights) {
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& [name, tensor] : weights) tensors[name] = lowering::to_torch(tensor);
+  return tensors;
+}
+
+// The node named `name`; else the one node whose name starts with it, preferring the one with
+// candidates (a zoo block's "conv1" prefix also names its activation node).
+const graph::Node* match_node(const graph::Graph& graph, const std::string& name, std::vector<const graph::Node*>& matches) {
+  if (const graph::Node* exact = graph.find_node(name)) return exact;
+  for (const auto& node : graph.nodes) {
+    if (node.name.starts_with(name)) matches.push_back(&node);
+  }
+  if (matches.size() == 1) return matches[0];
+  std::vector<const graph::Node*> searchable;
+  std::copy_if(matches.begin(), matches.end(), std::back_inserter(searchable), [](const graph::Node* n) { return has_candidates(*n); });
+  return searchable.size() == 1 ? searchable[0] : nullptr;
+}
+
+}  // namespace
+
+const graph::Node& searchable_node(const graph::Graph& graph, const std::string& name) {
+  std::vector<const graph::Node*> matches;
+  const graph::Node* found = match_node(graph, name, matches);
+  if (!found) {
+    std::string which = "no operator is named '" + name + "'";
+    if (!matches.empty()) {
+      which = "'" + name + "' names " + std::to_string(matches.size()) + " operators";
+    }
+    throw SearchError(which + "; the operators with candidates are: " + compute_node_list(graph));
+  }
+  if (!found->is_compute()) {
+    throw SearchError("'" + found->name + "' is a " + found->op_type +
+                      " node, which moves data but has no instructions to rewrite; the operators with candidates are: " +
+                      compute_node_list(graph));
+  }
+  if (std::string reason = rules::why_not_searchable(*found->op); !reason.empty()) {
+    throw SearchError("'" + found->name + "' (" + found->op_type + ") has no candidates: " + reason);
+  }
+  return *found;
+}
+
+std::vector<ir::Tensor> record_node_inputs(const graph::Graph& graph, const graph::Node& node,
+                                           const std::vector<ir::Tensor>& model_inputs) {
+  torch::NoGradGuard no_grad;
+  graph::GraphModule module(graph);
+  module.eval();
+  std::vector<torch::Tensor> inputs;
+  for (const auto& input : model_inputs) inputs.push_back(lowering::to_torch(input));
+  const auto values = module.forward_values(inputs);
+  std::vector<ir::Tensor> recorded;
+  for (const auto& input : node.inputs) {
+    auto found = values.find(input);
+    if (found != values.end()) {
+      recorded.push_back(lowering::from_torch(found->second));
+    } else {
+      recorded.push_back(graph.constants.at(input));
+    }
+  }
+  return recorded;
+}
+
+std::vector<ScoredCandidate> score_candidates(const rules::Candidate& original,
+                                              const std::vector<rules::Candidate>& candidates,
+                                              const std::vector<ir::Tensor>& inputs,
+                                              const std::function<void(size_t, size_t)>& on_progress) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> torch_inputs;
+  for (const auto& input : inputs) torch_inputs.push_back(lowering::to_torch(input));
+  const torch::Tensor reference =
+      lowering::TorchOp(original.op).forward(torch_inputs, torch_weights(original.weights));
+  const double reference_norm = std::max(reference.norm().item<double>(), 1e-30);
+  std::vector<ScoredCandidate> scored;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const auto& candidate = candidates[i];
+    torch::Tensor output = lowering::TorchOp(candidate.op).forward(torch_inputs, torch_weights(candidate.weights));
+    double error = (output - reference).norm().item<double>() / reference_norm;
+    scored.push_back({candidate, ir::cost(candidate.op), error});
+    if (on_progress) on_progress(i + 1, candidates.size());
+  }
+  return scored;
+}
+
+std::vector<size_t> pareto_front(const std::vector<ScoredCandidate>& scored) {
+  std::vector<size_t> order(scored.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (scored[a].cost.macs != scored[b].cost.macs) return scored[a].cost.macs < scored[b].cost.macs;
+    return scored[a].init_rel_error < scored[b].init_rel_error;
+  });
+  std::vector<size_t> front;
+  double best_error = INFINITY;
+  for (size_t index : order) {
+    if (scored[index].init_rel_error < best_error) {
+      front.push_back(index);
+      best_error = scored[index].init_rel_error;
+    }
+  }
+  return front;
+}
+
+}  // namespace gos::search

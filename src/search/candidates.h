@@ -1,0 +1,49 @@
+#pragma once
+// The public face of candidate scoring: an operator of a model, its replacement candidates from
+// the rewrite rules, and how close each starts to the original on the inputs the operator really
+// sees in the model. libtorch stays in the .cpp.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "graph/graph.h"
+#include "ir/ir.h"
+#include "rules/rules.h"
+
+namespace gos::search {
+
+class SearchError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The compute node named `name`, or the only one whose name starts with it. Throws SearchError
+// listing the model's compute nodes when none (or several) match, or naming why a matched node
+// has no candidates (a structural node, or no learned contraction).
+const graph::Node& searchable_node(const graph::Graph& graph, const std::string& name);
+
+// The node's inputs (in its input order) when the graph runs on `model_inputs` (one tensor per
+// graph input, any batch size), by libtorch.
+std::vector<ir::Tensor> record_node_inputs(const graph::Graph& graph, const graph::Node& node,
+                                           const std::vector<ir::Tensor>& model_inputs);
+
+struct ScoredCandidate {
+  rules::Candidate candidate;
+  ir::Cost cost;
+  // ||candidate(x) - original(x)|| / ||original(x)|| over the recorded inputs x, with the
+  // inherited weights, before any training.
+  double init_rel_error = 0;
+};
+
+// Scores every candidate against `original` on `inputs` (the operator's inputs, batched), by
+// libtorch. `on_progress(done, total)` is called after each candidate.
+std::vector<ScoredCandidate> score_candidates(const rules::Candidate& original,
+                                              const std::vector<rules::Candidate>& candidates,
+                                              const std::vector<ir::Tensor>& inputs,
+                                              const std::function<void(size_t, size_t)>& on_progress = {});
+
+// The candidates on the Pareto front of (MACs, init error): none other is at least as good in
+// both and better in one. Indices into `scored`, by increasing MACs.
+std::vector<size_t> pareto_front(const std::vector<ScoredCandidate>& scored);
+
+}  // namespace gos::search
