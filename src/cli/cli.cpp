@@ -8,6 +8,8 @@
 #include "data/data.h"
 #include "graph/graph.h"
 #include "ir/ir.h"
+#include "graph/ort_runner.h"
+#include "measure/measure.h"
 #include "search/candidates.h"
 #include "zoo/zoo.h"
 
@@ -33,6 +35,8 @@ int run(int argc, char** argv) {
   auto train = add_train_command(app);
   auto eval = add_eval_command(app);
   auto candidates = add_candidates_command(app);
+  auto bench = add_bench_command(app);
+  auto latency_model = add_latency_model_command(app);
 
   try {
     app.parse(argc, argv);
@@ -53,12 +57,19 @@ int run(int argc, char** argv) {
     if (app.got_subcommand("train")) return train();
     if (app.got_subcommand("eval")) return eval();
     if (app.got_subcommand("candidates")) return candidates();
+    if (app.got_subcommand("bench")) return bench();
+    if (app.got_subcommand("latency-model")) return latency_model();
   } catch (const ir::IrError& error) {
     return report_bad_input(error);
   } catch (const graph::GraphError& error) {
     return report_bad_input(error);
   } catch (const data::DataError& error) {
     return report_bad_input(error);
+  } catch (const measure::MeasureError& error) {
+    return report_bad_input(error);
+  } catch (const graph::OrtError& error) {
+    fmt::print(stderr, "gos: {}\n", error.what());
+    return kFailure;
   } catch (const search::SearchError& error) {
     return report_bad_input(error);
   } catch (const zoo::ZooError& error) {

@@ -13,5 +13,7 @@ Action add_inspect_command(CLI::App& app);
 Action add_train_command(CLI::App& app);
 Action add_eval_command(CLI::App& app);
 Action add_candidates_command(CLI::App& app);
+Action add_bench_command(CLI::App& app);
+Action add_latency_model_command(CLI::App& app);
 
 }  // namespace gos::cli

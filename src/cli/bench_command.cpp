@@ -1,0 +1,134 @@
+// `gos bench MODEL --backend B`: the model's latency on a backend (median and spread), and with
+// --per-op every operator timed alone next to its share of the MACs.
+#include <fmt/core.h>
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "cli/format.h"
+#include "cli/model_source.h"
+#include "measure/cache.h"
+#include "util/progress.h"
+
+namespace gos::cli {
+
+namespace {
+
+struct BenchCommandOptions {
+  std::string model;
+  std::string backend = "mobile";
+  int threads = 1;
+  double budget = 2.0;
+  bool per_op = false;
+  std::string cache;
+  bool json = false;
+};
+
+struct OpRow {
+  std::string node, op_type;
+  int64_t macs = 0;
+  measure::Timing timing;
+};
+
+nlohmann::json timing_json(const measure::Timing& t) {
+  return {{"median_ms", t.median_ms}, {"p10_ms", t.p10_ms}, {"p90_ms", t.p90_ms}, {"runs", t.runs}, {"spread", t.spread()}};
+}
+
+int run_bench(const BenchCommandOptions& options) {
+  const measure::Backend backend = measure::backend_named(options.backend);
+  const graph::Graph model = load_model(options.model, /*allow_unsupported=*/false).graph;
+  measure::BenchOptions bench{.threads = options.threads, .budget_seconds = options.budget};
+  measure::Timing whole;
+  {
+    util::Progress progress(fmt::format("bench {} on {}", options.model, options.backend), 1, !options.json);
+    whole = measure::bench_model(model, backend, bench);
+    progress.finish();
+  }
+  std::vector<OpRow> rows;
+  size_t measured = 0;
+  if (options.per_op) {
+    std::vector<measure::OpToMeasure> ops;
+    for (const auto& node : model.nodes) {
+      if (!node.is_compute()) continue;
+      ops.push_back({*node.op, node.weights});
+      rows.push_back({node.name, node.op_type, ir::cost(*node.op).macs, {}});
+    }
+    measure::LatencyCache cache(options.cache.empty() ? measure::default_cache_path() : std::filesystem::path(options.cache));
+    util::Progress progress("time each operator", static_cast<int64_t>(ops.size()), !options.json);
+    auto timings = measure::measure_cached(cache, ops, backend,
+                                           {.threads = options.threads, .min_runs = 20, .budget_seconds = 0.25}, &measured,
+                                           [&](size_t done, size_t) { progress.update(static_cast<int64_t>(done)); });
+    progress.finish();
+    for (size_t i = 0; i < rows.size(); ++i) rows[i].timing = timings[i];
+  }
+  int64_t total_macs = 0;
+  double ops_ms = 0;
+  for (const auto& row : rows) total_macs += row.macs, ops_ms += row.timing.median_ms;
+
+  if (options.json) {
+    nlohmann::json report = timing_json(whole);
+    report["model"] = options.model;
+    report["backend"] = options.backend;
+    report["threads"] = options.threads;
+    report["machine"] = measure::machine_fingerprint();
+    if (options.per_op) {
+      nlohmann::json ops = nlohmann::json::array();
+      for (const auto& row : rows) {
+        nlohmann::json op = timing_json(row.timing);
+        op["node"] = row.node;
+        op["op_type"] = row.op_type;
+        op["macs"] = row.macs;
+        op["macs_share"] = total_macs ? static_cast<double>(row.macs) / static_cast<double>(total_macs) : 0.0;
+        op["time_share"] = ops_ms > 0 ? row.timing.median_ms / ops_ms : 0.0;
+        ops.push_back(op);
+      }
+      report["ops"] = ops;
+      report["ops_total_ms"] = ops_ms;
+      report["overhead_ms"] = whole.median_ms - ops_ms;
+      report["newly_measured_ops"] = measured;
+    }
+    fmt::print("{}\n", report.dump(2));
+    return kSuccess;
+  }
+  fmt::print("{} on {} ({} thread{}, {})\n", options.model, options.backend, options.threads,
+             options.threads == 1 ? "" : "s", measure::machine_fingerprint());
+  fmt::print("median {:.3f} ms  (p10 {:.3f}, p90 {:.3f}; spread {:.1f}%; {} runs)\n", whole.median_ms, whole.p10_ms,
+             whole.p90_ms, 100 * whole.spread(), whole.runs);
+  if (!options.per_op) return kSuccess;
+  size_t width = 4;
+  for (const auto& row : rows) width = std::max(width, row.node.size());
+  width = std::min<size_t>(width, 40);
+  fmt::print("\n{:<{}}  {:<18} {:>13} {:>8} {:>10} {:>8}\n", "node", width, "op type", "MACs", "MACs %", "ms", "time %");
+  for (const auto& row : rows) {
+    fmt::print("{:<{}}  {:<18} {:>13} {:>7.1f}% {:>10.4f} {:>7.1f}%\n", row.node, width, row.op_type, grouped(row.macs),
+               total_macs ? 100.0 * static_cast<double>(row.macs) / static_cast<double>(total_macs) : 0.0,
+               row.timing.median_ms, ops_ms > 0 ? 100.0 * row.timing.median_ms / ops_ms : 0.0);
+  }
+  fmt::print("\noperators alone: {:.3f} ms in total; whole model {:.3f} ms; the difference ({:.3f} ms) is data movement "
+             "and call overhead\n{} operator timings taken now, {} from the cache\n",
+             ops_ms, whole.median_ms, whole.median_ms - ops_ms, measured, rows.size() - measured);
+  return kSuccess;
+}
+
+}  // namespace
+
+Action add_bench_command(CLI::App& app) {
+  auto options = std::make_shared<BenchCommandOptions>();
+  auto* command = app.add_subcommand("bench", "Measure a model's latency on a backend (median and spread of repeated runs)");
+  command->add_option("model", options->model, "the ONNX file, or a zoo model")->required();
+  command->add_option("--backend", options->backend, "torch (eager libtorch), mobile (TorchScript for mobile, XNNPACK) or ort (ONNX Runtime)")
+      ->check(CLI::IsMember(measure::backend_names()))
+      ->capture_default_str();
+  command->add_option("--threads", options->threads, "intra-op threads")->check(CLI::PositiveNumber)->capture_default_str();
+  command->add_option("--budget", options->budget, "seconds of timed runs for the whole model (at least 20 runs)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command->add_flag("--per-op", options->per_op, "also time every operator alone (cached) and show time share vs MACs share");
+  command->add_option("--cache", options->cache, "the latency cache (default $GOS_CACHE or ~/.cache/gos/latency.sqlite)");
+  command->add_flag("--json", options->json, "print one JSON object");
+  return [options] { return run_bench(*options); };
+}
+
+}  // namespace gos::cli

@@ -1,0 +1,83 @@
+// `gos bench` and `gos latency-model` as a user runs them, with a private latency cache.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "cli/run_binary.h"
+
+namespace gos::cli {
+namespace {
+
+using testing::run_gos;
+
+class BenchCommand : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cache_ = std::filesystem::temp_directory_path() / ("gos-bench-test-" + std::to_string(::getpid()) + ".sqlite");
+    std::filesystem::remove(cache_);
+  }
+  void TearDown() override { std::filesystem::remove(cache_); }
+  std::filesystem::path cache_;
+};
+
+TEST_F(BenchCommand, JsonReportsTheStatisticsOfRepeatedRuns) {
+  for (const char* backend : {"torch", "mobile", "ort"}) {
+    auto run = run_gos({"bench", "tcn-ppg", "--backend", backend, "--budget", "0.1", "--json"});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    auto report = nlohmann::json::parse(run.out);
+    EXPECT_EQ(report["backend"], backend);
+    EXPECT_EQ(report["threads"], 1);
+    EXPECT_GE(report["runs"].get<int>(), 20);
+    EXPECT_LE(report["p10_ms"].get<double>(), report["median_ms"].get<double>());
+    EXPECT_LE(report["median_ms"].get<double>(), report["p90_ms"].get<double>());
+  }
+}
+
+TEST_F(BenchCommand, PerOpSharesSumToOneAndRepeatRunsComeFromTheCache) {
+  std::vector<std::string> args{"bench", "tcn-ppg", "--backend", "torch", "--budget", "0.1", "--per-op", "--cache", cache_.string(), "--json"};
+  auto first = run_gos(args);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  auto report = nlohmann::json::parse(first.out);
+  double time_share = 0, macs_share = 0;
+  for (const auto& op : report["ops"]) time_share += op["time_share"].get<double>(), macs_share += op["macs_share"].get<double>();
+  EXPECT_NEAR(time_share, 1.0, 1e-9);
+  EXPECT_NEAR(macs_share, 1.0, 1e-9);
+  EXPECT_GT(report["newly_measured_ops"].get<int>(), 0);
+  auto second = nlohmann::json::parse(run_gos(args).out);
+  EXPECT_EQ(second["newly_measured_ops"].get<int>(), 0);
+  EXPECT_EQ(second["ops"][0]["median_ms"], report["ops"][0]["median_ms"]);
+}
+
+TEST_F(BenchCommand, LatencyModelFitsOnMeasurementsAndReportsHeldOutAccuracy) {
+  auto empty = run_gos({"latency-model", "eval", "--backend", "torch", "--cache", cache_.string()});
+  EXPECT_EQ(empty.exit_code, 2);
+  EXPECT_NE(empty.err.find("run `gos latency-model fit --backend torch` first"), std::string::npos) << empty.err;
+
+  auto fit = run_gos({"latency-model", "fit", "--backend", "torch", "--models", "tcn-ppg", "--candidates", "3", "--cache",
+                      cache_.string(), "--json"});
+  ASSERT_EQ(fit.exit_code, 0) << fit.err;
+  auto report = nlohmann::json::parse(fit.out);
+  for (const char* key : {"within_10pct", "within_20pct"}) {
+    EXPECT_GE(report[key].get<double>(), 0.0);
+    EXPECT_LE(report[key].get<double>(), 1.0);
+  }
+  EXPECT_LE(report["within_10pct"].get<double>(), report["within_20pct"].get<double>());
+  EXPECT_GT(report["n_ops"].get<int>(), 0);
+  EXPECT_GE(report["rmse_ms"].get<double>(), 0.0);
+  ASSERT_EQ(report["models"].size(), 1u);
+  EXPECT_GT(report["models"][0]["measured_ms"].get<double>(), 0.0);
+
+  auto eval = run_gos({"latency-model", "eval", "--backend", "torch", "--cache", cache_.string(), "--json"});
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  EXPECT_EQ(nlohmann::json::parse(eval.out)["within_10pct"], report["within_10pct"]);
+}
+
+TEST_F(BenchCommand, UnknownBackendIsABadUsageError) {
+  auto run = run_gos({"bench", "tcn-ppg", "--backend", "gpu"});
+  EXPECT_EQ(run.exit_code, 2);
+}
+
+}  // namespace
+}  // namespace gos::cli

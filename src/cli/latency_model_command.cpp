@@ -1,0 +1,130 @@
+// `gos latency-model fit|eval --backend B`: fit the latency predictor on the zoo's operators and
+// their candidates (measured once, cached), and report its accuracy on held-out operators.
+#include <fmt/core.h>
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "cli/format.h"
+#include "measure/latency_model.h"
+#include "util/progress.h"
+#include "zoo/zoo.h"
+
+namespace gos::cli {
+
+namespace {
+
+struct LatencyModelOptions {
+  std::string action;
+  std::string backend = "mobile";
+  int threads = 1;
+  std::vector<std::string> models;
+  int candidates = 6;
+  std::string cache;
+  bool details = false;
+  bool json = false;
+};
+
+nlohmann::json report_json(const measure::LatencyModelReport& report) {
+  nlohmann::json models = nlohmann::json::array();
+  for (const auto& m : report.models) {
+    models.push_back({{"model", m.model},
+                      {"measured_ms", m.measured_ms},
+                      {"ops_measured_ms", m.ops_measured_ms},
+                      {"predicted_ms", m.predicted_ms},
+                      {"error", m.error()}});
+  }
+  return {{"backend", report.backend},
+          {"threads", report.threads},
+          {"machine", report.machine},
+          {"within_10pct", report.held_out.within_10pct},
+          {"within_20pct", report.held_out.within_20pct},
+          {"rmse_ms", report.held_out.rmse_ms},
+          {"median_abs_error_pct", report.held_out.median_abs_error_pct},
+          {"n_ops", report.held_out.n_ops},
+          {"n_train", report.n_train},
+          {"newly_measured", report.newly_measured},
+          {"overhead_per_node_ms", report.overhead_per_node_ms},
+          {"models", models}};
+}
+
+void print_details(const measure::LatencyModelReport& report) {
+  fmt::print("\n{:<40} {:>13} {:>12} {:>13} {:>8}\n", "held-out operator (statement kinds)", "MACs", "measured ms", "predicted ms", "error");
+  for (const auto& op : report.held_out_ops) {
+    fmt::print("{:<40} {:>13} {:>12.4f} {:>13.4f} {:>7.1f}%\n", op.kinds, grouped(op.macs), op.measured_ms, op.predicted_ms,
+               100 * (op.predicted_ms - op.measured_ms) / op.measured_ms);
+  }
+}
+
+void print_human(const measure::LatencyModelReport& report) {
+  fmt::print("latency predictor for {} ({} thread{}, {})\n", report.backend, report.threads,
+             report.threads == 1 ? "" : "s", report.machine);
+  fmt::print("held-out operators: {}  (fitted on {})\n", report.held_out.n_ops, report.n_train);
+  fmt::print("within +-10%: {:.1f}%   within +-20%: {:.1f}%   median error {:.1f}%   RMSE {:.4f} ms\n",
+             100 * report.held_out.within_10pct, 100 * report.held_out.within_20pct, report.held_out.median_abs_error_pct,
+             report.held_out.rmse_ms);
+  if (report.models.empty()) return;
+  fmt::print("\nwhole models (predicted = operators + {:.4f} ms per node):\n", report.overhead_per_node_ms);
+  fmt::print("{:<14} {:>12} {:>14} {:>13} {:>8}\n", "model", "measured ms", "ops alone ms", "predicted ms", "error");
+  for (const auto& m : report.models) {
+    fmt::print("{:<14} {:>12.3f} {:>14.3f} {:>13.3f} {:>7.1f}%\n", m.model, m.measured_ms, m.ops_measured_ms, m.predicted_ms,
+               100 * m.error());
+  }
+  if (report.newly_measured) fmt::print("\n{} operators measured now; the rest came from the cache\n", report.newly_measured);
+}
+
+int run_latency_model(const LatencyModelOptions& options) {
+  const measure::Backend backend = measure::backend_named(options.backend);
+  measure::LatencyCache cache(options.cache.empty() ? measure::default_cache_path() : std::filesystem::path(options.cache));
+  measure::LatencyModelReport report;
+  if (options.action == "eval") {
+    report = measure::evaluate_latency_model(cache, backend, options.threads);
+  } else {
+    auto models = options.models.empty() ? zoo::model_names() : options.models;
+    std::unique_ptr<util::Progress> progress;
+    std::string stage;
+    report = measure::fit_latency_model(cache, backend, options.threads, models, options.candidates,
+                                        [&](const std::string& what, size_t done, size_t total) {
+                                          if (what != stage) {
+                                            progress.reset();
+                                            progress = std::make_unique<util::Progress>(what, static_cast<int64_t>(total), !options.json);
+                                            stage = what;
+                                          }
+                                          progress->update(static_cast<int64_t>(done));
+                                        });
+    progress.reset();
+  }
+  if (options.json) {
+    fmt::print("{}\n", report_json(report).dump(2));
+  } else {
+    print_human(report);
+    if (options.details) print_details(report);
+  }
+  return kSuccess;
+}
+
+}  // namespace
+
+Action add_latency_model_command(CLI::App& app) {
+  auto options = std::make_shared<LatencyModelOptions>();
+  auto* command = app.add_subcommand(
+      "latency-model", "Fit the per-backend latency predictor on the zoo's operators and their candidates (fit), or report "
+                       "its accuracy on held-out operators (eval)");
+  command->add_option("action", options->action, "fit or eval")->required()->check(CLI::IsMember({"fit", "eval"}));
+  command->add_option("--backend", options->backend, "torch, mobile or ort")
+      ->check(CLI::IsMember(measure::backend_names()))
+      ->capture_default_str();
+  command->add_option("--threads", options->threads, "intra-op threads")->check(CLI::PositiveNumber)->capture_default_str();
+  command->add_option("--models", options->models, "fit: zoo models whose operators are measured (default: all)")
+      ->check(CLI::IsMember(zoo::model_names()))
+      ->delimiter(',');
+  command->add_option("--candidates", options->candidates, "fit: rule candidates measured per operator")->capture_default_str();
+  command->add_option("--cache", options->cache, "the latency cache (default $GOS_CACHE or ~/.cache/gos/latency.sqlite)");
+  command->add_flag("--details", options->details, "list every held-out operator with its measured and predicted time");
+  command->add_flag("--json", options->json, "print one JSON object");
+  return [options] { return run_latency_model(*options); };
+}
+
+}  // namespace gos::cli

@@ -1,0 +1,189 @@
+// The SQLite latency cache (see cache.h).
+#include "measure/cache.h"
+
+#include <sqlite3.h>
+
+#include <cstdlib>
+
+namespace gos::measure {
+
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS measurements (
+  backend TEXT NOT NULL, threads INTEGER NOT NULL, machine TEXT NOT NULL, op TEXT NOT NULL,
+  median_ms REAL NOT NULL, p10_ms REAL NOT NULL, p90_ms REAL NOT NULL, runs INTEGER NOT NULL,
+  macs INTEGER NOT NULL, params INTEGER NOT NULL, input_bytes INTEGER NOT NULL, weight_bytes INTEGER NOT NULL,
+  output_bytes INTEGER NOT NULL, intermediate_bytes INTEGER NOT NULL, other_ops INTEGER NOT NULL,
+  op_text TEXT NOT NULL, measured_at TEXT NOT NULL DEFAULT (datetime('now')),
+  PRIMARY KEY (backend, threads, machine, op));
+CREATE TABLE IF NOT EXISTS blobs (
+  name TEXT NOT NULL, backend TEXT NOT NULL, threads INTEGER NOT NULL, machine TEXT NOT NULL, value TEXT NOT NULL,
+  PRIMARY KEY (name, backend, threads, machine));
+)sql";
+
+// A prepared statement, finalised on scope exit.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &statement_, nullptr) != SQLITE_OK) {
+      throw MeasureError(std::string("latency cache: ") + sqlite3_errmsg(db));
+    }
+  }
+  ~Statement() { sqlite3_finalize(statement_); }
+  Statement& bind(int index, const std::string& text) {
+    sqlite3_bind_text(statement_, index, text.c_str(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& bind(int index, int64_t value) {
+    sqlite3_bind_int64(statement_, index, value);
+    return *this;
+  }
+  Statement& bind(int index, double value) {
+    sqlite3_bind_double(statement_, index, value);
+    return *this;
+  }
+  bool step() {
+    int status = sqlite3_step(statement_);
+    if (status == SQLITE_ROW) return true;
+    if (status == SQLITE_DONE) return false;
+    throw MeasureError(std::string("latency cache: ") + sqlite3_errmsg(db_));
+  }
+  double real(int column) const { return sqlite3_column_double(statement_, column); }
+  int64_t integer(int column) const { return sqlite3_column_int64(statement_, column); }
+  std::string text(int column) const {
+    const auto* value = sqlite3_column_text(statement_, column);
+    return value ? reinterpret_cast<const char*>(value) : "";
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* statement_ = nullptr;
+};
+
+}  // namespace
+
+struct LatencyCache::Db {
+  sqlite3* handle = nullptr;
+  ~Db() { sqlite3_close(handle); }
+};
+
+std::filesystem::path default_cache_path() {
+  if (const char* explicit_path = std::getenv("GOS_CACHE"); explicit_path && *explicit_path) return explicit_path;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::filesystem::path(xdg) / "gos" / "latency.sqlite";
+  const char* home = std::getenv("HOME");
+  return std::filesystem::path(home && *home ? home : "/tmp") / ".cache" / "gos" / "latency.sqlite";
+}
+
+LatencyCache::LatencyCache(const std::filesystem::path& path) : path_(path), db_(std::make_unique<Db>()) {
+  std::error_code error;
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), error);
+  if (sqlite3_open(path.c_str(), &db_->handle) != SQLITE_OK) {
+    throw MeasureError("cannot open the latency cache " + path.string() + ": " + sqlite3_errmsg(db_->handle) +
+                       " (set GOS_CACHE to a writable file)");
+  }
+  sqlite3_busy_timeout(db_->handle, 10000);  // another gos may be writing
+  char* message = nullptr;
+  if (sqlite3_exec(db_->handle, kSchema, nullptr, nullptr, &message) != SQLITE_OK) {
+    std::string reason = message ? message : "unknown error";
+    sqlite3_free(message);
+    throw MeasureError("the latency cache " + path.string() + " is not usable (" + reason +
+                       "); move it away or set GOS_CACHE to another file");
+  }
+}
+
+LatencyCache::~LatencyCache() = default;
+
+std::optional<Timing> LatencyCache::find(const CacheKey& key) const {
+  Statement query(db_->handle,
+                  "SELECT median_ms, p10_ms, p90_ms, runs FROM measurements WHERE backend=? AND threads=? AND machine=? AND op=?");
+  query.bind(1, key.backend).bind(2, int64_t{key.threads}).bind(3, key.machine).bind(4, key.op);
+  if (!query.step()) return std::nullopt;
+  return Timing{query.real(0), query.real(1), query.real(2), static_cast<int>(query.integer(3))};
+}
+
+void LatencyCache::store(const CachedMeasurement& m) {
+  Statement insert(db_->handle,
+                   "INSERT OR REPLACE INTO measurements (backend, threads, machine, op, median_ms, p10_ms, p90_ms, runs, "
+                   "macs, params, input_bytes, weight_bytes, output_bytes, intermediate_bytes, other_ops, op_text) "
+                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  insert.bind(1, m.key.backend).bind(2, int64_t{m.key.threads}).bind(3, m.key.machine).bind(4, m.key.op);
+  insert.bind(5, m.timing.median_ms).bind(6, m.timing.p10_ms).bind(7, m.timing.p90_ms).bind(8, int64_t{m.timing.runs});
+  insert.bind(9, m.cost.macs).bind(10, m.cost.params).bind(11, m.cost.input_bytes).bind(12, m.cost.weight_bytes);
+  insert.bind(13, m.cost.output_bytes).bind(14, m.cost.intermediate_bytes).bind(15, m.cost.other_ops).bind(16, m.op_text);
+  insert.step();
+}
+
+std::vector<CachedMeasurement> LatencyCache::all(const std::string& backend, int threads, const std::string& machine) const {
+  Statement query(db_->handle,
+                  "SELECT op, median_ms, p10_ms, p90_ms, runs, macs, params, input_bytes, weight_bytes, output_bytes, "
+                  "intermediate_bytes, other_ops, op_text FROM measurements WHERE backend=? AND threads=? AND machine=? "
+                  "ORDER BY op");
+  query.bind(1, backend).bind(2, int64_t{threads}).bind(3, machine);
+  std::vector<CachedMeasurement> rows;
+  while (query.step()) {
+    CachedMeasurement m;
+    m.key = {backend, threads, machine, query.text(0)};
+    m.timing = {query.real(1), query.real(2), query.real(3), static_cast<int>(query.integer(4))};
+    m.cost.macs = query.integer(5);
+    m.cost.params = query.integer(6);
+    m.cost.input_bytes = query.integer(7);
+    m.cost.weight_bytes = query.integer(8);
+    m.cost.output_bytes = query.integer(9);
+    m.cost.intermediate_bytes = query.integer(10);
+    m.cost.other_ops = query.integer(11);
+    m.op_text = query.text(12);
+    rows.push_back(std::move(m));
+  }
+  return rows;
+}
+
+void LatencyCache::put_blob(const std::string& name, const CacheKey& scope, const std::string& value) {
+  Statement insert(db_->handle, "INSERT OR REPLACE INTO blobs (name, backend, threads, machine, value) VALUES (?,?,?,?,?)");
+  insert.bind(1, name).bind(2, scope.backend).bind(3, int64_t{scope.threads}).bind(4, scope.machine).bind(5, value);
+  insert.step();
+}
+
+std::optional<std::string> LatencyCache::get_blob(const std::string& name, const CacheKey& scope) const {
+  Statement query(db_->handle, "SELECT value FROM blobs WHERE name=? AND backend=? AND threads=? AND machine=?");
+  query.bind(1, name).bind(2, scope.backend).bind(3, int64_t{scope.threads}).bind(4, scope.machine);
+  if (!query.step()) return std::nullopt;
+  return query.text(0);
+}
+
+std::vector<Timing> measure_cached(LatencyCache& cache, const std::vector<OpToMeasure>& ops, Backend backend,
+                                   const BenchOptions& options, size_t* measured,
+                                   const std::function<void(size_t, size_t)>& on_progress) {
+  const std::string machine = machine_fingerprint();
+  std::vector<std::optional<Timing>> timings(ops.size());
+  std::vector<OpToMeasure> missing;
+  std::vector<size_t> missing_at;
+  std::map<std::string, size_t> first_missing;  // one measurement per distinct operator
+  std::vector<std::pair<size_t, size_t>> duplicates;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    CacheKey key{std::string(to_string(backend)), options.threads, machine, ops[i].op.canonical_key()};
+    timings[i] = cache.find(key);
+    if (timings[i]) continue;
+    auto [found, inserted] = first_missing.try_emplace(key.op, missing.size());
+    if (!inserted) {
+      duplicates.push_back({i, found->second});
+      continue;
+    }
+    missing.push_back(ops[i]);
+    missing_at.push_back(i);
+  }
+  auto fresh = bench_ops(missing, backend, options, on_progress);
+  for (size_t j = 0; j < fresh.size(); ++j) {
+    const auto& op = missing[j].op;
+    cache.store({{std::string(to_string(backend)), options.threads, machine, op.canonical_key()}, fresh[j], ir::cost(op),
+                 ir::print(op)});
+    timings[missing_at[j]] = fresh[j];
+  }
+  for (const auto& [at, missing_index] : duplicates) timings[at] = fresh[missing_index];
+  if (measured) *measured = fresh.size();
+  std::vector<Timing> result;
+  for (const auto& timing : timings) result.push_back(*timing);
+  return result;
+}
+
+}  // namespace gos::measure

@@ -1,0 +1,143 @@
+// Fitting the latency predictor on the zoo's operators (see latency_model.h).
+#include "measure/latency_model.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "rules/rules.h"
+#include "zoo/zoo.h"
+
+namespace gos::measure {
+
+namespace {
+
+constexpr const char* kPredictorBlob = "latency_predictor";
+
+CacheKey scope(Backend backend, int threads) { return {std::string(to_string(backend)), threads, machine_fingerprint(), ""}; }
+
+struct Samples {
+  std::vector<ir::OpExpr> train_ops, test_ops, all_ops;
+  std::vector<double> train_ms, test_ms, all_ms;
+};
+
+Samples cached_samples(const LatencyCache& cache, Backend backend, int threads) {
+  Samples samples;
+  for (const auto& m : cache.all(std::string(to_string(backend)), threads, machine_fingerprint())) {
+    ir::OpExpr op = ir::parse(m.op_text);
+    const bool held_out = is_held_out(op);
+    (held_out ? samples.test_ops : samples.train_ops).push_back(op);
+    (held_out ? samples.test_ms : samples.train_ms).push_back(m.timing.median_ms);
+    samples.all_ops.push_back(op);
+    samples.all_ms.push_back(m.timing.median_ms);
+  }
+  return samples;
+}
+
+graph::Graph zoo_graph(const std::string& name) { return graph::fold_batch_norms(zoo::build_model(name, /*seed=*/0)); }
+
+}  // namespace
+
+std::vector<OpToMeasure> zoo_operators(const std::vector<std::string>& models, int candidates_per_op) {
+  std::vector<OpToMeasure> ops;
+  std::set<std::string> seen;
+  auto add = [&](const ir::OpExpr& op, const ir::TensorMap& weights) {
+    if (seen.insert(op.canonical_key()).second) ops.push_back({op, weights});
+  };
+  for (const auto& name : models) {
+    const graph::Graph model = zoo_graph(name);
+    for (const auto& node : model.nodes) {
+      if (!node.is_compute()) continue;
+      add(*node.op, node.weights);
+      if (candidates_per_op <= 0 || !rules::why_not_searchable(*node.op).empty()) continue;
+      auto candidates = rules::derive_candidates(*node.op, node.weights, {.depth = 1});
+      const size_t count = std::min<size_t>(candidates.size(), static_cast<size_t>(candidates_per_op));
+      for (size_t i = 0; i < count; ++i) {  // evenly spread over the list, which is ordered by MACs
+        const auto& candidate = candidates[i * candidates.size() / count];
+        add(candidate.op, candidate.weights);
+      }
+    }
+  }
+  return ops;
+}
+
+LatencyModelReport evaluate_latency_model(const LatencyCache& cache, Backend backend, int threads) {
+  Samples samples = cached_samples(cache, backend, threads);
+  if (samples.train_ops.size() < 8 || samples.test_ops.empty()) {
+    throw MeasureError("the latency cache " + cache.path().string() + " holds " + std::to_string(samples.all_ops.size()) +
+                       " operator measurements for " + std::string(to_string(backend)) + " with " + std::to_string(threads) +
+                       " thread(s) on this machine; run `gos latency-model fit --backend " + std::string(to_string(backend)) +
+                       "` first");
+  }
+  LatencyModelReport report;
+  report.backend = to_string(backend);
+  report.machine = machine_fingerprint();
+  report.threads = threads;
+  report.n_train = samples.train_ops.size();
+  const LatencyPredictor predictor = LatencyPredictor::fit(samples.train_ops, samples.train_ms);
+  report.held_out = evaluate(predictor, samples.test_ops, samples.test_ms);
+  for (size_t i = 0; i < samples.test_ops.size(); ++i) {
+    const auto& op = samples.test_ops[i];
+    std::string kinds;
+    for (size_t s = 0; s < op.statements().size(); ++s) kinds += (kinds.empty() ? "" : " ") + statement_kind(op, s);
+    report.held_out_ops.push_back({kinds, ir::cost(op).macs, samples.test_ms[i], predictor.predict_ms(op)});
+  }
+  return report;
+}
+
+LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int threads, const std::vector<std::string>& models,
+                                     int candidates_per_op,
+                                     const std::function<void(const std::string&, size_t, size_t)>& on_progress) {
+  const BenchOptions per_op{.threads = threads, .warmup = 5, .min_runs = 15, .budget_seconds = 0.2};
+  const auto ops = zoo_operators(models, candidates_per_op);
+  size_t measured = 0;
+  measure_cached(cache, ops, backend, per_op, &measured, [&](size_t done, size_t total) {
+    if (on_progress) on_progress("time operators", done, total);
+  });
+  LatencyModelReport report = evaluate_latency_model(cache, backend, threads);
+  report.newly_measured = measured;
+
+  Samples samples = cached_samples(cache, backend, threads);
+  const LatencyPredictor predictor = LatencyPredictor::fit(samples.all_ops, samples.all_ms);
+  cache.put_blob(kPredictorBlob, scope(backend, threads), predictor.to_json());
+
+  // Whole models: measured, and predicted as the sum of the operators plus a per-node overhead
+  // (data movement, structural nodes, calls) fitted over these models.
+  size_t total_nodes = 0;
+  double total_overhead = 0;
+  std::vector<size_t> node_counts;
+  for (size_t m = 0; m < models.size(); ++m) {
+    if (on_progress) on_progress("time whole models", m, models.size());
+    const graph::Graph model = zoo_graph(models[m]);
+    ModelCheck check{models[m]};
+    check.measured_ms = bench_model(model, backend, {.threads = threads, .budget_seconds = 1.0}).median_ms;
+    std::vector<OpToMeasure> nodes;
+    for (const auto& node : model.nodes) {
+      if (node.is_compute()) nodes.push_back({*node.op, node.weights});
+    }
+    for (const auto& timing : measure_cached(cache, nodes, backend, per_op)) check.ops_measured_ms += timing.median_ms;
+    for (const auto& node : nodes) check.predicted_ms += predictor.predict_ms(node.op);
+    total_overhead += check.measured_ms - check.ops_measured_ms;
+    total_nodes += model.nodes.size();
+    node_counts.push_back(model.nodes.size());
+    report.models.push_back(check);
+  }
+  report.overhead_per_node_ms = total_nodes ? total_overhead / static_cast<double>(total_nodes) : 0;
+  for (size_t m = 0; m < report.models.size(); ++m) {
+    report.models[m].predicted_ms += report.overhead_per_node_ms * static_cast<double>(node_counts[m]);
+  }
+  if (on_progress) on_progress("time whole models", models.size(), models.size());
+  return report;
+}
+
+LatencyPredictor load_predictor(const LatencyCache& cache, Backend backend, int threads) {
+  auto blob = cache.get_blob(kPredictorBlob, scope(backend, threads));
+  if (!blob) {
+    throw MeasureError("no latency predictor for " + std::string(to_string(backend)) + " with " + std::to_string(threads) +
+                       " thread(s) on this machine in " + cache.path().string() + "; run `gos latency-model fit --backend " +
+                       std::string(to_string(backend)) + "`");
+  }
+  return LatencyPredictor::from_json(*blob);
+}
+
+}  // namespace gos::measure

@@ -1,0 +1,57 @@
+#pragma once
+// The public face of fitting and checking the latency predictor on the zoo: which operators are
+// measured (every operator of the zoo models and a spread of their rule candidates), the
+// held-out accuracy, and whole-model predictions against measurements.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "measure/cache.h"
+#include "measure/predictor.h"
+
+namespace gos::measure {
+
+// Every compute operator of the named zoo models (batch norms folded; distinct operators once)
+// and, for each one the rules apply to, up to `candidates_per_op` of its depth-1 candidates
+// spread over their MACs.
+std::vector<OpToMeasure> zoo_operators(const std::vector<std::string>& models, int candidates_per_op);
+
+struct ModelCheck {
+  std::string model;
+  double measured_ms = 0;      // the whole model, timed
+  double ops_measured_ms = 0;  // its operators timed alone, summed
+  double predicted_ms = 0;     // predicted operators summed, plus the per-node overhead
+  double error() const { return measured_ms > 0 ? (predicted_ms - measured_ms) / measured_ms : 0; }
+};
+
+struct OpPrediction {
+  std::string kinds;  // the predictor's kind of each statement, e.g. "conv conv1x1"
+  int64_t macs = 0;
+  double measured_ms = 0, predicted_ms = 0;
+};
+
+struct LatencyModelReport {
+  std::string backend, machine;
+  int threads = 1;
+  PredictorAccuracy held_out;  // fitted on the other four fifths
+  std::vector<OpPrediction> held_out_ops;
+  size_t n_train = 0;
+  size_t newly_measured = 0;
+  double overhead_per_node_ms = 0;
+  std::vector<ModelCheck> models;
+};
+
+// The held-out accuracy of a predictor fitted on the cached measurements of this backend,
+// threads and machine (nothing is measured). Throws MeasureError when the cache has too few.
+LatencyModelReport evaluate_latency_model(const LatencyCache& cache, Backend backend, int threads);
+
+// Measures what the cache lacks among zoo_operators(models, candidates_per_op), reports the
+// held-out accuracy, checks whole-model predictions for `models`, and stores the predictor fitted
+// on every measurement in the cache (load_predictor reads it).
+LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int threads, const std::vector<std::string>& models,
+                                     int candidates_per_op, const std::function<void(const std::string&, size_t, size_t)>& on_progress = {});
+
+// The stored predictor; throws MeasureError saying to run `gos latency-model fit` when none.
+LatencyPredictor load_predictor(const LatencyCache& cache, Backend backend, int threads);
+
+}  // namespace gos::measure

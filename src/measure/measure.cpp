@@ -1,0 +1,300 @@
+// Timing models and operators on the three backends (see measure.h).
+#include "measure/measure.h"
+
+#include <ATen/Parallel.h>
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "graph/onnx_export.h"
+#include "graph/ort_runner.h"
+#include "graph/torch_module.h"
+#include "graph/torchscript_export.h"
+#include "lowering/torch_lowering.h"
+
+namespace gos::measure {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Runner = std::function<void()>;
+
+double milliseconds_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// libtorch's intra-op threads for the scope of a measurement.
+class ThreadScope {
+ public:
+  explicit ThreadScope(int threads) : previous_(at::get_num_threads()) { at::set_num_threads(std::max(1, threads)); }
+  ~ThreadScope() { at::set_num_threads(previous_); }
+
+ private:
+  int previous_;
+};
+
+// A temporary folder for exported files, removed afterwards.
+class ScratchFolder {
+ public:
+  ScratchFolder() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "gos-measure-XXXXXX").string();
+    if (!mkdtemp(pattern.data())) throw MeasureError("cannot create a temporary folder in " + std::filesystem::temp_directory_path().string());
+    path_ = pattern;
+  }
+  ~ScratchFolder() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  std::filesystem::path file(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+std::vector<torch::Tensor> random_inputs(const std::vector<graph::Value>& inputs) {
+  torch::manual_seed(0);
+  std::vector<torch::Tensor> tensors;
+  for (const auto& input : inputs) tensors.push_back(torch::randn(input.shape));
+  return tensors;
+}
+
+ir::TensorMap random_input_map(const std::vector<graph::Value>& inputs) {
+  ir::TensorMap map;
+  auto tensors = random_inputs(inputs);
+  for (size_t i = 0; i < inputs.size(); ++i) map[inputs[i].name] = lowering::from_torch(tensors[i]);
+  return map;
+}
+
+Timing time_runs(const Runner& run, const BenchOptions& options) {
+  for (int i = 0; i < options.warmup; ++i) run();
+  std::vector<double> times;
+  const auto start = Clock::now();
+  while (static_cast<int>(times.size()) < options.max_runs &&
+         (static_cast<int>(times.size()) < options.min_runs || milliseconds_since(start) < 1000 * options.budget_seconds)) {
+    const auto begin = Clock::now();
+    run();
+    times.push_back(milliseconds_since(begin));
+  }
+  return summarise(std::move(times));
+}
+
+Runner torch_runner(const graph::Graph& model) {
+  auto module = std::make_shared<graph::GraphModule>(model);
+  module->eval();
+  auto inputs = random_inputs(model.inputs);
+  return [module, inputs] {
+    torch::NoGradGuard no_grad;
+    module->forward(inputs);
+  };
+}
+
+Runner mobile_runner(const graph::Graph& model, const ScratchFolder& folder, const std::string& name) {
+  const std::string path = folder.file(name + ".pt").string();
+  graph::export_torchscript(model, path, /*optimise_for_mobile=*/true);
+  auto module = std::make_shared<torch::jit::Module>(torch::jit::load(path));
+  module->eval();
+  auto tensors = random_inputs(model.inputs);
+  std::vector<torch::jit::IValue> inputs(tensors.begin(), tensors.end());
+  return [module, inputs] {
+    torch::NoGradGuard no_grad;
+    module->forward(inputs);
+  };
+}
+
+Runner op_runner(const OpToMeasure& op) {
+  auto lowered = std::make_shared<lowering::TorchOp>(op.op);
+  std::vector<graph::Value> inputs;
+  for (const auto& tensor : op.op.tensors_with_role(ir::Role::Input)) inputs.push_back({tensor.name, tensor.shape});
+  auto tensors = random_inputs(inputs);
+  std::map<std::string, torch::Tensor> params;
+  for (const auto& param : op.op.tensors_with_role(ir::Role::Param)) {
+    auto found = op.weights.find(param.name);
+    params[param.name] = found != op.weights.end() ? lowering::to_torch(found->second) : torch::randn(param.shape);
+  }
+  return [lowered, tensors, params] {
+    torch::NoGradGuard no_grad;
+    lowered->forward(tensors, params);
+  };
+}
+
+Timing from_ort(const graph::OrtTiming& timing) {
+  return {timing.median_ms, timing.p10_ms, timing.p90_ms, timing.repeat};
+}
+
+graph::OrtOptions ort_options(const BenchOptions& options, int repeat) {
+  return {.threads = options.threads, .bench = graph::OrtBench{.warmup = options.warmup, .repeat = repeat}};
+}
+
+// ONNX Runtime times a fixed number of runs: enough for a stable median within the run limits.
+int ort_repeat(const BenchOptions& options) { return std::clamp(std::max(options.min_runs, 50), 1, options.max_runs); }
+
+}  // namespace
+
+std::string_view to_string(Backend backend) {
+  switch (backend) {
+    case Backend::Torch: return "torch";
+    case Backend::Mobile: return "mobile";
+    case Backend::Ort: return "ort";
+  }
+  return "?";
+}
+
+const std::vector<std::string>& backend_names() {
+  static const std::vector<std::string> names{"torch", "mobile", "ort"};
+  return names;
+}
+
+Backend backend_named(std::string_view name) {
+  for (Backend backend : {Backend::Torch, Backend::Mobile, Backend::Ort}) {
+    if (to_string(backend) == name) return backend;
+  }
+  throw MeasureError("unknown backend '" + std::string(name) + "'; the backends are torch, mobile and ort");
+}
+
+Timing summarise(std::vector<double> times_ms) {
+  if (times_ms.empty()) return {};
+  std::sort(times_ms.begin(), times_ms.end());
+  auto quantile = [&](double q) {
+    double position = q * static_cast<double>(times_ms.size() - 1);
+    size_t low = static_cast<size_t>(position);
+    size_t high = std::min(low + 1, times_ms.size() - 1);
+    return times_ms[low] + (times_ms[high] - times_ms[low]) * (position - static_cast<double>(low));
+  };
+  return {quantile(0.5), quantile(0.1), quantile(0.9), static_cast<int>(times_ms.size())};
+}
+
+graph::Graph single_op_graph(const ir::OpExpr& op, const ir::TensorMap& weights) {
+  graph::Graph graph;
+  graph::Node node;
+  node.name = "op";
+  node.op_type = "Instructions";
+  node.op = op;
+  for (const auto& tensor : op.tensors()) {
+    if (tensor.role == ir::Role::Input) {
+      graph.inputs.push_back({tensor.name, tensor.shape});
+      graph.shapes[tensor.name] = tensor.shape;
+      node.inputs.push_back(tensor.name);
+    } else if (tensor.role == ir::Role::Param) {
+      auto found = weights.find(tensor.name);
+      node.weights[tensor.name] = found != weights.end() ? found->second : ir::Tensor(tensor.shape, 0.5f);
+    }
+  }
+  const std::string output = "output";
+  node.outputs = {output};
+  graph.shapes[output] = op.output().shape;
+  graph.outputs.push_back({output, op.output().shape});
+  graph.nodes.push_back(std::move(node));
+  graph.name = "single_op";
+  return graph;
+}
+
+Timing bench_model(const graph::Graph& model, Backend backend, const BenchOptions& options) {
+  if (backend == Backend::Ort) {
+    ScratchFolder folder;
+    graph::write_onnx(model, folder.file("model.onnx"));
+    auto results = graph::run_onnx_runtime({{folder.file("model.onnx"), random_input_map(model.inputs)}},
+                                           ort_options(options, ort_repeat(options)));
+    if (!results[0].error.empty()) throw MeasureError("ONNX Runtime could not run the model: " + results[0].error);
+    return from_ort(*results[0].timing);
+  }
+  ThreadScope threads(options.threads);
+  ScratchFolder folder;
+  Runner run = backend == Backend::Torch ? torch_runner(model) : mobile_runner(model, folder, "model");
+  return time_runs(run, options);
+}
+
+std::pair<Timing, Timing> bench_models_interleaved(const graph::Graph& a, const graph::Graph& b, Backend backend,
+                                                   const BenchOptions& options) {
+  if (backend == Backend::Ort) {
+    // ONNX Runtime runs one model's repetitions after the other's, so alternate short rounds.
+    constexpr int kRounds = 5;
+    ScratchFolder folder;
+    graph::write_onnx(a, folder.file("a.onnx"));
+    graph::write_onnx(b, folder.file("b.onnx"));
+    std::vector<double> medians_a, medians_b;
+    Timing ta, tb;
+    for (int round = 0; round < kRounds; ++round) {
+      auto results = graph::run_onnx_runtime({{folder.file("a.onnx"), random_input_map(a.inputs)},
+                                              {folder.file("b.onnx"), random_input_map(b.inputs)}},
+                                             ort_options(options, std::max(1, ort_repeat(options) / kRounds)));
+      for (const auto& result : results) {
+        if (!result.error.empty()) throw MeasureError("ONNX Runtime could not run a model: " + result.error);
+      }
+      medians_a.push_back(results[0].timing->median_ms);
+      medians_b.push_back(results[1].timing->median_ms);
+      ta.runs += results[0].timing->repeat;
+      tb.runs += results[1].timing->repeat;
+    }
+    Timing sa = summarise(medians_a), sb = summarise(medians_b);
+    return {{sa.median_ms, sa.p10_ms, sa.p90_ms, ta.runs}, {sb.median_ms, sb.p10_ms, sb.p90_ms, tb.runs}};
+  }
+  ThreadScope threads(options.threads);
+  ScratchFolder folder;
+  Runner run_a = backend == Backend::Torch ? torch_runner(a) : mobile_runner(a, folder, "a");
+  Runner run_b = backend == Backend::Torch ? torch_runner(b) : mobile_runner(b, folder, "b");
+  for (int i = 0; i < options.warmup; ++i) run_a(), run_b();
+  std::vector<double> times_a, times_b;
+  const auto start = Clock::now();
+  while (static_cast<int>(times_a.size()) < options.max_runs &&
+         (static_cast<int>(times_a.size()) < options.min_runs || milliseconds_since(start) < 2000 * options.budget_seconds)) {
+    auto begin = Clock::now();
+    run_a();
+    times_a.push_back(milliseconds_since(begin));
+    begin = Clock::now();
+    run_b();
+    times_b.push_back(milliseconds_since(begin));
+  }
+  return {summarise(times_a), summarise(times_b)};
+}
+
+std::vector<Timing> bench_ops(const std::vector<OpToMeasure>& ops, Backend backend, const BenchOptions& options,
+                              const std::function<void(size_t, size_t)>& on_progress) {
+  std::vector<Timing> timings;
+  if (backend == Backend::Ort) {
+    ScratchFolder folder;
+    std::vector<graph::OrtRun> runs;
+    for (size_t i = 0; i < ops.size(); ++i) {
+      graph::Graph single = single_op_graph(ops[i].op, ops[i].weights);
+      auto path = folder.file("op" + std::to_string(i) + ".onnx");
+      graph::write_onnx(single, path);
+      runs.push_back({path, random_input_map(single.inputs)});
+    }
+    auto results = graph::run_onnx_runtime(runs, ort_options(options, ort_repeat(options)));
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (!results[i].error.empty()) throw MeasureError("ONNX Runtime could not run operator " + std::to_string(i) + ": " + results[i].error);
+      timings.push_back(from_ort(*results[i].timing));
+      if (on_progress) on_progress(i + 1, ops.size());
+    }
+    return timings;
+  }
+  ThreadScope threads(options.threads);
+  ScratchFolder folder;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    Runner run = backend == Backend::Torch
+                     ? op_runner(ops[i])
+                     : mobile_runner(single_op_graph(ops[i].op, ops[i].weights), folder, "op" + std::to_string(i));
+    timings.push_back(time_runs(run, options));
+    if (on_progress) on_progress(i + 1, ops.size());
+  }
+  return timings;
+}
+
+std::string machine_fingerprint() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line, model = "unknown CPU";
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) {
+      model = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  return model + " x" + std::to_string(std::thread::hardware_concurrency());
+}
+
+}  // namespace gos::measure

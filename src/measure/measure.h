@@ -1,0 +1,75 @@
+#pragma once
+// The public face of latency measurement: a whole model or one operator, timed on a backend the
+// way the target runs it, with warm-up and repeated runs reported as median and spread.
+//
+//   torch   eager libtorch: the lowered module (graph/torch_module.h)
+//   mobile  frozen TorchScript optimised for mobile (XNNPACK), saved and loaded back, as PyTorch
+//           Mobile on a phone or a Raspberry Pi runs it
+//   ort     ONNX Runtime (CPU) on the exported ONNX file, through onnxruntime-node
+//
+// Threads are fixed (default 1: one edge core); inputs are random at the model's declared shapes
+// (batch 1). libtorch stays in the .cpp files.
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "graph/graph.h"
+#include "ir/ir.h"
+
+namespace gos::measure {
+
+class MeasureError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class Backend { Torch, Mobile, Ort };
+std::string_view to_string(Backend backend);
+Backend backend_named(std::string_view name);  // throws MeasureError naming the backends
+const std::vector<std::string>& backend_names();
+
+struct BenchOptions {
+  int threads = 1;
+  int warmup = 10;            // untimed runs first
+  int min_runs = 20;          // timed runs: at least this many,
+  int max_runs = 2000;        // at most this many,
+  double budget_seconds = 1;  // and stop once this much time has been spent timing
+};
+
+struct Timing {
+  double median_ms = 0, p10_ms = 0, p90_ms = 0;
+  int runs = 0;
+  // (p90 - p10) / median: how noisy the figure is.
+  double spread() const { return median_ms > 0 ? (p90_ms - p10_ms) / median_ms : 0; }
+};
+
+// Median and the 10th/90th percentiles (interpolated nearest ranks) of run times in ms.
+Timing summarise(std::vector<double> times_ms);
+
+// The whole model at its declared input shapes.
+Timing bench_model(const graph::Graph& model, Backend backend, const BenchOptions& options = {});
+
+// Two models timed side by side: runs alternate between them (A, B, A, B, ...), so that both
+// see the same machine load; for speedups measured in one run.
+std::pair<Timing, Timing> bench_models_interleaved(const graph::Graph& a, const graph::Graph& b, Backend backend,
+                                                   const BenchOptions& options = {});
+
+// One operator alone at its declared shapes.
+struct OpToMeasure {
+  ir::OpExpr op;
+  ir::TensorMap weights;  // params by name (values do not change latency, shapes do)
+};
+// Times every operator; `on_progress(done, total)` after each. ONNX Runtime times them all in
+// one process.
+std::vector<Timing> bench_ops(const std::vector<OpToMeasure>& ops, Backend backend, const BenchOptions& options = {},
+                              const std::function<void(size_t, size_t)>& on_progress = {});
+
+// The operator as a one-node graph: its inputs are the graph's inputs, its output the output.
+graph::Graph single_op_graph(const ir::OpExpr& op, const ir::TensorMap& weights);
+
+// What identifies this machine's measurements: the CPU model and the number of logical cores.
+std::string machine_fingerprint();
+
+}  // namespace gos::measure

@@ -1,0 +1,111 @@
+// Measurements on the three backends and the latency cache. Timing assertions are only ones no
+// shared machine can break: run counts, ordering of percentiles, and a >20x MACs gap.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "ir/ops.h"
+#include "measure/cache.h"
+#include "measure/measure.h"
+
+namespace gos::measure {
+namespace {
+
+const BenchOptions kQuick{.threads = 1, .warmup = 2, .min_runs = 5, .max_runs = 200, .budget_seconds = 0.05};
+
+graph::Graph small_model() {
+  return single_op_graph(ir::linear({.in_features = 16, .out_features = 8, .bias = true}), {});
+}
+
+graph::Graph large_model() {
+  auto op = ir::conv2d({.in_channels = 32, .out_channels = 32, .input_size = {28, 28}, .kernel = {3, 3},
+                        .padding = {1, 1, 1, 1}, .bias = true});
+  return single_op_graph(op, {});
+}
+
+class ScratchCache : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    folder_ = std::filesystem::temp_directory_path() / ("gos-cache-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(folder_);
+  }
+  void TearDown() override { std::filesystem::remove_all(folder_); }
+  std::filesystem::path folder_;
+};
+
+TEST(Bench, EveryBackendTimesAModelWithWarmupAndRepeats) {
+  for (Backend backend : {Backend::Torch, Backend::Mobile, Backend::Ort}) {
+    SCOPED_TRACE(std::string(to_string(backend)));
+    Timing t = bench_model(small_model(), backend, kQuick);
+    EXPECT_GE(t.runs, kQuick.min_runs);
+    EXPECT_GT(t.median_ms, 0);
+    EXPECT_LE(t.p10_ms, t.median_ms);
+    EXPECT_LE(t.median_ms, t.p90_ms);
+  }
+}
+
+TEST(Bench, BackendsAgreeWhichOfTwoVeryDifferentModelsIsFaster) {
+  for (Backend backend : {Backend::Torch, Backend::Mobile, Backend::Ort}) {
+    SCOPED_TRACE(std::string(to_string(backend)));
+    auto [small, large] = bench_models_interleaved(small_model(), large_model(), backend, kQuick);
+    EXPECT_LT(small.median_ms, large.median_ms);
+  }
+}
+
+TEST(Bench, OperatorsAloneOnEveryBackend) {
+  std::vector<OpToMeasure> ops{{ir::linear({.in_features = 8, .out_features = 4}), {}},
+                               {ir::max_pool({.channels = 2, .input_size = {6, 6}, .kernel = {2, 2}, .stride = {2, 2}}), {}}};
+  for (Backend backend : {Backend::Torch, Backend::Mobile, Backend::Ort}) {
+    size_t progress = 0, reported_total = 0;
+    auto timings = bench_ops(ops, backend, kQuick, [&](size_t done, size_t total) {
+      progress = done;
+      reported_total = total;
+    });
+    EXPECT_EQ(reported_total, 2u);
+    ASSERT_EQ(timings.size(), 2u);
+    EXPECT_EQ(progress, 2u);
+    for (const auto& t : timings) EXPECT_GT(t.median_ms, 0);
+  }
+}
+
+TEST(Bench, BackendsAreNamed) {
+  EXPECT_EQ(backend_named("mobile"), Backend::Mobile);
+  EXPECT_THROW(backend_named("gpu"), MeasureError);
+  EXPECT_NE(machine_fingerprint(), "");
+}
+
+TEST_F(ScratchCache, NoOperatorIsMeasuredTwice) {
+  LatencyCache cache(folder_ / "sub" / "latency.sqlite");
+  auto conv = ir::conv2d({.in_channels = 4, .out_channels = 4, .input_size = {6, 6}, .kernel = {3, 3}});
+  auto renamed = ir::rename_tensors(conv, {{"W", "Weight"}});  // the same operator under other names
+  std::vector<OpToMeasure> ops{{conv, {}}, {renamed, {}}, {ir::linear({.in_features = 8, .out_features = 4}), {}}};
+  size_t measured = 99;
+  auto first = measure_cached(cache, ops, Backend::Torch, kQuick, &measured);
+  EXPECT_EQ(measured, 2u);
+  EXPECT_DOUBLE_EQ(first[0].median_ms, first[1].median_ms);
+  auto second = measure_cached(cache, ops, Backend::Torch, kQuick, &measured);
+  EXPECT_EQ(measured, 0u);
+  for (size_t i = 0; i < ops.size(); ++i) EXPECT_DOUBLE_EQ(second[i].median_ms, first[i].median_ms);
+  // Another thread count is another measurement.
+  measure_cached(cache, ops, Backend::Torch, {.threads = 2, .warmup = 1, .min_runs = 3, .budget_seconds = 0.01}, &measured);
+  EXPECT_EQ(measured, 2u);
+  // Reopened, the file still has them, with re-parseable instructions.
+  LatencyCache reopened(folder_ / "sub" / "latency.sqlite");
+  auto rows = reopened.all("torch", 1, machine_fingerprint());
+  ASSERT_EQ(rows.size(), 2u);
+  for (const auto& row : rows) EXPECT_EQ(ir::parse(row.op_text).canonical_key(), row.key.op);
+}
+
+TEST_F(ScratchCache, AFileThatIsNotACacheIsAClearError) {
+  std::ofstream(folder_ / "bad.sqlite") << "this is not a database, just text that is long enough to be read";
+  try {
+    LatencyCache cache(folder_ / "bad.sqlite");
+    FAIL() << "opened a text file as a cache";
+  } catch (const MeasureError& error) {
+    EXPECT_NE(std::string(error.what()).find("GOS_CACHE"), std::string::npos) << error.what();
+  }
+}
+
+}  // namespace
+}  // namespace gos::measure

@@ -1,0 +1,103 @@
+#include "measure/predictor.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "ir/ops.h"
+#include "measure/measure.h"
+
+namespace gos::measure {
+namespace {
+
+// Convolutions and linears of many sizes, and two-statement operators mixing kinds.
+std::vector<ir::OpExpr> operators() {
+  std::vector<ir::OpExpr> ops;
+  for (int64_t channels : {4, 8, 16, 32, 48}) {
+    for (int64_t size : {4, 7, 14}) {
+      ops.push_back(ir::conv2d({.in_channels = channels, .out_channels = channels, .input_size = {size, size},
+                                .kernel = {3, 3}, .padding = {1, 1, 1, 1}}));
+      ops.push_back(ir::conv2d({.in_channels = channels, .out_channels = 2 * channels, .input_size = {size, size}}));
+      ops.push_back(ir::linear({.in_features = channels * size, .out_features = channels}));
+      ops.push_back(ir::parse("T[n,c,h,w] = sum{r,s} X[n,c,h+r-1,w+s-1] * D[c,0,r,s]; "
+                              "Y[n,k,h,w] = sum{c} T[n,c,h,w] * P[k,c,0,0] where n<1, c<" + std::to_string(channels) +
+                              ", k<" + std::to_string(channels) + ", h<" + std::to_string(size) + ", w<" +
+                              std::to_string(size) + ", r<3, s<3"));
+    }
+  }
+  return ops;
+}
+
+// A latency that is exactly a per-kind power law of the predictor's features, summed.
+double synthetic_ms(const ir::OpExpr& op) {
+  double total = 0;
+  for (const auto& s : latency_features(op)) {
+    const double a = -4.0 + 0.1 * static_cast<double>(s.kind), b = 0.6 + 0.02 * static_cast<double>(s.kind);
+    total += std::exp(a + b * s.z[1] + 0.1 * s.z[2] + 0.05 * s.z[3]);
+  }
+  return total;
+}
+
+TEST(LatencyPredictor, RecoversAPerKindPowerLaw) {
+  auto ops = operators();
+  std::vector<double> latency;
+  for (const auto& op : ops) latency.push_back(synthetic_ms(op));
+  auto predictor = LatencyPredictor::fit(ops, latency);
+  auto accuracy = evaluate(predictor, ops, latency);
+  EXPECT_EQ(accuracy.n_ops, ops.size());
+  EXPECT_EQ(accuracy.within_10pct, 1.0) << "median error " << accuracy.median_abs_error_pct << "%";
+  EXPECT_LT(accuracy.median_abs_error_pct, 1.0);
+}
+
+TEST(LatencyPredictor, WrongTimesAreReportedAsErrors) {
+  auto ops = operators();
+  std::vector<double> latency;
+  for (const auto& op : ops) latency.push_back(synthetic_ms(op));
+  auto predictor = LatencyPredictor::fit(ops, latency);
+  for (auto& value : latency) value *= 1.5;  // every operator 50% slower than predicted
+  auto accuracy = evaluate(predictor, ops, latency);
+  EXPECT_EQ(accuracy.within_20pct, 0.0);
+  EXPECT_NEAR(accuracy.median_abs_error_pct, 100.0 / 3, 1.0);
+}
+
+TEST(LatencyPredictor, SurvivesAJsonRoundTrip) {
+  auto ops = operators();
+  std::vector<double> latency;
+  for (const auto& op : ops) latency.push_back(synthetic_ms(op));
+  auto predictor = LatencyPredictor::fit(ops, latency);
+  auto loaded = LatencyPredictor::from_json(predictor.to_json());
+  for (const auto& op : ops) EXPECT_DOUBLE_EQ(loaded.predict_ms(op), predictor.predict_ms(op));
+  EXPECT_EQ(loaded.trained_on(), ops.size());
+  EXPECT_THROW(LatencyPredictor::from_json("{\"weights\": 3}"), MeasureError);
+}
+
+TEST(LatencyPredictor, StatementsAreClassifiedByKernel) {
+  auto ops = operators();
+  EXPECT_EQ(statement_kind(ops[0], 0), "conv");
+  EXPECT_EQ(statement_kind(ops[1], 0), "conv1x1");
+  EXPECT_EQ(statement_kind(ops[2], 0), "linear");
+  EXPECT_EQ(statement_kind(ops[3], 0), "depthwise");
+  EXPECT_EQ(statement_kind(ops[3], 1), "conv1x1");
+}
+
+TEST(LatencyPredictor, AboutAFifthOfOperatorsIsHeldOut) {
+  auto ops = operators();
+  size_t held_out = std::count_if(ops.begin(), ops.end(), [](const ir::OpExpr& op) { return is_held_out(op); });
+  EXPECT_GT(held_out, ops.size() / 10);
+  EXPECT_LT(held_out, ops.size() * 3 / 10);
+}
+
+TEST(Timing, SummaryIsMedianAndInterpolatedPercentiles) {
+  std::vector<double> times;
+  for (int i = 10; i >= 0; --i) times.push_back(i);  // 0..10 in any order
+  Timing t = summarise(times);
+  EXPECT_DOUBLE_EQ(t.median_ms, 5);
+  EXPECT_DOUBLE_EQ(t.p10_ms, 1);
+  EXPECT_DOUBLE_EQ(t.p90_ms, 9);
+  EXPECT_EQ(t.runs, 11);
+  EXPECT_DOUBLE_EQ(t.spread(), 8.0 / 5);
+  EXPECT_EQ(summarise({}).runs, 0);
+}
+
+}  // namespace
+}  // namespace gos::measure
