@@ -103,8 +103,7 @@ LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int t
 
   // Whole models: measured, and predicted as the sum of the operators plus a per-node overhead
   // (data movement, structural nodes, calls) fitted over these models.
-  size_t total_nodes = 0;
-  double total_overhead = 0;
+  std::vector<double> overhead_per_node;
   std::vector<size_t> node_counts;
   for (size_t m = 0; m < models.size(); ++m) {
     if (on_progress) on_progress("time whole models", m, models.size());
@@ -117,12 +116,16 @@ LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int t
     }
     for (const auto& timing : measure_cached(cache, nodes, backend, per_op)) check.ops_measured_ms += timing.median_ms;
     for (const auto& node : nodes) check.predicted_ms += predictor.predict_ms(node.op);
-    total_overhead += check.measured_ms - check.ops_measured_ms;
-    total_nodes += model.nodes.size();
+    overhead_per_node.push_back((check.measured_ms - check.ops_measured_ms) / static_cast<double>(model.nodes.size()));
     node_counts.push_back(model.nodes.size());
     report.models.push_back(check);
   }
-  report.overhead_per_node_ms = total_nodes ? total_overhead / static_cast<double>(total_nodes) : 0;
+  // The median model's overhead, never negative (operators timed alone can take longer than in the
+  // whole model, whose runtime fuses and reuses memory).
+  if (!overhead_per_node.empty()) {
+    std::sort(overhead_per_node.begin(), overhead_per_node.end());
+    report.overhead_per_node_ms = std::max(0.0, overhead_per_node[overhead_per_node.size() / 2]);
+  }
   for (size_t m = 0; m < report.models.size(); ++m) {
     report.models[m].predicted_ms += report.overhead_per_node_ms * static_cast<double>(node_counts[m]);
   }
