@@ -151,10 +151,6 @@ std::optional<std::string> LatencyCache::get_blob(const std::string& name, const
   return query.text(0);
 }
 
-namespace {
-constexpr double kUnusableSpread = 1.0;
-}  // namespace
-
 std::vector<Timing> measure_cached(LatencyCache& cache, const std::vector<OpToMeasure>& ops, Backend backend,
                                    const BenchOptions& options, size_t* measured,
                                    const std::function<void(size_t, size_t)>& on_progress) {
@@ -167,9 +163,6 @@ std::vector<Timing> measure_cached(LatencyCache& cache, const std::vector<OpToMe
   for (size_t i = 0; i < ops.size(); ++i) {
     CacheKey key{std::string(to_string(backend)), options.threads, machine, ops[i].op.canonical_key()};
     timings[i] = cache.find(key);
-    // A figure whose p10-p90 range exceeds its median was taken while something else ran: it is
-    // not a measurement worth keeping, so it is taken again.
-    if (timings[i] && timings[i]->spread() > kUnusableSpread) timings[i].reset();
     if (timings[i]) continue;
     auto [found, inserted] = first_missing.try_emplace(key.op, missing.size());
     if (!inserted) {

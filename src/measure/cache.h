@@ -58,8 +58,8 @@ class LatencyCache {
 };
 
 // Measures the operators not in the cache (all of them in one bench_ops call), stores them, and
-// returns every operator's timing in order. A cached figure whose p10-p90 spread exceeds its
-// median (taken on a busy machine) is measured again and replaced. `measured` (if given) receives how many were new.
+// returns every operator's timing in order. Figures stay as first measured: measure on a
+// quiet machine (a busy one shows as a large spread in the cache). `measured` (if given) receives how many were new.
 std::vector<Timing> measure_cached(LatencyCache& cache, const std::vector<OpToMeasure>& ops, Backend backend,
                                    const BenchOptions& options, size_t* measured = nullptr,
                                    const std::function<void(size_t, size_t)>& on_progress = {});

@@ -59,22 +59,56 @@ std::string statement_kind(const ir::OpExpr& op, size_t statement) { return kind
 
 const std::vector<std::string>& latency_kinds() { return kinds(); }
 
+namespace {
+
+// What a kernel's speed depends on beyond its MACs and bytes: the window it slides (taps), how
+// well its output channels fill 8-wide vector tiles, and how many output positions it computes.
+struct Shape {
+  double taps = 1, channel_tile_waste = 1, positions = 1;
+};
+
+Shape shape_of(const lowering::Kernel& kernel) {
+  Shape shape;
+  int64_t out_channels = 0;
+  if (kernel.kind == lowering::KernelKind::Conv || kernel.kind == lowering::KernelKind::Shift) {
+    if (kernel.spatial_rank == 2) {
+      shape.taps = static_cast<double>(kernel.conv2d.kernel[0] * kernel.conv2d.kernel[1]);
+      out_channels = kernel.conv2d.out_channels / kernel.conv2d.groups;
+    } else {
+      shape.taps = static_cast<double>(kernel.conv1d.kernel);
+      out_channels = kernel.conv1d.out_channels / kernel.conv1d.groups;
+    }
+  } else if (kernel.kind == lowering::KernelKind::Linear) {
+    out_channels = kernel.linear.out_features;
+  }
+  if (out_channels > 0) shape.channel_tile_waste = static_cast<double>((out_channels + 7) / 8 * 8) / static_cast<double>(out_channels);
+  const auto& output = kernel.single.output().shape;
+  if (output.size() > 2) {
+    for (size_t d = 2; d < output.size(); ++d) shape.positions *= static_cast<double>(output[d]);
+  }
+  return shape;
+}
+
+}  // namespace
+
 std::vector<StatementFeatures> latency_features(const ir::OpExpr& op) {
   std::vector<StatementFeatures> statements;
   for (const auto& kernel : lowering::recognise(op)) {
     const size_t kind = static_cast<size_t>(std::find(kinds().begin(), kinds().end(), kind_of(kernel)) - kinds().begin());
     const ir::Cost cost = ir::cost(kernel.single);
+    const Shape shape = shape_of(kernel);
     statements.push_back({kind,
                           {1.0, std::log1p(static_cast<double>(cost.macs + cost.other_ops) / 1e3),
                            std::log1p(static_cast<double>(cost.input_bytes + cost.output_bytes) / 1e3),
-                           std::log1p(static_cast<double>(cost.weight_bytes) / 1e3)}});
+                           std::log1p(static_cast<double>(cost.weight_bytes) / 1e3), std::log(shape.taps),
+                           std::log(shape.channel_tile_waste), std::log(shape.positions)}});
   }
   return statements;
 }
 
 namespace {
 
-constexpr size_t kFeatures = 4;
+constexpr size_t kFeatures = 7;
 
 double statement_ms(const std::vector<double>& theta, const StatementFeatures& s) {
   double exponent = 0;

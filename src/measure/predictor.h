@@ -5,8 +5,9 @@
 //
 // The model is a sum over the operator's statements: each statement's kernel kind (dense conv,
 // 1x1 conv, depthwise, grouped conv, linear, matmul, pooling, shift, elementwise, generic) has
-// its own power law t = exp(a) * MACs^b * IO^c * W^d (MACs, input+output bytes and weight bytes,
-// each plus one unit), fitted by Levenberg-Marquardt on the relative error of the operators'
+// its own power law t = exp(a) * MACs^b * IO^c * W^d * taps^e * tile^f * positions^g (MACs,
+// input+output bytes and weight bytes each plus one unit; window taps; how much the output
+// channels overfill 8-wide vector tiles; output positions), fitted by Levenberg-Marquardt on the relative error of the operators'
 // summed times. Power laws follow kernels whose efficiency grows with size, which a straight
 // line cannot. Plain C++ (plus Eigen in the .cpp).
 #include <string>
@@ -39,7 +40,8 @@ class LatencyPredictor {
   size_t trained_on_ = 0;
 };
 
-// One statement as the predictor sees it: its kind and log features [1, log MACs, log IO, log W].
+// One statement as the predictor sees it: its kind and log features [1, log MACs, log IO, log W,
+// log taps, log tile waste, log positions].
 struct StatementFeatures {
   size_t kind = 0;
   std::vector<double> z;
