@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "lowering/kernels.h"
 #include "rules/rules.h"
 #include "zoo/zoo.h"
 
@@ -55,6 +56,14 @@ std::vector<OpToMeasure> zoo_operators(const std::vector<std::string>& models, i
       for (size_t i = 0; i < count; ++i) {  // evenly spread over the list, which is ordered by MACs
         const auto& candidate = candidates[i * candidates.size() / count];
         add(candidate.op, candidate.weights);
+        // Each statement alone too: the predictor learns statements and sums them.
+        if (candidate.op.statements().size() < 2) continue;
+        for (size_t s = 0; s < candidate.op.statements().size(); ++s) {
+          ir::OpExpr statement = lowering::statement_as_op(candidate.op, s);
+          ir::TensorMap weights;
+          for (const auto& param : statement.tensors_with_role(ir::Role::Param)) weights[param.name] = candidate.weights.at(param.name);
+          add(statement, weights);
+        }
       }
     }
   }

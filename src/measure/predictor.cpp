@@ -1,10 +1,10 @@
-// The statement-wise latency predictor (see predictor.h).
+// The statement-wise, tree-based latency predictor (see predictor.h).
 #include "measure/predictor.h"
 
-#include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <numeric>
 
 #include "lowering/kernels.h"
 #include "measure/measure.h"
@@ -14,8 +14,8 @@ namespace gos::measure {
 namespace {
 
 const std::vector<std::string>& kinds() {
-  static const std::vector<std::string> names{"conv",   "conv1x1", "depthwise", "grouped_conv", "linear", "matmul",
-                                              "pool",   "global_pool", "shift", "elementwise", "generic"};
+  static const std::vector<std::string> names{"conv",   "conv1x1", "depthwise",   "grouped_conv", "linear",     "matmul",
+                                              "pool",   "global_pool", "shift", "elementwise",  "generic"};
   return names;
 }
 
@@ -53,194 +53,235 @@ uint64_t fnv1a(const std::string& text) {
   return hash;
 }
 
-}  // namespace
-
-std::string statement_kind(const ir::OpExpr& op, size_t statement) { return kind_of(lowering::recognise(op).at(statement)); }
-
-const std::vector<std::string>& latency_kinds() { return kinds(); }
-
-namespace {
-
-// What a kernel's speed depends on beyond its MACs and bytes: the window it slides (taps), how
-// well its output channels fill 8-wide vector tiles, and how many output positions it computes.
-struct Shape {
-  double taps = 1, channel_tile_waste = 1, positions = 1;
+// What a kernel's speed depends on beyond MACs and bytes.
+struct KernelShape {
+  double taps = 1, in_channels = 0, out_channels = 0, stride = 1, groups = 1, positions = 1;
 };
 
-Shape shape_of(const lowering::Kernel& kernel) {
-  Shape shape;
-  int64_t out_channels = 0;
+KernelShape shape_of(const lowering::Kernel& kernel) {
+  KernelShape shape;
   if (kernel.kind == lowering::KernelKind::Conv || kernel.kind == lowering::KernelKind::Shift) {
     if (kernel.spatial_rank == 2) {
-      shape.taps = static_cast<double>(kernel.conv2d.kernel[0] * kernel.conv2d.kernel[1]);
-      out_channels = kernel.conv2d.out_channels / kernel.conv2d.groups;
+      const auto& c = kernel.conv2d;
+      shape = {static_cast<double>(c.kernel[0] * c.kernel[1]), static_cast<double>(c.in_channels),
+               static_cast<double>(c.out_channels), static_cast<double>(c.stride[0] * c.stride[1]),
+               static_cast<double>(c.groups), 1};
     } else {
-      shape.taps = static_cast<double>(kernel.conv1d.kernel);
-      out_channels = kernel.conv1d.out_channels / kernel.conv1d.groups;
+      const auto& c = kernel.conv1d;
+      shape = {static_cast<double>(c.kernel), static_cast<double>(c.in_channels), static_cast<double>(c.out_channels),
+               static_cast<double>(c.stride), static_cast<double>(c.groups), 1};
     }
   } else if (kernel.kind == lowering::KernelKind::Linear) {
-    out_channels = kernel.linear.out_features;
+    shape.in_channels = static_cast<double>(kernel.linear.in_features);
+    shape.out_channels = static_cast<double>(kernel.linear.out_features);
   }
-  if (out_channels > 0) shape.channel_tile_waste = static_cast<double>((out_channels + 7) / 8 * 8) / static_cast<double>(out_channels);
   const auto& output = kernel.single.output().shape;
-  if (output.size() > 2) {
-    for (size_t d = 2; d < output.size(); ++d) shape.positions *= static_cast<double>(output[d]);
-  }
+  for (size_t d = 2; d < output.size(); ++d) shape.positions *= static_cast<double>(output[d]);
   return shape;
 }
 
+std::vector<double> features_of(const lowering::Kernel& kernel) {
+  std::vector<double> x(kinds().size(), 0.0);
+  x[static_cast<size_t>(std::find(kinds().begin(), kinds().end(), kind_of(kernel)) - kinds().begin())] = 1;
+  const ir::Cost cost = ir::cost(kernel.single);
+  const KernelShape shape = shape_of(kernel);
+  const double out_per_group = shape.out_channels / shape.groups;
+  const double tile_waste = out_per_group > 0 ? std::ceil(out_per_group / 8) * 8 / out_per_group : 1;
+  for (double value : {std::log1p(static_cast<double>(cost.macs + cost.other_ops) / 1e3),
+                       std::log1p(static_cast<double>(cost.input_bytes + cost.output_bytes) / 1e3),
+                       std::log1p(static_cast<double>(cost.weight_bytes) / 1e3), std::log(shape.taps),
+                       std::log1p(shape.in_channels), std::log1p(shape.out_channels), std::log(tile_waste),
+                       std::log(shape.positions), std::log(shape.stride), std::log(shape.groups)}) {
+    x.push_back(value);
+  }
+  return x;
+}
+
+// ---- Gradient-boosted regression trees (squared loss) ---------------------------------------
+
+constexpr int kTrees = 300;
+constexpr int kDepth = 4;
+constexpr size_t kMinLeaf = 3;
+constexpr double kLearningRate = 0.1;
+
+struct TreeBuilder {
+  const std::vector<std::vector<double>>& x;
+  const std::vector<double>& residual;
+  RegressionTree tree;
+
+  int build(std::vector<size_t> rows, int depth) {
+    double mean = 0;
+    for (size_t r : rows) mean += residual[r];
+    mean /= static_cast<double>(rows.size());
+    const int index = static_cast<int>(tree.nodes.size());
+    tree.nodes.push_back({-1, 0, -1, -1, mean});
+    if (depth == kDepth || rows.size() < 2 * kMinLeaf) return index;
+    int best_feature = -1;
+    double best_threshold = 0, best_gain = 1e-12;
+    const double total = mean * static_cast<double>(rows.size());
+    for (size_t f = 0; f < x[rows[0]].size(); ++f) {
+      std::sort(rows.begin(), rows.end(), [&](size_t a, size_t b) { return x[a][f] < x[b][f]; });
+      double left_sum = 0;
+      for (size_t i = 0; i + 1 < rows.size(); ++i) {
+        left_sum += residual[rows[i]];
+        const size_t left_n = i + 1, right_n = rows.size() - left_n;
+        if (left_n < kMinLeaf || right_n < kMinLeaf || x[rows[i]][f] == x[rows[i + 1]][f]) continue;
+        const double right_sum = total - left_sum;
+        const double gain = left_sum * left_sum / static_cast<double>(left_n) +
+                            right_sum * right_sum / static_cast<double>(right_n) - total * total / static_cast<double>(rows.size());
+        if (gain > best_gain) {
+          best_gain = gain;
+          best_feature = static_cast<int>(f);
+          best_threshold = (x[rows[i]][f] + x[rows[i + 1]][f]) / 2;
+        }
+      }
+    }
+    if (best_feature < 0) return index;
+    std::vector<size_t> left, right;
+    for (size_t r : rows) (x[r][static_cast<size_t>(best_feature)] <= best_threshold ? left : right).push_back(r);
+    tree.nodes[static_cast<size_t>(index)].feature = best_feature;
+    tree.nodes[static_cast<size_t>(index)].threshold = best_threshold;
+    const int l = build(std::move(left), depth + 1);
+    const int r = build(std::move(right), depth + 1);
+    tree.nodes[static_cast<size_t>(index)].left = l;
+    tree.nodes[static_cast<size_t>(index)].right = r;
+    return index;
+  }
+};
+
 }  // namespace
 
-std::vector<StatementFeatures> latency_features(const ir::OpExpr& op) {
-  std::vector<StatementFeatures> statements;
-  for (const auto& kernel : lowering::recognise(op)) {
-    const size_t kind = static_cast<size_t>(std::find(kinds().begin(), kinds().end(), kind_of(kernel)) - kinds().begin());
-    const ir::Cost cost = ir::cost(kernel.single);
-    const Shape shape = shape_of(kernel);
-    statements.push_back({kind,
-                          {1.0, std::log1p(static_cast<double>(cost.macs + cost.other_ops) / 1e3),
-                           std::log1p(static_cast<double>(cost.input_bytes + cost.output_bytes) / 1e3),
-                           std::log1p(static_cast<double>(cost.weight_bytes) / 1e3), std::log(shape.taps),
-                           std::log(shape.channel_tile_waste), std::log(shape.positions)}});
+double RegressionTree::predict(const std::vector<double>& x) const {
+  int at = 0;
+  while (nodes[static_cast<size_t>(at)].feature >= 0) {
+    const Node& node = nodes[static_cast<size_t>(at)];
+    at = x[static_cast<size_t>(node.feature)] <= node.threshold ? node.left : node.right;
   }
+  return nodes[static_cast<size_t>(at)].value;
+}
+
+std::string statement_kind(const ir::OpExpr& op, size_t statement) { return kind_of(lowering::recognise(op).at(statement)); }
+
+const std::vector<std::string>& latency_feature_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> list;
+    for (const auto& kind : kinds()) list.push_back("kind=" + kind);
+    for (const char* name : {"log_kmacs", "log_io_kb", "log_weight_kb", "log_taps", "log_in_channels", "log_out_channels",
+                             "log_tile_waste", "log_positions", "log_stride", "log_groups"}) {
+      list.push_back(name);
+    }
+    return list;
+  }();
+  return names;
+}
+
+std::vector<std::vector<double>> latency_features(const ir::OpExpr& op) {
+  std::vector<std::vector<double>> statements;
+  for (const auto& kernel : lowering::recognise(op)) statements.push_back(features_of(kernel));
   return statements;
 }
 
-namespace {
-
-constexpr size_t kFeatures = 7;
-
-double statement_ms(const std::vector<double>& theta, const StatementFeatures& s) {
-  double exponent = 0;
-  for (size_t j = 0; j < kFeatures; ++j) exponent += theta[s.kind * kFeatures + j] * s.z[j];
-  return std::exp(std::clamp(exponent, -30.0, 30.0));
+double LatencyPredictor::statement_ms(const std::vector<double>& features) const {
+  double log_ms = base_;
+  for (const auto& tree : trees_) log_ms += learning_rate_ * tree.predict(features);
+  return std::exp(log_ms);
 }
-
-double op_ms(const std::vector<double>& theta, const std::vector<StatementFeatures>& op) {
-  double total = 0;
-  for (const auto& s : op) total += statement_ms(theta, s);
-  return total;
-}
-
-// Start: per kind, a log-linear fit on the single-statement operators of that kind; kinds without
-// any start at the median time with no slope.
-std::vector<double> initial_theta(const std::vector<std::vector<StatementFeatures>>& ops, const std::vector<double>& y) {
-  std::vector<double> theta(kinds().size() * kFeatures, 0.0);
-  std::vector<double> sorted = y;
-  std::sort(sorted.begin(), sorted.end());
-  const double median = sorted[sorted.size() / 2];
-  for (size_t kind = 0; kind < kinds().size(); ++kind) {
-    std::vector<size_t> rows;
-    for (size_t i = 0; i < ops.size(); ++i) {
-      if (ops[i].size() == 1 && ops[i][0].kind == kind) rows.push_back(i);
-    }
-    theta[kind * kFeatures] = std::log(median / 2);
-    if (rows.size() < kFeatures + 2) continue;
-    Eigen::MatrixXd x(rows.size(), kFeatures);
-    Eigen::VectorXd target(rows.size());
-    for (size_t r = 0; r < rows.size(); ++r) {
-      for (size_t j = 0; j < kFeatures; ++j) x(r, j) = ops[rows[r]][0].z[j];
-      target(r) = std::log(y[rows[r]]);
-    }
-    Eigen::MatrixXd normal = x.transpose() * x;
-    normal.diagonal().array() += 1e-3;
-    Eigen::VectorXd w = normal.ldlt().solve(x.transpose() * target);
-    for (size_t j = 0; j < kFeatures; ++j) theta[kind * kFeatures + j] = w(j);
-  }
-  return theta;
-}
-
-double loss(const std::vector<double>& theta, const std::vector<std::vector<StatementFeatures>>& ops, const std::vector<double>& y,
-            double damping_toward_zero) {
-  double total = 0;
-  for (size_t i = 0; i < ops.size(); ++i) {
-    double r = (op_ms(theta, ops[i]) - y[i]) / y[i];
-    total += r * r;
-  }
-  for (size_t j = 0; j < theta.size(); ++j) {
-    if (j % kFeatures) total += damping_toward_zero * theta[j] * theta[j];
-  }
-  return total;
-}
-
-}  // namespace
 
 LatencyPredictor LatencyPredictor::fit(const std::vector<ir::OpExpr>& ops, const std::vector<double>& latency_ms) {
-  if (ops.empty() || ops.size() != latency_ms.size()) throw MeasureError("the latency predictor needs measured operators to fit");
-  std::vector<std::vector<StatementFeatures>> features;
-  for (const auto& op : ops) features.push_back(latency_features(op));
-  std::vector<double> theta = initial_theta(features, latency_ms);
-  const size_t n = ops.size(), d = theta.size();
-  const double ridge = 1e-4;  // slopes toward zero, for kinds with few operators
-  double lambda = 1e-2, current = loss(theta, features, latency_ms, ridge);
-  for (int iteration = 0; iteration < 100; ++iteration) {
-    Eigen::MatrixXd jacobian = Eigen::MatrixXd::Zero(n, d);
-    Eigen::VectorXd residual(n);
-    for (size_t i = 0; i < n; ++i) {
-      double total = 0;
-      for (const auto& s : features[i]) {
-        const double t = statement_ms(theta, s);
-        total += t;
-        for (size_t j = 0; j < kFeatures; ++j) jacobian(i, s.kind * kFeatures + j) += t * s.z[j] / latency_ms[i];
-      }
-      residual(i) = (total - latency_ms[i]) / latency_ms[i];
+  if (ops.size() != latency_ms.size()) throw MeasureError("the latency predictor needs one time per operator");
+  std::vector<std::vector<double>> x;
+  std::vector<double> y;
+  std::vector<std::pair<std::vector<std::vector<double>>, double>> multi;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    auto features = latency_features(ops[i]);
+    if (features.size() == 1) {
+      x.push_back(features[0]);
+      y.push_back(std::log(std::max(latency_ms[i], 1e-6)));
+    } else {
+      multi.push_back({std::move(features), latency_ms[i]});
     }
-    Eigen::MatrixXd normal = jacobian.transpose() * jacobian;
-    Eigen::VectorXd gradient = jacobian.transpose() * residual;
-    for (size_t j = 0; j < d; ++j) {
-      if (j % kFeatures) {
-        normal(j, j) += ridge;
-        gradient(j) += ridge * theta[j];
-      }
-    }
-    bool improved = false;
-    for (int attempt = 0; attempt < 8 && !improved; ++attempt) {
-      Eigen::MatrixXd damped = normal;
-      damped.diagonal().array() += lambda * (1.0 + normal.diagonal().array());
-      Eigen::VectorXd step = damped.ldlt().solve(-gradient);
-      std::vector<double> next = theta;
-      for (size_t j = 0; j < d; ++j) next[j] += step(j);
-      const double candidate = loss(next, features, latency_ms, ridge);
-      if (candidate < current) {
-        theta = std::move(next);
-        improved = current - candidate > 1e-10 * current;
-        current = candidate;
-        lambda = std::max(lambda / 3, 1e-7);
-        if (!improved) break;
-        improved = true;
-      } else {
-        lambda *= 4;
-      }
-    }
-    if (!improved) break;
+  }
+  if (x.size() < 2 * kMinLeaf) {
+    throw MeasureError("the latency predictor needs at least " + std::to_string(2 * kMinLeaf) +
+                       " measured single-statement operators; it has " + std::to_string(x.size()));
   }
   LatencyPredictor predictor;
-  predictor.weights_ = std::move(theta);
-  predictor.trained_on_ = n;
+  predictor.learning_rate_ = kLearningRate;
+  predictor.base_ = std::accumulate(y.begin(), y.end(), 0.0) / static_cast<double>(y.size());
+  std::vector<double> current(y.size(), predictor.base_), residual(y.size());
+  std::vector<size_t> all(y.size());
+  std::iota(all.begin(), all.end(), size_t{0});
+  for (int t = 0; t < kTrees; ++t) {
+    for (size_t i = 0; i < y.size(); ++i) residual[i] = y[i] - current[i];
+    TreeBuilder builder{x, residual, {}};
+    builder.build(all, 0);
+    for (size_t i = 0; i < y.size(); ++i) current[i] += kLearningRate * builder.tree.predict(x[i]);
+    predictor.trees_.push_back(std::move(builder.tree));
+  }
+  // What a multi-statement operator takes beyond its statements: the median per extra statement.
+  std::vector<double> extra;
+  for (const auto& [statements, measured] : multi) {
+    double sum = 0;
+    for (const auto& features : statements) sum += predictor.statement_ms(features);
+    extra.push_back((measured - sum) / static_cast<double>(statements.size() - 1));
+  }
+  if (!extra.empty()) {
+    std::nth_element(extra.begin(), extra.begin() + static_cast<std::ptrdiff_t>(extra.size() / 2), extra.end());
+    predictor.overhead_per_extra_statement_ms_ = std::max(0.0, extra[extra.size() / 2]);
+  }
+  predictor.trained_on_ = ops.size();
   return predictor;
 }
 
-double LatencyPredictor::predict_ms(const ir::OpExpr& op) const { return op_ms(weights_, latency_features(op)); }
+double LatencyPredictor::predict_ms(const ir::OpExpr& op) const {
+  const auto statements = latency_features(op);
+  double total = overhead_per_extra_statement_ms_ * static_cast<double>(statements.size() - 1);
+  for (const auto& features : statements) total += statement_ms(features);
+  return total;
+}
 
 std::string LatencyPredictor::to_json() const {
-  nlohmann::json weights = nlohmann::json::object();
-  for (size_t kind = 0; kind < kinds().size(); ++kind) {
-    weights[kinds()[kind]] = std::vector<double>(weights_.begin() + static_cast<std::ptrdiff_t>(kind * kFeatures),
-                                                 weights_.begin() + static_cast<std::ptrdiff_t>((kind + 1) * kFeatures));
+  nlohmann::json trees = nlohmann::json::array();
+  for (const auto& tree : trees_) {
+    nlohmann::json nodes = nlohmann::json::array();
+    for (const auto& n : tree.nodes) nodes.push_back({n.feature, n.threshold, n.left, n.right, n.value});
+    trees.push_back(nodes);
   }
-  return nlohmann::json{{"model", "per-kind power law"}, {"weights", weights}, {"trained_on", trained_on_}}.dump();
+  return nlohmann::json{{"model", "gradient-boosted trees on log statement time"},
+                        {"features", latency_feature_names()},
+                        {"base", base_},
+                        {"learning_rate", learning_rate_},
+                        {"overhead_per_extra_statement_ms", overhead_per_extra_statement_ms_},
+                        {"trained_on", trained_on_},
+                        {"trees", trees}}
+      .dump();
 }
 
 LatencyPredictor LatencyPredictor::from_json(const std::string& text) {
   try {
     auto json = nlohmann::json::parse(text);
-    LatencyPredictor predictor;
-    for (const auto& kind : kinds()) {
-      auto values = json.at("weights").at(kind).get<std::vector<double>>();
-      if (values.size() != kFeatures) throw MeasureError("a stored latency predictor has the wrong shape");
-      predictor.weights_.insert(predictor.weights_.end(), values.begin(), values.end());
+    if (json.at("features").get<std::vector<std::string>>() != latency_feature_names()) {
+      throw MeasureError("a stored latency predictor uses other features (run gos latency-model fit again)");
     }
+    LatencyPredictor predictor;
+    predictor.base_ = json.at("base").get<double>();
+    predictor.learning_rate_ = json.at("learning_rate").get<double>();
+    predictor.overhead_per_extra_statement_ms_ = json.at("overhead_per_extra_statement_ms").get<double>();
     predictor.trained_on_ = json.at("trained_on").get<size_t>();
+    for (const auto& nodes : json.at("trees")) {
+      RegressionTree tree;
+      for (const auto& n : nodes) {
+        tree.nodes.push_back({n.at(0).get<int>(), n.at(1).get<double>(), n.at(2).get<int>(), n.at(3).get<int>(), n.at(4).get<double>()});
+      }
+      const int size = static_cast<int>(tree.nodes.size());
+      for (const auto& node : tree.nodes) {
+        if (node.feature >= static_cast<int>(latency_feature_names().size()) || node.left >= size || node.right >= size ||
+            (node.feature >= 0 && (node.left < 0 || node.right < 0))) {
+          throw MeasureError("a stored latency predictor has a malformed tree (run gos latency-model fit again)");
+        }
+      }
+      predictor.trees_.push_back(std::move(tree));
+    }
     return predictor;
   } catch (const nlohmann::json::exception& error) {
     throw MeasureError(std::string("a stored latency predictor is malformed (run gos latency-model fit again): ") + error.what());
@@ -271,6 +312,11 @@ PredictorAccuracy evaluate(const LatencyPredictor& predictor, const std::vector<
   return accuracy;
 }
 
-bool is_held_out(const ir::OpExpr& op) { return fnv1a(op.canonical_key()) % 5 == 0; }
+bool is_held_out(const ir::OpExpr& op) {
+  for (size_t s = 0; s < op.statements().size(); ++s) {
+    if (fnv1a(lowering::statement_as_op(op, s).canonical_key()) % 5 == 0) return true;
+  }
+  return false;
+}
 
 }  // namespace gos::measure

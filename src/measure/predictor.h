@@ -3,13 +3,15 @@
 // its instructions, fitted to cached measurements, so that the search can score thousands of
 // configurations without timing each.
 //
-// The model is a sum over the operator's statements: each statement's kernel kind (dense conv,
-// 1x1 conv, depthwise, grouped conv, linear, matmul, pooling, shift, elementwise, generic) has
-// its own power law t = exp(a) * MACs^b * IO^c * W^d * taps^e * tile^f * positions^g (MACs,
-// input+output bytes and weight bytes each plus one unit; window taps; how much the output
-// channels overfill 8-wide vector tiles; output positions), fitted by Levenberg-Marquardt on the relative error of the operators'
-// summed times. Power laws follow kernels whose efficiency grows with size, which a straight
-// line cannot. Plain C++ (plus Eigen in the .cpp).
+// An operator's time is the sum of its statements' times plus an overhead per extra statement
+// (the intermediate written and read back). A statement's time comes from gradient-boosted
+// regression trees on its log time, over features read off its recognised kernel: the kind
+// (dense conv, 1x1, depthwise, grouped, linear, matmul, pool, shift, elementwise, generic), MACs,
+// bytes in and out, weight bytes, window taps, channels in and out, how much the output channels
+// overfill 8-wide vector tiles, output positions, stride and groups. Trees learn the
+// interactions (a depthwise 3x3 with few channels is slow per MAC) that a formula in MACs and
+// bytes cannot. The trees are fitted on single-statement operators; multi-statement ones fit the
+// overhead. Plain C++.
 #include <string>
 #include <vector>
 
@@ -25,37 +27,48 @@ struct PredictorAccuracy {
   size_t n_ops = 0;
 };
 
+struct RegressionTree {
+  struct Node {
+    int feature = -1;  // -1: a leaf
+    double threshold = 0;
+    int left = -1, right = -1;
+    double value = 0;
+  };
+  std::vector<Node> nodes;
+  double predict(const std::vector<double>& x) const;
+};
+
 class LatencyPredictor {
  public:
-  // Least squares on relative error over (operator, measured median ms) pairs.
+  // Fits on (operator, measured median ms) pairs; needs some single-statement operators.
   static LatencyPredictor fit(const std::vector<ir::OpExpr>& ops, const std::vector<double>& latency_ms);
   static LatencyPredictor from_json(const std::string& json);  // throws MeasureError if malformed
   std::string to_json() const;
 
   double predict_ms(const ir::OpExpr& op) const;
+  double statement_ms(const std::vector<double>& features) const;
   size_t trained_on() const { return trained_on_; }
 
  private:
-  std::vector<double> weights_;
+  double base_ = 0;  // mean log time
+  double learning_rate_ = 0.1;
+  std::vector<RegressionTree> trees_;
+  double overhead_per_extra_statement_ms_ = 0;
   size_t trained_on_ = 0;
 };
 
-// One statement as the predictor sees it: its kind and log features [1, log MACs, log IO, log W,
-// log taps, log tile waste, log positions].
-struct StatementFeatures {
-  size_t kind = 0;
-  std::vector<double> z;
-};
-std::vector<StatementFeatures> latency_features(const ir::OpExpr& op);
-const std::vector<std::string>& latency_kinds();
+// The feature vector of each of the operator's statements (see latency_feature_names()).
+std::vector<std::vector<double>> latency_features(const ir::OpExpr& op);
+const std::vector<std::string>& latency_feature_names();
 // The kernel kind the predictor gives a statement ("conv", "conv1x1", "depthwise", ...).
 std::string statement_kind(const ir::OpExpr& op, size_t statement);
 
 PredictorAccuracy evaluate(const LatencyPredictor& predictor, const std::vector<ir::OpExpr>& ops,
                            const std::vector<double>& latency_ms);
 
-// The deterministic held-out fifth of operators (by a hash of the canonical key): never fitted
-// on when accuracy is reported.
+// The deterministic held-out fifth: an operator is held out when any of its statements is (by a
+// hash of the statement's canonical form), so that reported accuracy is on operators none of
+// whose statements was fitted on.
 bool is_held_out(const ir::OpExpr& op);
 
 }  // namespace gos::measure

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "ir/ops.h"
+#include "lowering/kernels.h"
 #include "measure/measure.h"
 
 namespace gos::measure {
@@ -28,40 +29,55 @@ std::vector<ir::OpExpr> operators() {
   return ops;
 }
 
-// A latency that is exactly a per-kind power law of the predictor's features, summed.
+// A synthetic time per statement that grows with MACs and differs by kind (depthwise slow per
+// MAC), and an operator's time as the sum over its statements plus 0.01 ms per extra statement.
+double synthetic_statement_ms(const ir::OpExpr& single) {
+  const double macs = static_cast<double>(ir::cost(single).macs) + 1;
+  const double per_mac = statement_kind(single, 0) == "depthwise" ? 4e-6 : 1e-6;
+  return 0.002 + per_mac * std::pow(macs, 0.9);
+}
+
 double synthetic_ms(const ir::OpExpr& op) {
-  double total = 0;
-  for (const auto& s : latency_features(op)) {
-    const double a = -4.0 + 0.1 * static_cast<double>(s.kind), b = 0.6 + 0.02 * static_cast<double>(s.kind);
-    total += std::exp(a + b * s.z[1] + 0.1 * s.z[2] + 0.05 * s.z[3]);
-  }
+  double total = 0.01 * static_cast<double>(op.statements().size() - 1);
+  for (size_t s = 0; s < op.statements().size(); ++s) total += synthetic_statement_ms(lowering::statement_as_op(op, s));
   return total;
 }
 
-TEST(LatencyPredictor, RecoversAPerKindPowerLaw) {
-  auto ops = operators();
+// The operators and each statement of the multi-statement ones alone, as gos latency-model
+// measures them.
+std::vector<ir::OpExpr> with_statements(const std::vector<ir::OpExpr>& ops) {
+  std::vector<ir::OpExpr> all = ops;
+  for (const auto& op : ops) {
+    if (op.statements().size() < 2) continue;
+    for (size_t s = 0; s < op.statements().size(); ++s) all.push_back(lowering::statement_as_op(op, s));
+  }
+  return all;
+}
+
+TEST(LatencyPredictor, FitsStatementTimesAndTheOverheadOfExtraStatements) {
+  auto ops = with_statements(operators());
   std::vector<double> latency;
   for (const auto& op : ops) latency.push_back(synthetic_ms(op));
   auto predictor = LatencyPredictor::fit(ops, latency);
   auto accuracy = evaluate(predictor, ops, latency);
   EXPECT_EQ(accuracy.n_ops, ops.size());
-  EXPECT_EQ(accuracy.within_10pct, 1.0) << "median error " << accuracy.median_abs_error_pct << "%";
-  EXPECT_LT(accuracy.median_abs_error_pct, 1.0);
+  EXPECT_GE(accuracy.within_10pct, 0.9) << "median error " << accuracy.median_abs_error_pct << "%";
+  EXPECT_LT(accuracy.median_abs_error_pct, 5.0);
 }
 
 TEST(LatencyPredictor, WrongTimesAreReportedAsErrors) {
-  auto ops = operators();
+  auto ops = with_statements(operators());
   std::vector<double> latency;
   for (const auto& op : ops) latency.push_back(synthetic_ms(op));
   auto predictor = LatencyPredictor::fit(ops, latency);
-  for (auto& value : latency) value *= 1.5;  // every operator 50% slower than predicted
+  for (auto& value : latency) value *= 2;  // every operator twice as slow as fitted
   auto accuracy = evaluate(predictor, ops, latency);
-  EXPECT_EQ(accuracy.within_20pct, 0.0);
-  EXPECT_NEAR(accuracy.median_abs_error_pct, 100.0 / 3, 1.0);
+  EXPECT_LT(accuracy.within_20pct, 0.1);
+  EXPECT_GT(accuracy.median_abs_error_pct, 40.0);
 }
 
 TEST(LatencyPredictor, SurvivesAJsonRoundTrip) {
-  auto ops = operators();
+  auto ops = with_statements(operators());
   std::vector<double> latency;
   for (const auto& op : ops) latency.push_back(synthetic_ms(op));
   auto predictor = LatencyPredictor::fit(ops, latency);
@@ -69,6 +85,7 @@ TEST(LatencyPredictor, SurvivesAJsonRoundTrip) {
   for (const auto& op : ops) EXPECT_DOUBLE_EQ(loaded.predict_ms(op), predictor.predict_ms(op));
   EXPECT_EQ(loaded.trained_on(), ops.size());
   EXPECT_THROW(LatencyPredictor::from_json("{\"weights\": 3}"), MeasureError);
+  EXPECT_THROW(LatencyPredictor::fit({}, {}), MeasureError);
 }
 
 TEST(LatencyPredictor, StatementsAreClassifiedByKernel) {
