@@ -129,9 +129,20 @@ Node gemm(const NodeContext& context) {
 Node matmul(const NodeContext& context) {
   const Shape& a = context.shape(0);
   if (a.size() < 2) throw Unsupported{"MatMul of a vector; gos handles matrices and batches of them"};
+  if (context.is_constant(0)) {  // W @ X: a weight mixing rows (MLP-Mixer's token mixing)
+    const ConstValue& weight = context.constant(0, "weight");
+    const Shape& x = context.shape(1);
+    if (weight.shape.size() != 2 || x.size() < 3) {
+      throw Unsupported{"MatMul with a constant left operand of rank " + std::to_string(weight.shape.size()) +
+                        " on data of rank " + std::to_string(x.size()) + "; gos handles W[m,k] @ X[batch...,k,n]"};
+    }
+    const Shape batch(x.begin(), x.end() - 2);
+    ir::OpExpr op = ir::matmul({.batch_dims = batch, .m = weight.shape[0], .k = weight.shape[1], .n = x.back(),
+                                .weight_lhs = true});
+    return compute_node(context, std::move(op), {context.input(1)}, {{"W", weight.to_tensor()}});
+  }
   const Shape batch(a.begin(), a.end() - 2);
   const int64_t m = a[a.size() - 2], k = a.back();
-  if (context.is_constant(0)) throw Unsupported{"MatMul with a constant left operand"};
   if (context.is_constant(1)) {
     const ConstValue& weight = context.constant(1, "weight");
     if (weight.shape.size() != 2)

@@ -85,8 +85,24 @@ std::optional<Node> fused(const Node& producer, const Node& epilogue) {
     for (const auto& subscript : bias.subscripts) {
       read.subscripts.push_back(substitute(subscript, tail.statements()[0], last.output.subscripts));
     }
-    last.addends.push_back(read);
-    if (decl.role == ir::Role::Param) result.weights[decl.name] = epilogue.weights.at(bias.tensor);
+    // A bias broadcast along unit dimensions (B[m,0] of a [m,1] bias) reads as B[m], the form
+    // kernels take it in.
+    ir::Access squeezed{read.tensor, {}};
+    std::vector<int64_t> shape;
+    for (size_t d = 0; d < read.subscripts.size(); ++d) {
+      const ir::Affine& subscript = read.subscripts[d];
+      if (decl.shape[d] == 1 && subscript.terms().empty() && subscript.constant_term() == 0) continue;
+      squeezed.subscripts.push_back(subscript);
+      shape.push_back(decl.shape[d]);
+    }
+    decl.shape = shape;
+    if (decl.role == ir::Role::Const) decl.values = tail.tensor(bias.tensor).values;
+    last.addends.push_back(squeezed);
+    if (decl.role == ir::Role::Param) {
+      ir::Tensor value = epilogue.weights.at(bias.tensor);
+      value.shape = shape;
+      result.weights[decl.name] = std::move(value);
+    }
     tensors.push_back(decl);
   }
   std::vector<ir::Statement> statements = op.statements();

@@ -491,6 +491,8 @@ OpExpr matmul(const MatMulSpec& spec) {
   require_positive("matmul", "m", spec.m);
   require_positive("matmul", "k", spec.k);
   require_positive("matmul", "n", spec.n);
+  require(!(spec.weight_rhs && spec.weight_lhs), "matmul", "weight_rhs and weight_lhs exclude each other");
+  require(!spec.bias || spec.weight_lhs, "matmul", "a bias needs weight_lhs");
   Statement statement;
   statement.output.tensor = "Y";
   std::vector<Affine> batch;
@@ -513,6 +515,16 @@ OpExpr matmul(const MatMulSpec& spec) {
     return shape;
   };
   statement.output.subscripts = batched({row, column});
+  if (spec.weight_lhs) {
+    statement.factors = {Access{"W", {row, inner}}, Access{"X", batched({inner, column})}};
+    std::vector<TensorDecl> tensors{declare("X", Role::Input, batched_shape(spec.k, spec.n)),
+                                    declare("W", Role::Param, {spec.m, spec.k})};
+    if (spec.bias) {
+      statement.addends.push_back(Access{"B", {row}});
+      tensors.push_back(declare("B", Role::Param, {spec.m}));
+    }
+    return OpExpr::make(std::move(tensors), {std::move(statement)});
+  }
   std::vector<TensorDecl> tensors{declare("X", Role::Input, batched_shape(spec.m, spec.k))};
   if (spec.weight_rhs) {
     statement.factors = {Access{"X", batched({row, inner})}, Access{"W", {inner, column}}};

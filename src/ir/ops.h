@@ -62,13 +62,17 @@ OpExpr linear(const LinearSpec& spec);
 
 // Batched MatMul of two data inputs: Y[b..., m, n] = sum{k} X[b..., m, k] * Z[b..., k, n].
 // `batch_dims` may be empty. With `weight_rhs` the right operand is a learned W[k, n] shared
-// across the batch (how exporters write Linear on 3-D inputs).
+// across the batch (how exporters write Linear on 3-D inputs). With `weight_lhs` the left operand
+// is a learned W[m, k] and the data X[b..., k, n] is on the right, optionally plus a bias B[m] per
+// row (MLP-Mixer's token mixing: Y[n,u,c] = sum{t} W[u,t] * X[n,t,c] + B[u]).
 struct MatMulSpec {
   std::vector<int64_t> batch_dims;
   int64_t m = 1;
   int64_t k = 1;
   int64_t n = 1;
   bool weight_rhs = false;
+  bool weight_lhs = false;
+  bool bias = false;  // weight_lhs only
 };
 OpExpr matmul(const MatMulSpec& spec);
 

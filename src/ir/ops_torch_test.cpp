@@ -99,6 +99,10 @@ torch::Tensor reference(const LinearSpec& spec, const TensorMap& bindings) {
 }
 
 torch::Tensor reference(const MatMulSpec& spec, const TensorMap& bindings) {
+  if (spec.weight_lhs) {
+    torch::Tensor y = torch::matmul(bound(bindings, "W"), bound(bindings, "X"));
+    return spec.bias ? y + bound(bindings, "B").reshape({spec.m, 1}) : y;
+  }
   return torch::matmul(bound(bindings, "X"), bound(bindings, spec.weight_rhs ? "W" : "Z"));
 }
 

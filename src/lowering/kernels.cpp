@@ -158,15 +158,24 @@ bool recognise_linear(const OpExpr& stripped, Kernel& kernel) {
 bool recognise_matmul(const OpExpr& stripped, Kernel& kernel) {
   const Statement& s = stripped.statements()[0];
   Reads factors = reads_of(stripped, s.factors);
-  if (s.reduction != ir::Reduction::Sum || s.factors.size() != 2 || !s.addends.empty()) return false;
-  const bool weight_rhs = factors.inputs.size() == 1 && factors.params.size() == 1;
-  if (!weight_rhs && factors.inputs.size() != 2) return false;
+  if (s.reduction != ir::Reduction::Sum || s.factors.size() != 2) return false;
+  const bool with_weight = factors.inputs.size() == 1 && factors.params.size() == 1;
+  if (!with_weight && factors.inputs.size() != 2) return false;
+  if (s.addends.size() > (with_weight ? 1u : 0u)) return false;
   const auto& y = stripped.output().shape;
   const auto& x = stripped.tensor(stripped.tensors_with_role(Role::Input)[0].name).shape;
   if (y.size() < 2 || x.size() != y.size()) return false;
   kernel.kind = KernelKind::MatMul;
-  kernel.matmul = {.batch_dims = std::vector<int64_t>(y.begin(), y.end() - 2), .m = y[y.size() - 2],
-                   .k = x.back(), .n = y.back(), .weight_rhs = weight_rhs};
+  const std::vector<int64_t> batch(y.begin(), y.end() - 2);
+  const int64_t m = y[y.size() - 2], n = y.back();
+  if (with_weight) {  // the weight on the right (a Linear on 3-D data), or on the left with a bias per row
+    kernel.matmul = {.batch_dims = batch, .m = m, .k = x.back(), .n = n, .weight_rhs = true};
+    if (s.addends.empty() && matches([&] { return ir::matmul(kernel.matmul); }, stripped, kernel)) return true;
+    kernel.matmul = {.batch_dims = batch, .m = m, .k = x[x.size() - 2], .n = n, .weight_lhs = true,
+                     .bias = s.addends.size() == 1};
+    return matches([&] { return ir::matmul(kernel.matmul); }, stripped, kernel);
+  }
+  kernel.matmul = {.batch_dims = batch, .m = m, .k = x.back(), .n = n};
   return matches([&] { return ir::matmul(kernel.matmul); }, stripped, kernel);
 }
 

@@ -70,6 +70,12 @@ std::string lower_linear(const Kernel& kernel, const Operands& operands, OnnxBui
 }
 
 std::string lower_matmul(const Kernel& kernel, const Operands& operands, OnnxBuilder& builder) {
+  if (kernel.matmul.weight_lhs) {
+    std::string product = builder.node_value("MatMul", {operands["W"], operands["X"]});
+    if (!kernel.matmul.bias) return product;
+    std::string bias = builder.node_value("Reshape", {operands["B"], builder.int64_vector({kernel.matmul.m, 1})});
+    return builder.node_value("Add", {product, bias});
+  }
   return builder.node_value("MatMul", {operands["X"], kernel.matmul.weight_rhs ? operands["W"] : operands["Z"]});
 }
 

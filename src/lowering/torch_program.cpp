@@ -99,6 +99,12 @@ std::string plan_linear(const Kernel& kernel, ProgramBuilder& builder) {
 }
 
 std::string plan_matmul(const Kernel& kernel, ProgramBuilder& builder) {
+  if (kernel.matmul.weight_lhs) {
+    std::string product = builder.call(TorchFn::MatMul, {value(operand(kernel, "W")), value(operand(kernel, "X"))});
+    if (!kernel.matmul.bias) return product;
+    std::string bias = builder.call(TorchFn::Reshape, {value(operand(kernel, "B")), std::vector<int64_t>{kernel.matmul.m, 1}});
+    return builder.call(TorchFn::Add, {value(product), value(bias)});
+  }
   std::string rhs = operand(kernel, kernel.matmul.weight_rhs ? "W" : "Z");
   return builder.call(TorchFn::MatMul, {value(operand(kernel, "X")), value(rhs)});
 }
