@@ -14,6 +14,7 @@
 #include "cli/format.h"
 #include "cli/model_source.h"
 #include "data/data.h"
+#include "measure/cache.h"
 #include "search/candidates.h"
 #include "util/progress.h"
 
@@ -32,8 +33,33 @@ struct CandidatesOptions {
   int64_t batch = 32;
   uint32_t seed = 1;
   bool keep_costlier = false;
+  std::string backend;  // empty: no latency
+  int threads = 1;
+  std::string cache;
   bool json = false;
 };
+
+// Measured latencies (cached) of the original and every candidate on the backend.
+struct Latencies {
+  double original_ms = 0;
+  std::vector<double> candidate_ms;
+};
+
+Latencies measure_latencies(const CandidatesOptions& options, const rules::Candidate& original,
+                            const std::vector<search::ScoredCandidate>& scored) {
+  const measure::Backend backend = measure::backend_named(options.backend);
+  measure::LatencyCache cache(options.cache.empty() ? measure::default_cache_path() : std::filesystem::path(options.cache));
+  std::vector<measure::OpToMeasure> ops{{original.op, original.weights}};
+  for (const auto& s : scored) ops.push_back({s.candidate.op, s.candidate.weights});
+  util::Progress progress("time candidates on " + options.backend, static_cast<int64_t>(ops.size()), !options.json);
+  auto timings = measure::measure_cached(cache, ops, backend,
+                                         {.threads = options.threads, .warmup = 5, .min_runs = 15, .budget_seconds = 0.2},
+                                         nullptr, [&](size_t done, size_t) { progress.update(static_cast<int64_t>(done)); });
+  progress.finish();
+  Latencies latencies{timings[0].median_ms, {}};
+  for (size_t i = 1; i < timings.size(); ++i) latencies.candidate_ms.push_back(timings[i].median_ms);
+  return latencies;
+}
 
 // A batch of the model's inputs: the first images of the data's validation split, or random normal
 // values of the model's input shape.
@@ -87,7 +113,8 @@ std::vector<size_t> listing_order(const std::vector<search::ScoredCandidate>& sc
   return front;
 }
 
-nlohmann::json json_candidate(const search::ScoredCandidate& s, const ir::Cost& original, bool on_front) {
+nlohmann::json json_candidate(const search::ScoredCandidate& s, const ir::Cost& original, bool on_front,
+                              const std::optional<std::pair<double, double>>& latency) {
   nlohmann::json steps = nlohmann::json::array();
   for (const auto& step : s.candidate.derivation) {
     nlohmann::json params = nlohmann::json::object();
@@ -102,7 +129,9 @@ nlohmann::json json_candidate(const search::ScoredCandidate& s, const ir::Cost& 
           {"macs_ratio", static_cast<double>(s.cost.macs) / std::max<int64_t>(1, original.macs)},
           {"params_ratio", static_cast<double>(s.cost.params) / std::max<int64_t>(1, original.params)},
           {"init_rel_error", s.init_rel_error},
-          {"pareto", on_front}};
+          {"pareto", on_front},
+          {"latency_ms", latency ? nlohmann::json(latency->first) : nlohmann::json()},
+          {"speedup", latency ? nlohmann::json(latency->second) : nlohmann::json()}};
 }
 
 int run_candidates(const CandidatesOptions& options) {
@@ -123,6 +152,13 @@ int run_candidates(const CandidatesOptions& options) {
     });
     progress.finish();
   }
+  std::optional<Latencies> latencies;
+  if (!options.backend.empty()) latencies = measure_latencies(options, original, scored);
+  auto latency_of = [&](size_t index) -> std::optional<std::pair<double, double>> {
+    if (!latencies) return std::nullopt;
+    const double ms = latencies->candidate_ms[index];
+    return std::make_pair(ms, latencies->original_ms / ms);
+  };
   const auto order = listing_order(scored, options.sort);
   const auto front = search::pareto_front(scored);
   const std::set<size_t> on_front(front.begin(), front.end());
@@ -130,7 +166,9 @@ int run_candidates(const CandidatesOptions& options) {
 
   if (options.json) {
     nlohmann::json list = nlohmann::json::array();
-    for (size_t i = 0; i < shown; ++i) list.push_back(json_candidate(scored[order[i]], original_cost, on_front.count(order[i]) > 0));
+    for (size_t i = 0; i < shown; ++i) {
+      list.push_back(json_candidate(scored[order[i]], original_cost, on_front.count(order[i]) > 0, latency_of(order[i])));
+    }
     fmt::print("{}\n", list.dump(2));
     return kSuccess;
   }
@@ -139,16 +177,25 @@ int run_candidates(const CandidatesOptions& options) {
                                  : fmt::format("{} validation images of {}", inputs[0].shape[0], options.data);
   fmt::print("operator  {} ({}) of {}\n", node.name, node.op_type, options.model);
   fmt::print("          {}\n", ir::print(*node.op));
-  fmt::print("          {} MACs, {} params; errors on {}\n\n", grouped(original_cost.macs), grouped(original_cost.params), source);
+  fmt::print("          {} MACs, {} params; errors on {}\n", grouped(original_cost.macs), grouped(original_cost.params), source);
+  if (latencies) {
+    fmt::print("          {:.4f} ms on {} ({} thread{}, {})\n", latencies->original_ms, options.backend, options.threads,
+               options.threads == 1 ? "" : "s", measure::machine_fingerprint());
+  }
+  fmt::print("\n");
   size_t width = 10;
   for (size_t i = 0; i < shown; ++i) width = std::max(width, scored[order[i]].candidate.derivation_text().size());
   width = std::min<size_t>(width, 70);
-  fmt::print("{:>4}  {:<{}} {:>13} {:>7} {:>11} {:>10}\n", "#", "derivation", width, "MACs", "ratio", "params", "init error");
+  fmt::print("{:>4}  {:<{}} {:>13} {:>7} {:>11} {:>10}{}\n", "#", "derivation", width, "MACs", "ratio", "params", "init error",
+             latencies ? fmt::format(" {:>10} {:>8}", "ms", "speedup") : "");
   for (size_t i = 0; i < shown; ++i) {
     const auto& s = scored[order[i]];
-    fmt::print("{:>4}  {:<{}} {:>13} {:>6.3f}x {:>11} {:>9.2f}%{}\n", i + 1, s.candidate.derivation_text(), width,
+    const auto latency = latency_of(order[i]);
+    fmt::print("{:>4}  {:<{}} {:>13} {:>6.3f}x {:>11} {:>9.2f}%{}{}\n", i + 1, s.candidate.derivation_text(), width,
                grouped(s.cost.macs), static_cast<double>(s.cost.macs) / std::max<int64_t>(1, original_cost.macs),
-               grouped(s.cost.params), 100 * s.init_rel_error, on_front.count(order[i]) ? " *" : "");
+               grouped(s.cost.params), 100 * s.init_rel_error,
+               latency ? fmt::format(" {:>10.4f} {:>7.2f}x", latency->first, latency->second) : "",
+               on_front.count(order[i]) ? " *" : "");
     fmt::print("      {}\n", abbreviate_constants(ir::print(s.candidate.op)));
   }
   std::set<std::string> rules_used;
@@ -186,6 +233,10 @@ Action add_candidates_command(CLI::App& app) {
       ->capture_default_str();
   command->add_option("--seed", options->seed, "random inputs")->capture_default_str();
   command->add_flag("--keep-costlier", options->keep_costlier, "also list candidates not cheaper than the original");
+  command->add_option("--backend", options->backend, "also measure every candidate's latency on torch, mobile or ort (cached)")
+      ->check(CLI::IsMember(measure::backend_names()));
+  command->add_option("--threads", options->threads, "with --backend: intra-op threads")->check(CLI::PositiveNumber)->capture_default_str();
+  command->add_option("--cache", options->cache, "with --backend: the latency cache (default $GOS_CACHE or ~/.cache/gos/latency.sqlite)");
   command->add_flag("--json", options->json, "print a JSON list with one object per candidate");
   return [options] { return run_candidates(*options); };
 }

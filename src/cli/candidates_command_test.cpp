@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <cstdio>
 #include <set>
+#include <unistd.h>
 
 #include "cli/run_binary.h"
 #include "ir/ir.h"
@@ -61,6 +63,20 @@ TEST(CandidatesCommand, RulesOptionRestrictsTheDerivations) {
   for (const auto& candidate : list) {
     std::string rule = candidate["rules"][0]["rule"];
     EXPECT_TRUE(rule == "group" || rule == "shrink") << rule;
+  }
+}
+
+TEST(CandidatesCommand, BackendAddsMeasuredLatencyAndSpeedup) {
+  const std::string cache = "/tmp/gos-candidates-test-" + std::to_string(::getpid()) + ".sqlite";
+  auto run = run_gos({"candidates", kResnet20, "--op", kLastStageConv, "--depth", "1", "--rules", "shrink", "--backend",
+                      "torch", "--cache", cache, "--max", "0", "--json"});
+  std::remove(cache.c_str());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto list = nlohmann::json::parse(run.out);
+  ASSERT_FALSE(list.empty());
+  for (const auto& candidate : list) {
+    EXPECT_GT(candidate["latency_ms"].get<double>(), 0.0);
+    EXPECT_GT(candidate["speedup"].get<double>(), 0.0);
   }
 }
 
