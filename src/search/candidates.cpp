@@ -3,6 +3,8 @@
 
 #include <torch/torch.h>
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <algorithm>
 
 #include "graph/torch_module.h"
@@ -103,6 +105,57 @@ std::vector<ScoredCandidate> score_candidates(const rules::Candidate& original,
     if (on_progress) on_progress(i + 1, candidates.size());
   }
   return scored;
+}
+
+namespace {
+
+std::vector<torch::Tensor> torch_inputs(const std::vector<ir::Tensor>& inputs) {
+  std::vector<torch::Tensor> tensors;
+  for (const auto& input : inputs) tensors.push_back(lowering::to_torch(input));
+  return tensors;
+}
+
+double relative_error(const lowering::TorchOp& op, const std::vector<torch::Tensor>& inputs,
+                      const std::map<std::string, torch::Tensor>& params, const torch::Tensor& reference) {
+  torch::NoGradGuard no_grad;
+  return (op.forward(inputs, params) - reference).norm().item<double>() / std::max(reference.norm().item<double>(), 1e-30);
+}
+
+}  // namespace
+
+Distilled distill_candidate(const rules::Candidate& original, const rules::Candidate& candidate,
+                            const std::vector<ir::Tensor>& train_inputs, const std::vector<ir::Tensor>& held_out_inputs,
+                            const DistillOptions& options) {
+  if (train_inputs.empty() || held_out_inputs.empty()) throw SearchError("distillation needs recorded inputs");
+  const lowering::TorchOp teacher(original.op), student(candidate.op);
+  const auto train = torch_inputs(train_inputs), held_out = torch_inputs(held_out_inputs);
+  torch::Tensor train_target, held_out_target;
+  {
+    torch::NoGradGuard no_grad;
+    train_target = teacher.forward(train, torch_weights(original.weights));
+    held_out_target = teacher.forward(held_out, torch_weights(original.weights));
+  }
+  std::map<std::string, torch::Tensor> params = torch_weights(candidate.weights);
+  std::vector<torch::Tensor> learned;
+  for (auto& [name, tensor] : params) learned.push_back(tensor.set_requires_grad(true));
+  Distilled result;
+  result.error_before = relative_error(student, held_out, params, held_out_target);
+  const int64_t count = train[0].size(0);
+  const double target_power = train_target.pow(2).mean().item<double>() + 1e-12;
+  torch::optim::Adam optimizer(learned, torch::optim::AdamOptions(options.learning_rate));
+  torch::Generator generator = at::detail::createCPUGenerator(options.seed);
+  for (int step = 0; step < options.steps && !learned.empty(); ++step) {
+    torch::Tensor rows = torch::randint(count, {std::min(options.batch, count)}, generator, torch::kLong);
+    std::vector<torch::Tensor> batch;
+    for (const auto& input : train) batch.push_back(input.index_select(0, rows));
+    torch::Tensor loss = (student.forward(batch, params) - train_target.index_select(0, rows)).pow(2).mean() / target_power;
+    optimizer.zero_grad();
+    loss.backward();
+    optimizer.step();
+  }
+  result.error_after = relative_error(student, held_out, params, held_out_target);
+  for (const auto& [name, tensor] : params) result.weights[name] = lowering::from_torch(tensor.detach());
+  return result;
 }
 
 std::vector<size_t> pareto_front(const std::vector<ScoredCandidate>& scored) {

@@ -2,6 +2,7 @@
 // The public face of candidate scoring: an operator of a model, its replacement candidates from
 // the rewrite rules, and how close each starts to the original on the inputs the operator really
 // sees in the model. libtorch stays in the .cpp.
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -41,6 +42,25 @@ std::vector<ScoredCandidate> score_candidates(const rules::Candidate& original,
                                               const std::vector<rules::Candidate>& candidates,
                                               const std::vector<ir::Tensor>& inputs,
                                               const std::function<void(size_t, size_t)>& on_progress = {});
+
+// Fidelity: the candidate trained briefly (Adam) to reproduce the original operator's outputs on
+// recorded inputs (local distillation), starting from its inherited weights. Returns the trained
+// weights and the normalised output error ||candidate(x) - original(x)|| / ||original(x)|| on
+// `held_out_inputs` (inputs not trained on) before and after.
+struct DistillOptions {
+  int steps = 300;
+  int64_t batch = 32;
+  double learning_rate = 1e-3;
+  uint64_t seed = 1;
+};
+struct Distilled {
+  ir::TensorMap weights;
+  double error_before = 0;
+  double error_after = 0;
+};
+Distilled distill_candidate(const rules::Candidate& original, const rules::Candidate& candidate,
+                            const std::vector<ir::Tensor>& train_inputs, const std::vector<ir::Tensor>& held_out_inputs,
+                            const DistillOptions& options = {});
 
 // The candidates on the Pareto front of (MACs, init error): none other is at least as good in
 // both and better in one. Indices into `scored`, by increasing MACs.

@@ -1,0 +1,75 @@
+// Candidate scoring and local distillation on recorded operator inputs.
+#include <gtest/gtest.h>
+
+#include "ir/ops.h"
+#include "rules/rules_test_ops.h"
+#include "search/candidates.h"
+
+namespace gos::search {
+namespace {
+
+using rules::test_ops::random_tensors;
+
+struct Recorded {
+  rules::Candidate original;
+  std::vector<ir::Tensor> train, held_out;
+};
+
+Recorded conv_setup() {
+  ir::OpExpr op = ir::conv2d({.batch = 1, .in_channels = 6, .out_channels = 8, .input_size = {6, 6}, .kernel = {3, 3},
+                              .padding = {1, 1, 1, 1}, .bias = true});
+  Recorded setup{rules::original(op, random_tensors(op, ir::Role::Param, 1)), {}, {}};
+  std::mt19937 engine(2);
+  setup.train.push_back(rules::test_ops::random_tensor({64, 6, 6, 6}, engine));
+  setup.held_out.push_back(rules::test_ops::random_tensor({16, 6, 6, 6}, engine));
+  return setup;
+}
+
+TEST(Distill, TrainingReducesTheErrorOfALossyCandidate) {
+  Recorded s = conv_setup();
+  auto candidates = rules::apply_rule("rank_split", s.original, 0, {.ranks = std::vector<int64_t>{2}});
+  ASSERT_FALSE(candidates.empty());
+  Distilled distilled = distill_candidate(s.original, candidates[0], s.train, s.held_out, {.steps = 200, .learning_rate = 3e-3});
+  EXPECT_LT(distilled.error_after, distilled.error_before);
+  EXPECT_EQ(distilled.weights.size(), candidates[0].weights.size());
+  for (const auto& [name, tensor] : distilled.weights) EXPECT_EQ(tensor.shape, candidates[0].weights.at(name).shape);
+}
+
+TEST(Distill, AnExactCandidateStaysExact) {
+  Recorded s = conv_setup();
+  auto exact = rules::apply_rule("rank_split", s.original, 0, {.ranks = std::vector<int64_t>{8}});
+  ASSERT_FALSE(exact.empty());
+  Distilled distilled = distill_candidate(s.original, exact[0], s.train, s.held_out, {.steps = 50, .learning_rate = 1e-4});
+  EXPECT_LT(distilled.error_before, 1e-4);
+  EXPECT_LT(distilled.error_after, 1e-2);
+}
+
+TEST(Score, ScoresMatchTheInterpreterAndTheFrontIsNonDominated) {
+  Recorded s = conv_setup();
+  auto candidates = rules::derive_candidates(s.original.op, s.original.weights, {.depth = 1});
+  std::mt19937 engine(3);
+  const ir::Tensor one = rules::test_ops::random_tensor({1, 6, 6, 6}, engine);  // the interpreter runs the declared batch
+  auto scored = score_candidates(s.original, candidates, {one});
+  ASSERT_EQ(scored.size(), candidates.size());
+  ir::TensorMap bindings = s.original.weights;
+  bindings["X"] = one;
+  const ir::Tensor reference = ir::evaluate(s.original.op, bindings);
+  for (size_t i = 0; i < 3; ++i) {
+    ir::TensorMap candidate_bindings = candidates[i].weights;
+    candidate_bindings["X"] = one;
+    EXPECT_NEAR(scored[i].init_rel_error,
+                rules::test_ops::relative_error(ir::evaluate(candidates[i].op, candidate_bindings), reference), 1e-4);
+  }
+  auto front = pareto_front(scored);
+  ASSERT_FALSE(front.empty());
+  for (size_t a : front) {
+    for (const auto& other : scored) {
+      bool dominates = other.cost.macs <= scored[a].cost.macs && other.init_rel_error < scored[a].init_rel_error &&
+                       other.cost.macs < scored[a].cost.macs;
+      EXPECT_FALSE(dominates);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace gos::search
