@@ -66,6 +66,20 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(graph::GraphModule& modu
   return std::make_unique<torch::optim::SGD>(std::move(groups), torch::optim::SGDOptions(options.learning_rate));
 }
 
+// Soft targets from the teacher at temperature T (Hinton et al., 2015), mixed with the label loss.
+torch::Tensor distillation_loss(const torch::Tensor& logits, graph::GraphModule& teacher, const torch::Tensor& x,
+                                const torch::Tensor& label_loss, const Distillation& distillation) {
+  torch::Tensor soft_targets;
+  {
+    torch::NoGradGuard no_grad;
+    soft_targets = torch::softmax(teacher.forward(x) / distillation.temperature, 1);
+  }
+  const double t = distillation.temperature;
+  torch::Tensor kl = torch::nn::functional::kl_div(torch::log_softmax(logits / t, 1), soft_targets,
+                                                   torch::nn::functional::KLDivFuncOptions().reduction(torch::kBatchMean));
+  return distillation.alpha * t * t * kl + (1 - distillation.alpha) * label_loss;
+}
+
 void set_learning_rate(torch::optim::Optimizer& optimizer, double rate) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(rate);
 }
@@ -98,6 +112,12 @@ TrainResult train_classifier(const graph::Graph& model, const data::ImageDataset
 
   graph::GraphModule module(model);
   auto optimizer = make_optimizer(module, options);
+  std::unique_ptr<graph::GraphModule> teacher;
+  if (options.distillation) {
+    teacher = std::make_unique<graph::GraphModule>(options.distillation->teacher);
+    teacher->eval();
+  }
+  const auto run_start = std::chrono::steady_clock::now();
   auto images = lowering::to_torch(train_set.images);
   auto labels = torch::tensor(train_set.labels, torch::kLong);
   std::vector<int64_t> order(train_set.size());
@@ -121,11 +141,17 @@ TrainResult train_classifier(const graph::Graph& model, const data::ImageDataset
       optimizer->zero_grad();
       auto logits = module.forward(x);
       auto loss = torch::nn::functional::cross_entropy(logits, y);
+      if (teacher) loss = distillation_loss(logits, *teacher, x, loss, *options.distillation);
       loss.backward();
       optimizer->step();
       loss_sum += loss.item<double>() * static_cast<double>(end - begin);
       correct += logits.argmax(1).eq(y).sum().item<int64_t>();
       if (callbacks.on_batch) callbacks.on_batch(b + 1, batches, loss.item<double>());
+      if (options.budget_seconds > 0 &&
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count() > options.budget_seconds) {
+        result.stopped_by_budget = true;
+        break;
+      }
     }
     EpochReport report{epoch, options.epochs, loss_sum / static_cast<double>(train_set.size()),
                        static_cast<double>(correct) / static_cast<double>(train_set.size()),
@@ -133,6 +159,7 @@ TrainResult train_classifier(const graph::Graph& model, const data::ImageDataset
                        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
     result.epochs.push_back(report);
     if (callbacks.on_epoch) callbacks.on_epoch(report);
+    if (result.stopped_by_budget) break;
   }
   result.model = graph::fold_batch_norms(module.to_graph());
   return result;

@@ -2,6 +2,7 @@
 // The public face of training and evaluation: a graph (from the zoo or an imported ONNX file)
 // trained with libtorch on an image set, and its accuracy measured.
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,14 @@
 #include "graph/graph.h"
 
 namespace gos::train {
+
+// Knowledge distillation: the student also matches the teacher's softened outputs,
+// loss = alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * cross-entropy(labels).
+struct Distillation {
+  graph::Graph teacher;
+  double temperature = 4;
+  double alpha = 0.9;
+};
 
 struct TrainOptions {
   int epochs = 30;
@@ -19,6 +28,8 @@ struct TrainOptions {
   bool augment = true;            // random 2-pixel shifts and horizontal flips
   uint64_t seed = 1;
   int threads = 0;                // 0: every core
+  std::optional<Distillation> distillation;
+  double budget_seconds = 0;      // > 0: stop after the batch that exceeds it (the schedule stays as planned)
 };
 
 struct EpochReport {
@@ -39,6 +50,7 @@ struct TrainCallbacks {
 struct TrainResult {
   graph::Graph model;  // trained weights, batch norms folded: ready to export
   std::vector<EpochReport> epochs;
+  bool stopped_by_budget = false;
 };
 
 TrainResult train_classifier(const graph::Graph& model, const data::ImageDataset& train_set,

@@ -1,0 +1,47 @@
+// Training options that fine-tuning relies on: distillation from a teacher, and a time budget.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "graph/torch_module.h"
+#include "lowering/torch_lowering.h"
+#include "train/train.h"
+#include "zoo/zoo.h"
+
+namespace gos::train {
+namespace {
+
+// Share of images on which two models pick the same class.
+double agreement(const graph::Graph& a, const graph::Graph& b, const data::ImageDataset& images) {
+  torch::NoGradGuard no_grad;
+  graph::GraphModule ma(a), mb(b);
+  ma.eval();
+  mb.eval();
+  auto x = lowering::to_torch(images.images);
+  return ma.forward(x).argmax(1).eq(mb.forward(x).argmax(1)).to(torch::kDouble).mean().item<double>();
+}
+
+TEST(Train, PureDistillationMakesTheStudentAgreeWithTheTeacher) {
+  const auto train_set = data::synthetic_images(256, data::Split::Train);
+  const auto validation = data::synthetic_images(128, data::Split::Validation);
+  const graph::Graph teacher = graph::fold_batch_norms(zoo::build_model("vgg11s", 7));
+  const graph::Graph student = zoo::build_model("vgg11s", 8);
+  const double before = agreement(teacher, graph::fold_batch_norms(student), validation);
+  TrainOptions options{.epochs = 3, .batch = 32, .optimizer = "adamw", .learning_rate = 2e-3, .weight_decay = 0,
+                       .augment = false, .seed = 1, .threads = 2, .distillation = Distillation{teacher, 4.0, 1.0}};
+  auto result = train_classifier(student, train_set, validation, options);
+  const double after = agreement(teacher, result.model, validation);
+  EXPECT_GT(after, before + 0.2) << "before " << before << ", after " << after;
+}
+
+TEST(Train, ABudgetStopsTrainingEarly) {
+  const auto train_set = data::synthetic_images(512, data::Split::Train);
+  const auto validation = data::synthetic_images(64, data::Split::Validation);
+  TrainOptions options{.epochs = 50, .batch = 16, .learning_rate = 0.01, .augment = false, .threads = 2, .budget_seconds = 0.5};
+  auto result = train_classifier(zoo::build_model("vgg11s", 1), train_set, validation, options);
+  EXPECT_TRUE(result.stopped_by_budget);
+  EXPECT_LT(result.epochs.size(), 50u);
+  EXPECT_GE(result.epochs.size(), 1u);
+}
+
+}  // namespace
+}  // namespace gos::train
