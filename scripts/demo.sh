@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: the main job on the embedded default. Until `gos adapt` exists (issue 6), the demo
-# shows the heart of gos: operators written as mathematical instructions, canonicalised and costed.
+# shows the heart of gos: operators written as mathematical instructions, canonicalised and costed,
+# the replacements the rewrite rules derive for a layer of the committed ResNet-20 baseline, and
+# what they cost on the mobile backend.
 set -euo pipefail
 gos=${1:-build/gos}
 
@@ -29,3 +31,13 @@ show "Linear layer with bias and GELU" \
 echo
 echo "== A whole model: the zoo's ResNet-20 (Fashion-MNIST input), every operator as instructions"
 "$gos" inspect resnet20 | sed -n '1,12p;$p'
+
+echo
+echo "== Replacements for the last 3x3 conv of the trained ResNet-20 (rewrite rules, depth 1),"
+echo "   with their error on 32 validation images before any training and their measured latency"
+"$gos" candidates models/resnet20.onnx --op stage3.block3.conv2 --data fashion-mnist --depth 1 --max 12 \
+  --backend mobile | grep -v '^      [A-Z]'
+
+echo
+echo "== The whole baseline on the mobile backend (TorchScript optimised for mobile, 1 thread)"
+"$gos" bench models/resnet20.onnx --backend mobile
