@@ -47,6 +47,7 @@ nlohmann::json report_json(const measure::LatencyModelReport& report) {
           {"n_train", report.n_train},
           {"newly_measured", report.newly_measured},
           {"overhead_per_node_ms", report.overhead_per_node_ms},
+          {"call_overhead_ms", report.call_overhead_ms},
           {"models", models}};
 }
 
@@ -66,7 +67,8 @@ void print_human(const measure::LatencyModelReport& report) {
              100 * report.held_out.within_10pct, 100 * report.held_out.within_20pct, report.held_out.median_abs_error_pct,
              report.held_out.rmse_ms);
   if (report.models.empty()) return;
-  fmt::print("\nwhole models (predicted = operators + {:.4f} ms per node):\n", report.overhead_per_node_ms);
+  fmt::print("\nwhole models (predicted = operators - {:.4f} ms call overhead per extra operator + {:.4f} ms per node):\n",
+             report.call_overhead_ms, report.overhead_per_node_ms);
   fmt::print("{:<14} {:>12} {:>14} {:>13} {:>8}\n", "model", "measured ms", "ops alone ms", "predicted ms", "error");
   for (const auto& m : report.models) {
     fmt::print("{:<14} {:>12.3f} {:>14.3f} {:>13.3f} {:>7.1f}%\n", m.model, m.measured_ms, m.ops_measured_ms, m.predicted_ms,

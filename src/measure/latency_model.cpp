@@ -113,7 +113,9 @@ LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int t
   // Whole models: measured, and predicted as the sum of the operators plus a per-node overhead
   // (data movement, structural nodes, calls) fitted over these models.
   std::vector<double> overhead_per_node;
-  std::vector<size_t> node_counts;
+  std::vector<size_t> node_counts, op_counts;
+  const ir::OpExpr copy = ir::parse("Y[i] = X[i] where i<1");
+  report.call_overhead_ms = bench_ops({{copy, {}}}, backend, per_op).at(0).median_ms;
   for (size_t m = 0; m < models.size(); ++m) {
     if (on_progress) on_progress("time whole models", m, models.size());
     const graph::Graph model = zoo_graph(models[m]);
@@ -124,8 +126,11 @@ LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int t
       if (node.is_compute()) nodes.push_back({*node.op, node.weights});
     }
     for (const auto& timing : measure_cached(cache, nodes, backend, per_op)) check.ops_measured_ms += timing.median_ms;
+    const double repeated_calls = report.call_overhead_ms * static_cast<double>(nodes.size() - 1);
     for (const auto& node : nodes) check.predicted_ms += predictor.predict_ms(node.op);
-    overhead_per_node.push_back((check.measured_ms - check.ops_measured_ms) / static_cast<double>(model.nodes.size()));
+    check.predicted_ms -= repeated_calls;
+    overhead_per_node.push_back((check.measured_ms - (check.ops_measured_ms - repeated_calls)) /
+                                static_cast<double>(model.nodes.size()));
     node_counts.push_back(model.nodes.size());
     report.models.push_back(check);
   }

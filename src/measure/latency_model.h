@@ -19,8 +19,8 @@ std::vector<OpToMeasure> zoo_operators(const std::vector<std::string>& models, i
 struct ModelCheck {
   std::string model;
   double measured_ms = 0;      // the whole model, timed
-  double ops_measured_ms = 0;  // its operators timed alone, summed
-  double predicted_ms = 0;     // predicted operators summed, plus the per-node overhead
+  double ops_measured_ms = 0;  // its operators timed alone, summed (each with the call overhead)
+  double predicted_ms = 0;     // predicted operators summed, less the repeated call overhead, plus the per-node overhead
   double error() const { return measured_ms > 0 ? (predicted_ms - measured_ms) / measured_ms : 0; }
 };
 
@@ -38,6 +38,9 @@ struct LatencyModelReport {
   size_t n_train = 0;
   size_t newly_measured = 0;
   double overhead_per_node_ms = 0;
+  // What timing an operator alone adds beyond the operator: a one-element copy timed alone.
+  // Whole-model predictions pay it once, not once per operator.
+  double call_overhead_ms = 0;
   std::vector<ModelCheck> models;
 };
 
