@@ -152,6 +152,11 @@ TEST(TorchOpGradients, LinearKernelAndGenericAgree) {
   check_gradients(ir::linear({.in_features = 5, .out_features = 3, .bias = true, .activation = ir::Activation::Tanh}), 2);
 }
 
+TEST(TorchOpGradients, WeightOnTheLeftMatMulKernelAndGenericAgree) {
+  check_gradients(ir::matmul({.batch_dims = {1}, .m = 4, .k = 5, .n = 3, .weight_lhs = true, .bias = true}), 3);
+  check_gradients(ir::parse("Y[n,u,c] = gelu(sum{t} X[n,t,c] * W[u,t] + B[u]) where n<1, u<4, c<6, t<5"), 4);
+}
+
 TEST(TorchOpGradients, GenericStatementsAreDifferentiable) {
   uint32_t seed = 10;
   for (const auto& generic : generic_cases()) {

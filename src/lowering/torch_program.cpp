@@ -100,7 +100,17 @@ std::string plan_linear(const Kernel& kernel, ProgramBuilder& builder) {
 
 std::string plan_matmul(const Kernel& kernel, ProgramBuilder& builder) {
   if (kernel.matmul.weight_lhs) {
-    std::string product = builder.call(TorchFn::MatMul, {value(operand(kernel, "W")), value(operand(kernel, "X"))});
+    // (X^T W^T)^T rather than W @ X: libtorch 1.13's broadcast of a 2-D left operand over a batch
+    // trained non-deterministically and worse (mixer-s diverged); a weight on the right is the
+    // well-trodden Linear path.
+    const size_t rank = kernel.matmul.batch_dims.size() + 2;
+    std::vector<int64_t> swap_last(rank);
+    std::iota(swap_last.begin(), swap_last.end(), int64_t{0});
+    std::swap(swap_last[rank - 1], swap_last[rank - 2]);
+    std::string x_t = builder.call(TorchFn::Permute, {value(operand(kernel, "X")), swap_last});
+    std::string w_t = builder.call(TorchFn::Transpose, {value(operand(kernel, "W"))});
+    std::string product_t = builder.call(TorchFn::MatMul, {value(x_t), value(w_t)});
+    std::string product = builder.call(TorchFn::Permute, {value(product_t), swap_last});
     if (!kernel.matmul.bias) return product;
     std::string bias = builder.call(TorchFn::Reshape, {value(operand(kernel, "B")), std::vector<int64_t>{kernel.matmul.m, 1}});
     return builder.call(TorchFn::Add, {value(product), value(bias)});
