@@ -200,6 +200,24 @@ void write(ir::Tensor& tensor, const ir::Access& access, const Env& env, float v
   if (flat >= 0) tensor.data[static_cast<size_t>(flat)] = value;
 }
 
+ir::Tensor inherit_by_substitution(const ir::Tensor& old_values, const ir::Access& old_access,
+                                   const ir::Access& new_access, const std::map<std::string, int64_t>& extents,
+                                   const Substitution& old_from_new) {
+  ir::Tensor values(reached_shape(new_access, extents));
+  std::vector<ir::IndexVar> indices;
+  for (const auto& [name, extent] : extents) {
+    bool in_weight = std::any_of(new_access.subscripts.begin(), new_access.subscripts.end(),
+                                 [&](const ir::Affine& a) { return a.coefficient(name) != 0; });
+    if (in_weight) indices.push_back({name, extent});
+  }
+  for_each_point(indices, [&](const Env& env) {
+    Env old = env;
+    for (const auto& [name, affine] : old_from_new) old[name] = evaluate(affine, env);
+    write(values, new_access, env, read(old_values, old_access, old));
+  });
+  return values;
+}
+
 std::string fresh_name(std::set<std::string>& used, const std::string& base) {
   std::string name = base;
   for (int suffix = 1; used.count(name); ++suffix) name = base + std::to_string(suffix);

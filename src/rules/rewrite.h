@@ -45,6 +45,13 @@ float read(const ir::Tensor& tensor, const ir::Access& access, const Env& env);
 // Sets that element; out-of-range writes are ignored.
 void write(ir::Tensor& tensor, const ir::Access& access, const Env& env, float value);
 
+// The values of a weight read through `new_access` that stands for `old_access` of `old_values`,
+// where `old_from_new` gives the old indices in terms of the new ones (the others are shared):
+// each new element takes the old element it replaces (a block-diagonal part, kept taps).
+ir::Tensor inherit_by_substitution(const ir::Tensor& old_values, const ir::Access& old_access,
+                                   const ir::Access& new_access, const std::map<std::string, int64_t>& extents,
+                                   const Substitution& old_from_new);
+
 // A name not in `used` ("base", "base1", "base2", ...), which is then added to `used`.
 std::string fresh_name(std::set<std::string>& used, const std::string& base);
 std::set<std::string> tensor_names(const ir::OpExpr& op);

@@ -207,21 +207,8 @@ std::optional<Candidate> grouped(const Candidate& from, const Contraction& c, in
   s.output_indices.push_back({k2, out_per_group});
   s.reduction_indices.push_back({c2, in_per_group});
 
-  const auto extents = detail::extents_of(s);
-  ir::Tensor values(detail::reached_shape(new_w, extents));
-  std::vector<ir::IndexVar> weight_indices;
-  for (const auto& [name, extent] : extents) {
-    bool in_weight = std::any_of(new_w.subscripts.begin(), new_w.subscripts.end(),
-                                 [&](const ir::Affine& a) { return a.coefficient(name) != 0; });
-    if (in_weight || name == q) weight_indices.push_back({name, extent});
-  }
-  const ir::Tensor& old_values = from.weights.at(w.tensor);
-  detail::for_each_point(weight_indices, [&](const detail::Env& env) {
-    detail::Env old = env;
-    old[c.out->name] = detail::evaluate(new_out, env);
-    old[c.in->name] = detail::evaluate(new_in, env);
-    detail::write(values, new_w, env, detail::read(old_values, w, old));
-  });
+  ir::Tensor values = detail::inherit_by_substitution(from.weights.at(w.tensor), w, new_w, detail::extents_of(s),
+                                                     {{c.out->name, new_out}, {c.in->name, new_in}});
   ir::TensorDecl decl{w_name, ir::Role::Param, values.shape, nullptr};
   Candidate result{detail::replace_statement(from.op, c.statement, {detail::simplify(s)}, {decl}), from.weights,
                    from.derivation};
@@ -331,20 +318,7 @@ std::optional<Candidate> shrunk(const Candidate& from, const Contraction& c, con
   ir::Access new_w = w;
   new_w.tensor = detail::fresh_name(tensors, "W");
   s.factors[c.weight_factor] = new_w;
-  const auto extents = detail::extents_of(s);
-  ir::Tensor values(detail::reached_shape(new_w, extents));
-  std::vector<ir::IndexVar> weight_indices;
-  for (const auto& [name, extent] : extents) {
-    bool in_weight = std::any_of(new_w.subscripts.begin(), new_w.subscripts.end(),
-                                 [&](const ir::Affine& a) { return a.coefficient(name) != 0; });
-    if (in_weight) weight_indices.push_back({name, extent});
-  }
-  const ir::Tensor& old_values = from.weights.at(w.tensor);
-  detail::for_each_point(weight_indices, [&](const detail::Env& env) {
-    detail::Env old = env;
-    for (const auto& [name, affine] : in_data) old[name] = detail::evaluate(affine, env);
-    detail::write(values, new_w, env, detail::read(old_values, w, old));
-  });
+  ir::Tensor values = detail::inherit_by_substitution(from.weights.at(w.tensor), w, new_w, detail::extents_of(s), in_data);
   ir::TensorDecl decl{new_w.tensor, ir::Role::Param, values.shape, nullptr};
   Candidate result{detail::replace_statement(from.op, c.statement, {detail::simplify(s)}, {decl}), from.weights,
                    from.derivation};
