@@ -70,8 +70,10 @@ std::vector<OpToMeasure> zoo_operators(const std::vector<std::string>& models, i
   return ops;
 }
 
-LatencyModelReport evaluate_latency_model(const LatencyCache& cache, Backend backend, int threads) {
-  Samples samples = cached_samples(cache, backend, threads);
+namespace {
+
+// The held-out report on samples already read from the cache.
+LatencyModelReport evaluate_samples(const Samples& samples, const LatencyCache& cache, Backend backend, int threads) {
   if (samples.train_ops.size() < 8 || samples.test_ops.empty()) {
     throw MeasureError("the latency cache " + cache.path().string() + " holds " + std::to_string(samples.all_ops.size()) +
                        " operator measurements for " + std::string(to_string(backend)) + " with " + std::to_string(threads) +
@@ -94,6 +96,12 @@ LatencyModelReport evaluate_latency_model(const LatencyCache& cache, Backend bac
   return report;
 }
 
+}  // namespace
+
+LatencyModelReport evaluate_latency_model(const LatencyCache& cache, Backend backend, int threads) {
+  return evaluate_samples(cached_samples(cache, backend, threads), cache, backend, threads);
+}
+
 LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int threads, const std::vector<std::string>& models,
                                      int candidates_per_op,
                                      const std::function<void(const std::string&, size_t, size_t)>& on_progress) {
@@ -103,10 +111,9 @@ LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int t
   measure_cached(cache, ops, backend, per_op, &measured, [&](size_t done, size_t total) {
     if (on_progress) on_progress("time operators", done, total);
   });
-  LatencyModelReport report = evaluate_latency_model(cache, backend, threads);
+  const Samples samples = cached_samples(cache, backend, threads);  // parsed once for both fits
+  LatencyModelReport report = evaluate_samples(samples, cache, backend, threads);
   report.newly_measured = measured;
-
-  Samples samples = cached_samples(cache, backend, threads);
   const LatencyPredictor predictor = LatencyPredictor::fit(samples.all_ops, samples.all_ms);
   cache.put_blob(kPredictorBlob, scope(backend, threads), predictor.to_json());
 
