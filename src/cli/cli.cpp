@@ -37,6 +37,7 @@ int run(int argc, char** argv) {
   auto candidates = add_candidates_command(app);
   auto bench = add_bench_command(app);
   auto latency_model = add_latency_model_command(app);
+  auto adapt = add_adapt_command(app);
 
   try {
     app.parse(argc, argv);
@@ -59,6 +60,7 @@ int run(int argc, char** argv) {
     if (app.got_subcommand("candidates")) return candidates();
     if (app.got_subcommand("bench")) return bench();
     if (app.got_subcommand("latency-model")) return latency_model();
+    if (app.got_subcommand("adapt")) return adapt();
   } catch (const ir::IrError& error) {
     return report_bad_input(error);
   } catch (const graph::GraphError& error) {

@@ -2,6 +2,8 @@
 // attributes for weights and constants, then freeze, optimise and save.
 #include "graph/torchscript_export.h"
 
+#include <algorithm>
+
 #include <torch/csrc/jit/passes/freeze_module.h>
 #include <torch/csrc/jit/passes/xnnpack_rewrite.h>
 #include <torch/script.h>
@@ -29,15 +31,16 @@ struct ScriptedGraph {
 
 class GraphScripter {
  public:
-  explicit GraphScripter(const Graph& graph) : graph_(graph) {}
+  GraphScripter(const Graph& graph, bool channels_last) : graph_(graph), channels_last_(channels_last) {}
 
   ScriptedGraph script() {
     std::string forward = "def forward(self";
     for (const auto& input : graph_.inputs) forward += ", " + local(input.name);
     forward += "):\n";
+    for (const auto& input : graph_.inputs) forward += to_channels_last(input.name);
     for (size_t index = 0; index < graph_.nodes.size(); ++index) {
       const Node& node = graph_.nodes[index];
-      forward += node.is_compute() ? compute_node(node, index) : structural_node(node);
+      forward += node.is_compute() ? compute_node(node, index) + to_channels_last(node.outputs.at(0)) : structural_node(node);
     }
     std::vector<std::string> outputs;
     for (const auto& output : graph_.outputs) outputs.push_back(local(output.name));
@@ -51,6 +54,26 @@ class GraphScripter {
     std::string text;
     for (const auto& item : items) text += (text.empty() ? "" : ", ") + item;
     return text;
+  }
+
+  // Values only reshaped or transposed next (a Mixer's patches) stay as they are: a channels-last
+  // tensor would have to be copied to be reshaped.
+  bool read_by_compute_node(const std::string& value) const {
+    return std::any_of(graph_.nodes.begin(), graph_.nodes.end(), [&](const Node& node) {
+      return node.is_compute() && std::find(node.inputs.begin(), node.inputs.end(), value) != node.inputs.end();
+    });
+  }
+
+  // XNNPACK converts NCHW activations to NHWC and back around every convolution; PyTorch Mobile's
+  // advice is to keep them channels-last. Convolutions keep their input's layout, so converting
+  // the inputs and every compute output (a no-op once a value is channels-last; it catches the
+  // one-channel input, whose layout is ambiguous, and lowerings that produce NCHW) keeps the
+  // whole network channels-last.
+  std::string to_channels_last(const std::string& value) {
+    if (!channels_last_ || graph_.shape_of(value).size() != 4 || !read_by_compute_node(value)) return {};
+    const std::string name = local(value);
+    // 2 is c10::MemoryFormat::ChannelsLast: source compiled from C++ has no `torch.` names to resolve.
+    return "    " + name + " = " + name + ".contiguous(memory_format=" + std::to_string(static_cast<int>(c10::MemoryFormat::ChannelsLast)) + ")\n";
   }
 
   // Graph values are locals v0, v1, ... (ONNX names may hold any character).
@@ -108,14 +131,15 @@ class GraphScripter {
   }
 
   const Graph& graph_;
+  bool channels_last_;
   ScriptedGraph scripted_;
   std::map<std::string, std::string> locals_;
   std::map<std::string, std::string> constant_attributes_;
   detail::UniqueNames attribute_names_;
 };
 
-torch::jit::Module compile(const Graph& graph) {
-  ScriptedGraph scripted = GraphScripter(graph).script();
+torch::jit::Module compile(const Graph& graph, bool channels_last) {
+  ScriptedGraph scripted = GraphScripter(graph, channels_last).script();
   torch::jit::Module module("gos_" + detail::torch_identifier(graph.name));
   for (const auto& attribute : scripted.attributes) {
     if (attribute.learned) {
@@ -130,11 +154,13 @@ torch::jit::Module compile(const Graph& graph) {
 
 }  // namespace
 
-std::string torchscript_source(const Graph& graph) { return GraphScripter(graph).script().source; }
+std::string torchscript_source(const Graph& graph, bool channels_last) {
+  return GraphScripter(graph, channels_last).script().source;
+}
 
 void export_torchscript(const Graph& graph, const std::string& path, bool optimise_for_mobile) {
   try {
-    torch::jit::Module module = compile(graph);
+    torch::jit::Module module = compile(graph, /*channels_last=*/optimise_for_mobile);
     module.eval();
     torch::jit::Module frozen = torch::jit::freeze(module);
     if (optimise_for_mobile) frozen = torch::jit::optimizeForMobile(frozen);

@@ -161,7 +161,7 @@ std::vector<Timing> measure_cached(LatencyCache& cache, const std::vector<OpToMe
   std::map<std::string, size_t> first_missing;  // one measurement per distinct operator
   std::vector<std::pair<size_t, size_t>> duplicates;
   for (size_t i = 0; i < ops.size(); ++i) {
-    CacheKey key{std::string(to_string(backend)), options.threads, machine, ops[i].op.canonical_key()};
+    CacheKey key{cache_name(backend), options.threads, machine, ops[i].op.canonical_key()};
     timings[i] = cache.find(key);
     if (timings[i]) continue;
     auto [found, inserted] = first_missing.try_emplace(key.op, missing.size());
@@ -175,7 +175,7 @@ std::vector<Timing> measure_cached(LatencyCache& cache, const std::vector<OpToMe
   auto fresh = bench_ops(missing, backend, options, on_progress);
   for (size_t j = 0; j < fresh.size(); ++j) {
     const auto& op = missing[j].op;
-    cache.store({{std::string(to_string(backend)), options.threads, machine, op.canonical_key()}, fresh[j], ir::cost(op),
+    cache.store({{cache_name(backend), options.threads, machine, op.canonical_key()}, fresh[j], ir::cost(op),
                  ir::print(op)});
     timings[missing_at[j]] = fresh[j];
   }

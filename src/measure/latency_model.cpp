@@ -15,7 +15,7 @@ namespace {
 
 constexpr const char* kPredictorBlob = "latency_predictor";
 
-CacheKey scope(Backend backend, int threads) { return {std::string(to_string(backend)), threads, machine_fingerprint(), ""}; }
+CacheKey scope(Backend backend, int threads) { return {cache_name(backend), threads, machine_fingerprint(), ""}; }
 
 struct Samples {
   std::vector<ir::OpExpr> train_ops, test_ops, all_ops;
@@ -24,7 +24,7 @@ struct Samples {
 
 Samples cached_samples(const LatencyCache& cache, Backend backend, int threads) {
   Samples samples;
-  for (const auto& m : cache.all(std::string(to_string(backend)), threads, machine_fingerprint())) {
+  for (const auto& m : cache.all(cache_name(backend), threads, machine_fingerprint())) {
     ir::OpExpr op = ir::parse(m.op_text);
     const bool held_out = is_held_out(op);
     (held_out ? samples.test_ops : samples.train_ops).push_back(op);

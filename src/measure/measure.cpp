@@ -64,6 +64,15 @@ std::vector<torch::Tensor> random_inputs(const std::vector<graph::Value>& inputs
   return tensors;
 }
 
+// What the exported mobile module computes in (graph/torchscript_export.h): an operator timed
+// alone gets its input as the layer before hands it over.
+std::vector<torch::Tensor> channels_last(std::vector<torch::Tensor> tensors) {
+  for (auto& tensor : tensors) {
+    if (tensor.dim() == 4) tensor = tensor.contiguous(torch::MemoryFormat::ChannelsLast);
+  }
+  return tensors;
+}
+
 ir::TensorMap random_input_map(const std::vector<graph::Value>& inputs) {
   ir::TensorMap map;
   auto tensors = random_inputs(inputs);
@@ -99,7 +108,7 @@ Runner mobile_runner(const graph::Graph& model, const ScratchFolder& folder, con
   graph::export_torchscript(model, path, /*optimise_for_mobile=*/true);
   auto module = std::make_shared<torch::jit::Module>(torch::jit::load(path));
   module->eval();
-  auto tensors = random_inputs(model.inputs);
+  auto tensors = channels_last(random_inputs(model.inputs));
   std::vector<torch::jit::IValue> inputs(tensors.begin(), tensors.end());
   return [module, inputs] {
     torch::NoGradGuard no_grad;
@@ -143,6 +152,10 @@ std::string_view to_string(Backend backend) {
     case Backend::Ort: return "ort";
   }
   return "?";
+}
+
+std::string cache_name(Backend backend) {
+  return backend == Backend::Mobile ? "mobile@2" : std::string(to_string(backend));
 }
 
 const std::vector<std::string>& backend_names() {

@@ -29,6 +29,9 @@ enum class Backend { Torch, Mobile, Ort };
 std::string_view to_string(Backend backend);
 Backend backend_named(std::string_view name);  // throws MeasureError naming the backends
 const std::vector<std::string>& backend_names();
+// The backend as the latency cache keys it: its name, with a version when the way gos runs it
+// changed so that older timings no longer hold ("mobile@2": channels-last activations).
+std::string cache_name(Backend backend);
 
 struct BenchOptions {
   int threads = 1;

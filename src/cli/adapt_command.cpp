@@ -1,0 +1,151 @@
+// `gos adapt MODEL --data DATA`: the main job. Makes a trained model faster on the target backend
+// within an accuracy budget and writes the adapted model and a report (search/adapt.h).
+#include <fmt/core.h>
+#include <fmt/format.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "cli/format.h"
+#include "cli/model_source.h"
+#include "measure/measure.h"
+#include "report/report.h"
+#include "search/adapt.h"
+#include "search/candidates.h"
+#include "util/progress.h"
+
+namespace gos::cli {
+
+namespace {
+
+struct AdaptCommandOptions {
+  std::string model;
+  std::string backend = "mobile";
+  std::string budget;
+  double speedup = 0;
+  double latency_ms = 0;
+  bool json = false;
+  bool quiet = false;
+  search::AdaptOptions adapt;
+};
+
+// One progress line per stage on a terminal; a line with the stage's summary when it ends.
+class StageReporter {
+ public:
+  explicit StageReporter(bool chatty) : chatty_(chatty) {}
+
+  void progress(const std::string& stage, int64_t done, int64_t total, const std::string& detail) {
+    if (!line_ || stage != stage_ || total != total_) {
+      line_ = std::make_unique<util::Progress>(stage, total, chatty_);
+      stage_ = stage;
+      total_ = total;
+    }
+    line_->update(done, detail);
+  }
+
+  void finished(const std::string& stage, const std::string& summary) {
+    if (line_) line_->finish();
+    line_.reset();
+    if (chatty_) fmt::print(stderr, "{:<12} {}\n", stage, summary);
+  }
+
+ private:
+  bool chatty_;
+  std::unique_ptr<util::Progress> line_;
+  std::string stage_;
+  int64_t total_ = -1;
+};
+
+void print_summary(const report::AdaptReport& report, const std::filesystem::path& out) {
+  fmt::print("{}\n\n", report.verdict);
+  fmt::print("{:<10} {:>10} {:>12} {:>14} {:>10}\n", "", "accuracy", "median ms", "MACs", "params");
+  auto row = [](const char* name, const report::ModelSummary& model) {
+    fmt::print("{:<10} {:>9.2f}% {:>12.4f} {:>14} {:>10}\n", name, model.accuracy.value_or(0), model.median_ms, grouped(model.macs),
+               grouped(model.params));
+  };
+  row("original", report.original);
+  row("adapted", report.adapted);
+  fmt::print("\nspeedup {:.2f}x (measured side by side on {}, {} thread{}), accuracy drop {:+.2f} points\n", report.speedup,
+             report.backend, report.threads, report.threads == 1 ? "" : "s", report.quality_drop);
+  int changed = 0;
+  for (const auto& layer : report.layers) changed += !layer.kept;
+  fmt::print("{} of {} searched operators replaced:\n", changed, report.layers.size());
+  for (const auto& layer : report.layers) {
+    if (layer.kept) continue;
+    fmt::print("  {:<36} {:<40} {:.4f} -> {:.4f} ms\n", layer.node, layer.derivation, layer.latency_ms_before, layer.latency_ms_after);
+  }
+  for (const auto& note : report.notes) fmt::print("note: {}\n", note);
+  fmt::print("\nreport: {}  (and report.json, adapted.onnx, adapted.pt)\n", (out / "report.html").string());
+}
+
+int run_adapt(AdaptCommandOptions options) {
+  search::AdaptOptions& adapt = options.adapt;
+  if (adapt.target != "host") {
+    throw search::SearchError("target '" + adapt.target + "' is not known; gos measures on this machine: use --target host");
+  }
+  adapt.backend = measure::backend_named(options.backend);
+  if (options.speedup != 0) adapt.speedup = options.speedup;
+  if (options.latency_ms != 0) adapt.latency_ms = options.latency_ms;
+  if (!options.budget.empty()) adapt.budget_seconds = search::parse_duration(options.budget);
+  adapt.model_label = options.model;
+  search::check_options(adapt);
+
+  auto imported = load_model(options.model, /*allow_unsupported=*/false);
+  const bool chatty = !options.json && !options.quiet;
+  StageReporter reporter(chatty);
+  search::AdaptCallbacks callbacks;
+  callbacks.on_progress = [&](const std::string& stage, int64_t done, int64_t total, const std::string& detail) {
+    reporter.progress(stage, done, total, detail);
+  };
+  callbacks.on_stage = [&](const std::string& stage, const std::string& summary) { reporter.finished(stage, summary); };
+  const auto result = search::adapt(imported.graph, adapt, callbacks);
+  if (options.json) {
+    fmt::print("{}\n", report::to_json(result.report).dump(2));
+  } else if (!options.quiet) {
+    print_summary(result.report, adapt.out);
+  }
+  return result.report.constraint_met ? kSuccess : kFailure;
+}
+
+}  // namespace
+
+Action add_adapt_command(CLI::App& app) {
+  auto options = std::make_shared<AdaptCommandOptions>();
+  auto& a = options->adapt;
+  auto* command = app.add_subcommand("adapt",
+                                     "Make a trained model faster on the target: search cheaper operators, fine-tune with "
+                                     "distillation, verify, and write OUT/adapted.onnx, OUT/adapted.pt and OUT/report.{json,html}. "
+                                     "Rerun the same command to resume an interrupted run.");
+  command->add_option("model", options->model, "ONNX file (or zoo model name)")->required();
+  command->add_option("--data", a.data, "fashion-mnist, fashion-mnist:DIR, synthetic or synthetic:N")->capture_default_str();
+  command->add_option("--target", a.target, "where latency is measured (host: this machine)")->capture_default_str();
+  command->add_option("--backend", options->backend, "torch, mobile or ort")->capture_default_str();
+  command->add_option("--threads", a.threads, "threads for latency (the target's cores)")->capture_default_str();
+  auto* speedup = command->add_option("--speedup", options->speedup, "wanted measured speedup (default 2.5)");
+  command->add_option("--latency-ms", options->latency_ms, "wanted whole-model latency instead of a speedup")->excludes(speedup);
+  command->add_option("--max-acc-drop", a.max_acc_drop, "accuracy points that may be lost")->capture_default_str();
+  command->add_option("--finetune-epochs", a.finetune_epochs, "epochs of fine-tuning with distillation")->capture_default_str();
+  command->add_option("--finetune-lr", a.finetune_lr, "peak learning rate of fine-tuning")->capture_default_str();
+  command->add_option("--optimizer", a.finetune_optimizer, "sgd or adamw for fine-tuning")->capture_default_str();
+  command->add_option("--budget", options->budget, "time for the whole run, e.g. 30m or 1h30m (default: none)");
+  command->add_option("--depth", a.depth, "rule applications per candidate (1 or 2)")->capture_default_str();
+  command->add_option("--rules", a.rules, "rules to use (default: all)");
+  command->add_option("--max-layers", a.max_layers, "search only this many of the hottest operators (0: all)")->capture_default_str();
+  command->add_option("--candidates-per-layer", a.candidates_per_layer, "candidates distilled per operator")->capture_default_str();
+  command->add_option("--calibration-images", a.calibration_images, "training images whose activations are recorded")->capture_default_str();
+  command->add_option("--held-out-images", a.held_out_images, "of them, kept out to measure fidelity")->capture_default_str();
+  command->add_option("--distill-steps", a.distill_steps, "Adam steps per candidate")->capture_default_str();
+  command->add_option("--sensitivity-images", a.sensitivity_images, "validation images for each candidate's accuracy effect")->capture_default_str();
+  command->add_option("--max-attempts", a.max_attempts, "configurations fine-tuned at most")->capture_default_str();
+  command->add_option("--train-threads", a.train_threads, "threads for training (0: every core)")->capture_default_str();
+  command->add_option("--seed", a.seed, "makes the run repeatable")->capture_default_str();
+  command->add_option("-o,--out", a.out, "output folder (holds the run journal: rerun to resume)")->capture_default_str();
+  command->add_option("--cache", a.cache, "latency cache (default: $GOS_CACHE or ~/.cache/gos/latency.sqlite)");
+  command->add_flag("--json", options->json, "print only the final report as JSON");
+  command->add_flag("--quiet", options->quiet, "print nothing but errors");
+  return [options] { return run_adapt(*options); };
+}
+
+}  // namespace gos::cli

@@ -1,0 +1,196 @@
+// `gos adapt` as a user runs it: end to end on a small search (a zoo ResNet-20 on synthetic
+// images, its three hottest operators), killed in the middle and restarted, and refusing bad
+// constraints before doing any work.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <csignal>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+#include "cli/run_binary.h"
+#include "search/journal.h"
+
+extern char** environ;
+
+namespace gos::cli {
+namespace {
+
+using testing::run_gos;
+namespace fs = std::filesystem;
+
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string pattern = (fs::temp_directory_path() / "gos-adapt-test-XXXXXX").string();
+    path_ = mkdtemp(pattern.data());
+  }
+  ~ScratchDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  fs::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  fs::path path_;
+};
+
+// A search small enough for the suite: three layers, two candidates each, short distillation,
+// one short fine-tuning epoch on a few hundred synthetic images.
+std::vector<std::string> small_adapt(const fs::path& out, const fs::path& cache) {
+  return {"adapt", "resnet20", "--data", "synthetic:300", "--max-layers", "3", "--rules", "shrink", "--rules", "rank_split",
+          "--candidates-per-layer", "2", "--calibration-images", "48", "--held-out-images", "16", "--distill-steps", "150",
+          "--sensitivity-images", "200", "--finetune-epochs", "1", "--train-threads", "1", "--speedup", "1.05",
+          "--max-acc-drop", "100", "--seed", "7", "-o", out.string(), "--cache", cache.string()};
+}
+
+nlohmann::json read_json(const fs::path& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+// Starts gos in the background, its output discarded.
+pid_t spawn_gos(const std::vector<std::string>& arguments) {
+  std::vector<std::string> argv_strings{GOS_BINARY};
+  argv_strings.insert(argv_strings.end(), arguments.begin(), arguments.end());
+  argv_strings.push_back("--quiet");
+  std::vector<char*> argv;
+  for (auto& argument : argv_strings) argv.push_back(argument.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  pid_t pid = -1;
+  posix_spawn(&pid, GOS_BINARY, &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return pid;
+}
+
+TEST(AdaptCommand, WritesTheAdaptedModelAndAReportThatKeepsItsPromises) {
+  ScratchDir scratch;
+  auto run = run_gos(small_adapt(scratch / "out", scratch / "latency.sqlite"));
+  ASSERT_EQ(run.exit_code, 0) << run.err << run.out;
+  EXPECT_NE(run.out.find("faster"), std::string::npos) << run.out;
+  for (const char* file : {"adapted.onnx", "adapted.pt", "report.json", "report.html", "run.sqlite"}) {
+    EXPECT_TRUE(fs::exists(scratch / "out" / file)) << file;
+  }
+  const auto report = read_json(scratch / "out" / "report.json");
+  for (const char* key : {"original", "adapted"}) {
+    for (const char* field : {"accuracy", "median_ms", "macs", "params"}) EXPECT_TRUE(report[key].contains(field)) << key << field;
+  }
+  EXPECT_GT(report["speedup"].get<double>(), 0);
+  EXPECT_EQ(report["layers"].size(), 3u);
+  int replaced = 0;
+  for (const auto& layer : report["layers"]) {
+    for (const char* field : {"node", "original_expr", "chosen_expr", "derivation", "latency_ms_before", "latency_ms_after", "fidelity"}) {
+      EXPECT_TRUE(layer.contains(field)) << field;
+    }
+    if (layer["derivation"] != "original") {
+      ++replaced;
+      EXPECT_NE(layer["chosen_expr"], layer["original_expr"]);
+      EXPECT_LT(layer["latency_ms_after"].get<double>(), layer["latency_ms_before"].get<double>());
+    }
+  }
+  EXPECT_GE(replaced, 1);  // 1.05x needs at least one faster operator
+  EXPECT_FALSE(report["front"].empty());
+  EXPECT_EQ(report["backend"], "mobile");
+  EXPECT_EQ(report["seed"], 7);
+  EXPECT_GE(report["stages"].size(), 7u);
+  // The adapted model is a model gos reads back and evaluates.
+  auto eval = run_gos({"eval", (scratch / "out" / "adapted.onnx").string(), "--data", "synthetic:300", "--json"});
+  EXPECT_EQ(eval.exit_code, 0) << eval.err;
+
+  // Rerunning the finished run redoes nothing and gives the same report.
+  auto again = run_gos(small_adapt(scratch / "out", scratch / "latency.sqlite"));
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  search::Journal journal(scratch / "out" / "run.sqlite");
+  EXPECT_EQ(journal.max_times_written("distilled"), 1);
+  EXPECT_EQ(journal.max_times_written("latency"), 1);
+  const auto second = read_json(scratch / "out" / "report.json");
+  EXPECT_EQ(second["layers"], report["layers"]);
+  EXPECT_EQ(second["adapted"]["accuracy"], report["adapted"]["accuracy"]);
+}
+
+TEST(AdaptCommand, AKilledRunResumesWithoutRedoingWorkAndEndsAsAnUninterruptedOne) {
+  ScratchDir scratch;
+  const fs::path cache = scratch / "latency.sqlite";
+  auto uninterrupted = run_gos(small_adapt(scratch / "whole", cache));
+  ASSERT_EQ(uninterrupted.exit_code, 0) << uninterrupted.err;
+
+  const fs::path out = scratch / "killed";
+  const pid_t pid = spawn_gos(small_adapt(out, cache));
+  ASSERT_GT(pid, 0);
+  // Kill it once it has distilled a candidate (the middle of the fidelity stage).
+  bool killed_mid_run = false;
+  for (int i = 0; i < 3000; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (fs::exists(out / "run.sqlite")) {
+      search::Journal journal(out / "run.sqlite");
+      if (journal.entries("distilled") >= 1) {
+        kill(pid, SIGKILL);
+        killed_mid_run = !fs::exists(out / "report.json");
+        break;
+      }
+    }
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(killed_mid_run) << "the run finished before it could be killed";
+  ASSERT_TRUE(WIFSIGNALED(status));
+
+  auto resumed = run_gos(small_adapt(out, cache));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  search::Journal journal(out / "run.sqlite");
+  for (const char* stage : {"latency", "recorded", "distilled", "distilled_error", "sensitivity", "finetune"}) {
+    EXPECT_EQ(journal.max_times_written(stage), 1) << stage << " work was redone";
+  }
+  const auto whole = read_json(scratch / "whole" / "report.json");
+  const auto report = read_json(out / "report.json");
+  EXPECT_EQ(report["layers"], whole["layers"]);
+  EXPECT_EQ(report["front"], whole["front"]);
+  EXPECT_EQ(report["adapted"]["accuracy"], whole["adapted"]["accuracy"]);
+  EXPECT_EQ(report["adapted"]["macs"], whole["adapted"]["macs"]);
+}
+
+TEST(AdaptCommand, BadConstraintsAndChangedSettingsAreClearErrorsThatWriteNothing) {
+  ScratchDir scratch;
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+      {{"--speedup", "0.5"}, "--speedup"},
+      {{"--max-acc-drop", "-1"}, "--max-acc-drop"},
+      {{"--budget", "20s"}, "budget"},
+      {{"--budget", "soon"}, "duration"},
+      {{"--target", "phone"}, "target"},
+      {{"--rules", "no_such_rule"}, "no_such_rule"},
+  };
+  for (const auto& [extra, expected] : cases) {
+    std::vector<std::string> arguments{"adapt", "resnet20", "--data", "synthetic:100", "-o", (scratch / "out").string()};
+    arguments.insert(arguments.end(), extra.begin(), extra.end());
+    auto run = run_gos(arguments);
+    EXPECT_EQ(run.exit_code, 2) << extra[1];
+    EXPECT_NE(run.err.find(expected), std::string::npos) << run.err;
+    EXPECT_FALSE(fs::exists(scratch / "out")) << extra[1];
+  }
+  auto both = run_gos({"adapt", "resnet20", "--speedup", "2", "--latency-ms", "0.3"});
+  EXPECT_EQ(both.exit_code, 2);
+}
+
+TEST(AdaptCommand, AModelThatCannotReadTheDataIsRefusedBeforeAnyWork) {
+  ScratchDir scratch;
+  // tcn-ppg reads PPG windows, not images: refused before any measurement.
+  auto run = run_gos({"adapt", "tcn-ppg", "--data", "synthetic:100", "-o", (scratch / "out").string(), "--cache",
+                      (scratch / "latency.sqlite").string()});
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_NE(run.err.find("images"), std::string::npos) << run.err;
+  EXPECT_FALSE(fs::exists(scratch / "out"));
+  EXPECT_FALSE(fs::exists(scratch / "latency.sqlite"));
+}
+
+}  // namespace
+}  // namespace gos::cli

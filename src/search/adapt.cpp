@@ -1,0 +1,870 @@
+// `gos adapt`, stage by stage (see adapt.h and docs/search.md).
+#include "search/adapt.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <map>
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <random>
+#include <regex>
+#include <set>
+
+#include "data/data.h"
+#include "graph/onnx_export.h"
+#include "graph/ort_runner.h"
+#include "graph/torch_module.h"
+#include "graph/torchscript_export.h"
+#include "lowering/torch_lowering.h"
+#include "measure/cache.h"
+#include "rules/rules.h"
+#include "search/adapted.h"
+#include "search/candidates.h"
+#include "search/evolution.h"
+#include "search/journal.h"
+#include "train/train.h"
+
+namespace gos::search {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+constexpr double kFasterThanOriginal = 0.95;  // a candidate must save at least 5% of its operator's time
+constexpr size_t kMaxMeasuredPerLayer = 48;   // candidates timed per layer, spread over their MACs
+constexpr double kVerifyReserveSeconds = 30;  // kept back from fine-tuning for verification and export
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+std::string hex_hash(const std::string& text) {
+  uint64_t hash = 1469598103934665603ull;  // FNV-1a: stable across runs and machines, unlike std::hash
+  for (unsigned char c : text) hash = (hash ^ c) * 1099511628211ull;
+  char buffer[17];
+  std::snprintf(buffer, sizeof buffer, "%016llx", static_cast<unsigned long long>(hash));
+  return buffer;
+}
+
+std::string weights_fingerprint(const graph::Graph& model) {
+  std::string bytes;
+  for (const auto& node : model.nodes) {
+    bytes += node.name;
+    if (node.op) bytes += node.op->canonical_key();
+    for (const auto& [name, tensor] : node.weights) {
+      bytes += name;
+      bytes.append(reinterpret_cast<const char*>(tensor.data.data()), tensor.data.size() * sizeof(float));
+    }
+  }
+  return hex_hash(bytes);
+}
+
+json timing_json(const measure::Timing& timing) {
+  return {{"median_ms", timing.median_ms}, {"p10_ms", timing.p10_ms}, {"p90_ms", timing.p90_ms}, {"runs", timing.runs}};
+}
+
+measure::Timing timing_from(const json& j) {
+  return {j.at("median_ms").get<double>(), j.at("p10_ms").get<double>(), j.at("p90_ms").get<double>(), j.at("runs").get<int>()};
+}
+
+std::string utc_now() {
+  std::time_t now = std::time(nullptr);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return buffer;
+}
+
+// The first `count` images of a dataset, in order.
+data::ImageDataset first_images(const data::ImageDataset& dataset, int64_t count) {
+  count = std::min(count, dataset.size());
+  const int64_t per_image = dataset.size() > 0 ? dataset.images.elements() / dataset.size() : 0;
+  auto shape = dataset.images.shape;
+  shape[0] = count;
+  data::ImageDataset subset;
+  subset.images = ir::Tensor(shape, std::vector<float>(dataset.images.data.begin(), dataset.images.data.begin() + count * per_image));
+  subset.labels.assign(dataset.labels.begin(), dataset.labels.begin() + count);
+  subset.classes = dataset.classes;
+  return subset;
+}
+
+// Rows [begin, end) of a batch of recorded inputs.
+std::vector<ir::Tensor> rows(const std::vector<ir::Tensor>& tensors, int64_t begin, int64_t end) {
+  std::vector<ir::Tensor> sliced;
+  for (const auto& tensor : tensors) {
+    const int64_t per_row = tensor.shape[0] > 0 ? tensor.elements() / tensor.shape[0] : 0;
+    auto shape = tensor.shape;
+    shape[0] = end - begin;
+    sliced.emplace_back(shape, std::vector<float>(tensor.data.begin() + begin * per_row, tensor.data.begin() + end * per_row));
+  }
+  return sliced;
+}
+
+ir::TensorMap as_map(const std::vector<ir::Tensor>& tensors) {
+  ir::TensorMap map;
+  for (size_t i = 0; i < tensors.size(); ++i) map[std::to_string(i)] = tensors[i];
+  return map;
+}
+
+std::vector<ir::Tensor> as_list(const ir::TensorMap& map) {
+  std::vector<ir::Tensor> list;
+  for (size_t i = 0; i < map.size(); ++i) list.push_back(map.at(std::to_string(i)));
+  return list;
+}
+
+// At most `count` of the candidates, spread evenly over their MACs (cheapest and costliest kept).
+std::vector<rules::Candidate> spread_over_macs(std::vector<rules::Candidate> candidates, size_t count) {
+  if (candidates.size() <= count) return candidates;
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [](const auto& a, const auto& b) { return ir::cost(a.op).macs < ir::cost(b.op).macs; });
+  std::vector<rules::Candidate> spread;
+  for (size_t i = 0; i < count; ++i) spread.push_back(candidates[i * (candidates.size() - 1) / (count - 1)]);
+  return spread;
+}
+
+// One searched operator and what the stages learn about it.
+struct Layer {
+  explicit Layer(const graph::Node& operator_node)
+      : node(&operator_node), original(rules::original(*operator_node.op, operator_node.weights)) {}
+  const graph::Node* node;
+  rules::Candidate original;
+  double original_ms = 0;
+  int derived = 0;                          // candidates the rules gave
+  std::vector<rules::Candidate> faster;     // measured faster than the original
+  std::vector<double> faster_ms;
+  std::vector<size_t> selected;             // into `faster`: the ones distilled
+  std::vector<Distilled> distilled;         // per selected
+  std::vector<double> accuracy_drop;        // per selected: validation points lost with it alone
+  bool searched = false;                    // fidelity and sensitivity done within the budget
+};
+
+class AdaptRun {
+ public:
+  AdaptRun(const graph::Graph& model, const AdaptOptions& options, const AdaptCallbacks& callbacks)
+      : model_(model), options_(options), callbacks_(callbacks), start_(Clock::now()) {}
+
+  AdaptResult run() {
+    load_data();  // before the journal: a model that cannot read the data leaves nothing behind
+    journal_.emplace(options_.out / "run.sqlite");
+    cache_.emplace(options_.cache.empty() ? measure::default_cache_path() : options_.cache);
+    journal_->bind_settings(settings().dump());
+    if (options_.train_threads > 0) torch::set_num_threads(options_.train_threads);
+    report_ = base_report();
+    stage("profile", [&] { profile(); });
+    stage("candidates", [&] { find_candidates(); });
+    stage("fidelity", [&] { fidelity(); });
+    stage("sensitivity", [&] { sensitivity(); });
+    stage("search", [&] { search(); });
+    attempts();
+    stage("export", [&] { export_files(); });
+    return {report_, adapted_};
+  }
+
+ private:
+  // ---- settings and bookkeeping ----
+
+  json settings() const {
+    return {{"model", weights_fingerprint(model_)},
+            {"data", options_.data},
+            {"backend", std::string(measure::to_string(options_.backend))},
+            {"threads", options_.threads},
+            {"speedup", options_.speedup ? json(*options_.speedup) : json()},
+            {"latency_ms", options_.latency_ms ? json(*options_.latency_ms) : json()},
+            {"max_acc_drop", options_.max_acc_drop},
+            {"depth", options_.depth},
+            {"rules", options_.rules},
+            {"max_layers", options_.max_layers},
+            {"candidates_per_layer", options_.candidates_per_layer},
+            {"calibration_images", options_.calibration_images},
+            {"held_out_images", options_.held_out_images},
+            {"distill_steps", options_.distill_steps},
+            {"sensitivity_images", options_.sensitivity_images},
+            {"finetune_epochs", options_.finetune_epochs},
+            {"finetune_lr", options_.finetune_lr},
+            {"finetune_optimizer", options_.finetune_optimizer},
+            {"max_attempts", options_.max_attempts},
+            {"seed", options_.seed}};
+  }
+
+  report::AdaptReport base_report() const {
+    report::AdaptReport r;
+    r.model = options_.model_label;
+    r.data = options_.data;
+    r.target = options_.target;
+    r.backend = measure::to_string(options_.backend);
+    r.threads = options_.threads;
+    r.machine = measure::machine_fingerprint();
+    r.seed = options_.seed;
+    r.target_speedup = options_.speedup;
+    r.target_latency_ms = options_.latency_ms;
+    if (!options_.speedup && !options_.latency_ms) r.target_speedup = 2.5;
+    r.max_quality_drop = options_.max_acc_drop;
+    return r;
+  }
+
+  template <typename Work>
+  void stage(const std::string& name, Work work) {
+    const auto begin = Clock::now();
+    summary_.clear();
+    work();
+    double seconds = seconds_since(begin);
+    // A resumed run reports the time the stage took when it was done, not the journal lookup.
+    const auto recorded = journal_->text("stage_seconds", name);
+    if (recorded && std::stod(*recorded) > seconds) seconds = std::stod(*recorded);
+    if (!recorded || std::stod(*recorded) < seconds) journal_->put_text("stage_seconds", name, std::to_string(seconds));
+    report_.stages.push_back({name, seconds});
+    if (callbacks_.on_stage) callbacks_.on_stage(name, summary_);
+  }
+
+  void progress(const std::string& stage, int64_t done, int64_t total, const std::string& detail = {}) const {
+    if (callbacks_.on_progress) callbacks_.on_progress(stage, done, total, detail);
+  }
+
+  double remaining_seconds() const {
+    return options_.budget_seconds > 0 ? options_.budget_seconds - seconds_since(start_) : INFINITY;
+  }
+  // The search stages may spend half the budget; fine-tuning gets the rest.
+  bool search_budget_left() const {
+    return options_.budget_seconds <= 0 || seconds_since(start_) < 0.5 * options_.budget_seconds;
+  }
+
+  // ---- latencies: journal, then the latency cache, then measurement ----
+
+  std::vector<double> latencies_ms(const std::vector<measure::OpToMeasure>& ops, const std::string& stage_name) {
+    std::vector<double> result(ops.size());
+    std::vector<measure::OpToMeasure> missing;
+    std::vector<size_t> missing_at;
+    for (size_t i = 0; i < ops.size(); ++i) {
+      if (auto known = journal_->text("latency", hex_hash(ops[i].op.canonical_key()))) {
+        result[i] = std::stod(*known);
+      } else {
+        missing.push_back(ops[i]);
+        missing_at.push_back(i);
+      }
+    }
+    if (missing.empty()) return result;
+    const measure::BenchOptions bench{.threads = options_.threads, .warmup = 5, .min_runs = 15, .budget_seconds = 0.2};
+    auto timings = measure::measure_cached(*cache_, missing, options_.backend, bench, nullptr, [&](size_t done, size_t total) {
+      progress(stage_name, static_cast<int64_t>(done), static_cast<int64_t>(total), "timing operators");
+    });
+    std::set<std::string> written;  // layers of one shape are one operator: journal it once
+    for (size_t j = 0; j < missing.size(); ++j) {
+      result[missing_at[j]] = timings[j].median_ms;
+      const std::string key = hex_hash(missing[j].op.canonical_key());
+      if (written.insert(key).second) journal_->put_text("latency", key, std::to_string(timings[j].median_ms));
+    }
+    return result;
+  }
+
+  // ---- 1. profile ----
+
+  void profile() {
+    for (const auto& node : model_.nodes) {
+      if (node.is_compute() && rules::why_not_searchable(*node.op).empty()) {
+        layers_.emplace_back(node);
+      }
+    }
+    if (layers_.empty()) {
+      throw SearchError("the model has no operator the rewrite rules apply to (no convolution, linear or matmul with "
+                        "learned weights); gos adapt has nothing to search");
+    }
+    std::vector<measure::OpToMeasure> ops;
+    for (const auto& node : model_.nodes) {
+      if (node.is_compute()) ops.push_back({*node.op, node.weights});
+    }
+    const auto all_ms = latencies_ms(ops, "profile");
+    size_t at = 0;
+    for (const auto& node : model_.nodes) {
+      if (!node.is_compute()) continue;
+      operators_ms_ += all_ms[at];
+      for (auto& layer : layers_) {
+        if (layer.node == &node) layer.original_ms = all_ms[at];
+      }
+      ++at;
+    }
+    // Hot operators first: when the budget runs out, the layers that matter most were searched.
+    std::stable_sort(layers_.begin(), layers_.end(), [](const Layer& a, const Layer& b) { return a.original_ms > b.original_ms; });
+    if (options_.max_layers > 0 && layers_.size() > static_cast<size_t>(options_.max_layers)) {
+      report_.notes.push_back(fmt::format("only the {} hottest of {} searchable operators were searched (--max-layers)",
+                                          options_.max_layers, layers_.size()));
+      layers_.resize(static_cast<size_t>(options_.max_layers), layers_.front());
+    }
+    if (auto known = journal_->text("profile", "whole_model")) {
+      original_timing_ = timing_from(json::parse(*known));
+    } else {
+      original_timing_ = whole_model_timing();
+      journal_->put_text("profile", "whole_model", timing_json(original_timing_).dump());
+    }
+    summary_ = fmt::format("{} operators, {} searchable; whole model {:.3f} ms (operators alone {:.3f} ms)", ops.size(),
+                           layers_.size(), original_timing_.median_ms, operators_ms_);
+  }
+
+  // The original model's latency, kept in the latency cache like every operator's: the same
+  // model is never timed twice on one machine, and runs that share a cache see the same figure.
+  measure::Timing whole_model_timing() {
+    const measure::CacheKey scope{measure::cache_name(options_.backend), options_.threads, measure::machine_fingerprint(), ""};
+    const std::string name = "whole_model:" + weights_fingerprint(model_);
+    if (auto cached = cache_->get_blob(name, scope)) return timing_from(json::parse(*cached));
+    progress("profile", 0, 0, "timing the whole model");
+    const auto timing = measure::bench_model(model_, options_.backend, {.threads = options_.threads});
+    cache_->put_blob(name, scope, timing_json(timing).dump());
+    return timing;
+  }
+
+  // ---- 2. candidates ----
+
+  void find_candidates() {
+    const rules::RuleOptions rule_options{.depth = options_.depth, .rules = options_.rules};
+    size_t kept = 0, derived = 0;
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      Layer& layer = layers_[l];
+      progress("candidates", static_cast<int64_t>(l), static_cast<int64_t>(layers_.size()), layer.node->name);
+      auto candidates = spread_over_macs(rules::derive_candidates(*layer.node->op, layer.node->weights, rule_options),
+                                         kMaxMeasuredPerLayer);
+      layer.derived = static_cast<int>(candidates.size());
+      derived += candidates.size();
+      std::vector<measure::OpToMeasure> ops;
+      for (const auto& c : candidates) ops.push_back({c.op, c.weights});
+      const auto ms = latencies_ms(ops, "candidates");
+      for (size_t i = 0; i < candidates.size(); ++i) {
+        if (ms[i] < kFasterThanOriginal * layer.original_ms) {
+          layer.faster.push_back(candidates[i]);
+          layer.faster_ms.push_back(ms[i]);
+        }
+      }
+      kept += layer.faster.size();
+    }
+    summary_ = fmt::format("{} candidates timed, {} measured at least 5% faster than their operator", derived, kept);
+  }
+
+  // ---- data ----
+
+  void load_data() {
+    const auto spec = data::parse_data_spec(options_.data);
+    train_set_ = data::load(spec, data::Split::Train);
+    validation_set_ = data::load(spec, data::Split::Validation);
+    test_set_ = data::load(spec, data::Split::Test);
+    if (model_.inputs.size() != 1) throw SearchError("gos adapt feeds models with one image input; this one has " +
+                                                     std::to_string(model_.inputs.size()) + " inputs");
+    auto expected = train_set_.images.shape;
+    expected[0] = 1;
+    if (model_.inputs[0].shape != expected) {
+      throw SearchError("the model reads " + ir::shape_text(model_.inputs[0].shape) + " but the images of " + options_.data +
+                        " are " + ir::shape_text(expected));
+    }
+    // Calibration images: a seeded sample of the training images.
+    std::vector<int64_t> order(static_cast<size_t>(train_set_.size()));
+    std::iota(order.begin(), order.end(), 0);
+    std::mt19937_64 rng(options_.seed);
+    std::shuffle(order.begin(), order.end(), rng);
+    const int64_t count = std::min<int64_t>(options_.calibration_images, train_set_.size());
+    const int64_t per_image = train_set_.images.elements() / train_set_.size();
+    auto shape = train_set_.images.shape;
+    shape[0] = count;
+    calibration_ = ir::Tensor(shape);
+    for (int64_t i = 0; i < count; ++i) {
+      std::copy_n(train_set_.images.data.begin() + order[i] * per_image, per_image, calibration_.data.begin() + i * per_image);
+    }
+  }
+
+  std::vector<ir::Tensor> recorded_inputs(const Layer& layer) {
+    if (auto known = journal_->tensors("recorded", layer.node->name)) return as_list(*known);
+    auto inputs = record_node_inputs(model_, *layer.node, {calibration_});
+    journal_->put_tensors("recorded", layer.node->name, as_map(inputs));
+    return inputs;
+  }
+
+  // ---- 3. fidelity ----
+
+  // Up to candidates_per_layer of the faster candidates: first the (latency, error) Pareto front
+  // by increasing latency, then the lowest-error others.
+  std::vector<size_t> select(const Layer& layer, const std::vector<double>& init_error) const {
+    std::vector<size_t> by_latency(layer.faster.size());
+    std::iota(by_latency.begin(), by_latency.end(), 0);
+    std::stable_sort(by_latency.begin(), by_latency.end(), [&](size_t a, size_t b) { return layer.faster_ms[a] < layer.faster_ms[b]; });
+    std::vector<size_t> chosen;
+    double best_error = INFINITY;
+    for (size_t i : by_latency) {
+      if (init_error[i] < best_error) {
+        chosen.push_back(i);
+        best_error = init_error[i];
+      }
+    }
+    std::vector<size_t> by_error = by_latency;
+    std::stable_sort(by_error.begin(), by_error.end(), [&](size_t a, size_t b) { return init_error[a] < init_error[b]; });
+    for (size_t i : by_error) {
+      if (std::find(chosen.begin(), chosen.end(), i) == chosen.end()) chosen.push_back(i);
+    }
+    // The front may be longer than allowed: keep its ends and spread the rest.
+    const size_t limit = static_cast<size_t>(std::max(1, options_.candidates_per_layer));
+    if (chosen.size() > limit) chosen.resize(limit);
+    std::sort(chosen.begin(), chosen.end());
+    return chosen;
+  }
+
+  std::string distilled_key(const Layer& layer, size_t candidate) const {
+    return layer.node->name + "|" + hex_hash(layer.faster[candidate].op.canonical_key());
+  }
+
+  void fidelity() {
+    int64_t total = 0, done = 0;
+    for (const auto& layer : layers_) total += std::min<int64_t>(layer.faster.size(), options_.candidates_per_layer);
+    const int64_t held_out = std::clamp<int64_t>(options_.held_out_images, 1, calibration_.shape[0] - 1);
+    const int64_t trained = calibration_.shape[0] - held_out;
+    for (auto& layer : layers_) {
+      if (layer.faster.empty()) continue;
+      if (!search_budget_left()) {
+        report_.notes.push_back("the budget ran out before " + layer.node->name + " and the layers after it were searched; they stay as they were");
+        break;
+      }
+      const auto inputs = recorded_inputs(layer);
+      const auto train_inputs = rows(inputs, 0, trained), held_out_inputs = rows(inputs, trained, trained + held_out);
+      const auto scored = score_candidates(layer.original, layer.faster, held_out_inputs);
+      std::vector<double> init_error;
+      for (const auto& s : scored) init_error.push_back(s.init_rel_error);
+      layer.selected = select(layer, init_error);
+      for (size_t candidate : layer.selected) {
+        progress("fidelity", done, total, layer.node->name + " " + layer.faster[candidate].derivation_text());
+        layer.distilled.push_back(distilled(layer, candidate, train_inputs, held_out_inputs));
+        ++done;
+      }
+      layer.searched = true;
+    }
+    double best_sum = 0;
+    int searched = 0;
+    for (const auto& layer : layers_) {
+      if (layer.distilled.empty()) continue;
+      ++searched;
+      double best = INFINITY;
+      for (const auto& d : layer.distilled) best = std::min(best, d.error_after);
+      best_sum += best;
+    }
+    summary_ = fmt::format("{} candidates distilled over {} layers; mean best error {:.1f}%", done, searched,
+                           searched ? 100 * best_sum / searched : 0.0);
+  }
+
+  Distilled distilled(const Layer& layer, size_t candidate, const std::vector<ir::Tensor>& train_inputs,
+                      const std::vector<ir::Tensor>& held_out_inputs) {
+    const std::string key = distilled_key(layer, candidate);
+    if (auto weights = journal_->tensors("distilled", key)) {
+      const json errors = json::parse(*journal_->text("distilled_error", key));
+      return {*weights, errors.at("before").get<double>(), errors.at("after").get<double>()};
+    }
+    DistillOptions distill{.steps = options_.distill_steps, .seed = options_.seed};
+    Distilled result = distill_candidate(layer.original, layer.faster[candidate], train_inputs, held_out_inputs, distill);
+    // The error first: the weights entry is what marks the candidate as done.
+    journal_->put_text("distilled_error", key, json{{"before", result.error_before}, {"after", result.error_after}}.dump());
+    journal_->put_tensors("distilled", key, result.weights);
+    return result;
+  }
+
+  rules::Candidate trained_candidate(const Layer& layer, size_t selected_index) const {
+    rules::Candidate candidate = layer.faster[layer.selected[selected_index]];
+    candidate.weights = layer.distilled[selected_index].weights;
+    return candidate;
+  }
+
+  // ---- 4. sensitivity ----
+
+  double validation_accuracy(const graph::Graph& graph) const {
+    return 100 * train::classification_accuracy(graph, sensitivity_set_);
+  }
+
+  void sensitivity() {
+    sensitivity_set_ = first_images(validation_set_, options_.sensitivity_images);
+    if (auto known = journal_->text("sensitivity", "original")) {
+      original_validation_ = std::stod(*known);
+    } else {
+      original_validation_ = validation_accuracy(model_);
+      journal_->put_text("sensitivity", "original", std::to_string(original_validation_));
+    }
+    int64_t total = 0, done = 0;
+    for (const auto& layer : layers_) total += static_cast<int64_t>(layer.distilled.size());
+    for (auto& layer : layers_) {
+      for (size_t s = 0; s < layer.distilled.size(); ++s) {
+        progress("sensitivity", done++, total, layer.node->name);
+        const std::string key = distilled_key(layer, layer.selected[s]);
+        double accuracy = 0;
+        if (auto known = journal_->text("sensitivity", key)) {
+          accuracy = std::stod(*known);
+        } else {
+          accuracy = validation_accuracy(replace_operators(model_, {{layer.node->name, trained_candidate(layer, s)}}));
+          journal_->put_text("sensitivity", key, std::to_string(accuracy));
+        }
+        layer.accuracy_drop.push_back(original_validation_ - accuracy);
+      }
+    }
+    summary_ = fmt::format("{} candidates each put in alone; validation accuracy {:.2f}% on {} images", total,
+                           original_validation_, sensitivity_set_.size());
+  }
+
+  // ---- 5. search ----
+
+  // A candidate's predicted loss: its measured drop (never below zero) plus a small share of its
+  // output error, so that among candidates that cost no measurable accuracy the more faithful wins.
+  static double predicted_loss(double accuracy_drop, double error_after) {
+    return std::max(0.0, accuracy_drop) + 0.1 * error_after;
+  }
+
+  void search() {
+    SearchProblem problem;
+    double searched_ms = 0;
+    for (const auto& layer : layers_) {
+      std::vector<LayerOption> options{{layer.original_ms, 0}};
+      for (size_t s = 0; s < layer.distilled.size(); ++s) {
+        options.push_back({layer.faster_ms[layer.selected[s]], predicted_loss(layer.accuracy_drop[s], layer.distilled[s].error_after)});
+      }
+      problem.layers.push_back(options);
+      searched_ms += layer.original_ms;
+    }
+    // What the model costs beyond the searched operators, as measured: whole model less them.
+    problem.fixed_latency_ms = std::max(0.0, original_timing_.median_ms - searched_ms);
+    EvolutionOptions evolution{.seed = options_.seed};
+    front_ = nsga2(problem, evolution, [&](int generation) { progress("search", generation, evolution.generations); });
+    const double target = target_latency_ms();
+    // The predicted latency is measured operator times; the whole model can differ, so the
+    // target is scaled by how the prediction of the original compares with its measurement.
+    chosen_front_index_ = -1;
+    for (size_t i = 0; i < front_.size(); ++i) {
+      if (front_[i].latency_ms <= target &&
+          (chosen_front_index_ < 0 || front_[i].accuracy_loss < front_[chosen_front_index_].accuracy_loss)) {
+        chosen_front_index_ = static_cast<int>(i);
+      }
+    }
+    if (chosen_front_index_ < 0) {
+      chosen_front_index_ = 0;  // the fastest: front_ is by latency
+      report_.notes.push_back(fmt::format("no configuration is predicted to reach {:.3f} ms (the fastest is {:.3f} ms); "
+                                          "the fastest one was fine-tuned", target, front_[0].latency_ms));
+    }
+    for (const auto& point : front_) {
+      int changed = 0;
+      for (int c : point.choice) changed += c != 0;
+      report_.front.push_back({point.latency_ms, point.accuracy_loss, changed, false});
+    }
+    summary_ = fmt::format("{} configurations on the front; target {:.3f} ms; chose {:.3f} ms at predicted loss {:.2f}",
+                           front_.size(), target, front_[chosen_front_index_].latency_ms, front_[chosen_front_index_].accuracy_loss);
+  }
+
+  double target_latency_ms() const {
+    if (options_.latency_ms) return *options_.latency_ms;
+    return original_timing_.median_ms / options_.speedup.value_or(2.5);
+  }
+
+  std::map<std::string, rules::Candidate> choices(const Configuration& configuration) const {
+    std::map<std::string, rules::Candidate> chosen;
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      const int option = configuration.choice[l];
+      if (option > 0) chosen.emplace(layers_[l].node->name, trained_candidate(layers_[l], static_cast<size_t>(option - 1)));
+    }
+    return chosen;
+  }
+
+  // ---- 6 and 7. fine-tune and verify, trying further front points when the constraint fails ----
+
+  void attempts() {
+    int index = chosen_front_index_;
+    std::set<int> tried;
+    for (int attempt = 0; attempt < options_.max_attempts && index >= 0 && !tried.count(index); ++attempt) {
+      tried.insert(index);
+      graph::Graph adapted;
+      stage("finetune", [&] { adapted = finetuned(index); });
+      report::Attempt outcome;
+      stage("verify", [&] { outcome = verify(index, adapted); });
+      report_.attempts.push_back(outcome);
+      if (outcome.meets_constraint || !best_adapted_ || better(outcome, report_.attempts[best_attempt_])) {
+        best_attempt_ = report_.attempts.size() - 1;
+        best_adapted_ = adapted;
+      }
+      if (outcome.meets_constraint) break;
+      const bool too_slow = !meets_latency(outcome);
+      index = next_front_point(index, too_slow);
+      if (index >= 0 && remaining_seconds() < 2 * kVerifyReserveSeconds) {
+        report_.notes.push_back("the budget left no time to fine-tune another configuration of the front");
+        break;
+      }
+      if (index >= 0) report_.attempts.back().outcome += too_slow ? "; trying a faster point of the front" : "; trying a more accurate point of the front";
+    }
+    const auto& best = report_.attempts[best_attempt_];
+    report_.front[best.front_index].chosen = true;
+    adapted_ = *best_adapted_;
+    fill_layers(front_[best.front_index]);
+    fill_summary(best);
+  }
+
+  bool meets_latency(const report::Attempt& attempt) const {
+    const auto& verified = verified_.at(attempt.front_index);
+    if (options_.latency_ms) return verified.adapted.median_ms <= *options_.latency_ms;
+    return attempt.speedup >= options_.speedup.value_or(2.5);
+  }
+
+  // Meeting the constraint first; else within the accuracy budget and faster; else the smaller drop.
+  bool better(const report::Attempt& a, const report::Attempt& b) const {
+    if (a.meets_constraint != b.meets_constraint) return a.meets_constraint;
+    const bool a_accurate = a.quality_drop <= options_.max_acc_drop, b_accurate = b.quality_drop <= options_.max_acc_drop;
+    if (a_accurate != b_accurate) return a_accurate;
+    return a_accurate ? a.speedup > b.speedup : a.quality_drop < b.quality_drop;
+  }
+
+  // front_ is sorted by latency: a faster point has a lower index.
+  int next_front_point(int index, bool need_faster) const {
+    if (need_faster) return index > 0 ? index - 1 : -1;
+    return index + 1 < static_cast<int>(front_.size()) ? index + 1 : -1;
+  }
+
+  graph::Graph finetuned(int front_index) {
+    graph::Graph adapted = replace_operators(model_, choices(front_[front_index]));
+    const std::string prefix = "front" + std::to_string(front_index) + "|";
+    bool known = journal_->text("finetune", prefix + "done").has_value();
+    if (known) {
+      for (auto& node : adapted.nodes) {
+        if (auto weights = journal_->tensors("finetune", prefix + node.name)) node.weights = *weights;
+      }
+      summary_ = "fine-tuned weights read from the run journal";
+      return adapted;
+    }
+    const double budget = std::max(0.0, remaining_seconds() - kVerifyReserveSeconds);
+    if (budget < 10) throw SearchError("the budget is spent before fine-tuning could start; give a larger --budget");
+    train::TrainOptions train_options{.epochs = options_.finetune_epochs,
+                                      .optimizer = options_.finetune_optimizer,
+                                      .learning_rate = options_.finetune_lr,
+                                      .seed = options_.seed,
+                                      .threads = options_.train_threads,
+                                      .distillation = train::Distillation{.teacher = model_},
+                                      .budget_seconds = std::isfinite(budget) ? budget : 0};
+    train::TrainCallbacks train_callbacks;
+    train_callbacks.on_batch = [&](int64_t done, int64_t total, double loss) {
+      progress("finetune", done, total, fmt::format("epoch {}/{} loss {:.4f}", epoch_ + 1, options_.finetune_epochs, loss));
+    };
+    epoch_ = 0;
+    train_callbacks.on_epoch = [&](const train::EpochReport& epoch) { epoch_ = epoch.epoch; };
+    auto trained = train::train_classifier(adapted, train_set_, validation_set_, train_options, train_callbacks);
+    if (trained.stopped_by_budget) report_.notes.push_back("fine-tuning stopped early to stay within the budget");
+    for (const auto& node : trained.model.nodes) {
+      if (!node.weights.empty()) journal_->put_tensors("finetune", prefix + node.name, node.weights);
+    }
+    journal_->put_text("finetune", prefix + "done", "1");
+    const auto& last = trained.epochs.empty() ? train::EpochReport{} : trained.epochs.back();
+    summary_ = fmt::format("{} epoch(s); validation accuracy {:.2f}%", trained.epochs.size(), 100 * last.validation_accuracy);
+    return trained.model;
+  }
+
+  struct Verified {
+    measure::Timing original, adapted;
+    double original_accuracy = 0, adapted_accuracy = 0;
+  };
+
+  report::Attempt verify(int front_index, const graph::Graph& adapted) {
+    const std::string key = "front" + std::to_string(front_index);
+    Verified v;
+    if (auto known = journal_->text("verify", key)) {
+      const json j = json::parse(*known);
+      v = {timing_from(j.at("original")), timing_from(j.at("adapted")), j.at("original_accuracy"), j.at("adapted_accuracy")};
+    } else {
+      progress("verify", 0, 3, "timing original and adapted side by side");
+      std::tie(v.original, v.adapted) = measure::bench_models_interleaved(model_, adapted, options_.backend,
+                                                                          {.threads = options_.threads, .budget_seconds = 2});
+      progress("verify", 1, 3, "test accuracy of the original");
+      v.original_accuracy = test_accuracy(model_);
+      progress("verify", 2, 3, "test accuracy of the adapted model");
+      v.adapted_accuracy = 100 * train::classification_accuracy(adapted, test_set_);
+      journal_->put_text("verify", key,
+                        json{{"original", timing_json(v.original)}, {"adapted", timing_json(v.adapted)},
+                             {"original_accuracy", v.original_accuracy}, {"adapted_accuracy", v.adapted_accuracy}}
+                            .dump());
+    }
+    verified_[front_index] = v;
+    report::Attempt attempt;
+    attempt.front_index = front_index;
+    attempt.speedup = v.original.median_ms / v.adapted.median_ms;
+    attempt.quality_drop = v.original_accuracy - v.adapted_accuracy;
+    const bool accurate = attempt.quality_drop <= options_.max_acc_drop;
+    attempt.meets_constraint = accurate && meets_latency(attempt);
+    attempt.outcome = fmt::format("{:.2f}x faster ({:.3f} -> {:.3f} ms), accuracy {:.2f}% -> {:.2f}% ({:+.2f} points)",
+                                  attempt.speedup, v.original.median_ms, v.adapted.median_ms, v.original_accuracy,
+                                  v.adapted_accuracy, -attempt.quality_drop);
+    summary_ = attempt.outcome;
+    return attempt;
+  }
+
+  double test_accuracy(const graph::Graph& graph) {
+    if (auto known = journal_->text("verify", "original_accuracy")) return std::stod(*known);
+    const double accuracy = 100 * train::classification_accuracy(graph, test_set_);
+    journal_->put_text("verify", "original_accuracy", std::to_string(accuracy));
+    return accuracy;
+  }
+
+  // ---- the report ----
+
+  void fill_layers(const Configuration& configuration) {
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      const Layer& layer = layers_[l];
+      const int option = configuration.choice[l];
+      report::LayerChoice choice;
+      choice.node = layer.node->name;
+      choice.op_type = layer.node->op_type;
+      choice.original_expr = ir::print(layer.original.op);
+      choice.latency_ms_before = layer.original_ms;
+      choice.macs_before = ir::cost(layer.original.op).macs;
+      choice.candidates = static_cast<int>(layer.faster.size());
+      double best = INFINITY;
+      for (double drop : layer.accuracy_drop) best = std::min(best, drop);
+      choice.sensitivity = std::isfinite(best) ? best : 0;
+      if (option == 0) {
+        choice.chosen_expr = choice.original_expr;
+        choice.derivation = "original";
+        choice.latency_ms_after = layer.original_ms;
+        choice.macs_after = choice.macs_before;
+      } else {
+        const size_t s = static_cast<size_t>(option - 1);
+        const auto& candidate = layer.faster[layer.selected[s]];
+        choice.kept = false;
+        choice.chosen_expr = ir::print(candidate.op);
+        choice.derivation = candidate.derivation_text();
+        choice.latency_ms_after = layer.faster_ms[layer.selected[s]];
+        choice.macs_after = ir::cost(candidate.op).macs;
+        choice.fidelity = layer.distilled[s].error_after;
+      }
+      report_.layers.push_back(choice);
+    }
+  }
+
+  void fill_summary(const report::Attempt& best) {
+    const Verified& v = verified_.at(best.front_index);
+    auto summary = [](const graph::Graph& graph, const measure::Timing& timing, double accuracy) {
+      report::ModelSummary s;
+      s.accuracy = accuracy;
+      s.median_ms = timing.median_ms;
+      s.p10_ms = timing.p10_ms;
+      s.p90_ms = timing.p90_ms;
+      s.runs = timing.runs;
+      s.macs = graph::total_macs(graph);
+      s.params = graph::total_params(graph);
+      return s;
+    };
+    report_.original = summary(model_, v.original, v.original_accuracy);
+    report_.adapted = summary(adapted_, v.adapted, v.adapted_accuracy);
+    report_.speedup = best.speedup;
+    report_.quality_drop = best.quality_drop;
+    report_.constraint_met = best.meets_constraint;
+    const std::string goal = options_.latency_ms ? fmt::format("at most {:.3f} ms", *options_.latency_ms)
+                                                 : fmt::format("at least {:.2f}x faster", options_.speedup.value_or(2.5));
+    report_.verdict = fmt::format("{} runs {:.2f}x faster on {} ({:.3f} -> {:.3f} ms) with test accuracy {:.2f}% -> {:.2f}%. ",
+                                  options_.model_label, best.speedup, report_.backend, v.original.median_ms, v.adapted.median_ms,
+                                  v.original_accuracy, v.adapted_accuracy) +
+                      (best.meets_constraint ? fmt::format("This meets the goal ({}, at most {:.2f} points lost).", goal, options_.max_acc_drop)
+                                             : fmt::format("This misses the goal ({}, at most {:.2f} points lost); it is the closest configuration found.",
+                                                           goal, options_.max_acc_drop));
+  }
+
+  // ---- 8. export ----
+
+  void export_files() {
+    const auto onnx_path = options_.out / "adapted.onnx";
+    const auto script_path = options_.out / "adapted.pt";
+    write_atomically(onnx_path, [&](const std::filesystem::path& path) { graph::write_onnx(adapted_, path); });
+    check_with_onnx_runtime(onnx_path);
+    write_atomically(script_path, [&](const std::filesystem::path& path) { graph::export_torchscript(adapted_, path.string(), true); });
+    report_.finished_at = utc_now();
+    report::write_report(report_, options_.out);
+    summary_ = "wrote " + onnx_path.string() + ", " + script_path.string() + ", report.json and report.html";
+  }
+
+  template <typename Write>
+  static void write_atomically(const std::filesystem::path& path, Write write) {
+    const auto temporary = std::filesystem::path(path.string() + ".partial" + path.extension().string());
+    write(temporary);
+    std::filesystem::rename(temporary, path);
+  }
+
+  // ONNX Runtime must give the adapted model's answers on a few calibration images.
+  void check_with_onnx_runtime(const std::filesystem::path& path) {
+    const auto images = rows({calibration_}, 0, std::min<int64_t>(8, calibration_.shape[0]));
+    ir::TensorMap inputs{{model_.inputs[0].name, images[0]}};
+    const ir::TensorMap outputs = graph::run_onnx_runtime(path, inputs);
+    torch::NoGradGuard no_grad;
+    graph::GraphModule module(adapted_);
+    module.eval();
+    const torch::Tensor expected = module.forward(lowering::to_torch(images[0]));
+    const torch::Tensor actual = lowering::to_torch(outputs.begin()->second);
+    const double error = (actual - expected).abs().max().item<double>() / std::max(1e-6, expected.abs().max().item<double>());
+    if (error > 1e-3) {
+      throw SearchError(fmt::format("ONNX Runtime's answers for {} differ from libtorch's by {:.2g} (relative); the export is wrong",
+                                    path.string(), error));
+    }
+  }
+
+  const graph::Graph& model_;
+  const AdaptOptions& options_;
+  const AdaptCallbacks& callbacks_;
+  std::optional<Journal> journal_;  // opened once the inputs are known to be usable
+  std::optional<measure::LatencyCache> cache_;
+  Clock::time_point start_;
+  report::AdaptReport report_;
+  std::string summary_;
+
+  std::vector<Layer> layers_;
+  double operators_ms_ = 0;
+  measure::Timing original_timing_;
+  data::ImageDataset train_set_, validation_set_, test_set_, sensitivity_set_;
+  ir::Tensor calibration_;
+  double original_validation_ = 0;
+  std::vector<Configuration> front_;
+  int chosen_front_index_ = -1;
+  int epoch_ = 0;
+  std::map<int, Verified> verified_;
+  size_t best_attempt_ = 0;
+  std::optional<graph::Graph> best_adapted_;
+  graph::Graph adapted_;
+};
+
+}  // namespace
+
+void check_options(const AdaptOptions& options) {
+  if (options.speedup && options.latency_ms) throw SearchError("give --speedup or --latency-ms, not both");
+  if (options.speedup && !(*options.speedup > 1)) throw SearchError("--speedup must be above 1 (it is the wanted ratio of latencies, e.g. 2.5)");
+  if (options.latency_ms && !(*options.latency_ms > 0)) throw SearchError("--latency-ms must be a positive number of milliseconds");
+  if (!(options.max_acc_drop >= 0)) throw SearchError("--max-acc-drop must be zero or more accuracy points");
+  if (options.budget_seconds < 0 || (options.budget_seconds > 0 && options.budget_seconds < 60)) {
+    throw SearchError("a budget under a minute cannot fine-tune anything; give at least --budget 5m (or none)");
+  }
+  if (options.finetune_epochs < 1) throw SearchError("--finetune-epochs must be at least 1");
+  if (options.candidates_per_layer < 1) throw SearchError("--candidates-per-layer must be at least 1");
+  if (options.depth < 1 || options.depth > 2) throw SearchError("--depth must be 1 or 2");
+  if (options.calibration_images < 2 || options.held_out_images < 1 || options.held_out_images >= options.calibration_images) {
+    throw SearchError("--calibration-images must exceed --held-out-images, which must be at least 1");
+  }
+  if (options.max_attempts < 1) throw SearchError("--max-attempts must be at least 1");
+  if (options.max_layers < 0) throw SearchError("--max-layers must be zero (all) or more");
+  const auto known = rules::rule_names();
+  for (const auto& rule : options.rules) {
+    if (std::find(known.begin(), known.end(), rule) == known.end()) {
+      std::string names;
+      for (const auto& name : known) names += (names.empty() ? "" : ", ") + name;
+      throw SearchError("unknown rule '" + rule + "'; the rules are " + names);
+    }
+  }
+}
+
+AdaptResult adapt(const graph::Graph& model, const AdaptOptions& options, const AdaptCallbacks& callbacks) {
+  check_options(options);
+  return AdaptRun(model, options, callbacks).run();
+}
+
+double parse_duration(const std::string& text) {
+  static const std::regex pattern(R"(^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$)");
+  std::smatch match;
+  if (text.empty() || !std::regex_match(text, match, pattern) || (!match[1].matched && !match[2].matched && !match[3].matched)) {
+    throw SearchError("'" + text + "' is not a duration; write e.g. 30m, 1h30m, 90s or 45 (seconds)");
+  }
+  double seconds = 0;
+  if (match[1].matched) seconds += 3600 * std::stod(match[1].str());
+  if (match[2].matched) seconds += 60 * std::stod(match[2].str());
+  if (match[3].matched) seconds += std::stod(match[3].str());
+  return seconds;
+}
+
+}  // namespace gos::search

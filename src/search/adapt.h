@@ -1,0 +1,74 @@
+#pragma once
+// The public face of `gos adapt`: a trained model made faster on a target backend within an
+// accuracy budget. Stages (docs/search.md): profile the operators on the backend; derive
+// candidates and keep the measured-faster ones; record each operator's inputs on calibration
+// images and distil every kept candidate (its fidelity); measure each candidate's effect on
+// validation accuracy alone (sensitivity); NSGA-II over per-layer choices; fine-tune the chosen
+// configuration with knowledge distillation; verify it side by side with the original (the next
+// front point when it misses the constraint); export ONNX, TorchScript and the report. Every
+// finished piece of work is journaled in OUT/run.sqlite, so a restarted run resumes.
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "graph/graph.h"
+#include "measure/measure.h"
+#include "report/report.h"
+
+namespace gos::search {
+
+struct AdaptOptions {
+  std::string model_label;  // what the report calls the model (the MODEL argument)
+  std::string data = "fashion-mnist";
+  std::string target = "host";
+  measure::Backend backend = measure::Backend::Mobile;
+  int threads = 1;                   // for latency: the target's cores
+  int train_threads = 0;             // for recording, distillation and fine-tuning; 0: every core
+  std::optional<double> speedup;     // the constraint: at least this measured speedup,
+  std::optional<double> latency_ms;  // or at most this whole-model latency (2.5x when neither is set)
+  double max_acc_drop = 0.5;         // accuracy points
+  int depth = 1;                     // rule applications per candidate
+  std::vector<std::string> rules;    // the rules to use; empty: all
+  int max_layers = 0;                // search only this many of the hottest operators; 0: all
+  int candidates_per_layer = 6;      // distilled per layer at most
+  int calibration_images = 256;      // training images whose activations are recorded
+  int held_out_images = 64;          // of them, kept out of distillation to measure fidelity
+  int distill_steps = 300;
+  int sensitivity_images = 2000;     // validation images for the effect of each candidate alone
+  int finetune_epochs = 3;
+  double finetune_lr = 0.01;
+  std::string finetune_optimizer = "sgd";
+  int max_attempts = 3;              // configurations fine-tuned before giving up on the constraint
+  double budget_seconds = 0;         // the whole run; 0: none
+  uint64_t seed = 1;
+  std::filesystem::path out = "gos-out";
+  std::filesystem::path cache;       // the latency cache; empty: measure::default_cache_path()
+};
+
+// Throws SearchError when the options cannot give a result (a constraint out of range, a budget
+// too small to fine-tune at all), before any work is done.
+void check_options(const AdaptOptions& options);
+
+struct AdaptCallbacks {
+  // A stage's progress: (stage, done, total, detail); total 0 when unknown.
+  std::function<void(const std::string& stage, int64_t done, int64_t total, const std::string& detail)> on_progress;
+  // A stage finished (or was found finished in the journal), with a one-line summary.
+  std::function<void(const std::string& stage, const std::string& summary)> on_stage;
+};
+
+struct AdaptResult {
+  report::AdaptReport report;
+  graph::Graph adapted;
+};
+
+// Runs (or resumes) the whole pipeline on `model` (batch norms folded) and writes OUT/adapted.onnx,
+// OUT/adapted.pt, OUT/report.json and OUT/report.html. Throws SearchError (nothing searchable,
+// settings differing from the journal's run), data::DataError, measure::MeasureError.
+AdaptResult adapt(const graph::Graph& model, const AdaptOptions& options, const AdaptCallbacks& callbacks = {});
+
+// "30m", "1h30m", "90s", "2h", "45" (seconds) as seconds; throws SearchError otherwise.
+double parse_duration(const std::string& text);
+
+}  // namespace gos::search

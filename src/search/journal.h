@@ -1,0 +1,58 @@
+#pragma once
+// The public face of a run's journal: OUT/run.sqlite keeps every finished piece of work of
+// `gos adapt` (measured latencies, recorded activations, trained candidates, the search's front,
+// fine-tuned models, verifications), so a run killed at any moment and restarted with the same
+// command picks up where it stopped. Each entry is written once, in its own transaction, when its
+// work is done; the count of writes per entry is kept so tests can prove nothing was redone.
+// Plain C++ and SQLite.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "ir/ir.h"
+
+namespace gos::search {
+
+class Journal {
+ public:
+  // Opens (creating it and its folder if needed) the journal file. Throws SearchError when it
+  // cannot be opened or is not a gos journal.
+  explicit Journal(const std::filesystem::path& file);
+  ~Journal();
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  // The run's settings (everything that changes results): stored by the first run; a restart
+  // with other settings throws SearchError naming the first difference, so that a resumed run
+  // never mixes two configurations.
+  void bind_settings(const std::string& settings_json);
+
+  std::optional<std::string> text(const std::string& stage, const std::string& key) const;
+  void put_text(const std::string& stage, const std::string& key, const std::string& value);
+
+  std::optional<ir::TensorMap> tensors(const std::string& stage, const std::string& key) const;
+  void put_tensors(const std::string& stage, const std::string& key, const ir::TensorMap& tensors);
+
+  // How many times an entry was written (0: never); a finished run has written each once.
+  int64_t times_written(const std::string& stage, const std::string& key) const;
+  // The largest count over the stage's entries (every stage when `stage` is empty), and how many it has.
+  int64_t max_times_written(const std::string& stage = {}) const;
+  int64_t entries(const std::string& stage) const;
+
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  struct Db;
+  std::optional<std::string> blob(const std::string& stage, const std::string& key) const;
+  void put_blob(const std::string& stage, const std::string& key, const std::string& bytes);
+  std::filesystem::path path_;
+  std::unique_ptr<Db> db_;
+};
+
+// Tensors as bytes and back (name, shape, float32 values), for the journal's blobs.
+std::string serialise_tensors(const ir::TensorMap& tensors);
+ir::TensorMap deserialise_tensors(const std::string& bytes);  // throws SearchError when malformed
+
+}  // namespace gos::search
