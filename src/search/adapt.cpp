@@ -15,6 +15,7 @@
 #include <random>
 #include <regex>
 #include <set>
+#include <thread>
 
 #include "data/data.h"
 #include "graph/onnx_export.h"
@@ -152,7 +153,6 @@ class AdaptRun {
     journal_.emplace(options_.out / "run.sqlite");
     cache_.emplace(options_.cache.empty() ? measure::default_cache_path() : options_.cache);
     journal_->bind_settings(settings().dump());
-    if (options_.train_threads > 0) torch::set_num_threads(options_.train_threads);
     report_ = base_report();
     stage("profile", [&] { profile(); });
     stage("candidates", [&] { find_candidates(); });
@@ -222,6 +222,12 @@ class AdaptRun {
 
   void progress(const std::string& stage, int64_t done, int64_t total, const std::string& detail = {}) const {
     if (callbacks_.on_progress) callbacks_.on_progress(stage, done, total, detail);
+  }
+
+  // Timing pins libtorch to the target's thread count; training and evaluation take the machine.
+  void use_training_threads() const {
+    const int threads = options_.train_threads > 0 ? options_.train_threads : static_cast<int>(std::thread::hardware_concurrency());
+    torch::set_num_threads(std::max(1, threads));
   }
 
   double remaining_seconds() const {
@@ -411,6 +417,7 @@ class AdaptRun {
   }
 
   void fidelity() {
+    use_training_threads();
     int64_t total = 0, done = 0;
     for (const auto& layer : layers_) total += std::min<int64_t>(layer.faster.size(), options_.candidates_per_layer);
     const int64_t held_out = std::clamp<int64_t>(options_.held_out_images, 1, calibration_.shape[0] - 1);
@@ -475,6 +482,7 @@ class AdaptRun {
   }
 
   void sensitivity() {
+    use_training_threads();
     sensitivity_set_ = first_images(validation_set_, options_.sensitivity_images);
     if (auto known = journal_->text("sensitivity", "original")) {
       original_validation_ = std::stod(*known);
@@ -626,6 +634,7 @@ class AdaptRun {
       summary_ = "fine-tuned weights read from the run journal";
       return adapted;
     }
+    use_training_threads();
     const double budget = std::max(0.0, remaining_seconds() - kVerifyReserveSeconds);
     if (budget < 10) throw SearchError("the budget is spent before fine-tuning could start; give a larger --budget");
     train::TrainOptions train_options{.epochs = options_.finetune_epochs,
@@ -667,6 +676,7 @@ class AdaptRun {
       progress("verify", 0, 3, "timing original and adapted side by side");
       std::tie(v.original, v.adapted) = measure::bench_models_interleaved(model_, adapted, options_.backend,
                                                                           {.threads = options_.threads, .budget_seconds = 2});
+      use_training_threads();
       progress("verify", 1, 3, "test accuracy of the original");
       v.original_accuracy = test_accuracy(model_);
       progress("verify", 2, 3, "test accuracy of the adapted model");

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The adapt benchmark of issue 6: `gos adapt` on each Fashion-MNIST baseline (mobile backend,
+# 1 thread, default goal: 2.5x faster, at most 0.5 accuracy points lost), then one table: model,
+# original accuracy / latency, adapted accuracy / latency, speedup measured side by side, accuracy
+# drop, whether the goal was met, and the run's time. Each run writes bench-out/adapt/MODEL/
+# (report.html, report.json, adapted.onnx, adapted.pt, run.sqlite); rerunning resumes or reuses
+# finished runs.
+#
+#   bench/adapt.sh [MODEL...]      (default: resnet20 vgg11s mobilenetv2s mixer-s)
+#   BUDGET=30m bench/adapt.sh      (time per model; default 30m)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+make --no-print-directory build >/dev/null
+gos=build/gos
+models=("$@")
+[[ ${#models[@]} -gt 0 ]] || models=(resnet20 vgg11s mobilenetv2s mixer-s)
+budget=${BUDGET:-30m}
+
+# Fine-tuning follows each baseline's own training recipe (models/README.md), at a lower rate.
+extra_options() {
+  case "$1" in
+    mixer-s) echo "--optimizer adamw --finetune-lr 0.0005" ;;
+    *) echo "--finetune-lr 0.01" ;;
+  esac
+}
+
+echo "# gos adapt benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), budget $budget per model"
+echo
+echo "| model | original acc | original ms | adapted acc | adapted ms | speedup | acc drop | goal met | run time |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"
+for model in "${models[@]}"; do
+  out=bench-out/adapt/$model
+  # shellcheck disable=SC2046
+  "$gos" adapt "models/$model.onnx" --data fashion-mnist --backend mobile --threads 1 --budget "$budget" \
+    $(extra_options "$model") -o "$out" --quiet || true
+  if [[ ! -f $out/report.json ]]; then
+    echo "| $model | | | | | | | no report (see the command's error) | |"
+    continue
+  fi
+  python3 - "$model" "$out/report.json" <<'PY'
+import json, sys
+model, path = sys.argv[1], sys.argv[2]
+r = json.load(open(path))
+o, a = r["original"], r["adapted"]
+seconds = sum(s["seconds"] for s in r["stages"])
+print(f"| {model} | {o['accuracy']:.2f}% | {o['median_ms']:.3f} | {a['accuracy']:.2f}% | {a['median_ms']:.3f} | "
+      f"{r['speedup']:.2f}x | {r['acc_drop']:+.2f} | {'yes' if r['constraint_met'] else 'no'} | {seconds / 60:.1f} min |")
+PY
+done

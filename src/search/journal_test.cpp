@@ -1,0 +1,96 @@
+// The run journal keeps finished work across processes, counts every write, and refuses to mix
+// two runs' settings.
+#include "search/journal.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include "search/candidates.h"
+
+namespace gos::search {
+namespace {
+
+namespace fs = std::filesystem;
+
+class JournalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "gos-journal-test-XXXXXX").string();
+    folder_ = mkdtemp(pattern.data());
+  }
+  void TearDown() override { fs::remove_all(folder_); }
+  fs::path file() const { return folder_ / "out" / "run.sqlite"; }
+  fs::path folder_;
+};
+
+TEST_F(JournalTest, TextAndTensorsSurviveReopening) {
+  ir::TensorMap tensors{{"W", ir::Tensor({2, 3}, {1, 2, 3, 4, 5, 6})}, {"B", ir::Tensor({1}, {-0.5f})}};
+  {
+    Journal journal(file());
+    journal.put_text("verify", "front3", "{\"speedup\": 2.4}");
+    journal.put_tensors("distilled", "conv|abc", tensors);
+  }
+  Journal journal(file());
+  EXPECT_EQ(journal.text("verify", "front3"), "{\"speedup\": 2.4}");
+  EXPECT_FALSE(journal.text("verify", "front4"));
+  auto read = journal.tensors("distilled", "conv|abc");
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read->at("W").shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(read->at("W").data, tensors.at("W").data);
+  EXPECT_EQ(read->at("B").data, tensors.at("B").data);
+  EXPECT_EQ(journal.entries("distilled"), 1);
+}
+
+TEST_F(JournalTest, CountsHowOftenEachEntryWasWritten) {
+  Journal journal(file());
+  journal.put_text("latency", "a", "0.1");
+  journal.put_text("latency", "b", "0.2");
+  EXPECT_EQ(journal.max_times_written("latency"), 1);
+  journal.put_text("latency", "a", "0.1");
+  EXPECT_EQ(journal.times_written("latency", "a"), 2);
+  EXPECT_EQ(journal.times_written("latency", "b"), 1);
+  EXPECT_EQ(journal.times_written("latency", "c"), 0);
+  EXPECT_EQ(journal.max_times_written("latency"), 2);
+  EXPECT_EQ(journal.max_times_written("recorded"), 0);
+  EXPECT_EQ(journal.max_times_written(), 2);
+}
+
+TEST_F(JournalTest, ARestartWithOtherSettingsIsRefusedNamingTheDifference) {
+  Journal(file()).bind_settings(R"({"depth":1,"seed":1})");
+  Journal journal(file());
+  EXPECT_NO_THROW(journal.bind_settings(R"({"depth":1,"seed":1})"));
+  try {
+    journal.bind_settings(R"({"depth":1,"seed":2})");
+    FAIL() << "other settings were accepted";
+  } catch (const SearchError& error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find("seed\":2"), std::string::npos) << message;
+    EXPECT_NE(message.find("--out"), std::string::npos) << message;
+  }
+}
+
+TEST_F(JournalTest, AFileThatIsNotAJournalIsAClearError) {
+  fs::create_directories(file().parent_path());
+  std::ofstream(file()) << "this is not a database, it is a text file written by someone else";
+  try {
+    Journal journal(file());
+    FAIL() << "a text file was opened as a journal";
+  } catch (const SearchError& error) {
+    EXPECT_NE(std::string(error.what()).find(file().string()), std::string::npos) << error.what();
+  }
+}
+
+TEST(TensorBytes, RoundTripAndRejectTruncation) {
+  ir::TensorMap tensors{{"X", ir::Tensor({4}, {1, 2, 3, 4})}};
+  const std::string bytes = serialise_tensors(tensors);
+  EXPECT_EQ(deserialise_tensors(bytes).at("X").data, tensors.at("X").data);
+  EXPECT_THROW(deserialise_tensors(bytes.substr(0, bytes.size() - 3)), SearchError);
+  EXPECT_THROW(deserialise_tensors(bytes + "x"), SearchError);
+  EXPECT_TRUE(deserialise_tensors(serialise_tensors({})).empty());
+}
+
+}  // namespace
+}  // namespace gos::search
