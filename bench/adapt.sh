@@ -19,8 +19,8 @@ budget=${BUDGET:-30m}
 # Fine-tuning follows each baseline's own training recipe (models/README.md), at a lower rate.
 extra_options() {
   case "$1" in
-    mixer-s) echo "--optimizer adamw --finetune-lr 0.0005" ;;
-    *) echo "--finetune-lr 0.01" ;;
+    mixer-s) echo "--optimizer adamw --finetune-lr 0.0002" ;;
+    *) echo "--finetune-lr 0.001" ;;
   esac
 }
 

@@ -579,7 +579,9 @@ class AdaptRun {
     for (int attempt = 0; attempt < options_.max_attempts && index >= 0 && !tried.count(index); ++attempt) {
       tried.insert(index);
       graph::Graph adapted;
+      const auto finetune_start = Clock::now();
       stage("finetune", [&] { adapted = finetuned(index); });
+      last_finetune_seconds_ = seconds_since(finetune_start);
       report::Attempt outcome;
       stage("verify", [&] { outcome = verify(index, adapted); });
       report_.attempts.push_back(outcome);
@@ -588,13 +590,20 @@ class AdaptRun {
         best_adapted_ = adapted;
       }
       if (outcome.meets_constraint) break;
-      const bool too_slow = !meets_latency(outcome);
-      index = next_front_point(index, too_slow);
-      if (index >= 0 && remaining_seconds() < 2 * kVerifyReserveSeconds) {
+      const bool too_slow = !meets_latency(outcome), too_inaccurate = outcome.quality_drop > options_.max_acc_drop;
+      if (too_slow && too_inaccurate) {
+        report_.attempts.back().outcome += "; no point of the front is predicted to be both faster and more accurate";
+        break;
+      }
+      index = too_slow ? faster_point(index, outcome, tried) : more_accurate_point(index, outcome, tried);
+      if (index < 0) break;
+      if (remaining_seconds() < last_finetune_seconds_ + kVerifyReserveSeconds) {
         report_.notes.push_back("the budget left no time to fine-tune another configuration of the front");
         break;
       }
-      if (index >= 0) report_.attempts.back().outcome += too_slow ? "; trying a faster point of the front" : "; trying a more accurate point of the front";
+      report_.attempts.back().outcome += fmt::format("; trying a {} point of the front (predicted {:.3f} ms, loss {:.2f})",
+                                                     too_slow ? "faster" : "more accurate", front_[index].latency_ms,
+                                                     front_[index].accuracy_loss);
     }
     const auto& best = report_.attempts[best_attempt_];
     report_.front[best.front_index].chosen = true;
@@ -617,10 +626,33 @@ class AdaptRun {
     return a_accurate ? a.speedup > b.speedup : a.quality_drop < b.quality_drop;
   }
 
-  // front_ is sorted by latency: a faster point has a lower index.
-  int next_front_point(int index, bool need_faster) const {
-    if (need_faster) return index > 0 ? index - 1 : -1;
-    return index + 1 < static_cast<int>(front_.size()) ? index + 1 : -1;
+  // The measured drop tells how optimistic the predicted loss was: the next point is the fastest
+  // whose predicted loss, scaled by that ratio, fits the accuracy budget (else the most accurate
+  // point not tried).
+  int more_accurate_point(int index, const report::Attempt& outcome, const std::set<int>& tried) const {
+    const double predicted = front_[index].accuracy_loss;
+    const double allowed = outcome.quality_drop > 0 ? predicted * options_.max_acc_drop / outcome.quality_drop : predicted;
+    int best = -1, most_accurate = -1;
+    for (int i = 0; i < static_cast<int>(front_.size()); ++i) {
+      if (tried.count(i) || front_[i].accuracy_loss >= predicted) continue;
+      if (front_[i].accuracy_loss <= allowed && (best < 0 || front_[i].latency_ms < front_[best].latency_ms)) best = i;
+      if (most_accurate < 0 || front_[i].accuracy_loss < front_[most_accurate].accuracy_loss) most_accurate = i;
+    }
+    return best >= 0 ? best : most_accurate;
+  }
+
+  // Likewise for latency: the predicted latency is scaled by how the measured one compared with it.
+  int faster_point(int index, const report::Attempt& outcome, const std::set<int>& tried) const {
+    const auto& verified = verified_.at(index);
+    const double ratio = verified.adapted.median_ms / std::max(1e-9, front_[index].latency_ms);
+    const double target = target_latency_ms() * verified.original.median_ms / original_timing_.median_ms;
+    int best = -1, fastest = -1;
+    for (int i = 0; i < static_cast<int>(front_.size()); ++i) {
+      if (tried.count(i) || front_[i].latency_ms >= front_[index].latency_ms) continue;
+      if (front_[i].latency_ms * ratio <= target && (best < 0 || front_[i].accuracy_loss < front_[best].accuracy_loss)) best = i;
+      if (fastest < 0 || front_[i].latency_ms < front_[fastest].latency_ms) fastest = i;
+    }
+    return best >= 0 ? best : fastest;
   }
 
   graph::Graph finetuned(int front_index) {
@@ -645,12 +677,23 @@ class AdaptRun {
                                       .distillation = train::Distillation{.teacher = model_},
                                       .budget_seconds = std::isfinite(budget) ? budget : 0};
     train::TrainCallbacks train_callbacks;
+    bool diverged = false;
     train_callbacks.on_batch = [&](int64_t done, int64_t total, double loss) {
-      progress("finetune", done, total, fmt::format("epoch {}/{} loss {:.4f}", epoch_ + 1, options_.finetune_epochs, loss));
+      diverged = diverged || !std::isfinite(loss);
+      progress("finetune", done, total,
+               fmt::format("epoch {}/{} loss {:.4f}{}", epoch_ + 1, options_.finetune_epochs, loss, last_validation_));
     };
     epoch_ = 0;
-    train_callbacks.on_epoch = [&](const train::EpochReport& epoch) { epoch_ = epoch.epoch; };
+    last_validation_.clear();
+    train_callbacks.on_epoch = [&](const train::EpochReport& epoch) {
+      epoch_ = epoch.epoch;
+      last_validation_ = fmt::format("  validation {:.2f}% after epoch {}", 100 * epoch.validation_accuracy, epoch.epoch);
+    };
     auto trained = train::train_classifier(adapted, train_set_, validation_set_, train_options, train_callbacks);
+    if (diverged) {
+      report_.notes.push_back(fmt::format("fine-tuning diverged (the loss became NaN) at learning rate {}; rerun with a "
+                                          "smaller --finetune-lr", options_.finetune_lr));
+    }
     if (trained.stopped_by_budget) report_.notes.push_back("fine-tuning stopped early to stay within the budget");
     for (const auto& node : trained.model.nodes) {
       if (!node.weights.empty()) journal_->put_tensors("finetune", prefix + node.name, node.weights);
@@ -825,6 +868,8 @@ class AdaptRun {
   std::vector<Configuration> front_;
   int chosen_front_index_ = -1;
   int epoch_ = 0;
+  double last_finetune_seconds_ = 0;
+  std::string last_validation_;
   std::map<int, Verified> verified_;
   size_t best_attempt_ = 0;
   std::optional<graph::Graph> best_adapted_;
