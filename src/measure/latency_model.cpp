@@ -6,6 +6,7 @@
 #include <set>
 
 #include "lowering/kernels.h"
+#include "measure/sampled_operators.h"
 #include "rules/rules.h"
 #include "zoo/zoo.h"
 
@@ -103,10 +104,15 @@ LatencyModelReport evaluate_latency_model(const LatencyCache& cache, Backend bac
 }
 
 LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int threads, const std::vector<std::string>& models,
-                                     int candidates_per_op,
+                                     int candidates_per_op, size_t sampled_count,
                                      const std::function<void(const std::string&, size_t, size_t)>& on_progress) {
   const BenchOptions per_op{.threads = threads, .warmup = 5, .min_runs = 15, .budget_seconds = 0.2};
-  const auto ops = zoo_operators(models, candidates_per_op);
+  auto ops = zoo_operators(models, candidates_per_op);
+  std::set<std::string> zoo_keys;
+  for (const auto& op : ops) zoo_keys.insert(op.op.canonical_key());
+  for (auto& sampled : sampled_operators(sampled_count, kSampledOperatorsSeed)) {
+    if (!zoo_keys.contains(sampled.op.canonical_key())) ops.push_back(std::move(sampled));
+  }
   size_t measured = 0;
   measure_cached(cache, ops, backend, per_op, &measured, [&](size_t done, size_t total) {
     if (on_progress) on_progress("time operators", done, total);
