@@ -38,6 +38,17 @@ Samples cached_samples(const LatencyCache& cache, Backend backend, int threads) 
 
 graph::Graph zoo_graph(const std::string& name) { return graph::fold_batch_norms(zoo::build_model(name, /*seed=*/0)); }
 
+// The models' compute operators, which the sampled operators vary.
+std::vector<ir::OpExpr> model_operators(const std::vector<std::string>& models) {
+  std::vector<ir::OpExpr> ops;
+  for (const auto& name : models) {
+    for (const auto& node : zoo_graph(name).nodes) {
+      if (node.is_compute()) ops.push_back(*node.op);
+    }
+  }
+  return ops;
+}
+
 }  // namespace
 
 std::vector<OpToMeasure> zoo_operators(const std::vector<std::string>& models, int candidates_per_op) {
@@ -110,7 +121,7 @@ LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int t
   auto ops = zoo_operators(models, candidates_per_op);
   std::set<std::string> zoo_keys;
   for (const auto& op : ops) zoo_keys.insert(op.op.canonical_key());
-  for (auto& sampled : sampled_operators(sampled_count, kSampledOperatorsSeed)) {
+  for (auto& sampled : sampled_operators(sampled_count, kSampledOperatorsSeed, model_operators(models))) {
     if (!zoo_keys.contains(sampled.op.canonical_key())) ops.push_back(std::move(sampled));
   }
   size_t measured = 0;

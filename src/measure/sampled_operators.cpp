@@ -208,6 +208,121 @@ const std::vector<Form>& forms() {
   return list;
 }
 
+// ---- Around the zoo: a zoo operator's kernel rebuilt with other channels and sizes ----------
+
+// A size scaled by a factor between a quarter and four times, log-uniformly.
+int64_t scaled(Draw& draw, int64_t value, int64_t low = 1) {
+  const double factor = std::exp((draw.unit() * 2 - 1) * std::log(4.0));
+  return std::max<int64_t>(low, static_cast<int64_t>(std::lround(static_cast<double>(value) * factor)));
+}
+
+// Channels scaled, keeping a multiple of 8 a multiple of 8 most of the time (as networks do).
+int64_t scaled_channels(Draw& draw, int64_t value) {
+  const int64_t channels = scaled(draw, value);
+  if (value % 8 == 0 && channels >= 8 && draw.chance(0.7)) return channels / 8 * 8;
+  return channels;
+}
+
+int64_t scaled_spatial(Draw& draw, int64_t value) {
+  if (value <= 1) return value;
+  return draw.chance(0.5) ? draw.one_of<int64_t>({value / 2, value, 2 * value}) : std::clamp<int64_t>(scaled(draw, value), 2, 64);
+}
+
+ir::OpExpr varied_conv2d(const lowering::Kernel& kernel, Draw& draw) {
+  ir::Conv2dSpec spec = kernel.conv2d;
+  spec.activation = kernel.activation;
+  const int64_t size = scaled_spatial(draw, spec.input_size[0]);
+  spec.input_size = {size, spec.input_size[0] == spec.input_size[1] ? size : scaled_spatial(draw, spec.input_size[1])};
+  if (spec.groups == spec.in_channels && spec.groups > 1) {  // depthwise, keeping its channel multiplier
+    const int64_t multiplier = spec.out_channels / spec.in_channels;
+    spec.in_channels = spec.groups = scaled_channels(draw, spec.in_channels);
+    spec.out_channels = multiplier * spec.in_channels;
+  } else {
+    if (spec.in_channels > 3) spec.in_channels = spec.groups * scaled_channels(draw, spec.in_channels / spec.groups);
+    spec.out_channels = spec.groups * scaled_channels(draw, spec.out_channels / spec.groups);
+  }
+  return ir::conv2d(spec);
+}
+
+ir::OpExpr varied_conv1d(const lowering::Kernel& kernel, Draw& draw) {
+  ir::Conv1dSpec spec = kernel.conv1d;
+  spec.activation = kernel.activation;
+  spec.input_length = std::max<int64_t>(spec.kernel * spec.dilation, scaled(draw, spec.input_length, 8));
+  if (spec.groups == spec.in_channels && spec.groups > 1) {
+    const int64_t multiplier = spec.out_channels / spec.in_channels;
+    spec.in_channels = spec.groups = scaled_channels(draw, spec.in_channels);
+    spec.out_channels = multiplier * spec.in_channels;
+  } else {
+    if (spec.in_channels > 3) spec.in_channels = spec.groups * scaled_channels(draw, spec.in_channels / spec.groups);
+    spec.out_channels = spec.groups * scaled_channels(draw, spec.out_channels / spec.groups);
+  }
+  return ir::conv1d(spec);
+}
+
+ir::OpExpr varied_linear(const lowering::Kernel& kernel, Draw& draw) {
+  ir::LinearSpec spec = kernel.linear;
+  spec.activation = kernel.activation;
+  spec.in_features = scaled_channels(draw, spec.in_features);
+  spec.out_features = scaled_channels(draw, spec.out_features);
+  return ir::linear(spec);
+}
+
+ir::OpExpr varied_matmul(const lowering::Kernel& kernel, Draw& draw) {
+  ir::MatMulSpec spec = kernel.matmul;
+  spec.m = scaled_channels(draw, spec.m);
+  spec.k = scaled_channels(draw, spec.k);
+  spec.n = scaled_channels(draw, spec.n);
+  ir::OpExpr op = ir::matmul(spec);
+  if (kernel.activation == ir::Activation::None) return op;
+  std::vector<ir::Statement> statements = op.statements();
+  statements.back().activation = kernel.activation;
+  std::vector<ir::TensorDecl> declared;
+  for (const auto& tensor : op.tensors()) {
+    if (tensor.role != ir::Role::Intermediate && tensor.role != ir::Role::Output) declared.push_back(tensor);
+  }
+  return ir::OpExpr::make(declared, statements);
+}
+
+ir::OpExpr varied_pool(const lowering::Kernel& kernel, Draw& draw) {
+  ir::PoolSpec spec = kernel.pool;
+  spec.channels = scaled_channels(draw, spec.channels);
+  const int64_t size = scaled_spatial(draw, spec.input_size[0]);
+  for (auto& extent : spec.input_size) extent = size;
+  return kernel.kind == lowering::KernelKind::MaxPool ? ir::max_pool(spec) : ir::average_pool(spec);
+}
+
+// Activations, adds and global pools: the same operation on a scaled shape.
+std::vector<int64_t> varied_shape(std::vector<int64_t> shape, Draw& draw) {
+  if (shape.size() >= 2) shape[1] = scaled_channels(draw, shape[1]);
+  if (shape.size() >= 3) {
+    const int64_t size = scaled_spatial(draw, shape[2]);
+    for (size_t d = 2; d < shape.size(); ++d) shape[d] = shape[d] == shape[2] ? size : scaled_spatial(draw, shape[d]);
+  }
+  return shape;
+}
+
+// The zoo operator's kernel with other channels and sizes, or nothing for kernels it cannot vary.
+std::optional<ir::OpExpr> varied(const ir::OpExpr& op, Draw& draw) {
+  const auto kernels = lowering::recognise(op);
+  if (kernels.size() != 1) return std::nullopt;
+  const lowering::Kernel& kernel = kernels[0];
+  using lowering::KernelKind;
+  switch (kernel.kind) {
+    case KernelKind::Conv: return kernel.spatial_rank == 2 ? varied_conv2d(kernel, draw) : varied_conv1d(kernel, draw);
+    case KernelKind::Linear: return varied_linear(kernel, draw);
+    case KernelKind::MatMul: return varied_matmul(kernel, draw);
+    case KernelKind::MaxPool:
+    case KernelKind::AveragePool: return varied_pool(kernel, draw);
+    case KernelKind::GlobalAveragePool: {
+      auto shape = varied_shape(kernel.single.tensors().front().shape, draw);
+      return ir::global_average_pool(shape[0], shape[1], std::vector<int64_t>(shape.begin() + 2, shape.end()), kernel.keep_dims);
+    }
+    case KernelKind::Activation: return ir::activation(varied_shape(kernel.single.output().shape, draw), kernel.activation);
+    case KernelKind::Add: return ir::add(varied_shape(kernel.single.output().shape, draw), kernel.activation);
+    default: return std::nullopt;
+  }
+}
+
 bool small_enough(const ir::OpExpr& op) {
   const ir::Cost cost = ir::cost(op);
   return cost.macs <= kMaxMacs && std::max(cost.input_bytes, cost.output_bytes) / 4 <= kMaxElements;
@@ -242,16 +357,9 @@ std::optional<rules::Candidate> random_candidate(const ir::OpExpr& op, Draw& dra
 }
 
 // The operator, or a candidate of it, and each statement of a multi-statement one alone.
-std::vector<OpToMeasure> draw_form(const Form& form, Draw& draw) {
-  std::optional<ir::OpExpr> built;
-  try {
-    built = form.build(draw);
-  } catch (const ir::IrError&) {
-    return {};  // an impossible combination (a window larger than the padded input): draw again
-  }
-  const ir::OpExpr& op = *built;
+std::vector<OpToMeasure> operator_or_candidate(const ir::OpExpr& op, bool candidate_of_it, Draw& draw) {
   if (!small_enough(op)) return {};
-  if (!form.candidate) return {{op, {}}};
+  if (!candidate_of_it) return {{op, {}}};
   auto candidate = random_candidate(op, draw);
   if (!candidate) return {};
   std::vector<OpToMeasure> drawn{{candidate->op, candidate->weights}};
@@ -265,6 +373,27 @@ std::vector<OpToMeasure> draw_form(const Form& form, Draw& draw) {
   return drawn;
 }
 
+std::vector<OpToMeasure> draw_form(const Form& form, Draw& draw) {
+  try {
+    return operator_or_candidate(form.build(draw), form.candidate, draw);
+  } catch (const ir::IrError&) {
+    return {};  // an impossible combination (a window larger than the padded input): draw again
+  }
+}
+
+// A zoo operator varied, and half of the time a candidate of the variation, as the zoo's
+// candidates are of its operators.
+std::vector<OpToMeasure> draw_around(const std::vector<ir::OpExpr>& around, Draw& draw) {
+  const ir::OpExpr& base = around[static_cast<size_t>(draw.between(0, static_cast<int64_t>(around.size()) - 1))];
+  try {
+    auto op = varied(base, draw);
+    if (!op) return {};
+    return operator_or_candidate(*op, rules::why_not_searchable(*op).empty() && draw.chance(0.6), draw);
+  } catch (const ir::IrError&) {
+    return {};
+  }
+}
+
 }  // namespace
 
 const std::vector<std::string>& sampled_forms() {
@@ -276,14 +405,16 @@ const std::vector<std::string>& sampled_forms() {
   return names;
 }
 
-std::vector<OpToMeasure> sampled_operators(size_t count, uint64_t seed) {
+std::vector<OpToMeasure> sampled_operators(size_t count, uint64_t seed, const std::vector<ir::OpExpr>& around) {
   Draw draw(seed);
   std::vector<OpToMeasure> ops;
   std::set<std::string> seen;
   // Bounded so that a form whose draws are all excluded cannot loop forever.
   for (size_t attempt = 0; ops.size() < count && attempt < 20 * count + 100; ++attempt) {
-    const Form& form = forms()[attempt % forms().size()];
-    for (auto& drawn : draw_form(form, draw)) {
+    // Alternately around the given operators and from the forms, so both are covered.
+    const bool near_given = !around.empty() && attempt % 2 == 0;
+    const Form& form = forms()[(around.empty() ? attempt : attempt / 2) % forms().size()];
+    for (auto& drawn : near_given ? draw_around(around, draw) : draw_form(form, draw)) {
       if (ops.size() == count) break;
       // A held-out statement must never be fitted on; skipping the held-out fifth of the hash
       // space excludes every held-out zoo statement without knowing which ones they are.

@@ -14,9 +14,12 @@
 namespace gos::measure {
 
 // `count` distinct operators (each statement of a multi-statement candidate also alone, as
-// zoo_operators does), the same for the same seed. None of them falls in the held-out fifth
-// (is_held_out), so that held-out accuracy stays measured on statements never fitted on.
-std::vector<OpToMeasure> sampled_operators(size_t count, uint64_t seed);
+// zoo_operators does), the same for the same seed. Half of them (when `around` is given) are
+// operators of `around` rebuilt with channels and sizes from a quarter to four times theirs, or
+// candidates of those; the rest are drawn from the forms below. None of them falls in the
+// held-out fifth (is_held_out), so that held-out accuracy stays measured on statements never
+// fitted on.
+std::vector<OpToMeasure> sampled_operators(size_t count, uint64_t seed, const std::vector<ir::OpExpr>& around = {});
 
 // The kernel forms sampled_operators draws from, in the order it cycles through them.
 const std::vector<std::string>& sampled_forms();
