@@ -21,7 +21,17 @@ CacheKey scope(Backend backend, int threads) { return {std::string(to_string(bac
 struct Samples {
   std::vector<ir::OpExpr> train_ops, test_ops, all_ops;
   std::vector<double> train_ms, test_ms, all_ms;
+  std::vector<double> train_trust, all_trust;
 };
+
+// How much a measurement counts in the fit: the less its runs agreed (p10-p90 spread over the
+// median), the less, since a median taken while the machine was busy misleads the trees. The floor
+// keeps quiet measurements (spreads of a few percent) from counting without bound.
+constexpr double kSpreadFloor = 0.05;
+
+double measurement_trust(const Timing& timing) {
+  return 1.0 / (kSpreadFloor + timing.spread());
+}
 
 Samples cached_samples(const LatencyCache& cache, Backend backend, int threads) {
   Samples samples;
@@ -32,6 +42,9 @@ Samples cached_samples(const LatencyCache& cache, Backend backend, int threads) 
     (held_out ? samples.test_ms : samples.train_ms).push_back(m.timing.median_ms);
     samples.all_ops.push_back(op);
     samples.all_ms.push_back(m.timing.median_ms);
+    const double trust = measurement_trust(m.timing);
+    if (!held_out) samples.train_trust.push_back(trust);
+    samples.all_trust.push_back(trust);
   }
   return samples;
 }
@@ -97,7 +110,7 @@ LatencyModelReport evaluate_samples(const Samples& samples, const LatencyCache& 
   report.machine = machine_fingerprint();
   report.threads = threads;
   report.n_train = samples.train_ops.size();
-  const LatencyPredictor predictor = LatencyPredictor::fit(samples.train_ops, samples.train_ms);
+  const LatencyPredictor predictor = LatencyPredictor::fit(samples.train_ops, samples.train_ms, samples.train_trust);
   report.held_out = evaluate(predictor, samples.test_ops, samples.test_ms);
   for (size_t i = 0; i < samples.test_ops.size(); ++i) {
     const auto& op = samples.test_ops[i];
@@ -131,7 +144,7 @@ LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int t
   const Samples samples = cached_samples(cache, backend, threads);  // parsed once for both fits
   LatencyModelReport report = evaluate_samples(samples, cache, backend, threads);
   report.newly_measured = measured;
-  const LatencyPredictor predictor = LatencyPredictor::fit(samples.all_ops, samples.all_ms);
+  const LatencyPredictor predictor = LatencyPredictor::fit(samples.all_ops, samples.all_ms, samples.all_trust);
   cache.put_blob(kPredictorBlob, scope(backend, threads), predictor.to_json());
 
   // Whole models: measured, and predicted as the sum of the operators plus a per-node overhead
