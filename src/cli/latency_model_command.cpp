@@ -22,7 +22,7 @@ struct LatencyModelOptions {
   int threads = 1;
   std::vector<std::string> models;
   int candidates = 6;
-  size_t samples = 2000;
+  size_t samples = 2500;
   std::string cache;
   bool details = false;
   bool json = false;

@@ -356,21 +356,34 @@ std::optional<rules::Candidate> random_candidate(const ir::OpExpr& op, Draw& dra
   return std::nullopt;
 }
 
+// The candidate, and each statement of a multi-statement one alone.
+std::vector<OpToMeasure> with_statements(const rules::Candidate& candidate) {
+  std::vector<OpToMeasure> drawn{{candidate.op, candidate.weights}};
+  if (candidate.op.statements().size() < 2) return drawn;
+  for (size_t s = 0; s < candidate.op.statements().size(); ++s) {
+    ir::OpExpr statement = lowering::statement_as_op(candidate.op, s);
+    ir::TensorMap weights;
+    for (const auto& param : statement.tensors_with_role(ir::Role::Param)) weights[param.name] = candidate.weights.at(param.name);
+    drawn.push_back({std::move(statement), std::move(weights)});
+  }
+  return drawn;
+}
+
 // The operator, or a candidate of it, and each statement of a multi-statement one alone.
 std::vector<OpToMeasure> operator_or_candidate(const ir::OpExpr& op, bool candidate_of_it, Draw& draw) {
   if (!small_enough(op)) return {};
   if (!candidate_of_it) return {{op, {}}};
   auto candidate = random_candidate(op, draw);
   if (!candidate) return {};
-  std::vector<OpToMeasure> drawn{{candidate->op, candidate->weights}};
-  if (candidate->op.statements().size() < 2) return drawn;
-  for (size_t s = 0; s < candidate->op.statements().size(); ++s) {
-    ir::OpExpr statement = lowering::statement_as_op(candidate->op, s);
-    ir::TensorMap weights;
-    for (const auto& param : statement.tensors_with_role(ir::Role::Param)) weights[param.name] = candidate->weights.at(param.name);
-    drawn.push_back({std::move(statement), std::move(weights)});
-  }
-  return drawn;
+  return with_statements(*candidate);
+}
+
+// One of the operator's depth-1 candidates, drawn from the same list the zoo's are
+// (rules::derive_candidates), so that the rules' forms come in the zoo's proportions.
+std::vector<OpToMeasure> zoo_like_candidate(const ir::OpExpr& op, Draw& draw) {
+  auto candidates = rules::derive_candidates(op, random_params(op, draw), {.depth = 1});
+  if (candidates.empty()) return {};
+  return with_statements(candidates[static_cast<size_t>(draw.between(0, static_cast<int64_t>(candidates.size()) - 1))]);
 }
 
 std::vector<OpToMeasure> draw_form(const Form& form, Draw& draw) {
@@ -381,14 +394,16 @@ std::vector<OpToMeasure> draw_form(const Form& form, Draw& draw) {
   }
 }
 
-// A zoo operator varied, and half of the time a candidate of the variation, as the zoo's
+// A zoo operator varied, and more often than not a candidate of the variation, as the zoo's
 // candidates are of its operators.
 std::vector<OpToMeasure> draw_around(const std::vector<ir::OpExpr>& around, Draw& draw) {
   const ir::OpExpr& base = around[static_cast<size_t>(draw.between(0, static_cast<int64_t>(around.size()) - 1))];
   try {
     auto op = varied(base, draw);
     if (!op) return {};
-    return operator_or_candidate(*op, rules::why_not_searchable(*op).empty() && draw.chance(0.6), draw);
+    if (!small_enough(*op)) return {};
+    if (!rules::why_not_searchable(*op).empty() || draw.chance(0.4)) return {{*op, {}}};
+    return zoo_like_candidate(*op, draw);
   } catch (const ir::IrError&) {
     return {};
   }
