@@ -55,7 +55,7 @@ TEST_F(BenchCommand, LatencyModelFitsOnMeasurementsAndReportsHeldOutAccuracy) {
   EXPECT_EQ(empty.exit_code, 2);
   EXPECT_NE(empty.err.find("run `gos latency-model fit --backend torch` first"), std::string::npos) << empty.err;
 
-  auto fit = run_gos({"latency-model", "fit", "--backend", "torch", "--models", "tcn-ppg", "--candidates", "3", "--cache",
+  auto fit = run_gos({"latency-model", "fit", "--backend", "torch", "--models", "tcn-ppg", "--candidates", "3", "--samples", "40", "--cache",
                       cache_.string(), "--json"});
   ASSERT_EQ(fit.exit_code, 0) << fit.err;
   auto report = nlohmann::json::parse(fit.out);

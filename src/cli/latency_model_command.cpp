@@ -22,6 +22,7 @@ struct LatencyModelOptions {
   int threads = 1;
   std::vector<std::string> models;
   int candidates = 6;
+  size_t samples = 2500;
   std::string cache;
   bool details = false;
   bool json = false;
@@ -87,7 +88,7 @@ int run_latency_model(const LatencyModelOptions& options) {
     auto models = options.models.empty() ? zoo::model_names() : options.models;
     std::unique_ptr<util::Progress> progress;
     std::string stage;
-    report = measure::fit_latency_model(cache, backend, options.threads, models, options.candidates,
+    report = measure::fit_latency_model(cache, backend, options.threads, models, options.candidates, options.samples,
                                         [&](const std::string& what, size_t done, size_t total) {
                                           if (what != stage) {
                                             progress.reset();
@@ -123,6 +124,9 @@ Action add_latency_model_command(CLI::App& app) {
       ->check(CLI::IsMember(zoo::model_names()))
       ->delimiter(',');
   command->add_option("--candidates", options->candidates, "fit: rule candidates measured per operator")->capture_default_str();
+  command->add_option("--samples", options->samples,
+                      "fit: kernel configurations sampled around the zoo's operators, measured for training only")
+      ->capture_default_str();
   command->add_option("--cache", options->cache, "the latency cache (default $GOS_CACHE or ~/.cache/gos/latency.sqlite)");
   command->add_flag("--details", options->details, "list every held-out operator with its measured and predicted time");
   command->add_flag("--json", options->json, "print one JSON object");

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "lowering/kernels.h"
+#include "measure/sampled_operators.h"
 #include "rules/rules.h"
 #include "zoo/zoo.h"
 
@@ -20,7 +21,17 @@ CacheKey scope(Backend backend, int threads) { return {cache_name(backend), thre
 struct Samples {
   std::vector<ir::OpExpr> train_ops, test_ops, all_ops;
   std::vector<double> train_ms, test_ms, all_ms;
+  std::vector<double> train_trust, all_trust;
 };
+
+// How much a measurement counts in the fit: the less its runs agreed (p10-p90 spread over the
+// median), the less, since a median taken while the machine was busy misleads the trees. The floor
+// keeps quiet measurements (spreads of a few percent) from counting without bound.
+constexpr double kSpreadFloor = 0.05;
+
+double measurement_trust(const Timing& timing) {
+  return 1.0 / (kSpreadFloor + timing.spread());
+}
 
 Samples cached_samples(const LatencyCache& cache, Backend backend, int threads) {
   Samples samples;
@@ -31,11 +42,25 @@ Samples cached_samples(const LatencyCache& cache, Backend backend, int threads) 
     (held_out ? samples.test_ms : samples.train_ms).push_back(m.timing.median_ms);
     samples.all_ops.push_back(op);
     samples.all_ms.push_back(m.timing.median_ms);
+    const double trust = measurement_trust(m.timing);
+    if (!held_out) samples.train_trust.push_back(trust);
+    samples.all_trust.push_back(trust);
   }
   return samples;
 }
 
 graph::Graph zoo_graph(const std::string& name) { return graph::fold_batch_norms(zoo::build_model(name, /*seed=*/0)); }
+
+// The models' compute operators, which the sampled operators vary.
+std::vector<ir::OpExpr> model_operators(const std::vector<std::string>& models) {
+  std::vector<ir::OpExpr> ops;
+  for (const auto& name : models) {
+    for (const auto& node : zoo_graph(name).nodes) {
+      if (node.is_compute()) ops.push_back(*node.op);
+    }
+  }
+  return ops;
+}
 
 }  // namespace
 
@@ -85,7 +110,7 @@ LatencyModelReport evaluate_samples(const Samples& samples, const LatencyCache& 
   report.machine = machine_fingerprint();
   report.threads = threads;
   report.n_train = samples.train_ops.size();
-  const LatencyPredictor predictor = LatencyPredictor::fit(samples.train_ops, samples.train_ms);
+  const LatencyPredictor predictor = LatencyPredictor::fit(samples.train_ops, samples.train_ms, samples.train_trust);
   report.held_out = evaluate(predictor, samples.test_ops, samples.test_ms);
   for (size_t i = 0; i < samples.test_ops.size(); ++i) {
     const auto& op = samples.test_ops[i];
@@ -103,10 +128,15 @@ LatencyModelReport evaluate_latency_model(const LatencyCache& cache, Backend bac
 }
 
 LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int threads, const std::vector<std::string>& models,
-                                     int candidates_per_op,
+                                     int candidates_per_op, size_t sampled_count,
                                      const std::function<void(const std::string&, size_t, size_t)>& on_progress) {
   const BenchOptions per_op{.threads = threads, .warmup = 5, .min_runs = 15, .budget_seconds = 0.2};
-  const auto ops = zoo_operators(models, candidates_per_op);
+  auto ops = zoo_operators(models, candidates_per_op);
+  std::set<std::string> zoo_keys;
+  for (const auto& op : ops) zoo_keys.insert(op.op.canonical_key());
+  for (auto& sampled : sampled_operators(sampled_count, kSampledOperatorsSeed, model_operators(models))) {
+    if (!zoo_keys.contains(sampled.op.canonical_key())) ops.push_back(std::move(sampled));
+  }
   size_t measured = 0;
   measure_cached(cache, ops, backend, per_op, &measured, [&](size_t done, size_t total) {
     if (on_progress) on_progress("time operators", done, total);
@@ -114,7 +144,7 @@ LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int t
   const Samples samples = cached_samples(cache, backend, threads);  // parsed once for both fits
   LatencyModelReport report = evaluate_samples(samples, cache, backend, threads);
   report.newly_measured = measured;
-  const LatencyPredictor predictor = LatencyPredictor::fit(samples.all_ops, samples.all_ms);
+  const LatencyPredictor predictor = LatencyPredictor::fit(samples.all_ops, samples.all_ms, samples.all_trust);
   cache.put_blob(kPredictorBlob, scope(backend, threads), predictor.to_json());
 
   // Whole models: measured, and predicted as the sum of the operators plus a per-node overhead

@@ -48,11 +48,16 @@ struct LatencyModelReport {
 // threads and machine (nothing is measured). Throws MeasureError when the cache has too few.
 LatencyModelReport evaluate_latency_model(const LatencyCache& cache, Backend backend, int threads);
 
-// Measures what the cache lacks among zoo_operators(models, candidates_per_op), reports the
-// held-out accuracy, checks whole-model predictions for `models`, and stores the predictor fitted
-// on every measurement in the cache (load_predictor reads it).
+// The seed of the sampled training operators, fixed so that every fit samples the same ones.
+constexpr uint64_t kSampledOperatorsSeed = 5;
+
+// Measures what the cache lacks among zoo_operators(models, candidates_per_op) and
+// sampled_operators(sampled_count, kSampledOperatorsSeed) (training only), reports the held-out
+// accuracy, checks whole-model predictions for `models`, and stores the predictor fitted on every
+// measurement in the cache (load_predictor reads it).
 LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int threads, const std::vector<std::string>& models,
-                                     int candidates_per_op, const std::function<void(const std::string&, size_t, size_t)>& on_progress = {});
+                                     int candidates_per_op, size_t sampled_count,
+                                     const std::function<void(const std::string&, size_t, size_t)>& on_progress = {});
 
 // The stored predictor; throws MeasureError saying to run `gos latency-model fit` when none.
 LatencyPredictor load_predictor(const LatencyCache& cache, Backend backend, int threads);

@@ -53,9 +53,11 @@ uint64_t fnv1a(const std::string& text) {
   return hash;
 }
 
-// What a kernel's speed depends on beyond MACs and bytes.
+// What a kernel's speed depends on beyond MACs and bytes: XNNPACK takes square, undilated 2-D
+// windows and vector tiles of channels; anything else falls back to slower paths.
 struct KernelShape {
-  double taps = 1, in_channels = 0, out_channels = 0, stride = 1, groups = 1, positions = 1;
+  double taps = 1, window_height = 1, window_width = 1, in_channels = 0, out_channels = 0, stride = 1, dilation = 1, groups = 1;
+  double positions = 1, spatial_rank = 0, padded = 0;
 };
 
 KernelShape shape_of(const lowering::Kernel& kernel) {
@@ -63,35 +65,88 @@ KernelShape shape_of(const lowering::Kernel& kernel) {
   if (kernel.kind == lowering::KernelKind::Conv || kernel.kind == lowering::KernelKind::Shift) {
     if (kernel.spatial_rank == 2) {
       const auto& c = kernel.conv2d;
-      shape = {static_cast<double>(c.kernel[0] * c.kernel[1]), static_cast<double>(c.in_channels),
-               static_cast<double>(c.out_channels), static_cast<double>(c.stride[0] * c.stride[1]),
-               static_cast<double>(c.groups), 1};
+      shape.window_height = static_cast<double>(c.kernel[0]);
+      shape.window_width = static_cast<double>(c.kernel[1]);
+      shape.in_channels = static_cast<double>(c.in_channels);
+      shape.out_channels = static_cast<double>(c.out_channels);
+      shape.stride = static_cast<double>(c.stride[0] * c.stride[1]);
+      shape.dilation = static_cast<double>(c.dilation[0] * c.dilation[1]);
+      shape.groups = static_cast<double>(c.groups);
+      shape.padded = std::ranges::any_of(c.padding, [](int64_t p) { return p > 0; });
     } else {
       const auto& c = kernel.conv1d;
-      shape = {static_cast<double>(c.kernel), static_cast<double>(c.in_channels), static_cast<double>(c.out_channels),
-               static_cast<double>(c.stride), static_cast<double>(c.groups), 1};
+      shape.window_width = static_cast<double>(c.kernel);
+      shape.in_channels = static_cast<double>(c.in_channels);
+      shape.out_channels = static_cast<double>(c.out_channels);
+      shape.stride = static_cast<double>(c.stride);
+      shape.dilation = static_cast<double>(c.dilation);
+      shape.groups = static_cast<double>(c.groups);
+      shape.padded = c.padding[0] > 0 || c.padding[1] > 0;
     }
+    shape.taps = shape.window_height * shape.window_width;
+    shape.spatial_rank = kernel.spatial_rank;
   } else if (kernel.kind == lowering::KernelKind::Linear) {
     shape.in_channels = static_cast<double>(kernel.linear.in_features);
     shape.out_channels = static_cast<double>(kernel.linear.out_features);
+  } else if (kernel.kind == lowering::KernelKind::MatMul) {
+    shape.in_channels = static_cast<double>(kernel.matmul.k);
+    shape.out_channels = static_cast<double>(kernel.matmul.weight_lhs ? kernel.matmul.m : kernel.matmul.n);
   }
   const auto& output = kernel.single.output().shape;
   for (size_t d = 2; d < output.size(); ++d) shape.positions *= static_cast<double>(output[d]);
   return shape;
 }
 
+// How a statement the kernels do not cover is written, which decides how its einsum runs: the
+// reduction's length, windows (subscripts of several indices), and outputs written by a
+// mixed-radix channel (groups).
+struct StatementShape {
+  double reduction_length = 1, windowed_reads = 0, mixed_outputs = 0, indices = 0;
+};
+
+StatementShape statement_shape(const ir::Statement& statement) {
+  StatementShape shape;
+  for (const auto& index : statement.reduction_indices) shape.reduction_length *= static_cast<double>(index.extent);
+  for (const auto& factor : statement.factors) {
+    for (const auto& subscript : factor.subscripts) shape.windowed_reads += subscript.terms().size() > 1;
+  }
+  for (const auto& subscript : statement.output.subscripts) shape.mixed_outputs += subscript.terms().size() > 1;
+  shape.indices = static_cast<double>(statement.output_indices.size() + statement.reduction_indices.size());
+  return shape;
+}
+
+// 1 when `channels` fills whole vector tiles of `width` lanes.
+double fills_tiles(double channels, double width) { return std::fmod(channels, width) == 0 ? 1 : 0; }
+
 std::vector<double> features_of(const lowering::Kernel& kernel) {
   std::vector<double> x(kinds().size(), 0.0);
   x[static_cast<size_t>(std::find(kinds().begin(), kinds().end(), kind_of(kernel)) - kinds().begin())] = 1;
   const ir::Cost cost = ir::cost(kernel.single);
   const KernelShape shape = shape_of(kernel);
+  const ir::Statement& statement = kernel.single.statements().at(0);
+  const StatementShape written = statement_shape(statement);
   const double out_per_group = shape.out_channels / shape.groups;
+  const double in_per_group = shape.in_channels / shape.groups;
   const double tile_waste = out_per_group > 0 ? std::ceil(out_per_group / 8) * 8 / out_per_group : 1;
+  const double output_elements = static_cast<double>(cost.output_bytes) / 4;
+  const double input_elements = static_cast<double>(cost.input_bytes) / 4;
+  const double macs = static_cast<double>(cost.macs);
+  // The output's innermost extent: the vectorised one for layouts the kernels do not know.
+  const double innermost = static_cast<double>(kernel.single.output().shape.back());
   for (double value : {std::log1p(static_cast<double>(cost.macs + cost.other_ops) / 1e3),
                        std::log1p(static_cast<double>(cost.input_bytes + cost.output_bytes) / 1e3),
                        std::log1p(static_cast<double>(cost.weight_bytes) / 1e3), std::log(shape.taps),
                        std::log1p(shape.in_channels), std::log1p(shape.out_channels), std::log(tile_waste),
-                       std::log(shape.positions), std::log(shape.stride), std::log(shape.groups)}) {
+                       std::log(shape.positions), std::log(shape.stride), std::log(shape.groups),
+                       std::log1p(output_elements), std::log1p(input_elements), std::log1p(macs / std::max(1.0, output_elements)),
+                       std::log1p(macs / std::max(1.0, static_cast<double>(cost.bytes()))),
+                       std::log1p(static_cast<double>(cost.other_ops)), std::log(shape.dilation), shape.window_height,
+                       shape.window_width, shape.spatial_rank, shape.padded, static_cast<double>(statement.activation),
+                       static_cast<double>(statement.addends.size()), fills_tiles(in_per_group, 4), fills_tiles(in_per_group, 8),
+                       fills_tiles(out_per_group, 4), fills_tiles(out_per_group, 8), fills_tiles(out_per_group, 16),
+                       std::log(written.reduction_length), written.windowed_reads, written.mixed_outputs, written.indices,
+                       std::log(innermost), fills_tiles(innermost, 8), fills_tiles(innermost, 16),
+                       fills_tiles(written.reduction_length, 8), fills_tiles(written.reduction_length, 16)}) {
     x.push_back(value);
   }
   return x;
@@ -99,36 +154,42 @@ std::vector<double> features_of(const lowering::Kernel& kernel) {
 
 // ---- Gradient-boosted regression trees (squared loss) ---------------------------------------
 
-constexpr int kTrees = 300;
-constexpr int kDepth = 4;
+// Deeper trees than a few hundred operators would bear: with thousands of sampled ones they
+// learn interactions of kind, channels and sizes (depth 4 underfits them).
+constexpr int kTrees = 600;
+constexpr int kDepth = 6;
 constexpr size_t kMinLeaf = 3;
 constexpr double kLearningRate = 0.1;
 
 struct TreeBuilder {
   const std::vector<std::vector<double>>& x;
   const std::vector<double>& residual;
+  const std::vector<double>& weight;  // how much each measurement is trusted
   RegressionTree tree;
 
+  // Weighted squared loss: a leaf's value is the weighted mean of its residuals, and a split's
+  // gain the reduction in weighted squared error.
   int build(std::vector<size_t> rows, int depth) {
-    double mean = 0;
-    for (size_t r : rows) mean += residual[r];
-    mean /= static_cast<double>(rows.size());
+    double total = 0, total_weight = 0;
+    for (size_t r : rows) {
+      total += weight[r] * residual[r];
+      total_weight += weight[r];
+    }
     const int index = static_cast<int>(tree.nodes.size());
-    tree.nodes.push_back({-1, 0, -1, -1, mean});
+    tree.nodes.push_back({-1, 0, -1, -1, total / total_weight});
     if (depth == kDepth || rows.size() < 2 * kMinLeaf) return index;
     int best_feature = -1;
     double best_threshold = 0, best_gain = 1e-12;
-    const double total = mean * static_cast<double>(rows.size());
     for (size_t f = 0; f < x[rows[0]].size(); ++f) {
       std::sort(rows.begin(), rows.end(), [&](size_t a, size_t b) { return x[a][f] < x[b][f]; });
-      double left_sum = 0;
+      double left_sum = 0, left_weight = 0;
       for (size_t i = 0; i + 1 < rows.size(); ++i) {
-        left_sum += residual[rows[i]];
+        left_sum += weight[rows[i]] * residual[rows[i]];
+        left_weight += weight[rows[i]];
         const size_t left_n = i + 1, right_n = rows.size() - left_n;
         if (left_n < kMinLeaf || right_n < kMinLeaf || x[rows[i]][f] == x[rows[i + 1]][f]) continue;
-        const double right_sum = total - left_sum;
-        const double gain = left_sum * left_sum / static_cast<double>(left_n) +
-                            right_sum * right_sum / static_cast<double>(right_n) - total * total / static_cast<double>(rows.size());
+        const double right_sum = total - left_sum, right_weight = total_weight - left_weight;
+        const double gain = left_sum * left_sum / left_weight + right_sum * right_sum / right_weight - total * total / total_weight;
         if (gain > best_gain) {
           best_gain = gain;
           best_feature = static_cast<int>(f);
@@ -167,7 +228,13 @@ const std::vector<std::string>& latency_feature_names() {
     std::vector<std::string> list;
     for (const auto& kind : kinds()) list.push_back("kind=" + kind);
     for (const char* name : {"log_kmacs", "log_io_kb", "log_weight_kb", "log_taps", "log_in_channels", "log_out_channels",
-                             "log_tile_waste", "log_positions", "log_stride", "log_groups"}) {
+                             "log_tile_waste", "log_positions", "log_stride", "log_groups", "log_output_elements",
+                             "log_input_elements", "log_macs_per_output", "log_macs_per_byte", "log_other_ops", "log_dilation",
+                             "window_height", "window_width", "spatial_rank", "padded", "activation", "addends",
+                             "in_per_group_fills_4", "in_per_group_fills_8", "out_per_group_fills_4", "out_per_group_fills_8",
+                             "out_per_group_fills_16", "log_reduction_length", "windowed_reads", "mixed_radix_outputs",
+                             "indices", "log_innermost", "innermost_fills_8", "innermost_fills_16", "reduction_fills_8",
+                             "reduction_fills_16"}) {
       list.push_back(name);
     }
     return list;
@@ -187,16 +254,19 @@ double LatencyPredictor::statement_ms(const std::vector<double>& features) const
   return std::exp(log_ms);
 }
 
-LatencyPredictor LatencyPredictor::fit(const std::vector<ir::OpExpr>& ops, const std::vector<double>& latency_ms) {
+LatencyPredictor LatencyPredictor::fit(const std::vector<ir::OpExpr>& ops, const std::vector<double>& latency_ms,
+                                       const std::vector<double>& trust) {
   if (ops.size() != latency_ms.size()) throw MeasureError("the latency predictor needs one time per operator");
+  if (!trust.empty() && trust.size() != ops.size()) throw MeasureError("the latency predictor needs one trust per operator");
   std::vector<std::vector<double>> x;
-  std::vector<double> y;
+  std::vector<double> y, weight;
   std::vector<std::pair<std::vector<std::vector<double>>, double>> multi;
   for (size_t i = 0; i < ops.size(); ++i) {
     auto features = latency_features(ops[i]);
     if (features.size() == 1) {
       x.push_back(features[0]);
       y.push_back(std::log(std::max(latency_ms[i], 1e-6)));
+      weight.push_back(trust.empty() ? 1.0 : trust[i]);
     } else {
       multi.push_back({std::move(features), latency_ms[i]});
     }
@@ -207,18 +277,19 @@ LatencyPredictor LatencyPredictor::fit(const std::vector<ir::OpExpr>& ops, const
   }
   LatencyPredictor predictor;
   predictor.learning_rate_ = kLearningRate;
-  predictor.base_ = std::accumulate(y.begin(), y.end(), 0.0) / static_cast<double>(y.size());
+  predictor.base_ = std::inner_product(y.begin(), y.end(), weight.begin(), 0.0) / std::accumulate(weight.begin(), weight.end(), 0.0);
   std::vector<double> current(y.size(), predictor.base_), residual(y.size());
   std::vector<size_t> all(y.size());
   std::iota(all.begin(), all.end(), size_t{0});
   for (int t = 0; t < kTrees; ++t) {
     for (size_t i = 0; i < y.size(); ++i) residual[i] = y[i] - current[i];
-    TreeBuilder builder{x, residual, {}};
+    TreeBuilder builder{x, residual, weight, {}};
     builder.build(all, 0);
     for (size_t i = 0; i < y.size(); ++i) current[i] += kLearningRate * builder.tree.predict(x[i]);
     predictor.trees_.push_back(std::move(builder.tree));
   }
   // What a multi-statement operator takes beyond its statements: the median per extra statement.
+  // Usually negative: each statement timed alone paid a call, the operator pays one.
   std::vector<double> extra;
   for (const auto& [statements, measured] : multi) {
     double sum = 0;
@@ -227,7 +298,7 @@ LatencyPredictor LatencyPredictor::fit(const std::vector<ir::OpExpr>& ops, const
   }
   if (!extra.empty()) {
     std::nth_element(extra.begin(), extra.begin() + static_cast<std::ptrdiff_t>(extra.size() / 2), extra.end());
-    predictor.overhead_per_extra_statement_ms_ = std::max(0.0, extra[extra.size() / 2]);
+    predictor.overhead_per_extra_statement_ms_ = extra[extra.size() / 2];
   }
   predictor.trained_on_ = ops.size();
   return predictor;
@@ -235,9 +306,14 @@ LatencyPredictor LatencyPredictor::fit(const std::vector<ir::OpExpr>& ops, const
 
 double LatencyPredictor::predict_ms(const ir::OpExpr& op) const {
   const auto statements = latency_features(op);
-  double total = overhead_per_extra_statement_ms_ * static_cast<double>(statements.size() - 1);
-  for (const auto& features : statements) total += statement_ms(features);
-  return total;
+  double total = overhead_per_extra_statement_ms_ * static_cast<double>(statements.size() - 1), slowest = 0;
+  for (const auto& features : statements) {
+    const double ms = statement_ms(features);
+    total += ms;
+    slowest = std::max(slowest, ms);
+  }
+  // The operator does at least the work of its slowest statement, and pays the call it paid alone.
+  return std::max(total, slowest);
 }
 
 std::string LatencyPredictor::to_json() const {

@@ -4,14 +4,17 @@
 // configurations without timing each.
 //
 // An operator's time is the sum of its statements' times plus an overhead per extra statement
-// (the intermediate written and read back). A statement's time comes from gradient-boosted
-// regression trees on its log time, over features read off its recognised kernel: the kind
-// (dense conv, 1x1, depthwise, grouped, linear, matmul, pool, shift, elementwise, generic), MACs,
-// bytes in and out, weight bytes, window taps, channels in and out, how much the output channels
-// overfill 8-wide vector tiles, output positions, stride and groups. Trees learn the
-// interactions (a depthwise 3x3 with few channels is slow per MAC) that a formula in MACs and
-// bytes cannot. The trees are fitted on single-statement operators; multi-statement ones fit the
-// overhead. Plain C++.
+// (usually negative: statements timed alone each paid a call, the operator pays one). A
+// statement's time comes from gradient-boosted regression trees on its log time, over features
+// read off its recognised kernel: the kind (dense conv, 1x1, depthwise, grouped, linear, matmul,
+// pool, shift, elementwise, generic), MACs, bytes in and out, weight bytes, output and input
+// elements, MACs per output and per byte, window height, width, taps and dilation, 1-D or 2-D,
+// channels in and out and whether they fill 4/8/16-wide vector tiles (XNNPACK's), output
+// positions, stride, groups, activation and bias, and for statements no kernel covers, how they
+// are written (reduction length, windowed reads, mixed-radix outputs, innermost extent). Trees
+// learn the interactions (a dilated or 1x1 depthwise leaves XNNPACK's fast path) that a formula
+// in MACs and bytes cannot. Measurements count by how much their runs agreed. The trees are fitted
+// on single-statement operators; multi-statement ones fit the overhead. Plain C++.
 #include <string>
 #include <vector>
 
@@ -41,7 +44,9 @@ struct RegressionTree {
 class LatencyPredictor {
  public:
   // Fits on (operator, measured median ms) pairs; needs some single-statement operators.
-  static LatencyPredictor fit(const std::vector<ir::OpExpr>& ops, const std::vector<double>& latency_ms);
+  // `trust` (optional, one per operator) weighs the measurements: a noisy one should count less.
+  static LatencyPredictor fit(const std::vector<ir::OpExpr>& ops, const std::vector<double>& latency_ms,
+                              const std::vector<double>& trust = {});
   static LatencyPredictor from_json(const std::string& json);  // throws MeasureError if malformed
   std::string to_json() const;
 
@@ -50,7 +55,7 @@ class LatencyPredictor {
   size_t trained_on() const { return trained_on_; }
 
  private:
-  double base_ = 0;  // mean log time
+  double base_ = 0;  // weighted mean log time
   double learning_rate_ = 0.1;
   std::vector<RegressionTree> trees_;
   double overhead_per_extra_statement_ms_ = 0;
