@@ -168,6 +168,7 @@ TEST(AdaptCommand, BadConstraintsAndChangedSettingsAreClearErrorsThatWriteNothin
       {{"--budget", "soon"}, "duration"},
       {{"--target", "phone"}, "target"},
       {{"--rules", "no_such_rule"}, "no_such_rule"},
+      {{"--optimizer", "adam"}, "--optimizer"},
   };
   for (const auto& [extra, expected] : cases) {
     std::vector<std::string> arguments{"adapt", "resnet20", "--data", "synthetic:100", "-o", (scratch / "out").string()};

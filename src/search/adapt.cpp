@@ -887,6 +887,10 @@ void check_options(const AdaptOptions& options) {
     throw SearchError("a budget under a minute cannot fine-tune anything; give at least --budget 5m (or none)");
   }
   if (options.finetune_epochs < 1) throw SearchError("--finetune-epochs must be at least 1");
+  if (!(options.finetune_lr > 0)) throw SearchError("--finetune-lr must be positive");
+  if (options.finetune_optimizer != "sgd" && options.finetune_optimizer != "adamw") {
+    throw SearchError("--optimizer must be sgd or adamw, not '" + options.finetune_optimizer + "'");
+  }
   if (options.candidates_per_layer < 1) throw SearchError("--candidates-per-layer must be at least 1");
   if (options.depth < 1 || options.depth > 2) throw SearchError("--depth must be 1 or 2");
   if (options.calibration_images < 2 || options.held_out_images < 1 || options.held_out_images >= options.calibration_images) {
