@@ -42,6 +42,10 @@ constexpr double kFasterThanOriginal = 0.95;  // a candidate must save at least 
 constexpr size_t kMaxMeasuredPerLayer = 48;   // candidates timed per layer, spread over their MACs
 constexpr double kVerifyReserveSeconds = 30;  // kept back from fine-tuning for verification and export
 
+// A number as text that reads back to the same double: a resumed run must compute exactly what
+// an uninterrupted one did (std::to_string keeps six decimals).
+std::string exact_text(double value) { return fmt::format("{}", value); }
+
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 std::string hex_hash(const std::string& text) {
@@ -215,7 +219,7 @@ class AdaptRun {
     // A resumed run reports the time the stage took when it was done, not the journal lookup.
     const auto recorded = journal_->text("stage_seconds", name);
     if (recorded && std::stod(*recorded) > seconds) seconds = std::stod(*recorded);
-    if (!recorded || std::stod(*recorded) < seconds) journal_->put_text("stage_seconds", name, std::to_string(seconds));
+    if (!recorded || std::stod(*recorded) < seconds) journal_->put_text("stage_seconds", name, exact_text(seconds));
     report_.stages.push_back({name, seconds});
     if (callbacks_.on_stage) callbacks_.on_stage(name, summary_);
   }
@@ -261,7 +265,7 @@ class AdaptRun {
     for (size_t j = 0; j < missing.size(); ++j) {
       result[missing_at[j]] = timings[j].median_ms;
       const std::string key = hex_hash(missing[j].op.canonical_key());
-      if (written.insert(key).second) journal_->put_text("latency", key, std::to_string(timings[j].median_ms));
+      if (written.insert(key).second) journal_->put_text("latency", key, exact_text(timings[j].median_ms));
     }
     return result;
   }
@@ -488,7 +492,7 @@ class AdaptRun {
       original_validation_ = std::stod(*known);
     } else {
       original_validation_ = validation_accuracy(model_);
-      journal_->put_text("sensitivity", "original", std::to_string(original_validation_));
+      journal_->put_text("sensitivity", "original", exact_text(original_validation_));
     }
     int64_t total = 0, done = 0;
     for (const auto& layer : layers_) total += static_cast<int64_t>(layer.distilled.size());
@@ -501,7 +505,7 @@ class AdaptRun {
           accuracy = std::stod(*known);
         } else {
           accuracy = validation_accuracy(replace_operators(model_, {{layer.node->name, trained_candidate(layer, s)}}));
-          journal_->put_text("sensitivity", key, std::to_string(accuracy));
+          journal_->put_text("sensitivity", key, exact_text(accuracy));
         }
         layer.accuracy_drop.push_back(original_validation_ - accuracy);
       }
@@ -544,9 +548,11 @@ class AdaptRun {
       }
     }
     if (chosen_front_index_ < 0) {
-      chosen_front_index_ = 0;  // the fastest: front_ is by latency
-      report_.notes.push_back(fmt::format("no configuration is predicted to reach {:.3f} ms (the fastest is {:.3f} ms); "
-                                          "the fastest one was fine-tuned", target, front_[0].latency_ms));
+      chosen_front_index_ = fastest_plausible_point();
+      report_.notes.push_back(fmt::format("no configuration is predicted to reach {:.3f} ms (the fastest is {:.3f} ms); the "
+                                          "fastest one whose predicted loss fine-tuning can plausibly recover was fine-tuned "
+                                          "({:.3f} ms, predicted loss {:.2f})", target, front_[0].latency_ms,
+                                          front_[chosen_front_index_].latency_ms, front_[chosen_front_index_].accuracy_loss));
     }
     for (const auto& point : front_) {
       int changed = 0;
@@ -555,6 +561,20 @@ class AdaptRun {
     }
     summary_ = fmt::format("{} configurations on the front; target {:.3f} ms; chose {:.3f} ms at predicted loss {:.2f}",
                            front_.size(), target, front_[chosen_front_index_].latency_ms, front_[chosen_front_index_].accuracy_loss);
+  }
+
+  // When the target is out of reach, the fastest point is usually one no fine-tuning recovers
+  // (every layer replaced). Measured so far, fine-tuning leaves about half the predicted
+  // (before fine-tuning) loss, so the fastest point predicted to lose at most four times the
+  // accuracy budget is taken; the most accurate changed point when none is.
+  int fastest_plausible_point() const {
+    const double plausible = 4 * std::max(options_.max_acc_drop, 0.1);
+    int most_accurate_changed = 0;
+    for (int i = 0; i < static_cast<int>(front_.size()); ++i) {
+      if (front_[i].accuracy_loss <= plausible) return i;  // front_ is by latency
+      if (front_[i].accuracy_loss > 0) most_accurate_changed = i;
+    }
+    return most_accurate_changed;
   }
 
   double target_latency_ms() const {
@@ -746,7 +766,7 @@ class AdaptRun {
   double test_accuracy(const graph::Graph& graph) {
     if (auto known = journal_->text("verify", "original_accuracy")) return std::stod(*known);
     const double accuracy = 100 * train::classification_accuracy(graph, test_set_);
-    journal_->put_text("verify", "original_accuracy", std::to_string(accuracy));
+    journal_->put_text("verify", "original_accuracy", exact_text(accuracy));
     return accuracy;
   }
 
