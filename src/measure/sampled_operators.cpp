@@ -228,19 +228,26 @@ int64_t scaled_spatial(Draw& draw, int64_t value) {
   return draw.chance(0.5) ? draw.one_of<int64_t>({value / 2, value, 2 * value}) : std::clamp<int64_t>(scaled(draw, value), 2, 64);
 }
 
+// Channels scaled around the original's, a depthwise operator kept depthwise (with its channel
+// multiplier) and the group count kept; an image input's few channels stay as they are.
+template <typename ConvSpec>
+void vary_channels(ConvSpec& spec, Draw& draw) {
+  if (spec.groups == spec.in_channels && spec.groups > 1) {
+    const int64_t multiplier = spec.out_channels / spec.in_channels;
+    spec.in_channels = spec.groups = scaled_channels(draw, spec.in_channels);
+    spec.out_channels = multiplier * spec.in_channels;
+    return;
+  }
+  if (spec.in_channels > 3) spec.in_channels = spec.groups * scaled_channels(draw, spec.in_channels / spec.groups);
+  spec.out_channels = spec.groups * scaled_channels(draw, spec.out_channels / spec.groups);
+}
+
 ir::OpExpr varied_conv2d(const lowering::Kernel& kernel, Draw& draw) {
   ir::Conv2dSpec spec = kernel.conv2d;
   spec.activation = kernel.activation;
   const int64_t size = scaled_spatial(draw, spec.input_size[0]);
   spec.input_size = {size, spec.input_size[0] == spec.input_size[1] ? size : scaled_spatial(draw, spec.input_size[1])};
-  if (spec.groups == spec.in_channels && spec.groups > 1) {  // depthwise, keeping its channel multiplier
-    const int64_t multiplier = spec.out_channels / spec.in_channels;
-    spec.in_channels = spec.groups = scaled_channels(draw, spec.in_channels);
-    spec.out_channels = multiplier * spec.in_channels;
-  } else {
-    if (spec.in_channels > 3) spec.in_channels = spec.groups * scaled_channels(draw, spec.in_channels / spec.groups);
-    spec.out_channels = spec.groups * scaled_channels(draw, spec.out_channels / spec.groups);
-  }
+  vary_channels(spec, draw);
   return ir::conv2d(spec);
 }
 
@@ -248,14 +255,7 @@ ir::OpExpr varied_conv1d(const lowering::Kernel& kernel, Draw& draw) {
   ir::Conv1dSpec spec = kernel.conv1d;
   spec.activation = kernel.activation;
   spec.input_length = std::max<int64_t>(spec.kernel * spec.dilation, scaled(draw, spec.input_length, 8));
-  if (spec.groups == spec.in_channels && spec.groups > 1) {
-    const int64_t multiplier = spec.out_channels / spec.in_channels;
-    spec.in_channels = spec.groups = scaled_channels(draw, spec.in_channels);
-    spec.out_channels = multiplier * spec.in_channels;
-  } else {
-    if (spec.in_channels > 3) spec.in_channels = spec.groups * scaled_channels(draw, spec.in_channels / spec.groups);
-    spec.out_channels = spec.groups * scaled_channels(draw, spec.out_channels / spec.groups);
-  }
+  vary_channels(spec, draw);
   return ir::conv1d(spec);
 }
 
