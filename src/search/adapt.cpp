@@ -496,19 +496,28 @@ class AdaptRun {
     }
     int64_t total = 0, done = 0;
     for (const auto& layer : layers_) total += static_cast<int64_t>(layer.distilled.size());
+    bool out_of_budget = false;
     for (auto& layer : layers_) {
-      for (size_t s = 0; s < layer.distilled.size(); ++s) {
+      for (size_t s = 0; s < layer.distilled.size() && !out_of_budget; ++s) {
         progress("sensitivity", done++, total, layer.node->name);
         const std::string key = distilled_key(layer, layer.selected[s]);
         double accuracy = 0;
         if (auto known = journal_->text("sensitivity", key)) {
           accuracy = std::stod(*known);
+        } else if (!search_budget_left()) {
+          out_of_budget = true;
+          report_.notes.push_back("the budget ran out while measuring sensitivities from " + layer.node->name +
+                                  " on; candidates without one were left out of the search");
+          break;
         } else {
           accuracy = validation_accuracy(replace_operators(model_, {{layer.node->name, trained_candidate(layer, s)}}));
           journal_->put_text("sensitivity", key, exact_text(accuracy));
         }
         layer.accuracy_drop.push_back(original_validation_ - accuracy);
       }
+      // Only candidates with a measured effect take part in the search.
+      layer.selected.resize(layer.accuracy_drop.size());
+      layer.distilled.resize(layer.accuracy_drop.size(), Distilled{});
     }
     summary_ = fmt::format("{} candidates each put in alone; validation accuracy {:.2f}% on {} images", total,
                            original_validation_, sensitivity_set_.size());
