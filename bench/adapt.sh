@@ -20,7 +20,7 @@ budget=${BUDGET:-30m}
 extra_options() {
   case "$1" in
     mixer-s) echo "--optimizer adamw --finetune-lr 0.0002" ;;
-    *) echo "--finetune-lr 0.001" ;;
+    *) echo "--finetune-lr 0.003" ;;
   esac
 }
 
