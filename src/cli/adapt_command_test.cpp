@@ -16,6 +16,7 @@
 
 #include "cli/run_binary.h"
 #include "search/journal.h"
+#include "util/scratch_folder.h"
 
 extern char** environ;
 
@@ -25,20 +26,11 @@ namespace {
 using testing::run_gos;
 namespace fs = std::filesystem;
 
-class ScratchDir {
+// The output folders and latency cache of one test.
+class ScratchDir : public util::ScratchFolder {
  public:
-  ScratchDir() {
-    std::string pattern = (fs::temp_directory_path() / "gos-adapt-test-XXXXXX").string();
-    path_ = mkdtemp(pattern.data());
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
+  ScratchDir() : util::ScratchFolder("gos-adapt-test") {}
+  fs::path operator/(const std::string& name) const { return file(name); }
 };
 
 // A search small enough for the suite: three layers, two candidates each, short distillation,

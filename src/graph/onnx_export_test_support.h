@@ -15,6 +15,7 @@
 #include "graph/onnx_export.h"
 #include "graph/ort_runner.h"
 #include "ir/ir.h"
+#include "util/scratch_folder.h"
 
 namespace gos::graph::test_support {
 
@@ -69,22 +70,7 @@ inline ir::TensorMap graph_inputs_of_cases(const std::vector<OpCase>& cases) {
 }
 
 // A folder for the exported files of one test, removed afterwards.
-class ScratchFolder {
- public:
-  ScratchFolder() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "gos-onnx-test-XXXXXX").string();
-    if (!mkdtemp(pattern.data())) throw std::runtime_error("cannot create a scratch folder");
-    path_ = pattern;
-  }
-  ~ScratchFolder() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::filesystem::path file(const std::string& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
+using ScratchFolder = util::ScratchFolder;
 
 // ONNX Runtime's output equals the reference within 1e-4 of the output's scale (its largest
 // magnitude, at least 1).

@@ -16,6 +16,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "util/scratch_folder.h"
+
 extern char** environ;
 
 namespace gos::graph {
@@ -27,24 +29,13 @@ using nlohmann::json;
 
 static_assert(std::endian::native == std::endian::little, "run.js reads tensors as little-endian float32");
 
-// A fresh folder under the system's temporary directory, removed with its contents on scope exit.
-class TemporaryFolder {
+// A folder for the runner's files; failing to make one is an ONNX Runtime error like the others here.
+class TemporaryFolder : public util::ScratchFolder {
  public:
-  TemporaryFolder() {
-    std::string pattern = (fs::temp_directory_path() / "gos-ort-XXXXXX").string();
-    if (!mkdtemp(pattern.data())) throw OrtError("cannot create a temporary folder in " + fs::temp_directory_path().string());
-    path_ = pattern;
+  TemporaryFolder() try : util::ScratchFolder("gos-ort") {
+  } catch (const std::runtime_error& error) {
+    throw OrtError(error.what());
   }
-  ~TemporaryFolder() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TemporaryFolder(const TemporaryFolder&) = delete;
-  TemporaryFolder& operator=(const TemporaryFolder&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
 };
 
 std::optional<fs::path> find_on_path(const std::string& program) {

@@ -17,6 +17,7 @@
 #include "graph/torch_module.h"
 #include "graph/torchscript_export.h"
 #include "lowering/torch_lowering.h"
+#include "util/scratch_folder.h"
 
 namespace gos::measure {
 
@@ -39,22 +40,14 @@ class ThreadScope {
   int previous_;
 };
 
-// A temporary folder for exported files, removed afterwards.
-class ScratchFolder {
+// A temporary folder for exported files, removed afterwards. Failing to make one is a
+// measurement error the user can act on, like every other here.
+class ScratchFolder : public util::ScratchFolder {
  public:
-  ScratchFolder() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "gos-measure-XXXXXX").string();
-    if (!mkdtemp(pattern.data())) throw MeasureError("cannot create a temporary folder in " + std::filesystem::temp_directory_path().string());
-    path_ = pattern;
+  ScratchFolder() try : util::ScratchFolder("gos-measure") {
+  } catch (const std::runtime_error& error) {
+    throw MeasureError(error.what());
   }
-  ~ScratchFolder() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::filesystem::path file(const std::string& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
 };
 
 std::vector<torch::Tensor> random_inputs(const std::vector<graph::Value>& inputs) {

@@ -1,7 +1,7 @@
 #include "report/report.h"
+#include "util/scratch_folder.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <algorithm>
@@ -149,19 +149,7 @@ std::string read_file(const fs::path& path) {
 }
 
 // A fresh directory per test under the system temporary directory, removed afterwards.
-class TempDir {
- public:
-  explicit TempDir(const std::string& name)
-      : path_(fs::temp_directory_path() / ("gos_report_test_" + name + "_" + std::to_string(getpid()))) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using TempDir = util::ScratchFolder;
 
 TEST(ReportJson, RoundTripKeepsEveryField) {
   AdaptReport report = sample_report();

@@ -6,9 +6,9 @@
 
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 #include "search/candidates.h"
+#include "util/scratch_folder.h"
 
 namespace gos::search {
 namespace {
@@ -17,13 +17,8 @@ namespace fs = std::filesystem;
 
 class JournalTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "gos-journal-test-XXXXXX").string();
-    folder_ = mkdtemp(pattern.data());
-  }
-  void TearDown() override { fs::remove_all(folder_); }
-  fs::path file() const { return folder_ / "out" / "run.sqlite"; }
-  fs::path folder_;
+  fs::path file() const { return folder_.file("out") / "run.sqlite"; }
+  util::ScratchFolder folder_{"gos-journal-test"};
 };
 
 TEST_F(JournalTest, TextAndTensorsSurviveReopening) {
