@@ -8,6 +8,7 @@
 
 #include "lowering/kernels.h"
 #include "measure/measure.h"
+#include "util/stable_hash.h"
 
 namespace gos::measure {
 
@@ -45,12 +46,6 @@ std::string kind_of(const lowering::Kernel& kernel) {
     case KernelKind::Generic: return "generic";
   }
   return "generic";
-}
-
-uint64_t fnv1a(const std::string& text) {
-  uint64_t hash = 1469598103934665603ull;
-  for (unsigned char c : text) hash = (hash ^ c) * 1099511628211ull;
-  return hash;
 }
 
 // What a kernel's speed depends on beyond MACs and bytes: XNNPACK takes square, undilated 2-D
@@ -390,7 +385,7 @@ PredictorAccuracy evaluate(const LatencyPredictor& predictor, const std::vector<
 
 bool is_held_out(const ir::OpExpr& op) {
   for (size_t s = 0; s < op.statements().size(); ++s) {
-    if (fnv1a(lowering::statement_as_op(op, s).canonical_key()) % 5 == 0) return true;
+    if (util::stable_hash(lowering::statement_as_op(op, s).canonical_key()) % 5 == 0) return true;
   }
   return false;
 }

@@ -30,6 +30,7 @@
 #include "search/evolution.h"
 #include "search/journal.h"
 #include "train/train.h"
+#include "util/stable_hash.h"
 
 namespace gos::search {
 
@@ -48,14 +49,6 @@ std::string exact_text(double value) { return fmt::format("{}", value); }
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
-std::string hex_hash(const std::string& text) {
-  uint64_t hash = 1469598103934665603ull;  // FNV-1a: stable across runs and machines, unlike std::hash
-  for (unsigned char c : text) hash = (hash ^ c) * 1099511628211ull;
-  char buffer[17];
-  std::snprintf(buffer, sizeof buffer, "%016llx", static_cast<unsigned long long>(hash));
-  return buffer;
-}
-
 std::string weights_fingerprint(const graph::Graph& model) {
   std::string bytes;
   for (const auto& node : model.nodes) {
@@ -66,7 +59,7 @@ std::string weights_fingerprint(const graph::Graph& model) {
       bytes.append(reinterpret_cast<const char*>(tensor.data.data()), tensor.data.size() * sizeof(float));
     }
   }
-  return hex_hash(bytes);
+  return util::stable_hash_hex(bytes);
 }
 
 json timing_json(const measure::Timing& timing) {
@@ -218,8 +211,11 @@ class AdaptRun {
     double seconds = seconds_since(begin);
     // A resumed run reports the time the stage took when it was done, not the journal lookup.
     const auto recorded = journal_->text("stage_seconds", name);
-    if (recorded && std::stod(*recorded) > seconds) seconds = std::stod(*recorded);
-    if (!recorded || std::stod(*recorded) < seconds) journal_->put_text("stage_seconds", name, exact_text(seconds));
+    if (recorded && std::stod(*recorded) >= seconds) {
+      seconds = std::stod(*recorded);
+    } else {
+      journal_->put_text("stage_seconds", name, exact_text(seconds));
+    }
     report_.stages.push_back({name, seconds});
     if (callbacks_.on_stage) callbacks_.on_stage(name, summary_);
   }
@@ -249,7 +245,7 @@ class AdaptRun {
     std::vector<measure::OpToMeasure> missing;
     std::vector<size_t> missing_at;
     for (size_t i = 0; i < ops.size(); ++i) {
-      if (auto known = journal_->text("latency", hex_hash(ops[i].op.canonical_key()))) {
+      if (auto known = journal_->text("latency", util::stable_hash_hex(ops[i].op.canonical_key()))) {
         result[i] = std::stod(*known);
       } else {
         missing.push_back(ops[i]);
@@ -264,7 +260,7 @@ class AdaptRun {
     std::set<std::string> written;  // layers of one shape are one operator: journal it once
     for (size_t j = 0; j < missing.size(); ++j) {
       result[missing_at[j]] = timings[j].median_ms;
-      const std::string key = hex_hash(missing[j].op.canonical_key());
+      const std::string key = util::stable_hash_hex(missing[j].op.canonical_key());
       if (written.insert(key).second) journal_->put_text("latency", key, exact_text(timings[j].median_ms));
     }
     return result;
@@ -417,7 +413,7 @@ class AdaptRun {
   }
 
   std::string distilled_key(const Layer& layer, size_t candidate) const {
-    return layer.node->name + "|" + hex_hash(layer.faster[candidate].op.canonical_key());
+    return layer.node->name + "|" + util::stable_hash_hex(layer.faster[candidate].op.canonical_key());
   }
 
   void fidelity() {
