@@ -108,6 +108,16 @@ TEST(AdaptCommand, WritesTheAdaptedModelAndAReportThatKeepsItsPromises) {
   const auto second = read_json(scratch / "out" / "report.json");
   EXPECT_EQ(second["layers"], report["layers"]);
   EXPECT_EQ(second["adapted"]["accuracy"], report["adapted"]["accuracy"]);
+
+  // Other fine-tuning settings reuse the search and fine-tune again.
+  const int64_t verified = journal.entries("verify");
+  auto retuned_arguments = small_adapt(scratch / "out", scratch / "latency.sqlite");
+  retuned_arguments.insert(retuned_arguments.end(), {"--finetune-lr", "0.001"});
+  auto retuned = run_gos(retuned_arguments);
+  ASSERT_EQ(retuned.exit_code, 0) << retuned.err;
+  search::Journal after(scratch / "out" / "run.sqlite");
+  for (const char* stage : {"latency", "recorded", "distilled", "sensitivity"}) EXPECT_EQ(after.max_times_written(stage), 1) << stage;
+  EXPECT_GT(after.entries("verify"), verified);
 }
 
 TEST(AdaptCommand, AKilledRunResumesWithoutRedoingWorkAndEndsAsAnUninterruptedOne) {
@@ -180,7 +190,8 @@ TEST(AdaptCommand, AModelThatCannotReadTheDataIsRefusedBeforeAnyWork) {
   auto run = run_gos({"adapt", "tcn-ppg", "--data", "synthetic:100", "-o", (scratch / "out").string(), "--cache",
                       (scratch / "latency.sqlite").string()});
   EXPECT_EQ(run.exit_code, 2);
-  EXPECT_NE(run.err.find("images"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("[1,4,512]"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("[1,1,28,28]"), std::string::npos) << run.err;
   EXPECT_FALSE(fs::exists(scratch / "out"));
   EXPECT_FALSE(fs::exists(scratch / "latency.sqlite"));
 }

@@ -159,8 +159,7 @@ Graph fold_batch_norms(const Graph& graph) {
                     readers[node.inputs[0]] == 1;
     if (foldable) {
       Node& conv = kept[producer.at(node.inputs[0])];
-      bool has_weight = conv.is_compute() && conv.op->find_tensor("W") &&
-                        conv.op->statements().back().activation == ir::Activation::None;
+      bool has_weight = conv.is_compute() && conv.op->statements().back().activation == ir::Activation::None;
       std::optional<ir::FoldedOp> result;
       if (has_weight) {
         auto tensor_values = [&](const char* name) { return node.weights.at(name).data; };
@@ -189,6 +188,67 @@ Graph fold_batch_norms(const Graph& graph) {
   }
   folded.nodes = std::move(kept);
   return folded;
+}
+
+namespace {
+
+bool folds_batch_norm(const Node& node, int64_t channels) {
+  if (!node.is_compute() || node.outputs.size() != 1) return false;
+  const std::vector<float> zeros(channels, 0.0f), ones(channels, 1.0f);
+  try {
+    ir::fold_batch_norm(ir::without_activation(*node.op), node.weights, {ones, zeros, zeros, ones});
+    return true;
+  } catch (const ir::IrError&) {
+    return false;  // no param indexed by the output channel in the last statement, or a residual addend
+  }
+}
+
+}  // namespace
+
+WithBatchNorms insert_batch_norms(const Graph& graph) {
+  std::set<std::string> graph_outputs;
+  for (const auto& output : graph.outputs) graph_outputs.insert(output.name);
+  WithBatchNorms result{graph, {}};
+  Graph& inserted = result.graph;
+  inserted.nodes.clear();
+  constexpr double kEpsilon = 1e-5;
+  for (const auto& node : graph.nodes) {
+    const std::string output = node.outputs.empty() ? "" : node.outputs[0];
+    const Shape& shape = output.empty() ? Shape{} : graph.shape_of(output);
+    if (graph_outputs.count(output) || shape.size() < 2 || !folds_batch_norm(node, shape[1])) {
+      inserted.nodes.push_back(node);
+      continue;
+    }
+    const ir::Activation activation = node.op->statements().back().activation;
+    Node compute = node;
+    compute.op = ir::without_activation(*node.op);
+    compute.outputs = {output + "/prebn"};
+    inserted.shapes[compute.outputs[0]] = shape;
+    const ir::Tensor zeros({shape[1]}, 0.0f), ones({shape[1]}, 1.0f);
+    // var = 1 - epsilon makes the normalisation exactly the identity.
+    const ir::Tensor identity_var({shape[1]}, static_cast<float>(1 - kEpsilon));
+    Node norm{.name = node.name + "/bn",
+              .op_type = "BatchNormalization",
+              .inputs = compute.outputs,
+              .outputs = {activation == ir::Activation::None ? output : output + "/bn"},
+              .op = std::nullopt,
+              .weights = {{"scale", ones}, {"B", zeros}, {"mean", zeros}, {"var", identity_var}},
+              .attributes = {{"epsilon", kEpsilon}}};
+    inserted.shapes[norm.outputs[0]] = shape;
+    result.batch_norms.push_back(norm.name);
+    inserted.nodes.push_back(std::move(compute));
+    inserted.nodes.push_back(norm);
+    if (activation != ir::Activation::None) {
+      inserted.nodes.push_back(Node{.name = node.name + "/act",
+                                    .op_type = std::string(ir::to_string(activation)),
+                                    .inputs = norm.outputs,
+                                    .outputs = {output},
+                                    .op = ir::activation(shape, activation),
+                                    .weights = {},
+                                    .attributes = {}});
+    }
+  }
+  return result;
 }
 
 std::vector<NodeCost> node_costs(const Graph& graph) {

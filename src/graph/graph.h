@@ -90,6 +90,23 @@ ir::TensorMap evaluate(const Graph& graph, const ir::TensorMap& inputs);
 // weight is not indexed by the output channel, which ir::fold_batch_norm refuses).
 Graph fold_batch_norms(const Graph& graph);
 
+// For training a graph whose batch norms were folded (every imported model): a BatchNormalization
+// after each compute node that fold_batch_norms can fold it back into (the node's last statement
+// multiplies by a param along the output channel) except nodes producing a graph output, set
+// to the identity, with the node's activation moved into a compute node "<node>/act" after it.
+// fuse_epilogues(fold_batch_norms(g)) gives back the original nodes (a node without a bias gains one).
+struct WithBatchNorms {
+  Graph graph;
+  std::vector<std::string> batch_norms;  // the inserted nodes' names, in graph order
+};
+WithBatchNorms insert_batch_norms(const Graph& graph);
+
+// Moves each activation or bias-add compute node into its producer when the producer's result is
+// read by nothing else and its last statement has no activation (Conv+Relu, MatMul+bias), as ONNX
+// import does: the graph then says `Y = relu(sum ... + B[k])` in one operator, which is what rewrite
+// rules and kernels recognise.
+void fuse_epilogues(Graph& graph);
+
 // Per compute node cost and the totals, as `gos inspect` shows them.
 struct NodeCost {
   std::string node;

@@ -85,6 +85,52 @@ TEST(Graph, FoldingBatchNormKeepsTheOutputs) {
   EXPECT_LT(max_relative_error(evaluate(folded, inputs).at("logits"), evaluate(graph, inputs).at("logits")), 1e-5);
 }
 
+// What ONNX import makes of small_classifier: conv+bn+relu in one node.
+Graph folded_and_fused(std::mt19937& rng) {
+  Graph graph = fold_batch_norms(small_classifier(rng));
+  fuse_epilogues(graph);
+  return graph;
+}
+
+TEST(Graph, FusingEpiloguesMovesTheActivationIntoTheConv) {
+  std::mt19937 rng(7);
+  Graph graph = folded_and_fused(rng);
+  EXPECT_EQ(graph.find_node("relu"), nullptr);
+  EXPECT_EQ(graph.find_node("conv")->op->statements().back().activation, ir::Activation::Relu);
+  validate(graph);
+}
+
+TEST(Graph, InsertedBatchNormsStartAsTheIdentityAndFoldBackIntoTheSameNodes) {
+  std::mt19937 rng(7);
+  const Graph graph = folded_and_fused(rng);
+  WithBatchNorms inserted = insert_batch_norms(graph);
+  // The conv gains one (its relu moves after it); the linear layer produces the output and keeps none.
+  EXPECT_EQ(inserted.batch_norms, std::vector<std::string>{"conv/bn"});
+  ASSERT_NE(inserted.graph.find_node("conv/act"), nullptr);
+  EXPECT_EQ(inserted.graph.find_node("conv")->op->statements().back().activation, ir::Activation::None);
+  validate(inserted.graph);
+  ir::TensorMap inputs{{"image", random_tensor({1, 2, 5, 5}, rng)}};
+  const ir::Tensor expected = evaluate(graph, inputs).at("logits");
+  EXPECT_LT(max_relative_error(evaluate(inserted.graph, inputs).at("logits"), expected), 1e-5);
+
+  // Training changes the normalisation; folding it back keeps what the graph computes.
+  Node& norm = inserted.graph.nodes[1];
+  ASSERT_EQ(norm.name, "conv/bn");
+  norm.weights["scale"] = random_tensor({4}, rng, 0.5, 1.5);
+  norm.weights["mean"] = random_tensor({4}, rng);
+  const ir::Tensor trained = evaluate(inserted.graph, inputs).at("logits");
+  Graph folded = fold_batch_norms(inserted.graph);
+  fuse_epilogues(folded);
+  validate(folded);
+  ASSERT_EQ(folded.nodes.size(), graph.nodes.size());
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    EXPECT_EQ(folded.nodes[i].name, graph.nodes[i].name);
+    EXPECT_EQ(folded.nodes[i].outputs, graph.nodes[i].outputs);
+  }
+  EXPECT_EQ(folded.find_node("conv")->op->statements().back().activation, ir::Activation::Relu);
+  EXPECT_LT(max_relative_error(evaluate(folded, inputs).at("logits"), trained), 1e-5);
+}
+
 TEST(Graph, CostsSumOverComputeNodes) {
   std::mt19937 rng(1);
   Graph graph = small_classifier(rng);

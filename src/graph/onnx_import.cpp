@@ -6,7 +6,6 @@
 #include <sstream>
 
 #include "graph/onnx_convert.h"
-#include "graph/onnx_fuse.h"
 
 namespace gos::graph {
 
@@ -133,7 +132,7 @@ ImportResult import_onnx_bytes(const std::string& bytes, const ImportOptions& op
   record_shapes(model, graph);
 
   graph = fold_batch_norms(graph);
-  onnx_import::fuse_epilogues(graph);
+  fuse_epilogues(graph);
   if (result.unsupported.empty()) validate(graph);
   return result;
 }

@@ -4,6 +4,7 @@
 #include "ir/ops.h"
 
 #include <algorithm>
+#include <optional>
 #include <cmath>
 #include <numeric>
 
@@ -376,16 +377,39 @@ OpExpr elementwise(std::string_view op_name, const std::vector<int64_t>& shape, 
 
 // The dimension of W whose subscript is the output's channel subscript (Y's dimension 1), which
 // is where the normalisation's per-channel scale applies.
-size_t weight_channel_dim(const Statement& statement) {
+// The last statement's param that carries the output channel (W of a conv or linear layer; W2 of
+// a factorised candidate), and its dimension indexed by that channel.
+struct ChannelWeight {
+  std::string name;
+  size_t dim = 0;
+};
+
+ChannelWeight channel_weight(const OpExpr& op) {
+  const Statement& statement = op.statements().back();
   require(statement.output.subscripts.size() >= 2, "fold_batch_norm", "the output has no channel dimension");
   const Affine& channel = statement.output.subscripts[1];
+  std::optional<ChannelWeight> found;
   for (const auto& factor : statement.factors) {
-    if (factor.tensor != "W") continue;
+    if (op.tensor(factor.tensor).role != Role::Param) continue;
     for (size_t dim = 0; dim < factor.subscripts.size(); ++dim) {
-      if (factor.subscripts[dim] == channel) return dim;
+      if (factor.subscripts[dim] != channel) continue;
+      require(!found, "fold_batch_norm", "more than one param is indexed by the output channel");
+      found = ChannelWeight{factor.tensor, dim};
     }
   }
-  throw IrError("fold_batch_norm: no dimension of the weight W is indexed by the output channel");
+  require(found.has_value(), "fold_batch_norm", "no param of the last statement is indexed by the output channel");
+  return *found;
+}
+
+// A bias must be B[channel] and the only addend: a residual added before the normalisation would
+// need scaling too.
+void require_only_bias_addend(const OpExpr& op) {
+  const Statement& statement = op.statements().back();
+  for (const auto& addend : statement.addends) {
+    require(addend.tensor == "B" && addend.subscripts.size() == 1 && addend.subscripts[0] == statement.output.subscripts[1],
+            "fold_batch_norm", "the last statement adds " + addend.tensor + ", not only a bias B[channel]");
+  }
+  require(!op.find_tensor("B") || !statement.addends.empty(), "fold_batch_norm", "B is not the last statement's bias");
 }
 
 const Tensor& bound_weight(const OpExpr& op, const TensorMap& weights, const std::string& name) {
@@ -422,10 +446,10 @@ Tensor scale_along(const Tensor& weight, size_t channel_dim, const std::vector<f
 }
 
 // The operator with a bias addend B[channel] added, declared right after W as the constructors do.
-OpExpr with_bias(const OpExpr& op, const Affine& channel, int64_t channels) {
+OpExpr with_bias(const OpExpr& op, const std::string& weight, const Affine& channel, int64_t channels) {
   std::vector<TensorDecl> tensors = detail::declared_tensors(op.tensors());
-  auto weight = std::find_if(tensors.begin(), tensors.end(), [](const TensorDecl& t) { return t.name == "W"; });
-  tensors.insert(weight + 1, declare("B", Role::Param, {channels}));
+  auto found = std::find_if(tensors.begin(), tensors.end(), [&](const TensorDecl& t) { return t.name == weight; });
+  tensors.insert(found + 1, declare("B", Role::Param, {channels}));
   std::vector<Statement> statements = op.statements();
   statements.back().addends.push_back(Access{"B", {channel}});
   return OpExpr::make(std::move(tensors), std::move(statements));
@@ -615,10 +639,9 @@ FoldedOp fold_batch_norm(const OpExpr& op, const TensorMap& weights, const Batch
   require(statement.activation == Activation::None, "fold_batch_norm",
           "the operator applies " + std::string(to_string(statement.activation)) +
               " before the normalisation; fold the batch norm before fusing the activation");
-  const TensorDecl* weight_decl = op.find_tensor("W");
-  require(weight_decl && weight_decl->role == Role::Param, "fold_batch_norm", "the operator has no param W");
-  const size_t channel_dim = weight_channel_dim(statement);
-  const int64_t channels = weight_decl->shape[channel_dim];
+  require_only_bias_addend(op);
+  const ChannelWeight weight = channel_weight(op);
+  const int64_t channels = op.tensor(weight.name).shape[weight.dim];
   validate_batch_norm(bn, channels);
 
   std::vector<float> scale(channels);
@@ -630,10 +653,16 @@ FoldedOp fold_batch_norm(const OpExpr& op, const TensorMap& weights, const Batch
     bias.data[k] = (bias.data[k] - bn.mean[k]) * scale[k] + bn.beta[k];
   }
 
-  FoldedOp folded{had_bias ? op : with_bias(op, statement.output.subscripts[1], channels), {}};
-  folded.weights["W"] = scale_along(bound_weight(op, weights, "W"), channel_dim, scale);
+  FoldedOp folded{had_bias ? op : with_bias(op, weight.name, statement.output.subscripts[1], channels), {}};
+  folded.weights[weight.name] = scale_along(bound_weight(op, weights, weight.name), weight.dim, scale);
   folded.weights["B"] = std::move(bias);
   return folded;
+}
+
+OpExpr without_activation(const OpExpr& op) {
+  std::vector<Statement> statements = op.statements();
+  statements.back().activation = Activation::None;
+  return OpExpr::make(detail::declared_tensors(op.tensors()), std::move(statements));
 }
 
 }  // namespace gos::ir

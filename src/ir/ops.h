@@ -100,18 +100,23 @@ OpExpr activation(const std::vector<int64_t>& shape, Activation activation);
 OpExpr add(const std::vector<int64_t>& shape, Activation activation = Activation::None);
 
 // Inference-mode batch normalisation folded into the preceding convolution or linear operator:
-// returns its weights rescaled (W[k,...] * gamma/sqrt(var+eps)) and its bias shifted, and the
+// returns its weight rescaled (W[k,...] * gamma/sqrt(var+eps)) and its bias shifted, and the
 // operator, which gains a bias B[k] if it had none. The normalisation applies to the output's
-// channel dimension (Y's dimension 1); W's dimension with the same subscript is rescaled (conv
-// W[k,c,r,s]; linear W[k,c] with trans_b, W[c,k] without). An operator with an activation throws.
+// channel dimension (Y's dimension 1); the weight is the last statement's one param indexed by
+// that channel (conv W[k,c,r,s]; linear W[k,c] with trans_b, W[c,k] without; W2[k,p,r,s] of a
+// factorised candidate). Throws for an operator with an activation or an addend other than B[k].
 struct BatchNormParams {
   std::vector<float> gamma, beta, mean, var;
   float epsilon = 1e-5f;
 };
 struct FoldedOp {
   OpExpr op;
-  TensorMap weights;  // W and B
+  TensorMap weights;  // the rescaled weight and B
 };
 FoldedOp fold_batch_norm(const OpExpr& op, const TensorMap& weights, const BatchNormParams& bn);
+
+// The same operator with its last statement's activation removed (to put something between the
+// two, e.g. a batch norm for training).
+OpExpr without_activation(const OpExpr& op);
 
 }  // namespace gos::ir

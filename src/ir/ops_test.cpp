@@ -223,6 +223,37 @@ TEST(Ops, FoldBatchNormAddsABiasAndRescalesTheOutputChannel) {
   EXPECT_EQ(folded.weights.at("B").data, (std::vector<float>{0, 1}));
 }
 
+// A rank-split candidate of a conv: the normalisation rescales the second factor, W2.
+TEST(Ops, FoldBatchNormRescalesTheLastStatementsChannelWeight) {
+  const OpExpr op = parse(
+      "T[n,p,h,w] = sum{c} X[n,c,h,w] * W1[p,c]; Y[n,k,h,w] = sum{p} T[n,p,h,w] * W2[k,p] "
+      "where n<1, p<2, h<3, w<3, c<4, k<5, in X[1,4,3,3], param W1[2,4], param W2[5,2]");
+  Random random(3);
+  TensorMap bindings = random_bindings(op, random);
+  const BatchNormParams bn = random_batch_norm(random, 5);
+  const FoldedOp folded = fold_batch_norm(op, bindings, bn);
+  EXPECT_EQ(folded.weights.count("W1"), 0u);
+  const Tensor before = evaluate(op, bindings);
+  for (const auto& [name, tensor] : folded.weights) bindings[name] = tensor;
+  const Tensor after = evaluate(folded.op, bindings);
+  for (size_t i = 0; i < before.data.size(); ++i) {
+    const size_t k = (i / 9) % 5;
+    const float expected = (before.data[i] - bn.mean[k]) / std::sqrt(bn.var[k] + bn.epsilon) * bn.gamma[k] + bn.beta[k];
+    EXPECT_NEAR(after.data[i], expected, 1e-4) << i;
+  }
+}
+
+TEST(Ops, FoldBatchNormRefusesAResidualAddedBeforeIt) {
+  const OpExpr op = parse("Y[n,k] = sum{c} X[n,c] * W[k,c] + Z[n,k] where n<1, k<2, c<3, in X[1,3], in Z[1,2], param W[2,3]");
+  Random random(4);
+  try {
+    fold_batch_norm(op, random_bindings(op, random), random_batch_norm(random, 2));
+    ADD_FAILURE() << "folded across a residual";
+  } catch (const IrError& error) {
+    EXPECT_NE(std::string(error.what()).find("adds Z"), std::string::npos) << error.what();
+  }
+}
+
 // ---- Invalid attributes -------------------------------------------------------------------------
 
 void expect_error(const std::function<void()>& build_op, const std::string& fragment) {

@@ -289,17 +289,6 @@ bool recognise_shift(const OpExpr& stripped, Kernel& kernel) {
   return true;
 }
 
-// The single-statement operator with its activation removed: kernels are matched before it.
-OpExpr without_activation(const OpExpr& single) {
-  ir::Statement statement = single.statements()[0];
-  statement.activation = ir::Activation::None;
-  std::vector<TensorDecl> declared;
-  std::copy_if(single.tensors().begin(), single.tensors().end(), std::back_inserter(declared), [](const TensorDecl& t) {
-    return t.role == Role::Input || t.role == Role::Param || t.role == Role::Const;
-  });
-  return OpExpr::make(std::move(declared), {std::move(statement)});
-}
-
 }  // namespace
 
 std::string_view to_string(KernelKind kind) {
@@ -415,7 +404,7 @@ std::vector<Kernel> recognise(const ir::OpExpr& op) {
   for (size_t index = 0; index < op.statements().size(); ++index) {
     Kernel kernel{.statement = index, .single = statement_as_op(op, index)};
     kernel.activation = kernel.single.statements()[0].activation;
-    OpExpr stripped = without_activation(kernel.single);
+    OpExpr stripped = ir::without_activation(kernel.single);
     const std::vector<std::function<bool(const OpExpr&, Kernel&)>> recognisers{
         recognise_elementwise, recognise_conv,        recognise_linear, recognise_matmul,
         recognise_global_pool, recognise_pool, recognise_shift};

@@ -57,7 +57,8 @@ struct Attempt {
 };
 
 struct StageTime {
-  std::string stage;  // "profile", "candidates", "fidelity", "sensitivity", "search", "finetune", "verify", "export"
+  std::string stage;  // "profile", "candidates", "fidelity", "sensitivity", "search", "finetune", "verify",
+                     // "export"; a repeated fine-tune and verify: "finetune (attempt 2)", ...
   double seconds = 0;
 };
 

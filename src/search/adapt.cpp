@@ -25,6 +25,7 @@
 #include "lowering/torch_lowering.h"
 #include "measure/cache.h"
 #include "rules/rules.h"
+#include "search/adapt_task.h"
 #include "search/adapted.h"
 #include "search/candidates.h"
 #include "search/evolution.h"
@@ -75,19 +76,6 @@ std::string utc_now() {
   char buffer[32];
   std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   return buffer;
-}
-
-// The first `count` images of a dataset, in order.
-data::ImageDataset first_images(const data::ImageDataset& dataset, int64_t count) {
-  count = std::min(count, dataset.size());
-  const int64_t per_image = dataset.size() > 0 ? dataset.images.elements() / dataset.size() : 0;
-  auto shape = dataset.images.shape;
-  shape[0] = count;
-  data::ImageDataset subset;
-  subset.images = ir::Tensor(shape, std::vector<float>(dataset.images.data.begin(), dataset.images.data.begin() + count * per_image));
-  subset.labels.assign(dataset.labels.begin(), dataset.labels.begin() + count);
-  subset.classes = dataset.classes;
-  return subset;
 }
 
 // Rows [begin, end) of a batch of recorded inputs.
@@ -180,11 +168,21 @@ class AdaptRun {
             {"held_out_images", options_.held_out_images},
             {"distill_steps", options_.distill_steps},
             {"sensitivity_images", options_.sensitivity_images},
-            {"finetune_epochs", options_.finetune_epochs},
-            {"finetune_lr", options_.finetune_lr},
-            {"finetune_optimizer", options_.finetune_optimizer},
-            {"max_attempts", options_.max_attempts},
             {"seed", options_.seed}};
+  }
+
+  // Fine-tuning settings are not bound to the run: changed, they reuse every search stage and
+  // fine-tune again (attempts are journaled under this recipe's fingerprint).
+  std::string finetune_fingerprint() const {
+    const json recipe{{"epochs", options_.finetune_epochs},
+                      {"lr", options_.finetune_lr},
+                      {"optimizer", options_.finetune_optimizer},
+                      {"batch_norms", "restored"}};
+    return util::stable_hash_hex(recipe.dump()).substr(0, 8);
+  }
+
+  std::string attempt_key(int front_index) const {
+    return fmt::format("front{}@{}", front_index, finetune_fingerprint());
   }
 
   report::AdaptReport base_report() const {
@@ -196,6 +194,7 @@ class AdaptRun {
     r.threads = options_.threads;
     r.machine = measure::machine_fingerprint();
     r.seed = options_.seed;
+    r.metric = task_->metric();
     r.target_speedup = options_.speedup;
     r.target_latency_ms = options_.latency_ms;
     if (!options_.speedup && !options_.latency_ms) r.target_speedup = 2.5;
@@ -203,20 +202,27 @@ class AdaptRun {
     return r;
   }
 
+  // `journal_key` tells repeated stages (one fine-tune per attempt) apart in the journal.
   template <typename Work>
-  void stage(const std::string& name, Work work) {
+  void stage(const std::string& name, Work work, const std::string& journal_key = {}) {
     const auto begin = Clock::now();
     summary_.clear();
     work();
     double seconds = seconds_since(begin);
+    // Fine-tuning and verifying repeat per attempt: each repetition is its own stage.
+    const auto repeats = std::count_if(report_.stages.begin(), report_.stages.end(), [&](const report::StageTime& done) {
+      return done.stage == name || done.stage.starts_with(name + " (attempt ");
+    });
+    const std::string label = repeats == 0 ? name : fmt::format("{} (attempt {})", name, repeats + 1);
     // A resumed run reports the time the stage took when it was done, not the journal lookup.
-    const auto recorded = journal_->text("stage_seconds", name);
+    const std::string key = journal_key.empty() ? label : name + "|" + journal_key;
+    const auto recorded = journal_->text("stage_seconds", key);
     if (recorded && std::stod(*recorded) >= seconds) {
       seconds = std::stod(*recorded);
     } else {
-      journal_->put_text("stage_seconds", name, exact_text(seconds));
+      journal_->put_text("stage_seconds", key, exact_text(seconds));
     }
-    report_.stages.push_back({name, seconds});
+    report_.stages.push_back({label, seconds});
     if (callbacks_.on_stage) callbacks_.on_stage(name, summary_);
   }
 
@@ -350,31 +356,14 @@ class AdaptRun {
   // ---- data ----
 
   void load_data() {
-    const auto spec = data::parse_data_spec(options_.data);
-    train_set_ = data::load(spec, data::Split::Train);
-    validation_set_ = data::load(spec, data::Split::Validation);
-    test_set_ = data::load(spec, data::Split::Test);
-    if (model_.inputs.size() != 1) throw SearchError("gos adapt feeds models with one image input; this one has " +
+    task_ = load_task(options_.data);
+    if (model_.inputs.size() != 1) throw SearchError("gos adapt feeds models with one input; this one has " +
                                                      std::to_string(model_.inputs.size()) + " inputs");
-    auto expected = train_set_.images.shape;
-    expected[0] = 1;
-    if (model_.inputs[0].shape != expected) {
-      throw SearchError("the model reads " + ir::shape_text(model_.inputs[0].shape) + " but the images of " + options_.data +
-                        " are " + ir::shape_text(expected));
+    if (model_.inputs[0].shape != task_->sample_shape()) {
+      throw SearchError("the model reads " + ir::shape_text(model_.inputs[0].shape) + " but the samples of " + options_.data +
+                        " are " + ir::shape_text(task_->sample_shape()));
     }
-    // Calibration images: a seeded sample of the training images.
-    std::vector<int64_t> order(static_cast<size_t>(train_set_.size()));
-    std::iota(order.begin(), order.end(), 0);
-    std::mt19937_64 rng(options_.seed);
-    std::shuffle(order.begin(), order.end(), rng);
-    const int64_t count = std::min<int64_t>(options_.calibration_images, train_set_.size());
-    const int64_t per_image = train_set_.images.elements() / train_set_.size();
-    auto shape = train_set_.images.shape;
-    shape[0] = count;
-    calibration_ = ir::Tensor(shape);
-    for (int64_t i = 0; i < count; ++i) {
-      std::copy_n(train_set_.images.data.begin() + order[i] * per_image, per_image, calibration_.data.begin() + i * per_image);
-    }
+    calibration_ = task_->calibration_inputs(options_.calibration_images, options_.seed);
   }
 
   std::vector<ir::Tensor> recorded_inputs(const Layer& layer) {
@@ -477,17 +466,16 @@ class AdaptRun {
 
   // ---- 4. sensitivity ----
 
-  double validation_accuracy(const graph::Graph& graph) const {
-    return 100 * train::classification_accuracy(graph, sensitivity_set_);
+  double validation_quality(const graph::Graph& graph) const {
+    return task_->validation_quality(graph, options_.sensitivity_images);
   }
 
   void sensitivity() {
     use_training_threads();
-    sensitivity_set_ = first_images(validation_set_, options_.sensitivity_images);
     if (auto known = journal_->text("sensitivity", "original")) {
       original_validation_ = std::stod(*known);
     } else {
-      original_validation_ = validation_accuracy(model_);
+      original_validation_ = validation_quality(model_);
       journal_->put_text("sensitivity", "original", exact_text(original_validation_));
     }
     int64_t total = 0, done = 0;
@@ -497,26 +485,26 @@ class AdaptRun {
       for (size_t s = 0; s < layer.distilled.size() && !out_of_budget; ++s) {
         progress("sensitivity", done++, total, layer.node->name);
         const std::string key = distilled_key(layer, layer.selected[s]);
-        double accuracy = 0;
+        double quality = 0;
         if (auto known = journal_->text("sensitivity", key)) {
-          accuracy = std::stod(*known);
+          quality = std::stod(*known);
         } else if (!search_budget_left()) {
           out_of_budget = true;
           report_.notes.push_back("the budget ran out while measuring sensitivities from " + layer.node->name +
                                   " on; candidates without one were left out of the search");
           break;
         } else {
-          accuracy = validation_accuracy(replace_operators(model_, {{layer.node->name, trained_candidate(layer, s)}}));
-          journal_->put_text("sensitivity", key, exact_text(accuracy));
+          quality = validation_quality(replace_operators(model_, {{layer.node->name, trained_candidate(layer, s)}}));
+          journal_->put_text("sensitivity", key, exact_text(quality));
         }
-        layer.accuracy_drop.push_back(original_validation_ - accuracy);
+        layer.accuracy_drop.push_back(task_->drop(original_validation_, quality));
       }
       // Only candidates with a measured effect take part in the search.
       layer.selected.resize(layer.accuracy_drop.size());
       layer.distilled.resize(layer.accuracy_drop.size(), Distilled{});
     }
-    summary_ = fmt::format("{} candidates each put in alone; validation accuracy {:.2f}% on {} images", total,
-                           original_validation_, sensitivity_set_.size());
+    summary_ = fmt::format("{} candidates each put in alone; validation {} {} on {} samples", total, task_->metric(),
+                           task_->format_quality(original_validation_), task_->validation_size(options_.sensitivity_images));
   }
 
   // ---- 5. search ----
@@ -605,10 +593,10 @@ class AdaptRun {
       tried.insert(index);
       graph::Graph adapted;
       const auto finetune_start = Clock::now();
-      stage("finetune", [&] { adapted = finetuned(index); });
+      stage("finetune", [&] { adapted = finetuned(index); }, attempt_key(index));
       last_finetune_seconds_ = seconds_since(finetune_start);
       report::Attempt outcome;
-      stage("verify", [&] { outcome = verify(index, adapted); });
+      stage("verify", [&] { outcome = verify(index, adapted); }, attempt_key(index));
       report_.attempts.push_back(outcome);
       if (outcome.meets_constraint || !best_adapted_ || better(outcome, report_.attempts[best_attempt_])) {
         best_attempt_ = report_.attempts.size() - 1;
@@ -682,11 +670,12 @@ class AdaptRun {
 
   graph::Graph finetuned(int front_index) {
     graph::Graph adapted = replace_operators(model_, choices(front_[front_index]));
-    const std::string prefix = "front" + std::to_string(front_index) + "|";
+    const std::string prefix = attempt_key(front_index) + "|";
     bool known = journal_->text("finetune", prefix + "done").has_value();
     if (known) {
       for (auto& node : adapted.nodes) {
         if (auto weights = journal_->tensors("finetune", prefix + node.name)) node.weights = *weights;
+        if (auto op = journal_->text("finetune", prefix + node.name + "|op")) node.op = ir::parse(*op);
       }
       summary_ = "fine-tuned weights read from the run journal";
       return adapted;
@@ -700,32 +689,36 @@ class AdaptRun {
                                       .seed = options_.seed,
                                       .threads = options_.train_threads,
                                       .distillation = train::Distillation{.teacher = model_},
-                                      .budget_seconds = std::isfinite(budget) ? budget : 0};
+                                      .budget_seconds = std::isfinite(budget) ? budget : 0,
+                                      .restore_batch_norms = true};
     train::TrainCallbacks train_callbacks;
     bool diverged = false;
     train_callbacks.on_batch = [&](int64_t done, int64_t total, double loss) {
       diverged = diverged || !std::isfinite(loss);
-      progress("finetune", done, total,
+      // One count over all epochs, so that the ETA is the fine-tuning's, not the epoch's.
+      progress("finetune", epoch_ * total + done, options_.finetune_epochs * total,
                fmt::format("epoch {}/{} loss {:.4f}{}", epoch_ + 1, options_.finetune_epochs, loss, last_validation_));
     };
     epoch_ = 0;
     last_validation_.clear();
     train_callbacks.on_epoch = [&](const train::EpochReport& epoch) {
       epoch_ = epoch.epoch;
-      last_validation_ = fmt::format("  validation {:.2f}% after epoch {}", 100 * epoch.validation_accuracy, epoch.epoch);
+      last_validation_ = fmt::format("  {} after epoch {}", task_->epoch_validation(epoch), epoch.epoch);
     };
-    auto trained = train::train_classifier(adapted, train_set_, validation_set_, train_options, train_callbacks);
+    auto trained = task_->train(adapted, train_options, train_callbacks);
     if (diverged) {
       report_.notes.push_back(fmt::format("fine-tuning diverged (the loss became NaN) at learning rate {}; rerun with a "
                                           "smaller --finetune-lr", options_.finetune_lr));
     }
     if (trained.stopped_by_budget) report_.notes.push_back("fine-tuning stopped early to stay within the budget");
+    // Folding the batch norms back can give a node a bias it did not have: its op is journaled too.
     for (const auto& node : trained.model.nodes) {
       if (!node.weights.empty()) journal_->put_tensors("finetune", prefix + node.name, node.weights);
+      if (node.is_compute()) journal_->put_text("finetune", prefix + node.name + "|op", ir::print(*node.op));
     }
     journal_->put_text("finetune", prefix + "done", "1");
     const auto& last = trained.epochs.empty() ? train::EpochReport{} : trained.epochs.back();
-    summary_ = fmt::format("{} epoch(s); validation accuracy {:.2f}%", trained.epochs.size(), 100 * last.validation_accuracy);
+    summary_ = fmt::format("{} epoch(s); {}", trained.epochs.size(), task_->epoch_validation(last));
     return trained.model;
   }
 
@@ -735,7 +728,7 @@ class AdaptRun {
   };
 
   report::Attempt verify(int front_index, const graph::Graph& adapted) {
-    const std::string key = "front" + std::to_string(front_index);
+    const std::string key = attempt_key(front_index);
     Verified v;
     if (auto known = journal_->text("verify", key)) {
       const json j = json::parse(*known);
@@ -745,10 +738,10 @@ class AdaptRun {
       std::tie(v.original, v.adapted) = measure::bench_models_interleaved(model_, adapted, options_.backend,
                                                                           {.threads = options_.threads, .budget_seconds = 2});
       use_training_threads();
-      progress("verify", 1, 3, "test accuracy of the original");
-      v.original_accuracy = test_accuracy(model_);
-      progress("verify", 2, 3, "test accuracy of the adapted model");
-      v.adapted_accuracy = 100 * train::classification_accuracy(adapted, test_set_);
+      progress("verify", 1, 3, "test " + task_->metric() + " of the original");
+      v.original_accuracy = original_test_quality();
+      progress("verify", 2, 3, "test " + task_->metric() + " of the adapted model");
+      v.adapted_accuracy = task_->test_quality(adapted);
       journal_->put_text("verify", key,
                         json{{"original", timing_json(v.original)}, {"adapted", timing_json(v.adapted)},
                              {"original_accuracy", v.original_accuracy}, {"adapted_accuracy", v.adapted_accuracy}}
@@ -758,21 +751,21 @@ class AdaptRun {
     report::Attempt attempt;
     attempt.front_index = front_index;
     attempt.speedup = v.original.median_ms / v.adapted.median_ms;
-    attempt.quality_drop = v.original_accuracy - v.adapted_accuracy;
+    attempt.quality_drop = task_->drop(v.original_accuracy, v.adapted_accuracy);
     const bool accurate = attempt.quality_drop <= options_.max_acc_drop;
     attempt.meets_constraint = accurate && meets_latency(attempt);
-    attempt.outcome = fmt::format("{:.2f}x faster ({:.3f} -> {:.3f} ms), accuracy {:.2f}% -> {:.2f}% ({:+.2f} points)",
-                                  attempt.speedup, v.original.median_ms, v.adapted.median_ms, v.original_accuracy,
-                                  v.adapted_accuracy, -attempt.quality_drop);
+    attempt.outcome = fmt::format("{:.2f}x faster ({:.3f} -> {:.3f} ms), {} {} -> {} ({:+.2f} {})", attempt.speedup,
+                                  v.original.median_ms, v.adapted.median_ms, task_->metric(), task_->format_quality(v.original_accuracy),
+                                  task_->format_quality(v.adapted_accuracy), v.adapted_accuracy - v.original_accuracy, task_->drop_unit());
     summary_ = attempt.outcome;
     return attempt;
   }
 
-  double test_accuracy(const graph::Graph& graph) {
+  double original_test_quality() {
     if (auto known = journal_->text("verify", "original_accuracy")) return std::stod(*known);
-    const double accuracy = 100 * train::classification_accuracy(graph, test_set_);
-    journal_->put_text("verify", "original_accuracy", exact_text(accuracy));
-    return accuracy;
+    const double quality = task_->test_quality(model_);
+    journal_->put_text("verify", "original_accuracy", exact_text(quality));
+    return quality;
   }
 
   // ---- the report ----
@@ -812,9 +805,9 @@ class AdaptRun {
 
   void fill_summary(const report::Attempt& best) {
     const Verified& v = verified_.at(best.front_index);
-    auto summary = [](const graph::Graph& graph, const measure::Timing& timing, double accuracy) {
+    auto summary = [&](const graph::Graph& graph, const measure::Timing& timing, double quality) {
       report::ModelSummary s;
-      s.accuracy = accuracy;
+      (task_->higher_is_better() ? s.accuracy : s.mae) = quality;
       s.median_ms = timing.median_ms;
       s.p10_ms = timing.p10_ms;
       s.p90_ms = timing.p90_ms;
@@ -830,12 +823,13 @@ class AdaptRun {
     report_.constraint_met = best.meets_constraint;
     const std::string goal = options_.latency_ms ? fmt::format("at most {:.3f} ms", *options_.latency_ms)
                                                  : fmt::format("at least {:.2f}x faster", options_.speedup.value_or(2.5));
-    report_.verdict = fmt::format("{} runs {:.2f}x faster on {} ({:.3f} -> {:.3f} ms) with test accuracy {:.2f}% -> {:.2f}%. ",
+    const std::string lost = fmt::format("at most {:.2f} {} {}", options_.max_acc_drop, task_->drop_unit(),
+                                         task_->higher_is_better() ? "lost" : "added");
+    report_.verdict = fmt::format("{} runs {:.2f}x faster on {} ({:.3f} -> {:.3f} ms) with test {} {} -> {}. ",
                                   options_.model_label, best.speedup, report_.backend, v.original.median_ms, v.adapted.median_ms,
-                                  v.original_accuracy, v.adapted_accuracy) +
-                      (best.meets_constraint ? fmt::format("This meets the goal ({}, at most {:.2f} points lost).", goal, options_.max_acc_drop)
-                                             : fmt::format("This misses the goal ({}, at most {:.2f} points lost); it is the closest configuration found.",
-                                                           goal, options_.max_acc_drop));
+                                  task_->metric(), task_->format_quality(v.original_accuracy), task_->format_quality(v.adapted_accuracy)) +
+                      (best.meets_constraint ? fmt::format("This meets the goal ({}, {}).", goal, lost)
+                                             : fmt::format("This misses the goal ({}, {}); it is the closest configuration found.", goal, lost));
   }
 
   // ---- 8. export ----
@@ -887,7 +881,7 @@ class AdaptRun {
   std::vector<Layer> layers_;
   double operators_ms_ = 0;
   measure::Timing original_timing_;
-  data::ImageDataset train_set_, validation_set_, test_set_, sensitivity_set_;
+  std::unique_ptr<AdaptTask> task_;
   ir::Tensor calibration_;
   double original_validation_ = 0;
   std::vector<Configuration> front_;

@@ -38,7 +38,7 @@ struct AdaptOptions {
   int distill_steps = 300;
   int sensitivity_images = 2000;     // validation images for the effect of each candidate alone
   int finetune_epochs = 3;
-  double finetune_lr = 0.003;  // the models have their batch norms folded: 1e-2 diverges
+  double finetune_lr = 0.02;         // peak; batch norms are restored for fine-tuning (docs/search.md)
   std::string finetune_optimizer = "sgd";
   int max_attempts = 3;              // configurations fine-tuned before giving up on the constraint
   double budget_seconds = 0;         // the whole run; 0: none

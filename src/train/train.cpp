@@ -6,9 +6,11 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <functional>
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <set>
 
 #include "graph/torch_module.h"
 #include "lowering/torch_lowering.h"
@@ -67,18 +69,28 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(graph::GraphModule& modu
 }
 
 // Soft targets from the teacher at temperature T (Hinton et al., 2015), mixed with the label loss.
-torch::Tensor distillation_loss(const torch::Tensor& logits, graph::GraphModule& teacher, const torch::Tensor& x,
+torch::Tensor distillation_loss(const torch::Tensor& logits, const torch::Tensor& teacher_logits,
                                 const torch::Tensor& label_loss, const Distillation& distillation) {
-  torch::Tensor soft_targets;
-  {
-    torch::NoGradGuard no_grad;
-    soft_targets = torch::softmax(teacher.forward(x) / distillation.temperature, 1);
-  }
   const double t = distillation.temperature;
+  const torch::Tensor soft_targets = torch::softmax(teacher_logits / t, 1);
   torch::Tensor kl = torch::nn::functional::kl_div(torch::log_softmax(logits / t, 1), soft_targets,
                                                    torch::nn::functional::KLDivFuncOptions().reduction(torch::kBatchMean));
   return distillation.alpha * t * t * kl + (1 - distillation.alpha) * label_loss;
 }
+
+// What differs between training a classifier and a regressor; fit() does the rest.
+struct Objective {
+  torch::Tensor inputs, targets;
+  bool images = true;  // augmentation applies to images only
+  // A batch's loss; `teacher_outputs` is undefined unless distilling.
+  std::function<torch::Tensor(const torch::Tensor& outputs, const torch::Tensor& targets,
+                              const torch::Tensor& teacher_outputs)>
+      loss;
+  // A batch's correct count (classification) or absolute-error sum (regression).
+  std::function<double(const torch::Tensor& outputs, const torch::Tensor& targets)> score;
+  // Fills the epoch report's metrics from the summed score and the model (eval mode).
+  std::function<void(EpochReport&, double score_sum, int64_t samples, graph::GraphModule&)> report;
+};
 
 void set_learning_rate(torch::optim::Optimizer& optimizer, double rate) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(rate);
@@ -98,11 +110,38 @@ double accuracy_of(graph::GraphModule& module, const data::ImageDataset& dataset
   return static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(1, dataset.size()));
 }
 
-}  // namespace
+// Sets each inserted batch norm to its input's per-channel mean and variance on `images`, and its
+// scale and shift to undo them: the network computes what it did before the insertion.
+graph::Graph with_batch_norm_statistics(graph::WithBatchNorms inserted, const torch::Tensor& images) {
+  torch::NoGradGuard no_grad;
+  graph::GraphModule module(inserted.graph);
+  module.eval();
+  const auto values = module.forward_values({images});
+  const std::set<std::string> inserted_names(inserted.batch_norms.begin(), inserted.batch_norms.end());
+  for (auto& node : inserted.graph.nodes) {
+    if (!inserted_names.count(node.name)) continue;
+    const torch::Tensor& x = values.at(node.inputs[0]);
+    std::vector<int64_t> reduced;
+    for (int64_t d = 0; d < x.dim(); ++d) {
+      if (d != 1) reduced.push_back(d);
+    }
+    const double epsilon = std::get<double>(node.attributes.at("epsilon"));
+    const torch::Tensor mean = x.mean(reduced), var = x.var(reduced, /*unbiased=*/false);
+    node.weights["mean"] = lowering::from_torch(mean);
+    node.weights["var"] = lowering::from_torch(var);
+    node.weights["scale"] = lowering::from_torch(torch::sqrt(var + epsilon));
+    node.weights["B"] = lowering::from_torch(mean);
+  }
+  return inserted.graph;
+}
 
-TrainResult train_classifier(const graph::Graph& model, const data::ImageDataset& train_set,
-                             const data::ImageDataset& validation_set, const TrainOptions& options,
-                             const TrainCallbacks& callbacks) {
+graph::Graph with_restored_batch_norms(const graph::Graph& model, const torch::Tensor& images) {
+  constexpr int64_t kStatisticsImages = 512;
+  return with_batch_norm_statistics(graph::insert_batch_norms(model), images.narrow(0, 0, std::min(kStatisticsImages, images.size(0))));
+}
+
+TrainResult fit(const graph::Graph& model, const Objective& objective, const TrainOptions& options,
+               const TrainCallbacks& callbacks) {
   if (options.epochs <= 0 || options.batch <= 0 || options.learning_rate <= 0) {
     throw std::invalid_argument("epochs, batch and learning rate must be positive");
   }
@@ -110,7 +149,7 @@ TrainResult train_classifier(const graph::Graph& model, const data::ImageDataset
   torch::manual_seed(options.seed);
   std::mt19937_64 rng(options.seed);
 
-  graph::GraphModule module(model);
+  graph::GraphModule module(options.restore_batch_norms ? with_restored_batch_norms(model, objective.inputs) : model);
   auto optimizer = make_optimizer(module, options);
   std::unique_ptr<graph::GraphModule> teacher;
   if (options.distillation) {
@@ -118,11 +157,10 @@ TrainResult train_classifier(const graph::Graph& model, const data::ImageDataset
     teacher->eval();
   }
   const auto run_start = std::chrono::steady_clock::now();
-  auto images = lowering::to_torch(train_set.images);
-  auto labels = torch::tensor(train_set.labels, torch::kLong);
-  std::vector<int64_t> order(train_set.size());
+  const int64_t samples = objective.inputs.size(0);
+  std::vector<int64_t> order(samples);
   std::iota(order.begin(), order.end(), 0);
-  const int64_t batches = (train_set.size() + options.batch - 1) / options.batch;
+  const int64_t batches = (samples + options.batch - 1) / options.batch;
   const int64_t total_steps = batches * options.epochs;
 
   TrainResult result;
@@ -130,22 +168,25 @@ TrainResult train_classifier(const graph::Graph& model, const data::ImageDataset
     auto start = std::chrono::steady_clock::now();
     module.train();
     std::shuffle(order.begin(), order.end(), rng);
-    double loss_sum = 0;
-    int64_t correct = 0;
+    double loss_sum = 0, score_sum = 0;
     for (int64_t b = 0; b < batches; ++b) {
       size_t begin = static_cast<size_t>(b * options.batch);
       size_t end = std::min(order.size(), begin + static_cast<size_t>(options.batch));
-      auto [x, y] = gather(images, labels, order, begin, end);
-      if (options.augment) x = augment(x, rng);
+      auto [x, y] = gather(objective.inputs, objective.targets, order, begin, end);
+      if (options.augment && objective.images) x = augment(x, rng);
       set_learning_rate(*optimizer, learning_rate_at(options, (epoch - 1) * batches + b, total_steps));
       optimizer->zero_grad();
-      auto logits = module.forward(x);
-      auto loss = torch::nn::functional::cross_entropy(logits, y);
-      if (teacher) loss = distillation_loss(logits, *teacher, x, loss, *options.distillation);
+      auto outputs = module.forward(x);
+      torch::Tensor teacher_outputs;
+      if (teacher) {
+        torch::NoGradGuard no_grad;
+        teacher_outputs = teacher->forward(x);
+      }
+      auto loss = objective.loss(outputs, y, teacher_outputs);
       loss.backward();
       optimizer->step();
       loss_sum += loss.item<double>() * static_cast<double>(end - begin);
-      correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+      score_sum += objective.score(outputs.detach(), y);
       if (callbacks.on_batch) callbacks.on_batch(b + 1, batches, loss.item<double>());
       if (options.budget_seconds > 0 &&
           std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count() > options.budget_seconds) {
@@ -153,16 +194,38 @@ TrainResult train_classifier(const graph::Graph& model, const data::ImageDataset
         break;
       }
     }
-    EpochReport report{epoch, options.epochs, loss_sum / static_cast<double>(train_set.size()),
-                       static_cast<double>(correct) / static_cast<double>(train_set.size()),
-                       accuracy_of(module, validation_set, 500),
-                       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
+    EpochReport report{.epoch = epoch, .epochs = options.epochs, .loss = loss_sum / static_cast<double>(samples)};
+    objective.report(report, score_sum, samples, module);
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     result.epochs.push_back(report);
     if (callbacks.on_epoch) callbacks.on_epoch(report);
     if (result.stopped_by_budget) break;
   }
   result.model = graph::fold_batch_norms(module.to_graph());
+  if (options.restore_batch_norms) graph::fuse_epilogues(result.model);
   return result;
+}
+
+}  // namespace
+
+TrainResult train_classifier(const graph::Graph& model, const data::ImageDataset& train_set,
+                             const data::ImageDataset& validation_set, const TrainOptions& options,
+                             const TrainCallbacks& callbacks) {
+  Objective objective;
+  objective.inputs = lowering::to_torch(train_set.images);
+  objective.targets = torch::tensor(train_set.labels, torch::kLong);
+  objective.loss = [&](const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& teacher_logits) {
+    auto loss = torch::nn::functional::cross_entropy(logits, labels);
+    return teacher_logits.defined() ? distillation_loss(logits, teacher_logits, loss, *options.distillation) : loss;
+  };
+  objective.score = [](const torch::Tensor& logits, const torch::Tensor& labels) {
+    return static_cast<double>(logits.argmax(1).eq(labels).sum().item<int64_t>());
+  };
+  objective.report = [&](EpochReport& report, double correct, int64_t samples, graph::GraphModule& module) {
+    report.train_accuracy = correct / static_cast<double>(samples);
+    report.validation_accuracy = accuracy_of(module, validation_set, 500);
+  };
+  return fit(model, objective, options, callbacks);
 }
 
 double classification_accuracy(const graph::Graph& model, const data::ImageDataset& dataset, int64_t batch) {

@@ -1,6 +1,7 @@
 #pragma once
 // The public face of training and evaluation: a graph (from the zoo or an imported ONNX file)
-// trained with libtorch on an image set, and its accuracy measured.
+// trained with libtorch on an image set (classification) or on PPG windows (pulse-rate
+// regression), and its accuracy or error measured.
 #include <functional>
 #include <optional>
 #include <string>
@@ -30,14 +31,21 @@ struct TrainOptions {
   int threads = 0;                // 0: every core
   std::optional<Distillation> distillation;
   double budget_seconds = 0;      // > 0: stop after the batch that exceeds it (the schedule stays as planned)
+  // Folded models (every imported one) fine-tune better with batch norms back: one after each
+  // conv/linear node (graph::insert_batch_norms), set to the statistics of the first training
+  // images so training starts from the same function, trained with batch statistics as the model
+  // originally was (stable at larger rates), folded back at the end: the result has the same nodes.
+  bool restore_batch_norms = false;
 };
 
 struct EpochReport {
   int epoch = 0;  // 1-based
   int epochs = 0;
   double loss = 0;                 // mean training loss
-  double train_accuracy = 0;       // on the augmented training batches, in [0,1]
-  double validation_accuracy = 0;  // in [0,1]
+  double train_accuracy = 0;       // classification: on the augmented training batches, in [0,1]
+  double validation_accuracy = 0;  // classification: in [0,1]
+  double train_mae = 0;            // regression: mean absolute error on the training batches
+  double validation_mae = 0;       // regression
   double seconds = 0;
 };
 

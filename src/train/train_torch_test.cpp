@@ -46,6 +46,37 @@ TEST(Train, MixerTrainingIsRepeatableAndLearns) {
   EXPECT_LT(first.epochs.back().loss, first.epochs.front().loss);
 }
 
+// A model as ONNX import gives it: batch norms folded, activations fused into the convolutions.
+graph::Graph as_imported(const graph::Graph& model) {
+  graph::Graph folded = graph::fold_batch_norms(model);
+  graph::fuse_epilogues(folded);
+  return folded;
+}
+
+TEST(Train, RestoredBatchNormsStartFromTheSameFunctionAndFoldBackIntoTheSameNodes) {
+  const auto train_set = data::synthetic_images(512, data::Split::Train);
+  const auto validation = data::synthetic_images(128, data::Split::Validation);
+  TrainOptions options{.epochs = 4, .batch = 32, .learning_rate = 0.05, .augment = false, .threads = 2};
+  const graph::Graph model = as_imported(train_classifier(zoo::build_model("resnet20", 3), train_set, validation, options).model);
+  options.epochs = 1;
+  options.learning_rate = 1e-9;
+  options.restore_batch_norms = true;
+  auto untouched = train_classifier(model, train_set, validation, options);
+  ASSERT_EQ(untouched.model.nodes.size(), model.nodes.size());
+  for (size_t i = 0; i < model.nodes.size(); ++i) {
+    EXPECT_EQ(untouched.model.nodes[i].name, model.nodes[i].name);
+    EXPECT_EQ(untouched.model.nodes[i].outputs, model.nodes[i].outputs);
+  }
+  // Only the running statistics moved (towards the same images' batch statistics).
+  EXPECT_GT(agreement(untouched.model, model, validation), 0.95);
+
+  options.learning_rate = 0.01;
+  options.epochs = 2;
+  auto trained = train_classifier(model, train_set, validation, options);
+  EXPECT_LT(trained.epochs.back().loss, trained.epochs.front().loss);
+  EXPECT_EQ(trained.model.nodes.size(), model.nodes.size());
+}
+
 TEST(Train, ABudgetStopsTrainingEarly) {
   const auto train_set = data::synthetic_images(512, data::Split::Train);
   const auto validation = data::synthetic_images(64, data::Split::Validation);

@@ -2,9 +2,9 @@
 // result nothing else reads becomes part of that node's last statement, as frameworks fuse
 // Conv+ReLU or MatMul+bias. The graph then says `Y = relu(sum ... + B[k])` in one operator,
 // which is what rewrite rules and kernels recognise.
-#include "graph/onnx_fuse.h"
+#include "graph/graph.h"
 
-namespace gos::graph::onnx_import {
+namespace gos::graph {
 
 namespace {
 
@@ -146,4 +146,4 @@ void fuse_epilogues(Graph& graph) {
   graph.nodes = std::move(kept);
 }
 
-}  // namespace gos::graph::onnx_import
+}  // namespace gos::graph

@@ -1,0 +1,104 @@
+// The classification and regression tasks of gos adapt (adapt_task.h).
+#include "search/adapt_task.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+
+namespace gos::search {
+
+namespace {
+
+// Rows `indices` of a batch tensor, in that order.
+ir::Tensor gather_rows(const ir::Tensor& batch, const std::vector<int64_t>& indices) {
+  const int64_t rows = batch.shape.empty() ? 0 : batch.shape[0];
+  const int64_t per_row = rows > 0 ? batch.elements() / rows : 0;
+  auto shape = batch.shape;
+  shape[0] = static_cast<int64_t>(indices.size());
+  ir::Tensor gathered(shape);
+  for (size_t i = 0; i < indices.size(); ++i) {
+    std::copy_n(batch.data.begin() + indices[i] * per_row, per_row, gathered.data.begin() + static_cast<int64_t>(i) * per_row);
+  }
+  return gathered;
+}
+
+std::vector<int64_t> first(int64_t count, int64_t available) {
+  std::vector<int64_t> indices(static_cast<size_t>(std::min(count, available)));
+  std::iota(indices.begin(), indices.end(), 0);
+  return indices;
+}
+
+// A seeded sample of `count` of `available` rows.
+std::vector<int64_t> sample(int64_t count, int64_t available, uint64_t seed) {
+  std::vector<int64_t> order(static_cast<size_t>(available));
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(seed);
+  std::shuffle(order.begin(), order.end(), rng);
+  order.resize(static_cast<size_t>(std::min(count, available)));
+  return order;
+}
+
+graph::Shape at_batch_one(graph::Shape shape) {
+  if (!shape.empty()) shape[0] = 1;
+  return shape;
+}
+
+class ClassificationTask : public AdaptTask {
+ public:
+  explicit ClassificationTask(const data::DataSpec& spec)
+      : train_(data::load(spec, data::Split::Train)),
+        validation_(data::load(spec, data::Split::Validation)),
+        test_(data::load(spec, data::Split::Test)) {}
+
+  std::string metric() const override { return "accuracy"; }
+  std::string format_quality(double quality) const override { return fmt::format("{:.2f}%", quality); }
+  std::string drop_unit() const override { return "points"; }
+  bool higher_is_better() const override { return true; }
+  graph::Shape sample_shape() const override { return at_batch_one(train_.images.shape); }
+
+  ir::Tensor calibration_inputs(int64_t count, uint64_t seed) const override {
+    return gather_rows(train_.images, sample(count, train_.size(), seed));
+  }
+
+  double validation_quality(const graph::Graph& model, int64_t count) const override {
+    return 100 * train::classification_accuracy(model, first_images(validation_, count));
+  }
+  int64_t validation_size(int64_t count) const override { return std::min(count, validation_.size()); }
+  double test_quality(const graph::Graph& model) const override { return 100 * train::classification_accuracy(model, test_); }
+
+  train::TrainResult train(const graph::Graph& model, const train::TrainOptions& options,
+                           const train::TrainCallbacks& callbacks) const override {
+    return train::train_classifier(model, train_, validation_, options, callbacks);
+  }
+  std::string epoch_validation(const train::EpochReport& epoch) const override {
+    return fmt::format("validation {:.2f}%", 100 * epoch.validation_accuracy);
+  }
+
+ private:
+  // The first `count` images, in order (cached: sensitivity asks for the same subset many times).
+  const data::ImageDataset& first_images(const data::ImageDataset& dataset, int64_t count) const {
+    if (subset_count_ != count) {
+      const auto indices = first(count, dataset.size());
+      subset_.images = gather_rows(dataset.images, indices);
+      subset_.labels.assign(dataset.labels.begin(), dataset.labels.begin() + static_cast<int64_t>(indices.size()));
+      subset_.classes = dataset.classes;
+      subset_count_ = count;
+    }
+    return subset_;
+  }
+
+  data::ImageDataset train_, validation_, test_;
+  mutable data::ImageDataset subset_;
+  mutable int64_t subset_count_ = -1;
+};
+
+}  // namespace
+
+std::unique_ptr<AdaptTask> load_task(const std::string& data_spec) {
+  const auto spec = data::parse_data_spec(data_spec);
+  return std::make_unique<ClassificationTask>(spec);
+}
+
+}  // namespace gos::search

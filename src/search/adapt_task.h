@@ -1,0 +1,47 @@
+#pragma once
+// Internal to gos adapt: what the search needs from the model's job and its data, so that one
+// pipeline adapts image classifiers (quality: test accuracy in percent, higher is better) and
+// pulse-rate regressors (quality: mean absolute error in BPM, lower is better).
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "data/data.h"
+#include "graph/graph.h"
+#include "train/train.h"
+
+namespace gos::search {
+
+class AdaptTask {
+ public:
+  virtual ~AdaptTask() = default;
+
+  virtual std::string metric() const = 0;  // report::AdaptReport::metric: "accuracy" or "mae"
+  // A quality for people: "93.89%" or "5.12 BPM".
+  virtual std::string format_quality(double quality) const = 0;
+  // What --max-acc-drop (or --max-mae-increase) is counted in: "points" or "BPM".
+  virtual std::string drop_unit() const = 0;
+  virtual bool higher_is_better() const = 0;
+  // The quality lost going from `original` to `adapted` (accuracy points, or MAE increase).
+  double drop(double original, double adapted) const { return higher_is_better() ? original - adapted : adapted - original; }
+
+  // One sample's shape at batch 1: what the model must read.
+  virtual graph::Shape sample_shape() const = 0;
+  // `count` training samples drawn with `seed`, as one batch (activations are recorded on them).
+  virtual ir::Tensor calibration_inputs(int64_t count, uint64_t seed) const = 0;
+  // Quality on the first `count` validation samples (the sensitivity estimate).
+  virtual double validation_quality(const graph::Graph& model, int64_t count) const = 0;
+  virtual int64_t validation_size(int64_t count) const = 0;  // how many of them there are
+  virtual double test_quality(const graph::Graph& model) const = 0;
+  // Fine-tunes on the training set, validating on the validation set.
+  virtual train::TrainResult train(const graph::Graph& model, const train::TrainOptions& options,
+                                   const train::TrainCallbacks& callbacks) const = 0;
+  // The validation figure of an epoch, e.g. "validation 93.10%".
+  virtual std::string epoch_validation(const train::EpochReport& epoch) const = 0;
+};
+
+// The task of `--data` (data::parse_data_spec): images -> classification, ppg:DIR -> regression.
+// Throws data::DataError when the data cannot be read.
+std::unique_ptr<AdaptTask> load_task(const std::string& data_spec);
+
+}  // namespace gos::search
