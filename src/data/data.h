@@ -113,9 +113,10 @@ std::string_view ppg_activity_name(int activity);
 // respiration, baseline wander, and accelerometer-driven motion artefacts whose cadence sometimes
 // sits near the heart rate. Deterministic given the seed, byte for byte; subject k's files do not
 // depend on how many subjects are written.
+inline constexpr int kPpgSynthMaxMinutes = 600;  // per subject: 15 subjects of 10 h are about 350 MB
 struct PpgSynthOptions {
   int subjects = kPpgSubjects;  // S1..S<subjects>, 1 to 15
-  int minutes = 30;             // per subject, at least 1
+  int minutes = 30;             // per subject, 1 to kPpgSynthMaxMinutes
   uint64_t seed = 1;
 };
 struct PpgSynthSummary {

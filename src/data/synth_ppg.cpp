@@ -492,13 +492,12 @@ SynthSubject synthesize_subject(uint64_t seed, int subject, int minutes) {
 }  // namespace detail
 
 PpgSynthSummary synthesize_ppg(const PpgSynthOptions& options, const std::string& dir) {
-  constexpr int kMaxMinutes = 600;
   if (options.subjects < 1 || options.subjects > kPpgSubjects) {
     throw DataError("synthetic PPG: --subjects must be 1 to " + std::to_string(kPpgSubjects) + " (PPG-DaLiA's S1..S15); got " +
                     std::to_string(options.subjects));
   }
-  if (options.minutes < 1 || options.minutes > kMaxMinutes) {
-    throw DataError("synthetic PPG: --minutes must be 1 to " + std::to_string(kMaxMinutes) + "; got " +
+  if (options.minutes < 1 || options.minutes > kPpgSynthMaxMinutes) {
+    throw DataError("synthetic PPG: --minutes must be 1 to " + std::to_string(kPpgSynthMaxMinutes) + "; got " +
                     std::to_string(options.minutes));
   }
   namespace fs = std::filesystem;
