@@ -38,6 +38,7 @@ int run(int argc, char** argv) {
   auto bench = add_bench_command(app);
   auto latency_model = add_latency_model_command(app);
   auto adapt = add_adapt_command(app);
+  auto data = add_data_command(app);
 
   try {
     app.parse(argc, argv);
@@ -61,6 +62,7 @@ int run(int argc, char** argv) {
     if (app.got_subcommand("bench")) return bench();
     if (app.got_subcommand("latency-model")) return latency_model();
     if (app.got_subcommand("adapt")) return adapt();
+    if (app.got_subcommand("data")) return data();
   } catch (const ir::IrError& error) {
     return report_bad_input(error);
   } catch (const graph::GraphError& error) {

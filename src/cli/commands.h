@@ -16,5 +16,6 @@ Action add_candidates_command(CLI::App& app);
 Action add_bench_command(CLI::App& app);
 Action add_latency_model_command(CLI::App& app);
 Action add_adapt_command(CLI::App& app);
+Action add_data_command(CLI::App& app);
 
 }  // namespace gos::cli

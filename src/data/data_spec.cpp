@@ -9,12 +9,13 @@ namespace {
 
 constexpr std::string_view kFashionMnist = "fashion-mnist";
 constexpr std::string_view kSynthetic = "synthetic";
+constexpr std::string_view kPpg = "ppg";
 // Each synthetic image is 3 KiB of floats; a million would be 3 GiB.
 constexpr int64_t kMaxSyntheticCount = 100'000;
 
 std::string usage(std::string_view text) {
   return "unknown --data '" + std::string(text) +
-         "': expected fashion-mnist, fashion-mnist:DIR, synthetic or synthetic:N";
+         "': expected fashion-mnist, fashion-mnist:DIR, synthetic, synthetic:N or ppg:DIR";
 }
 
 int64_t parse_synthetic_count(std::string_view text, std::string_view count) {
@@ -48,12 +49,34 @@ DataSpec parse_data_spec(std::string_view text) {
     if (has_argument) spec.synthetic_count = parse_synthetic_count(text, argument);
     return spec;
   }
+  if (kind == kPpg) {
+    if (argument.empty()) {
+      throw DataError("--data '" + std::string(text) +
+                      "': name the folder of per-subject PPG arrays, as in ppg:DIR (docs/ppg.md)");
+    }
+    spec.kind = DataSpec::Kind::Ppg;
+    spec.dir = argument;
+    return spec;
+  }
   throw DataError(usage(text));
 }
 
 ImageDataset load(const DataSpec& spec, Split split) {
-  if (spec.kind == DataSpec::Kind::Synthetic) return synthetic_images(spec.synthetic_count, split);
-  return load_fashion_mnist(spec.dir, split);
+  switch (spec.kind) {
+    case DataSpec::Kind::Synthetic: return synthetic_images(spec.synthetic_count, split);
+    case DataSpec::Kind::FashionMnist: return load_fashion_mnist(spec.dir, split);
+    case DataSpec::Kind::Ppg: break;
+  }
+  throw DataError("--data ppg:" + spec.dir +
+                  " holds signal windows, not images: this command needs an image set (fashion-mnist or synthetic)");
+}
+
+PpgDataset load_ppg(const DataSpec& spec, Split split) {
+  if (spec.kind != DataSpec::Kind::Ppg) {
+    throw DataError("this command needs PPG windows (--data ppg:DIR); --data " +
+                    std::string(spec.kind == DataSpec::Kind::Synthetic ? kSynthetic : kFashionMnist) + " holds images");
+  }
+  return load_ppg(spec.dir, split);
 }
 
 }  // namespace gos::data

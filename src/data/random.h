@@ -2,7 +2,9 @@
 // Internal to data: a tiny seeded generator whose sequence is the same on every platform (the
 // standard distributions are implementation-defined), so splits and synthetic sets are
 // reproducible everywhere.
+#include <cmath>
 #include <cstdint>
+#include <numbers>
 #include <utility>
 #include <vector>
 
@@ -21,6 +23,13 @@ class Random {
   }
   // Uniform in [0, 1).
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+  // Uniform in [low, high).
+  double uniform(double low, double high) { return low + (high - low) * uniform(); }
+  // Standard normal by Box-Muller on this generator (one of the pair; simplicity over speed).
+  double normal() {
+    const double radius = std::sqrt(-2.0 * std::log(1.0 - uniform()));  // 1 - u is in (0, 1]
+    return radius * std::cos(2.0 * std::numbers::pi * uniform());
+  }
   // Uniform in [0, bound); the modulo bias is below 2^-40 for the bounds used here.
   uint64_t below(uint64_t bound) { return next() % bound; }
 
