@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The adapt benchmark of issue 6: `gos adapt` on each Fashion-MNIST baseline (mobile backend,
-# 1 thread, default goal: 2.5x faster, at most 0.5 accuracy points lost), then one table: model,
+# 1 thread, goal: 2.3x faster -- the issue asks 2.2x; the margin absorbs timing noise -- with at
+# most 0.5 accuracy points lost), then one table: model,
 # original accuracy / latency, adapted accuracy / latency, speedup measured side by side, accuracy
 # drop, whether the goal was met, and the run's time. Each run writes bench-out/adapt/MODEL/
 # (report.html, report.json, adapted.onnx, adapted.pt, run.sqlite); rerunning resumes or reuses
@@ -16,11 +17,12 @@ models=("$@")
 [[ ${#models[@]} -gt 0 ]] || models=(resnet20 vgg11s mobilenetv2s mixer-s)
 budget=${BUDGET:-30m}
 
-# Fine-tuning follows each baseline's own training recipe (models/README.md), at a lower rate.
+# Fine-tuning follows each baseline's own training recipe (models/README.md), at a lower rate:
+# the CNNs with gos adapt's defaults (SGD), the mixer with AdamW.
 extra_options() {
   case "$1" in
     mixer-s) echo "--optimizer adamw --finetune-lr 0.0002" ;;
-    *) echo "--finetune-lr 0.003" ;;
+    *) echo "" ;;
   esac
 }
 
@@ -31,7 +33,7 @@ echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"
 for model in "${models[@]}"; do
   out=bench-out/adapt/$model
   # shellcheck disable=SC2046
-  "$gos" adapt "models/$model.onnx" --data fashion-mnist --backend mobile --threads 1 --budget "$budget" \
+  "$gos" adapt "models/$model.onnx" --data fashion-mnist --backend mobile --threads 1 --speedup 2.3 --budget "$budget" \
     $(extra_options "$model") -o "$out" --quiet || true
   if [[ ! -f $out/report.json ]]; then
     echo "| $model | | | | | | | no report (see the command's error) | |"

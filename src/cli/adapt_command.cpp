@@ -4,12 +4,14 @@
 #include <fmt/format.h>
 
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/format.h"
 #include "cli/model_source.h"
+#include "data/data.h"
 #include "measure/measure.h"
 #include "report/report.h"
 #include "search/adapt.h"
@@ -26,6 +28,7 @@ struct AdaptCommandOptions {
   std::string budget;
   double speedup = 0;
   double latency_ms = 0;
+  std::optional<double> max_acc_drop, max_mae_increase;
   bool json = false;
   bool quiet = false;
   search::AdaptOptions adapt;
@@ -60,15 +63,18 @@ class StageReporter {
 
 void print_summary(const report::AdaptReport& report, const std::filesystem::path& out) {
   fmt::print("{}\n\n", report.verdict);
-  fmt::print("{:<10} {:>10} {:>12} {:>14} {:>10}\n", "", "accuracy", "median ms", "MACs", "params");
-  auto row = [](const char* name, const report::ModelSummary& model) {
-    fmt::print("{:<10} {:>9.2f}% {:>12.4f} {:>14} {:>10}\n", name, model.accuracy.value_or(0), model.median_ms, grouped(model.macs),
-               grouped(model.params));
+  const bool accuracy = report.metric == "accuracy";
+  fmt::print("{:<10} {:>10} {:>12} {:>14} {:>10}\n", "", accuracy ? "accuracy" : "MAE (BPM)", "median ms", "MACs", "params");
+  auto row = [&](const char* name, const report::ModelSummary& model) {
+    const std::string quality = accuracy ? fmt::format("{:.2f}%", model.accuracy.value_or(0)) : fmt::format("{:.3f}", model.mae.value_or(0));
+    fmt::print("{:<10} {:>10} {:>12.4f} {:>14} {:>10}\n", name, quality, model.median_ms, grouped(model.macs), grouped(model.params));
   };
   row("original", report.original);
   row("adapted", report.adapted);
-  fmt::print("\nspeedup {:.2f}x (measured side by side on {}, {} thread{}), accuracy drop {:+.2f} points\n", report.speedup,
-             report.backend, report.threads, report.threads == 1 ? "" : "s", report.quality_drop);
+  fmt::print("\nspeedup {:.2f}x (measured side by side on {}, {} thread{}), {}\n", report.speedup, report.backend,
+             report.threads, report.threads == 1 ? "" : "s",
+             accuracy ? fmt::format("accuracy drop {:+.2f} points", report.quality_drop)
+                      : fmt::format("MAE increase {:+.3f} BPM", report.quality_drop));
   int changed = 0;
   for (const auto& layer : report.layers) changed += !layer.kept;
   fmt::print("{} of {} searched operators replaced:\n", changed, report.layers.size());
@@ -89,6 +95,17 @@ int run_adapt(AdaptCommandOptions options) {
   if (options.speedup != 0) adapt.speedup = options.speedup;
   if (options.latency_ms != 0) adapt.latency_ms = options.latency_ms;
   if (!options.budget.empty()) adapt.budget_seconds = search::parse_duration(options.budget);
+  // The quality budget is counted in the task's unit: accuracy points, or BPM of pulse-rate error.
+  const bool regression = data::parse_data_spec(adapt.data).kind == data::DataSpec::Kind::Ppg;
+  if (regression && options.max_acc_drop) {
+    throw search::SearchError("--data " + adapt.data + " is pulse-rate regression: give --max-mae-increase (BPM), not --max-acc-drop");
+  }
+  if (!regression && options.max_mae_increase) {
+    throw search::SearchError("--max-mae-increase is for pulse-rate regression (--data ppg:DIR); for " + adapt.data +
+                              " give --max-acc-drop");
+  }
+  constexpr double kDefaultMaxMaeIncrease = 0.1;  // BPM: issue 7's goal
+  adapt.max_acc_drop = regression ? options.max_mae_increase.value_or(kDefaultMaxMaeIncrease) : options.max_acc_drop.value_or(adapt.max_acc_drop);
   adapt.model_label = options.model;
   search::check_options(adapt);
 
@@ -119,16 +136,18 @@ Action add_adapt_command(CLI::App& app) {
                                      "distillation, verify, and write OUT/adapted.onnx, OUT/adapted.pt and OUT/report.{json,html}. "
                                      "Rerun the same command to resume an interrupted run.");
   command->add_option("model", options->model, "ONNX file (or zoo model name)")->required();
-  command->add_option("--data", a.data, "fashion-mnist, fashion-mnist:DIR, synthetic or synthetic:N")->capture_default_str();
+  command->add_option("--data", a.data, "fashion-mnist, fashion-mnist:DIR, synthetic, synthetic:N or ppg:DIR")->capture_default_str();
   command->add_option("--target", a.target, "where latency is measured (host: this machine)")->capture_default_str();
   command->add_option("--backend", options->backend, "torch, mobile or ort")->capture_default_str();
   command->add_option("--threads", a.threads, "threads for latency (the target's cores)")->capture_default_str();
   auto* speedup = command->add_option("--speedup", options->speedup, "wanted measured speedup (default 2.5)");
   command->add_option("--latency-ms", options->latency_ms, "wanted whole-model latency instead of a speedup")->excludes(speedup);
-  command->add_option("--max-acc-drop", a.max_acc_drop, "accuracy points that may be lost")->capture_default_str();
+  command->add_option("--max-acc-drop", options->max_acc_drop, "accuracy points that may be lost (default 0.5)");
+  command->add_option("--max-mae-increase", options->max_mae_increase,
+                      "regression (ppg:DIR data): BPM of mean absolute error that may be added (default 0.1)");
   command->add_option("--finetune-epochs", a.finetune_epochs, "epochs of fine-tuning with distillation")->capture_default_str();
-  command->add_option("--finetune-lr", a.finetune_lr, "peak learning rate of fine-tuning")->capture_default_str();
-  command->add_option("--optimizer", a.finetune_optimizer, "sgd or adamw for fine-tuning")->capture_default_str();
+  command->add_option("--finetune-lr", a.finetune_lr, "peak learning rate of fine-tuning (default: 0.02, regression 0.001)");
+  command->add_option("--optimizer", a.finetune_optimizer, "sgd or adamw for fine-tuning (default: sgd, regression adamw)");
   command->add_option("--budget", options->budget, "time for the whole run, e.g. 30m or 1h30m (default: none)");
   command->add_option("--depth", a.depth, "rule applications per candidate (1 or 2)")->capture_default_str();
   command->add_option("--rules", a.rules, "rules to use (default: all)");

@@ -1,6 +1,8 @@
-// `gos eval`: accuracy of an ONNX classifier on an image set, as gos runs it.
+// `gos eval`: accuracy of an ONNX classifier on an image set, or the pulse-rate error of a PPG
+// model next to the classical reference, as gos runs it.
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
@@ -46,8 +48,68 @@ void check_fits(const graph::Graph& model, const data::ImageDataset& dataset, co
   }
 }
 
+nlohmann::json mae_json(const data::PpgMae& mae) {
+  nlohmann::json subjects = nlohmann::json::array();
+  for (const auto& subject : mae.subjects) {
+    subjects.push_back({{"subject", subject.subject}, {"mae_bpm", subject.mae_bpm}, {"windows", subject.windows}});
+  }
+  return {{"mae_bpm", mae.mae_bpm}, {"mean_subject_mae_bpm", mae.mean_subject_mae_bpm}, {"windows", mae.windows}, {"subjects", subjects}};
+}
+
+// The windows where the motion's cadence sits near the heart rate (known for synthetic data only).
+std::vector<bool> hard_windows(const data::PpgDataset& dataset) {
+  std::vector<bool> hard;
+  if (dataset.cadence_bpm.size() != dataset.bpm.size()) return hard;
+  for (size_t i = 0; i < dataset.bpm.size(); ++i) hard.push_back(data::cadence_near_heart_rate(dataset.cadence_bpm[i], dataset.bpm[i]));
+  return hard;
+}
+
+// A pulse-rate model on PPG windows: its MAE next to the classical spectral reference's.
+int run_eval_regression(const EvalOptions& options, const data::DataSpec& spec) {
+  const auto dataset = data::load_ppg(spec, split_named(options.split));
+  const auto model = graph::import_onnx(options.model_path).graph;
+  const graph::Shape expected{1, data::kPpgChannels, data::kPpgWindowSamples};
+  if (model.inputs.size() != 1 || model.outputs.size() != 1 || model.inputs[0].shape != expected ||
+      model.outputs[0].shape != graph::Shape{1, 1}) {
+    throw graph::GraphError(options.model_path + " must read one " + shape_text(expected) +
+                            " window (PPG and accelerometer x, y, z at 64 Hz) and write one [1,1] pulse rate; see docs/ppg.md");
+  }
+  const auto predicted = train::predict(model, dataset);
+  const auto reference = data::spectral_reference(dataset);
+  const auto model_mae = data::ppg_mae(dataset, predicted), reference_mae = data::ppg_mae(dataset, reference);
+  const auto hard = hard_windows(dataset);
+  const bool any_hard = std::find(hard.begin(), hard.end(), true) != hard.end();
+  if (options.json) {
+    nlohmann::json result{{"model", options.model_path}, {"data", options.data}, {"split", options.split}};
+    result.update(mae_json(model_mae));
+    result["spectral_reference"] = mae_json(reference_mae);
+    if (any_hard) {
+      result["cadence_near_heart_rate"] = {{"windows", data::ppg_mae(dataset, predicted, hard).windows},
+                                           {"mae_bpm", data::ppg_mae(dataset, predicted, hard).mae_bpm},
+                                           {"spectral_reference_mae_bpm", data::ppg_mae(dataset, reference, hard).mae_bpm}};
+    }
+    fmt::print("{}\n", result.dump(2));
+    return kSuccess;
+  }
+  fmt::print("MAE {:.2f} BPM on {} {} windows of {} ({} subjects; mean of the subjects' MAEs {:.2f} BPM)\n", model_mae.mae_bpm,
+             grouped(model_mae.windows), options.split, options.data, model_mae.subjects.size(), model_mae.mean_subject_mae_bpm);
+  fmt::print("spectral reference (docs/ppg.md): MAE {:.2f} BPM\n", reference_mae.mae_bpm);
+  for (size_t i = 0; i < model_mae.subjects.size(); ++i) {
+    fmt::print("  S{:<3} {:>6} windows  model {:6.2f}  reference {:6.2f} BPM\n", model_mae.subjects[i].subject,
+               model_mae.subjects[i].windows, model_mae.subjects[i].mae_bpm, reference_mae.subjects[i].mae_bpm);
+  }
+  if (any_hard) {
+    fmt::print("where the motion's cadence is within 10 BPM of the heart rate ({} windows): model {:.2f}, reference {:.2f} BPM\n",
+               data::ppg_mae(dataset, predicted, hard).windows, data::ppg_mae(dataset, predicted, hard).mae_bpm,
+               data::ppg_mae(dataset, reference, hard).mae_bpm);
+  }
+  return kSuccess;
+}
+
 int run_eval(const EvalOptions& options) {
-  auto dataset = data::load(data::parse_data_spec(options.data), split_named(options.split));
+  const auto spec = data::parse_data_spec(options.data);
+  if (spec.kind == data::DataSpec::Kind::Ppg) return run_eval_regression(options, spec);
+  auto dataset = data::load(spec, split_named(options.split));
   auto model = graph::import_onnx(options.model_path).graph;
   check_fits(model, dataset, options.model_path);
   double accuracy = train::classification_accuracy(model, dataset);
@@ -69,9 +131,9 @@ int run_eval(const EvalOptions& options) {
 
 Action add_eval_command(CLI::App& app) {
   auto options = std::make_shared<EvalOptions>();
-  auto* command = app.add_subcommand("eval", "Accuracy of an ONNX classifier on an image set");
+  auto* command = app.add_subcommand("eval", "Accuracy of an ONNX classifier on an image set, or MAE of a pulse-rate model on PPG windows");
   command->add_option("model", options->model_path, "the ONNX file")->required()->check(CLI::ExistingFile);
-  command->add_option("--data", options->data, "fashion-mnist, fashion-mnist:DIR, synthetic or synthetic:N")
+  command->add_option("--data", options->data, "fashion-mnist, fashion-mnist:DIR, synthetic, synthetic:N or ppg:DIR")
       ->capture_default_str();
   command->add_option("--split", options->split, "test, validation or train")
       ->check(CLI::IsMember({"test", "validation", "train"}))

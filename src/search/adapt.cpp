@@ -175,11 +175,14 @@ class AdaptRun {
   // fine-tune again (attempts are journaled under this recipe's fingerprint).
   std::string finetune_fingerprint() const {
     const json recipe{{"epochs", options_.finetune_epochs},
-                      {"lr", options_.finetune_lr},
-                      {"optimizer", options_.finetune_optimizer},
+                      {"lr", finetune_lr()},
+                      {"optimizer", finetune_optimizer()},
                       {"batch_norms", "restored"}};
     return util::stable_hash_hex(recipe.dump()).substr(0, 8);
   }
+
+  double finetune_lr() const { return options_.finetune_lr.value_or(task_->default_learning_rate()); }
+  std::string finetune_optimizer() const { return options_.finetune_optimizer.value_or(task_->default_optimizer()); }
 
   std::string attempt_key(int front_index) const {
     return fmt::format("front{}@{}", front_index, finetune_fingerprint());
@@ -503,7 +506,7 @@ class AdaptRun {
       layer.selected.resize(layer.accuracy_drop.size());
       layer.distilled.resize(layer.accuracy_drop.size(), Distilled{});
     }
-    summary_ = fmt::format("{} candidates each put in alone; validation {} {} on {} samples", total, task_->metric(),
+    summary_ = fmt::format("{} candidates each put in alone; validation {} {} on {} samples", total, task_->metric_name(),
                            task_->format_quality(original_validation_), task_->validation_size(options_.sensitivity_images));
   }
 
@@ -564,8 +567,10 @@ class AdaptRun {
     const double plausible = 4 * std::max(options_.max_acc_drop, 0.1);
     int most_accurate_changed = 0;
     for (int i = 0; i < static_cast<int>(front_.size()); ++i) {
+      const bool changed = std::any_of(front_[i].choice.begin(), front_[i].choice.end(), [](int c) { return c != 0; });
+      if (!changed) continue;  // the original itself is no answer to a speed target
       if (front_[i].accuracy_loss <= plausible) return i;  // front_ is by latency
-      if (front_[i].accuracy_loss > 0) most_accurate_changed = i;
+      most_accurate_changed = i;
     }
     return most_accurate_changed;
   }
@@ -684,8 +689,8 @@ class AdaptRun {
     const double budget = std::max(0.0, remaining_seconds() - kVerifyReserveSeconds);
     if (budget < 10) throw SearchError("the budget is spent before fine-tuning could start; give a larger --budget");
     train::TrainOptions train_options{.epochs = options_.finetune_epochs,
-                                      .optimizer = options_.finetune_optimizer,
-                                      .learning_rate = options_.finetune_lr,
+                                      .optimizer = finetune_optimizer(),
+                                      .learning_rate = finetune_lr(),
                                       .seed = options_.seed,
                                       .threads = options_.train_threads,
                                       .distillation = train::Distillation{.teacher = model_},
@@ -708,7 +713,7 @@ class AdaptRun {
     auto trained = task_->train(adapted, train_options, train_callbacks);
     if (diverged) {
       report_.notes.push_back(fmt::format("fine-tuning diverged (the loss became NaN) at learning rate {}; rerun with a "
-                                          "smaller --finetune-lr", options_.finetune_lr));
+                                          "smaller --finetune-lr", finetune_lr()));
     }
     if (trained.stopped_by_budget) report_.notes.push_back("fine-tuning stopped early to stay within the budget");
     // Folding the batch norms back can give a node a bias it did not have: its op is journaled too.
@@ -738,9 +743,9 @@ class AdaptRun {
       std::tie(v.original, v.adapted) = measure::bench_models_interleaved(model_, adapted, options_.backend,
                                                                           {.threads = options_.threads, .budget_seconds = 2});
       use_training_threads();
-      progress("verify", 1, 3, "test " + task_->metric() + " of the original");
+      progress("verify", 1, 3, "test " + task_->metric_name() + " of the original");
       v.original_accuracy = original_test_quality();
-      progress("verify", 2, 3, "test " + task_->metric() + " of the adapted model");
+      progress("verify", 2, 3, "test " + task_->metric_name() + " of the adapted model");
       v.adapted_accuracy = task_->test_quality(adapted);
       journal_->put_text("verify", key,
                         json{{"original", timing_json(v.original)}, {"adapted", timing_json(v.adapted)},
@@ -755,7 +760,7 @@ class AdaptRun {
     const bool accurate = attempt.quality_drop <= options_.max_acc_drop;
     attempt.meets_constraint = accurate && meets_latency(attempt);
     attempt.outcome = fmt::format("{:.2f}x faster ({:.3f} -> {:.3f} ms), {} {} -> {} ({:+.2f} {})", attempt.speedup,
-                                  v.original.median_ms, v.adapted.median_ms, task_->metric(), task_->format_quality(v.original_accuracy),
+                                  v.original.median_ms, v.adapted.median_ms, task_->metric_name(), task_->format_quality(v.original_accuracy),
                                   task_->format_quality(v.adapted_accuracy), v.adapted_accuracy - v.original_accuracy, task_->drop_unit());
     summary_ = attempt.outcome;
     return attempt;
@@ -827,7 +832,7 @@ class AdaptRun {
                                          task_->higher_is_better() ? "lost" : "added");
     report_.verdict = fmt::format("{} runs {:.2f}x faster on {} ({:.3f} -> {:.3f} ms) with test {} {} -> {}. ",
                                   options_.model_label, best.speedup, report_.backend, v.original.median_ms, v.adapted.median_ms,
-                                  task_->metric(), task_->format_quality(v.original_accuracy), task_->format_quality(v.adapted_accuracy)) +
+                                  task_->metric_name(), task_->format_quality(v.original_accuracy), task_->format_quality(v.adapted_accuracy)) +
                       (best.meets_constraint ? fmt::format("This meets the goal ({}, {}).", goal, lost)
                                              : fmt::format("This misses the goal ({}, {}); it is the closest configuration found.", goal, lost));
   }
@@ -906,9 +911,9 @@ void check_options(const AdaptOptions& options) {
     throw SearchError("a budget under a minute cannot fine-tune anything; give at least --budget 5m (or none)");
   }
   if (options.finetune_epochs < 1) throw SearchError("--finetune-epochs must be at least 1");
-  if (!(options.finetune_lr > 0)) throw SearchError("--finetune-lr must be positive");
-  if (options.finetune_optimizer != "sgd" && options.finetune_optimizer != "adamw") {
-    throw SearchError("--optimizer must be sgd or adamw, not '" + options.finetune_optimizer + "'");
+  if (options.finetune_lr && !(*options.finetune_lr > 0)) throw SearchError("--finetune-lr must be positive");
+  if (options.finetune_optimizer && *options.finetune_optimizer != "sgd" && *options.finetune_optimizer != "adamw") {
+    throw SearchError("--optimizer must be sgd or adamw, not '" + *options.finetune_optimizer + "'");
   }
   if (options.candidates_per_layer < 1) throw SearchError("--candidates-per-layer must be at least 1");
   if (options.depth < 1 || options.depth > 2) throw SearchError("--depth must be 1 or 2");

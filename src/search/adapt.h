@@ -28,7 +28,7 @@ struct AdaptOptions {
   int train_threads = 0;             // for recording, distillation and fine-tuning; 0: every core
   std::optional<double> speedup;     // the constraint: at least this measured speedup,
   std::optional<double> latency_ms;  // or at most this whole-model latency (2.5x when neither is set)
-  double max_acc_drop = 0.5;         // accuracy points
+  double max_acc_drop = 0.5;         // accuracy points; regression (ppg data): BPM of MAE added
   int depth = 1;                     // rule applications per candidate
   std::vector<std::string> rules;    // the rules to use; empty: all
   int max_layers = 0;                // search only this many of the hottest operators; 0: all
@@ -37,9 +37,11 @@ struct AdaptOptions {
   int held_out_images = 64;          // of them, kept out of distillation to measure fidelity
   int distill_steps = 300;
   int sensitivity_images = 2000;     // validation images for the effect of each candidate alone
-  int finetune_epochs = 3;
-  double finetune_lr = 0.02;         // peak; batch norms are restored for fine-tuning (docs/search.md)
-  std::string finetune_optimizer = "sgd";
+  int finetune_epochs = 8;
+  // Peak rate and optimizer; unset: the task's recipe (classifiers SGD at 0.02, with batch norms
+  // restored for fine-tuning, docs/search.md; the pulse-rate regressor AdamW at 1e-3).
+  std::optional<double> finetune_lr;
+  std::optional<std::string> finetune_optimizer;
   int max_attempts = 3;              // configurations fine-tuned before giving up on the constraint
   double budget_seconds = 0;         // the whole run; 0: none
   uint64_t seed = 1;

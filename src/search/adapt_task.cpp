@@ -53,6 +53,9 @@ class ClassificationTask : public AdaptTask {
         test_(data::load(spec, data::Split::Test)) {}
 
   std::string metric() const override { return "accuracy"; }
+  std::string metric_name() const override { return "accuracy"; }
+  std::string default_optimizer() const override { return "sgd"; }
+  double default_learning_rate() const override { return 0.02; }
   std::string format_quality(double quality) const override { return fmt::format("{:.2f}%", quality); }
   std::string drop_unit() const override { return "points"; }
   bool higher_is_better() const override { return true; }
@@ -94,10 +97,66 @@ class ClassificationTask : public AdaptTask {
   mutable int64_t subset_count_ = -1;
 };
 
+// Pulse rate from PPG windows: quality is the mean absolute error in BPM (lower is better).
+class RegressionTask : public AdaptTask {
+ public:
+  explicit RegressionTask(const data::DataSpec& spec)
+      : train_(data::load_ppg(spec, data::Split::Train)),
+        validation_(data::load_ppg(spec, data::Split::Validation)),
+        test_(data::load_ppg(spec, data::Split::Test)) {}
+
+  std::string metric() const override { return "mae"; }
+  std::string metric_name() const override { return "MAE"; }
+  std::string default_optimizer() const override { return "adamw"; }
+  double default_learning_rate() const override { return 0.001; }
+  std::string format_quality(double quality) const override { return fmt::format("{:.2f} BPM", quality); }
+  std::string drop_unit() const override { return "BPM"; }
+  bool higher_is_better() const override { return false; }
+  graph::Shape sample_shape() const override { return at_batch_one(train_.windows.shape); }
+
+  ir::Tensor calibration_inputs(int64_t count, uint64_t seed) const override {
+    return gather_rows(train_.windows, sample(count, train_.size(), seed));
+  }
+
+  double validation_quality(const graph::Graph& model, int64_t count) const override {
+    return train::mean_absolute_error(model, first_windows(count));
+  }
+  int64_t validation_size(int64_t count) const override { return std::min(count, validation_.size()); }
+  double test_quality(const graph::Graph& model) const override { return train::mean_absolute_error(model, test_); }
+
+  train::TrainResult train(const graph::Graph& model, const train::TrainOptions& options,
+                           const train::TrainCallbacks& callbacks) const override {
+    return train::train_regressor(model, train_, validation_, options, callbacks);
+  }
+  std::string epoch_validation(const train::EpochReport& epoch) const override {
+    return fmt::format("validation MAE {:.2f} BPM", epoch.validation_mae);
+  }
+
+ private:
+  // The first `count` validation windows (subjects in order), cached like the image subset.
+  const data::PpgDataset& first_windows(int64_t count) const {
+    if (subset_count_ != count) {
+      const auto indices = first(count, validation_.size());
+      const auto end = static_cast<std::ptrdiff_t>(indices.size());
+      subset_ = {};
+      subset_.windows = gather_rows(validation_.windows, indices);
+      subset_.bpm.assign(validation_.bpm.begin(), validation_.bpm.begin() + end);
+      subset_.subject.assign(validation_.subject.begin(), validation_.subject.begin() + end);
+      subset_count_ = count;
+    }
+    return subset_;
+  }
+
+  data::PpgDataset train_, validation_, test_;
+  mutable data::PpgDataset subset_;
+  mutable int64_t subset_count_ = -1;
+};
+
 }  // namespace
 
 std::unique_ptr<AdaptTask> load_task(const std::string& data_spec) {
   const auto spec = data::parse_data_spec(data_spec);
+  if (spec.kind == data::DataSpec::Kind::Ppg) return std::make_unique<RegressionTask>(spec);
   return std::make_unique<ClassificationTask>(spec);
 }
 

@@ -17,6 +17,10 @@ class AdaptTask {
   virtual ~AdaptTask() = default;
 
   virtual std::string metric() const = 0;  // report::AdaptReport::metric: "accuracy" or "mae"
+  virtual std::string metric_name() const = 0;  // for people: "accuracy" or "MAE"
+  // The fine-tuning recipe when the user gives none (the task's own training recipe, lower rate).
+  virtual std::string default_optimizer() const = 0;
+  virtual double default_learning_rate() const = 0;
   // A quality for people: "93.89%" or "5.12 BPM".
   virtual std::string format_quality(double quality) const = 0;
   // What --max-acc-drop (or --max-mae-increase) is counted in: "points" or "BPM".

@@ -228,6 +228,68 @@ TrainResult train_classifier(const graph::Graph& model, const data::ImageDataset
   return fit(model, objective, options, callbacks);
 }
 
+namespace {
+
+torch::Tensor huber(const torch::Tensor& a, const torch::Tensor& b) {
+  return torch::nn::functional::huber_loss(a, b, torch::nn::functional::HuberLossFuncOptions().delta(1.0));
+}
+
+std::vector<float> predictions_of(graph::GraphModule& module, const torch::Tensor& inputs, int64_t batch) {
+  torch::NoGradGuard no_grad;
+  module.eval();
+  std::vector<float> predicted;
+  predicted.reserve(static_cast<size_t>(inputs.size(0)));
+  for (int64_t begin = 0; begin < inputs.size(0); begin += batch) {
+    const auto outputs = module.forward(inputs.narrow(0, begin, std::min(batch, inputs.size(0) - begin))).reshape({-1}).contiguous();
+    predicted.insert(predicted.end(), outputs.data_ptr<float>(), outputs.data_ptr<float>() + outputs.numel());
+  }
+  return predicted;
+}
+
+double mae_of(const std::vector<float>& predicted, const std::vector<float>& reference) {
+  double sum = 0;
+  for (size_t i = 0; i < reference.size(); ++i) sum += std::abs(static_cast<double>(predicted[i]) - reference[i]);
+  return sum / static_cast<double>(std::max<size_t>(1, reference.size()));
+}
+
+torch::Tensor windows_of(const data::PpgDataset& dataset) { return lowering::to_torch(dataset.windows); }
+
+}  // namespace
+
+TrainResult train_regressor(const graph::Graph& model, const data::PpgDataset& train_set,
+                            const data::PpgDataset& validation_set, const TrainOptions& options,
+                            const TrainCallbacks& callbacks) {
+  Objective objective;
+  objective.inputs = windows_of(train_set);
+  objective.targets = torch::tensor(train_set.bpm, torch::kFloat);
+  objective.images = false;
+  const torch::Tensor validation_windows = windows_of(validation_set);
+  objective.loss = [&](const torch::Tensor& outputs, const torch::Tensor& reference, const torch::Tensor& teacher_outputs) {
+    const auto predicted = outputs.reshape({-1});
+    auto loss = huber(predicted, reference);
+    if (!teacher_outputs.defined()) return loss;
+    const double alpha = options.distillation->alpha;
+    return alpha * huber(predicted, teacher_outputs.reshape({-1})) + (1 - alpha) * loss;
+  };
+  objective.score = [](const torch::Tensor& outputs, const torch::Tensor& reference) {
+    return (outputs.reshape({-1}) - reference).abs().sum().item<double>();
+  };
+  objective.report = [&](EpochReport& report, double error_sum, int64_t samples, graph::GraphModule& module) {
+    report.train_mae = error_sum / static_cast<double>(samples);
+    report.validation_mae = mae_of(predictions_of(module, validation_windows, 500), validation_set.bpm);
+  };
+  return fit(model, objective, options, callbacks);
+}
+
+std::vector<float> predict(const graph::Graph& model, const data::PpgDataset& dataset, int64_t batch) {
+  graph::GraphModule module(model);
+  return predictions_of(module, windows_of(dataset), batch);
+}
+
+double mean_absolute_error(const graph::Graph& model, const data::PpgDataset& dataset, int64_t batch) {
+  return mae_of(predict(model, dataset, batch), dataset.bpm);
+}
+
 double classification_accuracy(const graph::Graph& model, const data::ImageDataset& dataset, int64_t batch) {
   graph::GraphModule module(model);
   return accuracy_of(module, dataset, batch);

@@ -68,4 +68,18 @@ TrainResult train_classifier(const graph::Graph& model, const data::ImageDataset
 // Share of correctly classified images, in [0,1] (eval mode, batched).
 double classification_accuracy(const graph::Graph& model, const data::ImageDataset& dataset, int64_t batch = 500);
 
+// Regression of the pulse rate from PPG windows: the model's single output per window, Huber loss
+// (delta 1 BPM: absolute error beyond a beat per minute, squared below) against the reference.
+// With distillation the student also matches the teacher's outputs:
+// alpha * huber(student, teacher) + (1 - alpha) * huber(student, reference) (temperature unused).
+// Options.augment does not apply (no augmentation of signals).
+TrainResult train_regressor(const graph::Graph& model, const data::PpgDataset& train_set,
+                            const data::PpgDataset& validation_set, const TrainOptions& options,
+                            const TrainCallbacks& callbacks = {});
+
+// The model's output for every window (eval mode, batched).
+std::vector<float> predict(const graph::Graph& model, const data::PpgDataset& dataset, int64_t batch = 500);
+// Mean absolute error of the predictions against the dataset's reference, in BPM.
+double mean_absolute_error(const graph::Graph& model, const data::PpgDataset& dataset, int64_t batch = 500);
+
 }  // namespace gos::train
