@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: the main job on the embedded default. gos adapt makes the committed ResNet-20
-# Fashion-MNIST baseline at least 2.3x faster on the mobile backend (TorchScript optimised for
-# mobile, 1 thread; the research it follows reports 2.2x, the margin absorbs timing noise) within
-# 0.5 accuracy points, in a budget that fits 20 minutes on 2 cores, and writes the adapted
+# Fashion-MNIST baseline at least 2.2x faster (the bar of the research gos follows) on the mobile
+# backend (TorchScript optimised for mobile, 1 thread) within 0.5 accuracy points, in a budget
+# that fits 20 minutes on 2 cores, and writes the adapted
 # model and a report. Before that, a short look at what it works with: an operator as
 # instructions and the replacements the rewrite rules derive for it.
 set -euo pipefail
@@ -28,7 +28,7 @@ echo
 echo "== gos adapt: the whole search on the ResNet-20 baseline (about 15 minutes; rerun to resume)"
 out=${GOS_DEMO_OUT:-build/demo-resnet20}
 status=0
-"$gos" adapt models/resnet20.onnx --data fashion-mnist --target host --backend mobile --speedup 2.3 --budget 18m -o "$out" || status=$?
+"$gos" adapt models/resnet20.onnx --data fashion-mnist --target host --backend mobile --speedup 2.2 --budget 18m -o "$out" || status=$?
 # Exit code 1 means the run finished but missed the goal: the report says by how much, and the demo
 # has still shown the whole job. Anything else is an error.
 [[ $status -eq 0 || $status -eq 1 ]] || exit "$status"

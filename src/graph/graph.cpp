@@ -215,7 +215,9 @@ WithBatchNorms insert_batch_norms(const Graph& graph) {
   for (const auto& node : graph.nodes) {
     const std::string output = node.outputs.empty() ? "" : node.outputs[0];
     const Shape& shape = output.empty() ? Shape{} : graph.shape_of(output);
-    if (graph_outputs.count(output) || shape.size() < 2 || !folds_batch_norm(node, shape[1])) {
+    // Outputs without positions ([N,C] of a linear layer) keep none: batch statistics there would
+    // normalise the batch's predictions (a regressor's rates) rather than features.
+    if (graph_outputs.count(output) || shape.size() < 3 || !folds_batch_norm(node, shape[1])) {
       inserted.nodes.push_back(node);
       continue;
     }

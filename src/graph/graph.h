@@ -92,7 +92,8 @@ Graph fold_batch_norms(const Graph& graph);
 
 // For training a graph whose batch norms were folded (every imported model): a BatchNormalization
 // after each compute node that fold_batch_norms can fold it back into (the node's last statement
-// multiplies by a param along the output channel) except nodes producing a graph output, set
+// multiplies by a param along the output channel) whose output has positions ([N,C,L] or
+// [N,C,H,W], not a linear layer's [N,C]) except nodes producing a graph output, set
 // to the identity, with the node's activation moved into a compute node "<node>/act" after it.
 // fuse_epilogues(fold_batch_norms(g)) gives back the original nodes (a node without a bias gains one).
 struct WithBatchNorms {

@@ -177,12 +177,19 @@ class AdaptRun {
     const json recipe{{"epochs", options_.finetune_epochs},
                       {"lr", finetune_lr()},
                       {"optimizer", finetune_optimizer()},
-                      {"batch_norms", "restored"}};
+                      {"batch_norms", was_batch_normalised() ? "restored" : "none"}};
     return util::stable_hash_hex(recipe.dump()).substr(0, 8);
   }
 
   double finetune_lr() const { return options_.finetune_lr.value_or(task_->default_learning_rate()); }
   std::string finetune_optimizer() const { return options_.finetune_optimizer.value_or(task_->default_optimizer()); }
+
+  // Convolutional networks were trained with batch norms (folded since); transformer-style ones
+  // (layer norms) were not, and batch statistics over their tokens hurt them.
+  bool was_batch_normalised() const {
+    return std::none_of(model_.nodes.begin(), model_.nodes.end(),
+                        [](const graph::Node& node) { return node.op_type == "LayerNormalization"; });
+  }
 
   std::string attempt_key(int front_index) const {
     return fmt::format("front{}@{}", front_index, finetune_fingerprint());
@@ -695,7 +702,7 @@ class AdaptRun {
                                       .threads = options_.train_threads,
                                       .distillation = train::Distillation{.teacher = model_},
                                       .budget_seconds = std::isfinite(budget) ? budget : 0,
-                                      .restore_batch_norms = true};
+                                      .restore_batch_norms = was_batch_normalised()};
     train::TrainCallbacks train_callbacks;
     bool diverged = false;
     train_callbacks.on_batch = [&](int64_t done, int64_t total, double loss) {
@@ -906,7 +913,7 @@ void check_options(const AdaptOptions& options) {
   if (options.speedup && options.latency_ms) throw SearchError("give --speedup or --latency-ms, not both");
   if (options.speedup && !(*options.speedup > 1)) throw SearchError("--speedup must be above 1 (it is the wanted ratio of latencies, e.g. 2.5)");
   if (options.latency_ms && !(*options.latency_ms > 0)) throw SearchError("--latency-ms must be a positive number of milliseconds");
-  if (!(options.max_acc_drop >= 0)) throw SearchError("--max-acc-drop must be zero or more accuracy points");
+  if (!(options.max_acc_drop >= 0)) throw SearchError("--max-acc-drop (or --max-mae-increase) must be zero or more");
   if (options.budget_seconds < 0 || (options.budget_seconds > 0 && options.budget_seconds < 60)) {
     throw SearchError("a budget under a minute cannot fine-tune anything; give at least --budget 5m (or none)");
   }

@@ -1,6 +1,7 @@
 #pragma once
 // The public face of `gos adapt`: a trained model made faster on a target backend within an
-// accuracy budget. Stages (docs/search.md): profile the operators on the backend; derive
+// accuracy budget (classifiers on images; pulse-rate regressors on ppg:DIR data, where the budget
+// is BPM of mean absolute error: adapt_task.h). Stages (docs/search.md): profile the operators on the backend; derive
 // candidates and keep the measured-faster ones; record each operator's inputs on calibration
 // images and distil every kept candidate (its fidelity); measure each candidate's effect on
 // validation accuracy alone (sensitivity); NSGA-II over per-layer choices; fine-tune the chosen
@@ -21,7 +22,7 @@ namespace gos::search {
 
 struct AdaptOptions {
   std::string model_label;  // what the report calls the model (the MODEL argument)
-  std::string data = "fashion-mnist";
+  std::string data = "fashion-mnist";  // a data::parse_data_spec text; "ppg:DIR" makes it a regression
   std::string target = "host";
   measure::Backend backend = measure::Backend::Mobile;
   int threads = 1;                   // for latency: the target's cores

@@ -135,9 +135,13 @@ graph::Graph with_batch_norm_statistics(graph::WithBatchNorms inserted, const to
   return inserted.graph;
 }
 
-graph::Graph with_restored_batch_norms(const graph::Graph& model, const torch::Tensor& images) {
-  constexpr int64_t kStatisticsImages = 512;
-  return with_batch_norm_statistics(graph::insert_batch_norms(model), images.narrow(0, 0, std::min(kStatisticsImages, images.size(0))));
+// Statistics from samples spread evenly over the training set: a set stored in order (the PPG
+// windows, subject by subject) would otherwise give one subject's statistics.
+graph::Graph with_restored_batch_norms(const graph::Graph& model, const torch::Tensor& inputs) {
+  constexpr int64_t kStatisticsSamples = 512;
+  const int64_t count = std::min(kStatisticsSamples, inputs.size(0));
+  const auto spread = torch::linspace(0, static_cast<double>(inputs.size(0) - 1), count).to(torch::kLong);
+  return with_batch_norm_statistics(graph::insert_batch_norms(model), inputs.index_select(0, spread));
 }
 
 TrainResult fit(const graph::Graph& model, const Objective& objective, const TrainOptions& options,
