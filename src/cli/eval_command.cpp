@@ -79,14 +79,16 @@ int run_eval_regression(const EvalOptions& options, const data::DataSpec& spec) 
   const auto model_mae = data::ppg_mae(dataset, predicted), reference_mae = data::ppg_mae(dataset, reference);
   const auto hard = hard_windows(dataset);
   const bool any_hard = std::find(hard.begin(), hard.end(), true) != hard.end();
+  const auto hard_model = any_hard ? data::ppg_mae(dataset, predicted, hard) : data::PpgMae{};
+  const auto hard_reference = any_hard ? data::ppg_mae(dataset, reference, hard) : data::PpgMae{};
   if (options.json) {
     nlohmann::json result{{"model", options.model_path}, {"data", options.data}, {"split", options.split}};
     result.update(mae_json(model_mae));
     result["spectral_reference"] = mae_json(reference_mae);
     if (any_hard) {
-      result["cadence_near_heart_rate"] = {{"windows", data::ppg_mae(dataset, predicted, hard).windows},
-                                           {"mae_bpm", data::ppg_mae(dataset, predicted, hard).mae_bpm},
-                                           {"spectral_reference_mae_bpm", data::ppg_mae(dataset, reference, hard).mae_bpm}};
+      result["cadence_near_heart_rate"] = {{"windows", hard_model.windows},
+                                           {"mae_bpm", hard_model.mae_bpm},
+                                           {"spectral_reference_mae_bpm", hard_reference.mae_bpm}};
     }
     fmt::print("{}\n", result.dump(2));
     return kSuccess;
@@ -100,8 +102,7 @@ int run_eval_regression(const EvalOptions& options, const data::DataSpec& spec) 
   }
   if (any_hard) {
     fmt::print("where the motion's cadence is within 10 BPM of the heart rate ({} windows): model {:.2f}, reference {:.2f} BPM\n",
-               data::ppg_mae(dataset, predicted, hard).windows, data::ppg_mae(dataset, predicted, hard).mae_bpm,
-               data::ppg_mae(dataset, reference, hard).mae_bpm);
+               hard_model.windows, hard_model.mae_bpm, hard_reference.mae_bpm);
   }
   return kSuccess;
 }
