@@ -185,6 +185,27 @@ inline Graph generic_statements(uint32_t seed = 6) {
   return b.finish({"fc_out"});
 }
 
+// A temporal (1-D) block: dilated conv + ReLU, a causal grouped conv (asymmetric padding), a
+// residual add, a strided conv, then global pooling and a classifier.
+inline Graph temporal_block(uint32_t seed = 7) {
+  GraphBuilder b("temporal block", seed);
+  b.input("signal", {1, 4, 16});
+  b.compute("dilated", {"signal"},
+            ir::conv1d({.in_channels = 4, .out_channels = 6, .input_length = 16, .kernel = 3, .padding = {2, 2},
+                        .dilation = 2, .bias = true, .activation = ir::Activation::Relu}));
+  b.compute("causal", {"dilated_out"},
+            ir::conv1d({.in_channels = 6, .out_channels = 6, .input_length = 16, .kernel = 3, .padding = {2, 0},
+                        .groups = 3, .bias = false}));
+  b.compute("residual", {"dilated_out", "causal_out"}, ir::add({1, 6, 16}, ir::Activation::Relu));
+  b.compute("strided", {"residual_out"},
+            ir::conv1d({.in_channels = 6, .out_channels = 8, .input_length = 16, .kernel = 3, .stride = 2,
+                        .padding = {1, 1}, .bias = true, .activation = ir::Activation::Relu}));
+  b.compute("pool", {"strided_out"}, ir::global_average_pool(1, 8, {8}));
+  b.structural("flatten", "Flatten", {"pool_out"}, {{1, 8}}, {{"axis", int64_t{1}}});
+  b.compute("fc", {"flatten_out"}, ir::linear({.in_features = 8, .out_features = 3, .bias = true}));
+  return b.finish({"fc_out"});
+}
+
 struct NamedGraph {
   std::string name;
   Graph graph;
@@ -193,7 +214,7 @@ struct NamedGraph {
 inline std::vector<NamedGraph> all_graphs() {
   return {{"small classifier", small_classifier()}, {"residual block", residual_block()}, {"SE block", se_block()},
           {"layer norm softmax", layer_norm_softmax()}, {"structural tour", structural_tour()},
-          {"generic statements", generic_statements()}};
+          {"generic statements", generic_statements()}, {"temporal block", temporal_block()}};
 }
 
 // Random graph inputs at `batch` samples.

@@ -72,8 +72,8 @@ class GraphScripter {
   std::string to_channels_last(const std::string& value) {
     if (!channels_last_ || graph_.shape_of(value).size() != 4 || !read_by_compute_node(value)) return {};
     const std::string name = local(value);
-    // 2 is c10::MemoryFormat::ChannelsLast: source compiled from C++ has no `torch.` names to resolve.
-    return "    " + name + " = " + name + ".contiguous(memory_format=" + std::to_string(static_cast<int>(c10::MemoryFormat::ChannelsLast)) + ")\n";
+    lowering::TorchCall call{lowering::TorchFn::ChannelsLast, {lowering::ValueRef{value}}, value};
+    return "    " + name + " = " + lowering::script_expression(call, [&](const lowering::ValueRef&) { return name; }) + "\n";
   }
 
   // Graph values are locals v0, v1, ... (ONNX names may hold any character).
@@ -98,7 +98,8 @@ class GraphScripter {
 
   // A method per compute node; the call passes inputs, then params and constants as attributes.
   std::string compute_node(const Node& node, size_t index) {
-    lowering::TorchOp op(*node.op);
+    lowering::TorchOp op(*node.op, channels_last_ ? lowering::KernelChoice::RecogniseChannelsLast
+                                                  : lowering::KernelChoice::Recognise);
     auto function = lowering::torchscript_function(op.program(), "node_" + std::to_string(index));
     scripted_.source += function.source + "\n";
     const auto& inputs = op.program().inputs;

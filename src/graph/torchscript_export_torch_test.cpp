@@ -102,6 +102,17 @@ TEST_F(TorchScriptExport, SourceHasAMethodPerComputeNode) {
   EXPECT_NE(source.find("def forward(self, v0):"), std::string::npos) << source;
 }
 
+// XNNPACK has no 1-D convolution: the mobile export runs them as 2-D ones over channels-last
+// [N, C, 1, L] (SavedModulesMatchGraphModule checks they compute the same).
+TEST_F(TorchScriptExport, MobileSourceRunsOneDimensionalConvolutionsAsChannelsLastTwoDimensionalOnes) {
+  std::string mobile = torchscript_source(temporal_block(), /*channels_last=*/true);
+  EXPECT_EQ(mobile.find("torch.conv1d("), std::string::npos) << mobile;
+  EXPECT_NE(mobile.find("torch.conv2d("), std::string::npos) << mobile;
+  EXPECT_NE(mobile.find(".contiguous(memory_format=2)"), std::string::npos) << mobile;
+  std::string plain = torchscript_source(temporal_block());
+  EXPECT_NE(plain.find("torch.conv1d("), std::string::npos) << plain;
+}
+
 TEST_F(TorchScriptExport, UnwritablePathIsAGraphError) {
   EXPECT_THROW(export_torchscript(residual_block(), path("missing/dir/model.pt")), GraphError);
 }

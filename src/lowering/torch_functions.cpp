@@ -96,6 +96,8 @@ torch::Tensor gather_per_sample(const torch::Tensor& x, const torch::Tensor& tab
   return x.reshape({x.size(0), -1}).index_select(1, table).reshape(sizes);
 }
 
+static_assert(static_cast<int>(at::MemoryFormat::ChannelsLast) == 2, "the TorchScript spelling of ChannelsLast");
+
 const TorchFunction& torch_function(TorchFn function) {
   using F = TorchFn;
   using A = const CallArgs&;
@@ -141,6 +143,10 @@ const TorchFunction& torch_function(TorchFn function) {
       {F::Exp, {"torch.exp({0})", [](A a) { return torch::exp(a.tensor(0)); }}},
       {F::Erf, {"torch.erf({0})", [](A a) { return torch::erf(a.tensor(0)); }}},
       {F::Contiguous, {"{0}.contiguous()", [](A a) { return a.tensor(0).contiguous(); }}},
+      // 2 is c10::MemoryFormat::ChannelsLast (asserted below): source compiled from C++ has no
+      // `torch.` names to resolve.
+      {F::ChannelsLast, {"{0}.contiguous(memory_format=2)",
+                         [](A a) { return a.tensor(0).contiguous(at::MemoryFormat::ChannelsLast); }}},
       {F::AsStrided, {"torch.as_strided({0}, {1}, {2}, {0}.storage_offset() + {3})", [](A a) {
                         const torch::Tensor& x = a.tensor(0);
                         return x.as_strided(a.ints(1), a.ints(2), x.storage_offset() + a.integer(3));

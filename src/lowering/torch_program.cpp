@@ -59,34 +59,53 @@ TorchArg optional_operand(const Kernel& kernel, const std::string& role) {
   return ValueRef{found->second};
 }
 
-// torch pads convolutions symmetrically, so asymmetric pads are applied explicitly first.
-std::string plan_conv(const Kernel& kernel, ProgramBuilder& builder) {
+// A convolution's attributes, torch's way round.
+struct ConvAttributes {
   std::vector<int64_t> begins, ends, stride, dilation;
   int64_t groups = 0;
+};
+
+ConvAttributes conv_attributes(const Kernel& kernel) {
   if (kernel.spatial_rank == 2) {
     const ir::Conv2dSpec& spec = kernel.conv2d;
-    begins = {spec.padding[0], spec.padding[1]};
-    ends = {spec.padding[2], spec.padding[3]};
-    stride = {spec.stride.begin(), spec.stride.end()};
-    dilation = {spec.dilation.begin(), spec.dilation.end()};
-    groups = spec.groups;
-  } else {
-    const ir::Conv1dSpec& spec = kernel.conv1d;
-    begins = {spec.padding[0]};
-    ends = {spec.padding[1]};
-    stride = {spec.stride};
-    dilation = {spec.dilation};
-    groups = spec.groups;
+    return {{spec.padding[0], spec.padding[1]}, {spec.padding[2], spec.padding[3]},
+            {spec.stride.begin(), spec.stride.end()}, {spec.dilation.begin(), spec.dilation.end()}, spec.groups};
   }
+  const ir::Conv1dSpec& spec = kernel.conv1d;
+  return {{spec.padding[0]}, {spec.padding[1]}, {spec.stride}, {spec.dilation}, spec.groups};
+}
+
+// torch pads convolutions symmetrically, so asymmetric pads are applied explicitly first. Returns
+// the input to convolve and the symmetric padding left to the convolution.
+std::pair<std::string, std::vector<int64_t>> padded_input(const Kernel& kernel, const ConvAttributes& conv,
+                                                          ProgramBuilder& builder) {
   std::string x = operand(kernel, "X");
-  std::vector<int64_t> padding = begins;
-  if (begins != ends) {
-    x = builder.call(TorchFn::ConstantPad, {value(x), detail::torch_pad_order(begins, ends), 0.0});
-    std::fill(padding.begin(), padding.end(), 0);
-  }
-  TorchFn conv = kernel.spatial_rank == 2 ? TorchFn::Conv2d : TorchFn::Conv1d;
-  return builder.call(conv, {value(x), value(operand(kernel, "W")), optional_operand(kernel, "B"), stride, padding,
-                             dilation, groups});
+  if (conv.begins == conv.ends) return {x, conv.begins};
+  x = builder.call(TorchFn::ConstantPad, {value(x), detail::torch_pad_order(conv.begins, conv.ends), 0.0});
+  return {x, std::vector<int64_t>(conv.begins.size(), 0)};
+}
+
+std::string plan_conv(const Kernel& kernel, ProgramBuilder& builder) {
+  const ConvAttributes conv = conv_attributes(kernel);
+  auto [x, padding] = padded_input(kernel, conv, builder);
+  TorchFn function = kernel.spatial_rank == 2 ? TorchFn::Conv2d : TorchFn::Conv1d;
+  return builder.call(function, {value(x), value(operand(kernel, "W")), optional_operand(kernel, "B"), conv.stride,
+                                 padding, conv.dilation, conv.groups});
+}
+
+// KernelChoice::RecogniseChannelsLast's 1-D convolution, activation included: applied before
+// the squeeze, it stays next to the convolution, where the mobile optimiser fuses it.
+std::string plan_conv1d_as_channels_last_2d(const Kernel& kernel, ProgramBuilder& builder) {
+  const ConvAttributes conv = conv_attributes(kernel);
+  auto [x, padding] = padded_input(kernel, conv, builder);
+  const int64_t height = 2;
+  std::string x4 = builder.call(TorchFn::ChannelsLast, {value(builder.call(TorchFn::Unsqueeze, {value(x), height}))});
+  std::string w4 = builder.call(TorchFn::Unsqueeze, {value(operand(kernel, "W")), height});
+  std::string y4 = builder.call(TorchFn::Conv2d, {value(x4), value(w4), optional_operand(kernel, "B"),
+                                                  std::vector<int64_t>{1, conv.stride[0]}, std::vector<int64_t>{0, padding[0]},
+                                                  std::vector<int64_t>{1, conv.dilation[0]}, conv.groups});
+  if (kernel.activation != ir::Activation::None) y4 = builder.call(TorchFn::Activation, {value(y4), kernel.activation});
+  return builder.call(TorchFn::Squeeze, {value(y4), height});
 }
 
 // Gemm: trans_a stores X as [in, batch]; torch's linear wants W as [out, in] (trans_b).
@@ -262,10 +281,15 @@ TorchProgram plan_torch_program(const ir::OpExpr& op, KernelChoice choice) {
   program.params = names_with_role(op, ir::Role::Param);
   program.consts = names_with_role(op, ir::Role::Const);
   ProgramBuilder builder(program);
-  for (const Kernel& kernel : choice == KernelChoice::Recognise ? recognise(op) : generic_kernels(op)) {
-    std::string result = plan_kernel(op, kernel, builder);
-    if (kernel.activation != ir::Activation::None) {
-      result = builder.call(TorchFn::Activation, {value(result), kernel.activation});
+  for (const Kernel& kernel : choice == KernelChoice::GenericOnly ? generic_kernels(op) : recognise(op)) {
+    std::string result;
+    if (choice == KernelChoice::RecogniseChannelsLast && kernel.kind == KernelKind::Conv && kernel.spatial_rank == 1) {
+      result = plan_conv1d_as_channels_last_2d(kernel, builder);
+    } else {
+      result = plan_kernel(op, kernel, builder);
+      if (kernel.activation != ir::Activation::None) {
+        result = builder.call(TorchFn::Activation, {value(result), kernel.activation});
+      }
     }
     builder.define(op.statements()[kernel.statement].output.tensor, result);
     program.statement_kinds.push_back(kernel.kind);

@@ -51,6 +51,7 @@ enum class TorchFn {
   Sqrt, Exp, Erf,           // x
   // Generic lowering
   Contiguous,        // x
+  ChannelsLast,      // x (4-D): contiguous in channels-last memory format
   AsStrided,         // x, sizes, strides, offset (from x's storage offset)
   Gather,            // x, flat index table, sizes: x flattened, indexed, reshaped
   GatherPerSample,   // x, flat index table, sizes: the same per sample along dimension 0
@@ -112,6 +113,11 @@ struct TorchProgram {
 enum class KernelChoice {
   Recognise,    // recognised kernels where possible, the generic lowering elsewhere
   GenericOnly,  // the generic lowering for every statement (tests, comparisons)
+  // As Recognise, but a 1-D convolution runs as a 2-D one over [N, C, 1, L] in channels-last
+  // memory, its result squeezed back to [N, C, L] (a view still channels-last underneath, so the
+  // next convolution converts nothing). For the mobile export: XNNPACK has no 1-D convolution, and
+  // libtorch 1.13 runs conv1d 2-5x slower than this 2-D form through XNNPACK.
+  RecogniseChannelsLast,
 };
 
 // Throws ir::IrError for a statement the generic lowering cannot express (more than 52 indices).

@@ -10,12 +10,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "graph/onnx_export.h"
 #include "graph/ort_runner.h"
 #include "graph/torch_module.h"
 #include "graph/torchscript_export.h"
+#include "lowering/kernels.h"
 #include "lowering/torch_lowering.h"
 #include "util/scratch_folder.h"
 
@@ -57,13 +59,30 @@ std::vector<torch::Tensor> random_inputs(const std::vector<graph::Value>& inputs
   return tensors;
 }
 
-// What the exported mobile module computes in (graph/torchscript_export.h): an operator timed
-// alone gets its input as the layer before hands it over.
+// What the exported mobile module computes in (graph/torchscript_export.h): a whole model gets
+// its inputs channels-last, as PyTorch Mobile's advice has apps hand them over.
 std::vector<torch::Tensor> channels_last(std::vector<torch::Tensor> tensors) {
   for (auto& tensor : tensors) {
     if (tensor.dim() == 4) tensor = tensor.contiguous(torch::MemoryFormat::ChannelsLast);
   }
   return tensors;
+}
+
+// An operator timed alone gets its inputs as the layer before hands them over: 4-D ones
+// channels-last, and a 1-D convolution's [N, C, L] input as the squeezed view of a channels-last
+// [N, C, 1, L] tensor, which is what the convolution before it returns in the mobile export.
+std::vector<torch::Tensor> as_handed_over(const ir::OpExpr& op, std::vector<torch::Tensor> tensors) {
+  std::set<std::string> convolved;
+  for (const auto& kernel : lowering::recognise(op)) {
+    if (kernel.kind == lowering::KernelKind::Conv && kernel.spatial_rank == 1) convolved.insert(kernel.operands.at("X"));
+  }
+  const auto inputs = op.tensors_with_role(ir::Role::Input);
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (convolved.count(inputs[i].name) && tensors[i].dim() == 3) {
+      tensors[i] = tensors[i].unsqueeze(2).contiguous(torch::MemoryFormat::ChannelsLast).squeeze(2);
+    }
+  }
+  return channels_last(std::move(tensors));
 }
 
 ir::TensorMap random_input_map(const std::vector<graph::Value>& inputs) {
@@ -96,17 +115,26 @@ Runner torch_runner(const graph::Graph& model) {
   };
 }
 
-Runner mobile_runner(const graph::Graph& model, const ScratchFolder& folder, const std::string& name) {
+Runner mobile_runner(const graph::Graph& model, const std::vector<torch::Tensor>& tensors, const ScratchFolder& folder,
+                     const std::string& name) {
   const std::string path = folder.file(name + ".pt").string();
   graph::export_torchscript(model, path, /*optimise_for_mobile=*/true);
   auto module = std::make_shared<torch::jit::Module>(torch::jit::load(path));
   module->eval();
-  auto tensors = channels_last(random_inputs(model.inputs));
   std::vector<torch::jit::IValue> inputs(tensors.begin(), tensors.end());
   return [module, inputs] {
     torch::NoGradGuard no_grad;
     module->forward(inputs);
   };
+}
+
+Runner model_mobile_runner(const graph::Graph& model, const ScratchFolder& folder, const std::string& name) {
+  return mobile_runner(model, channels_last(random_inputs(model.inputs)), folder, name);
+}
+
+Runner op_mobile_runner(const OpToMeasure& op, const ScratchFolder& folder, const std::string& name) {
+  graph::Graph single = single_op_graph(op.op, op.weights);
+  return mobile_runner(single, as_handed_over(op.op, random_inputs(single.inputs)), folder, name);
 }
 
 Runner op_runner(const OpToMeasure& op) {
@@ -148,7 +176,7 @@ std::string_view to_string(Backend backend) {
 }
 
 std::string cache_name(Backend backend) {
-  return backend == Backend::Mobile ? "mobile@2" : std::string(to_string(backend));
+  return backend == Backend::Mobile ? "mobile@3" : std::string(to_string(backend));
 }
 
 const std::vector<std::string>& backend_names() {
@@ -211,7 +239,7 @@ Timing bench_model(const graph::Graph& model, Backend backend, const BenchOption
   }
   ThreadScope threads(options.threads);
   ScratchFolder folder;
-  Runner run = backend == Backend::Torch ? torch_runner(model) : mobile_runner(model, folder, "model");
+  Runner run = backend == Backend::Torch ? torch_runner(model) : model_mobile_runner(model, folder, "model");
   return time_runs(run, options);
 }
 
@@ -242,8 +270,8 @@ std::pair<Timing, Timing> bench_models_interleaved(const graph::Graph& a, const 
   }
   ThreadScope threads(options.threads);
   ScratchFolder folder;
-  Runner run_a = backend == Backend::Torch ? torch_runner(a) : mobile_runner(a, folder, "a");
-  Runner run_b = backend == Backend::Torch ? torch_runner(b) : mobile_runner(b, folder, "b");
+  Runner run_a = backend == Backend::Torch ? torch_runner(a) : model_mobile_runner(a, folder, "a");
+  Runner run_b = backend == Backend::Torch ? torch_runner(b) : model_mobile_runner(b, folder, "b");
   for (int i = 0; i < options.warmup; ++i) run_a(), run_b();
   std::vector<double> times_a, times_b;
   const auto start = Clock::now();
@@ -282,9 +310,7 @@ std::vector<Timing> bench_ops(const std::vector<OpToMeasure>& ops, Backend backe
   ThreadScope threads(options.threads);
   ScratchFolder folder;
   for (size_t i = 0; i < ops.size(); ++i) {
-    Runner run = backend == Backend::Torch
-                     ? op_runner(ops[i])
-                     : mobile_runner(single_op_graph(ops[i].op, ops[i].weights), folder, "op" + std::to_string(i));
+    Runner run = backend == Backend::Torch ? op_runner(ops[i]) : op_mobile_runner(ops[i], folder, "op" + std::to_string(i));
     timings.push_back(time_runs(run, options));
     if (on_progress) on_progress(i + 1, ops.size());
   }

@@ -30,7 +30,8 @@ std::string_view to_string(Backend backend);
 Backend backend_named(std::string_view name);  // throws MeasureError naming the backends
 const std::vector<std::string>& backend_names();
 // The backend as the latency cache keys it: its name, with a version when the way gos runs it
-// changed so that older timings no longer hold ("mobile@2": channels-last activations).
+// changed so that older timings no longer hold ("mobile@2": channels-last activations; "mobile@3":
+// 1-D convolutions as channels-last 2-D ones).
 std::string cache_name(Backend backend);
 
 struct BenchOptions {

@@ -43,6 +43,7 @@ using nlohmann::json;
 constexpr double kFasterThanOriginal = 0.95;  // a candidate must save at least 5% of its operator's time
 constexpr size_t kMaxMeasuredPerLayer = 48;   // candidates timed per layer, spread over their MACs
 constexpr double kVerifyReserveSeconds = 30;  // kept back from fine-tuning for verification and export
+constexpr double kLatencyPredictionMargin = 0.03;  // of the target: how far under it the first point is predicted
 
 // A number as text that reads back to the same double: a resumed run must compute exactly what
 // an uninterrupted one did (std::to_string keeps six decimals).
@@ -155,7 +156,9 @@ class AdaptRun {
   json settings() const {
     return {{"model", weights_fingerprint(model_)},
             {"data", options_.data},
-            {"backend", std::string(measure::to_string(options_.backend))},
+            // The cache's name: a journal whose latencies were measured the way an older gos
+            // ran the backend is not resumed with them.
+            {"backend", measure::cache_name(options_.backend)},
             {"threads", options_.threads},
             {"speedup", options_.speedup ? json(*options_.speedup) : json()},
             {"latency_ms", options_.latency_ms ? json(*options_.latency_ms) : json()},
@@ -541,15 +544,11 @@ class AdaptRun {
     EvolutionOptions evolution{.seed = options_.seed};
     front_ = nsga2(problem, evolution, [&](int generation) { progress("search", generation, evolution.generations); });
     const double target = target_latency_ms();
-    // The predicted latency is measured operator times; the whole model can differ, so the
-    // target is scaled by how the prediction of the original compares with its measurement.
-    chosen_front_index_ = -1;
-    for (size_t i = 0; i < front_.size(); ++i) {
-      if (front_[i].latency_ms <= target &&
-          (chosen_front_index_ < 0 || front_[i].accuracy_loss < front_[chosen_front_index_].accuracy_loss)) {
-        chosen_front_index_ = static_cast<int>(i);
-      }
-    }
+    // Predicted latencies are sums of operators timed alone, a few percent off the whole model's
+    // either way: a point predicted just at the target misses it half the time (the demo's did,
+    // 2.17x for 2.2x), so a point predicted with a margin under it comes first.
+    chosen_front_index_ = most_accurate_point_within(target * (1 - kLatencyPredictionMargin));
+    if (chosen_front_index_ < 0) chosen_front_index_ = most_accurate_point_within(target);
     if (chosen_front_index_ < 0) {
       chosen_front_index_ = fastest_plausible_point();
       report_.notes.push_back(fmt::format("no configuration is predicted to reach {:.3f} ms (the fastest is {:.3f} ms); the "
@@ -564,6 +563,14 @@ class AdaptRun {
     }
     summary_ = fmt::format("{} configurations on the front; target {:.3f} ms; chose {:.3f} ms at predicted loss {:.2f}",
                            front_.size(), target, front_[chosen_front_index_].latency_ms, front_[chosen_front_index_].accuracy_loss);
+  }
+
+  int most_accurate_point_within(double latency_ms) const {
+    int best = -1;
+    for (int i = 0; i < static_cast<int>(front_.size()); ++i) {
+      if (front_[i].latency_ms <= latency_ms && (best < 0 || front_[i].accuracy_loss < front_[best].accuracy_loss)) best = i;
+    }
+    return best;
   }
 
   // When the target is out of reach, the fastest point is usually one no fine-tuning recovers
@@ -616,19 +623,20 @@ class AdaptRun {
       }
       if (outcome.meets_constraint) break;
       const bool too_slow = !meets_latency(outcome), too_inaccurate = outcome.quality_drop > options_.max_acc_drop;
-      if (too_slow && too_inaccurate) {
+      const auto [next, calibrated_fit] = best_calibrated_point(index, outcome, tried);
+      if (next < 0 || (too_slow && too_inaccurate && calibrated_fit > 1)) {
         report_.attempts.back().outcome += "; no point of the front is predicted to be both faster and more accurate";
         break;
       }
-      index = too_slow ? faster_point(index, outcome, tried) : more_accurate_point(index, outcome, tried);
-      if (index < 0) break;
+      index = next;
       if (remaining_seconds() < last_finetune_seconds_ + kVerifyReserveSeconds) {
         report_.notes.push_back("the budget left no time to fine-tune another configuration of the front");
         break;
       }
-      report_.attempts.back().outcome += fmt::format("; trying a {} point of the front (predicted {:.3f} ms, loss {:.2f})",
-                                                     too_slow ? "faster" : "more accurate", front_[index].latency_ms,
-                                                     front_[index].accuracy_loss);
+      report_.attempts.back().outcome += fmt::format(
+          "; trying a {} point of the front (predicted {:.3f} ms, loss {:.2f}; {:.3f} ms, loss {:.2f} as this attempt "
+          "calibrates them)", too_slow ? "faster" : "more accurate", front_[index].latency_ms, front_[index].accuracy_loss,
+          front_[index].latency_ms * latency_calibration(outcome), front_[index].accuracy_loss * loss_calibration(outcome));
     }
     const auto& best = report_.attempts[best_attempt_];
     report_.front[best.front_index].chosen = true;
@@ -651,33 +659,36 @@ class AdaptRun {
     return a_accurate ? a.speedup > b.speedup : a.quality_drop < b.quality_drop;
   }
 
-  // The measured drop tells how optimistic the predicted loss was: the next point is the fastest
-  // whose predicted loss, scaled by that ratio, fits the accuracy budget (else the most accurate
-  // point not tried).
-  int more_accurate_point(int index, const report::Attempt& outcome, const std::set<int>& tried) const {
-    const double predicted = front_[index].accuracy_loss;
-    const double allowed = outcome.quality_drop > 0 ? predicted * options_.max_acc_drop / outcome.quality_drop : predicted;
-    int best = -1, most_accurate = -1;
+  // An attempt tells how far off both predictions were for it: measured over predicted latency
+  // and loss. The next point is the untried changed one whose worse calibrated fraction of its
+  // limit (latency target, accuracy budget) is smallest, so that neither is bought with the other:
+  // scaling only the missed quantity jumped between the ends of the front (vgg11s, tcn-ppg).
+  // Returns the point and that fraction (above 1: no point is predicted to meet both).
+  std::pair<int, double> best_calibrated_point(int index, const report::Attempt& outcome, const std::set<int>& tried) const {
+    const auto& verified = verified_.at(index);
+    const double target = target_latency_ms() * verified.original.median_ms / original_timing_.median_ms;
+    const double budget = std::max(options_.max_acc_drop, 1e-6);
+    const double latency_ratio = latency_calibration(outcome), loss_ratio = loss_calibration(outcome);
+    int best = -1;
+    double best_fit = 0;
     for (int i = 0; i < static_cast<int>(front_.size()); ++i) {
-      if (tried.count(i) || front_[i].accuracy_loss >= predicted) continue;
-      if (front_[i].accuracy_loss <= allowed && (best < 0 || front_[i].latency_ms < front_[best].latency_ms)) best = i;
-      if (most_accurate < 0 || front_[i].accuracy_loss < front_[most_accurate].accuracy_loss) most_accurate = i;
+      const bool changed = std::any_of(front_[i].choice.begin(), front_[i].choice.end(), [](int c) { return c != 0; });
+      if (tried.count(i) || !changed) continue;
+      const double fit = std::max(front_[i].latency_ms * latency_ratio / target, front_[i].accuracy_loss * loss_ratio / budget);
+      if (best < 0 || fit < best_fit) best = i, best_fit = fit;
     }
-    return best >= 0 ? best : most_accurate;
+    return {best, best_fit};
   }
 
-  // Likewise for latency: the predicted latency is scaled by how the measured one compared with it.
-  int faster_point(int index, const report::Attempt& outcome, const std::set<int>& tried) const {
-    const auto& verified = verified_.at(index);
-    const double ratio = verified.adapted.median_ms / std::max(1e-9, front_[index].latency_ms);
-    const double target = target_latency_ms() * verified.original.median_ms / original_timing_.median_ms;
-    int best = -1, fastest = -1;
-    for (int i = 0; i < static_cast<int>(front_.size()); ++i) {
-      if (tried.count(i) || front_[i].latency_ms >= front_[index].latency_ms) continue;
-      if (front_[i].latency_ms * ratio <= target && (best < 0 || front_[i].accuracy_loss < front_[best].accuracy_loss)) best = i;
-      if (fastest < 0 || front_[i].latency_ms < front_[fastest].latency_ms) fastest = i;
-    }
-    return best >= 0 ? best : fastest;
+  double latency_calibration(const report::Attempt& outcome) const {
+    return verified_.at(outcome.front_index).adapted.median_ms / std::max(1e-9, front_[outcome.front_index].latency_ms);
+  }
+
+  // A drop at or below zero says little beyond "overestimated": it counts as a tenth of the budget.
+  double loss_calibration(const report::Attempt& outcome) const {
+    const double predicted = front_[outcome.front_index].accuracy_loss;
+    if (predicted <= 0) return 1;
+    return std::max(outcome.quality_drop, 0.1 * options_.max_acc_drop) / predicted;
   }
 
   graph::Graph finetuned(int front_index) {
