@@ -29,6 +29,7 @@
 #include "search/adapted.h"
 #include "search/candidates.h"
 #include "search/evolution.h"
+#include "search/front_choice.h"
 #include "search/journal.h"
 #include "train/train.h"
 #include "util/stable_hash.h"
@@ -685,24 +686,13 @@ class AdaptRun {
     return verified_.at(outcome.front_index).adapted.median_ms / std::max(1e-9, front_[outcome.front_index].latency_ms);
   }
 
-  // The measured drop a point of predicted loss `predicted` would show after fine-tuning: linear
-  // between the attempts around it, and scaled from the nearest attempt outside them. The
-  // predicted loss (candidates put in alone, before fine-tuning) ranks points well but overstates
-  // the fine-tuned drop 10-50x, and not by one factor (tcn-ppg: 2.4 -> -0.3, 18 -> +1.0 BPM).
+  // What the attempts so far say a point of this predicted loss drops once fine-tuned.
   double calibrated_loss(double predicted) const {
-    std::map<double, double> measured;  // predicted loss -> measured drop, by attempt
-    for (const auto& attempt : report_.attempts) measured[front_[attempt.front_index].accuracy_loss] = attempt.quality_drop;
-    if (measured.empty()) return predicted;
-    auto scaled_from = [&](const std::pair<const double, double>& anchor) {
-      // A drop at or below zero says only "overestimated": it counts as a tenth of the budget.
-      return anchor.first <= 0 ? predicted : predicted * std::max(anchor.second, 0.1 * options_.max_acc_drop) / anchor.first;
-    };
-    auto above = measured.lower_bound(predicted);
-    if (above == measured.end()) return scaled_from(*measured.rbegin());
-    if (above == measured.begin()) return scaled_from(*above);
-    auto below = std::prev(above);
-    const double t = (predicted - below->first) / (above->first - below->first);
-    return below->second + t * (above->second - below->second);
+    std::vector<AttemptOutcome> outcomes;
+    for (const auto& attempt : report_.attempts) {
+      outcomes.push_back({front_[attempt.front_index].accuracy_loss, attempt.quality_drop});
+    }
+    return calibrated_drop(outcomes, predicted, 0.1 * options_.max_acc_drop);
   }
 
   graph::Graph finetuned(int front_index) {
