@@ -31,6 +31,10 @@ status=0
 "$gos" adapt models/resnet20.onnx --data fashion-mnist --target host --backend mobile --speedup 2.2 --budget 18m -o "$out" || status=$?
 # Exit code 1 means the run finished but missed the goal: the report says by how much, and the demo
 # has still shown the whole job. Anything else is an error.
-[[ $status -eq 0 || $status -eq 1 ]] || exit "$status"
+if [[ $status -ne 0 && $status -ne 1 ]]; then
+  echo "make demo: gos adapt failed (exit $status). If it says $out holds a run with other settings (a" >&2
+  echo "run of an older gos), remove that folder or set GOS_DEMO_OUT to a new one, and run make demo again." >&2
+  exit "$status"
+fi
 echo
 echo "Open $out/report.html for the report (Pareto front, per-layer latency, every replacement)."
