@@ -73,7 +73,7 @@ TEST_F(TorchScriptExport, UnoptimisedModuleMatchesGraphModule) {
 }
 
 TEST_F(TorchScriptExport, LiteInterpreterFileMatchesGraphModule) {
-  for (const Graph& graph : {small_classifier(), generic_statements()}) {
+  for (const Graph& graph : {small_classifier(), generic_statements(), temporal_block()}) {
     export_torchscript(graph, path("model.ptl"));
     torch::jit::mobile::Module loaded = torch::jit::_load_for_mobile(path("model.ptl"));
     auto inputs = random_inputs(graph, 2, 6);
