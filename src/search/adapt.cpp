@@ -636,7 +636,8 @@ class AdaptRun {
       }
       report_.attempts.back().outcome += fmt::format(
           "; trying a {} point of the front (predicted {:.3f} ms, loss {:.2f}; {:.3f} ms, loss {:.2f} as the attempts so far "
-          "calibrate them)", too_slow ? "faster" : "more accurate", front_[index].latency_ms, front_[index].accuracy_loss,
+          "calibrate them)", front_[index].latency_ms < front_[outcome.front_index].latency_ms ? "faster" : "more accurate",
+          front_[index].latency_ms, front_[index].accuracy_loss,
           front_[index].latency_ms * latency_calibration(outcome), calibrated_loss(front_[index].accuracy_loss));
     }
     const auto& best = report_.attempts[best_attempt_];
