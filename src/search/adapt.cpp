@@ -46,6 +46,11 @@ constexpr size_t kMaxMeasuredPerLayer = 48;   // candidates timed per layer, spr
 constexpr double kVerifyReserveSeconds = 30;  // kept back from fine-tuning for verification and export
 constexpr double kLatencyPredictionMargin = 0.03;  // of the target: how far under it the first point is predicted
 
+// How many layers a configuration replaces (option 0 keeps the original).
+int changed_layers(const Configuration& configuration) {
+  return static_cast<int>(std::count_if(configuration.choice.begin(), configuration.choice.end(), [](int c) { return c != 0; }));
+}
+
 // A number as text that reads back to the same double: a resumed run must compute exactly what
 // an uninterrupted one did (std::to_string keeps six decimals).
 std::string exact_text(double value) { return fmt::format("{}", value); }
@@ -558,9 +563,7 @@ class AdaptRun {
                                           front_[chosen_front_index_].latency_ms, front_[chosen_front_index_].accuracy_loss));
     }
     for (const auto& point : front_) {
-      int changed = 0;
-      for (int c : point.choice) changed += c != 0;
-      report_.front.push_back({point.latency_ms, point.accuracy_loss, changed, false});
+      report_.front.push_back({point.latency_ms, point.accuracy_loss, changed_layers(point), false});
     }
     summary_ = fmt::format("{} configurations on the front; target {:.3f} ms; chose {:.3f} ms at predicted loss {:.2f}",
                            front_.size(), target, front_[chosen_front_index_].latency_ms, front_[chosen_front_index_].accuracy_loss);
@@ -582,8 +585,7 @@ class AdaptRun {
     const double plausible = 4 * std::max(options_.max_acc_drop, 0.1);
     int most_accurate_changed = 0;
     for (int i = 0; i < static_cast<int>(front_.size()); ++i) {
-      const bool changed = std::any_of(front_[i].choice.begin(), front_[i].choice.end(), [](int c) { return c != 0; });
-      if (!changed) continue;  // the original itself is no answer to a speed target
+      if (changed_layers(front_[i]) == 0) continue;  // the original itself is no answer to a speed target
       if (front_[i].accuracy_loss <= plausible) return i;  // front_ is by latency
       most_accurate_changed = i;
     }
@@ -624,7 +626,7 @@ class AdaptRun {
       }
       if (outcome.meets_constraint) break;
       const bool too_slow = !meets_latency(outcome), too_inaccurate = outcome.quality_drop > options_.max_acc_drop;
-      const auto [next, calibrated_fit] = best_calibrated_point(index, outcome, tried);
+      const auto [next, calibrated_fit] = best_calibrated_point(outcome, tried);
       if (next < 0 || (too_slow && too_inaccurate && calibrated_fit > 1)) {
         report_.attempts.back().outcome += "; no point of the front is predicted to be both faster and more accurate";
         break;
@@ -638,7 +640,7 @@ class AdaptRun {
           "; trying a {} point of the front (predicted {:.3f} ms, loss {:.2f}; {:.3f} ms, loss {:.2f} as the attempts so far "
           "calibrate them)", front_[index].latency_ms < front_[outcome.front_index].latency_ms ? "faster" : "more accurate",
           front_[index].latency_ms, front_[index].accuracy_loss,
-          front_[index].latency_ms * latency_calibration(outcome), calibrated_loss(front_[index].accuracy_loss));
+          front_[index].latency_ms * latency_calibration(outcome), calibrated_loss(attempt_outcomes(), front_[index].accuracy_loss));
     }
     const auto& best = report_.attempts[best_attempt_];
     report_.front[best.front_index].chosen = true;
@@ -666,17 +668,18 @@ class AdaptRun {
   // is smallest, so that neither is bought with the other: scaling only the missed quantity by
   // the last attempt jumped between the ends of the front (vgg11s, tcn-ppg). Returns the point
   // and that fraction (above 1: no point is predicted to meet both).
-  std::pair<int, double> best_calibrated_point(int index, const report::Attempt& outcome, const std::set<int>& tried) const {
-    const auto& verified = verified_.at(index);
+  std::pair<int, double> best_calibrated_point(const report::Attempt& outcome, const std::set<int>& tried) const {
+    const auto& verified = verified_.at(outcome.front_index);
     const double target = target_latency_ms() * verified.original.median_ms / original_timing_.median_ms;
     const double budget = std::max(options_.max_acc_drop, 1e-6);
     const double latency_ratio = latency_calibration(outcome);
+    const auto outcomes = attempt_outcomes();
     int best = -1;
     double best_fit = 0;
     for (int i = 0; i < static_cast<int>(front_.size()); ++i) {
-      const bool changed = std::any_of(front_[i].choice.begin(), front_[i].choice.end(), [](int c) { return c != 0; });
-      if (tried.count(i) || !changed) continue;
-      const double fit = std::max(front_[i].latency_ms * latency_ratio / target, calibrated_loss(front_[i].accuracy_loss) / budget);
+      if (tried.count(i) || changed_layers(front_[i]) == 0) continue;
+      const double fit = std::max(front_[i].latency_ms * latency_ratio / target,
+                                  calibrated_loss(outcomes, front_[i].accuracy_loss) / budget);
       if (best < 0 || fit < best_fit) best = i, best_fit = fit;
     }
     return {best, best_fit};
@@ -687,12 +690,16 @@ class AdaptRun {
     return verified_.at(outcome.front_index).adapted.median_ms / std::max(1e-9, front_[outcome.front_index].latency_ms);
   }
 
-  // What the attempts so far say a point of this predicted loss drops once fine-tuned.
-  double calibrated_loss(double predicted) const {
+  std::vector<AttemptOutcome> attempt_outcomes() const {
     std::vector<AttemptOutcome> outcomes;
     for (const auto& attempt : report_.attempts) {
       outcomes.push_back({front_[attempt.front_index].accuracy_loss, attempt.quality_drop});
     }
+    return outcomes;
+  }
+
+  // What the attempts so far say a point of this predicted loss drops once fine-tuned.
+  double calibrated_loss(const std::vector<AttemptOutcome>& outcomes, double predicted) const {
     return calibrated_drop(outcomes, predicted, 0.1 * options_.max_acc_drop);
   }
 
