@@ -147,6 +147,9 @@ Action add_adapt_command(CLI::App& app) {
                       "regression (ppg:DIR data): BPM of mean absolute error that may be added (default 0.1)");
   command->add_option("--finetune-epochs", a.finetune_epochs, "epochs of fine-tuning with distillation")->capture_default_str();
   command->add_option("--finetune-lr", a.finetune_lr, "peak learning rate of fine-tuning (default: 0.02, regression 0.001)");
+  command->add_option("--finetune-label-weight", a.finetune_label_weight,
+                      "weight of the labels in the fine-tuning loss, 0..1; the original's outputs take the rest (default 0.1)")
+      ->check(CLI::Range(0.0, 1.0));
   command->add_option("--optimizer", a.finetune_optimizer, "sgd or adamw for fine-tuning (default: sgd, regression adamw)");
   command->add_option("--budget", options->budget, "time for the whole run, e.g. 30m or 1h30m (default: none)");
   command->add_option("--depth", a.depth, "rule applications per candidate (1 or 2)")->capture_default_str();

@@ -92,6 +92,10 @@ TEST(AdaptCommand, WritesTheAdaptedModelAndAReportThatKeepsItsPromises) {
   }
   EXPECT_GE(replaced, 1);  // 1.05x needs at least one faster operator
   EXPECT_FALSE(report["front"].empty());
+  // The fine-tuned point was timed whole before fine-tuning, not chosen on predictions alone.
+  for (const auto& point : report["front"]) {
+    if (point["chosen"].get<bool>()) EXPECT_GT(point["measured_speedup"].get<double>(), 0) << point;
+  }
   EXPECT_EQ(report["backend"], "mobile");
   EXPECT_EQ(report["seed"], 7);
   EXPECT_GE(report["stages"].size(), 7u);
@@ -150,7 +154,7 @@ TEST(AdaptCommand, AKilledRunResumesWithoutRedoingWorkAndEndsAsAnUninterruptedOn
   auto resumed = run_gos(small_adapt(out, cache));
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   search::Journal journal(out / "run.sqlite");
-  for (const char* stage : {"latency", "recorded", "distilled", "distilled_error", "sensitivity", "finetune"}) {
+  for (const char* stage : {"latency", "recorded", "distilled", "distilled_error", "sensitivity", "screen", "finetune"}) {
     EXPECT_EQ(journal.max_times_written(stage), 1) << stage << " work was redone";
   }
   const auto whole = read_json(scratch / "whole" / "report.json");

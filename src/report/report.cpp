@@ -43,7 +43,8 @@ json front_point_to_json(const FrontPoint& point) {
   return {{"predicted_latency_ms", point.predicted_latency_ms},
           {"predicted_loss", point.predicted_loss},
           {"changed_layers", point.changed_layers},
-          {"chosen", point.chosen}};
+          {"chosen", point.chosen},
+          {"measured_speedup", point.measured_speedup ? json(*point.measured_speedup) : json()}};
 }
 
 json attempt_to_json(const Attempt& attempt) {
@@ -185,6 +186,7 @@ FrontPoint front_point_from_json(const json& object, const std::string& path) {
   point.predicted_loss = in.number("predicted_loss");
   point.changed_layers = in.small_integer("changed_layers");
   point.chosen = in.boolean("chosen");
+  point.measured_speedup = in.optional_number("measured_speedup");
   return point;
 }
 

@@ -45,6 +45,9 @@ struct FrontPoint {
   double predicted_loss = 0;  // predicted accuracy drop in points (or MAE increase)
   int changed_layers = 0;
   bool chosen = false;  // the configuration that was fine-tuned and exported
+  // Original over this configuration's whole-model latency, timed side by side before any
+  // fine-tuning (only the points the choice looked at are timed).
+  std::optional<double> measured_speedup;
 };
 
 // One configuration that was fine-tuned and verified (several when the first missed the constraint).

@@ -282,9 +282,10 @@ bool is_plottable(const FrontPoint& point) {
 }
 
 std::string front_point_title(const FrontPoint& point, const AdaptReport& report) {
-  return fmt::format("{}predicted {} ms, predicted loss {} {}, {} layer{} changed", point.chosen ? "chosen: " : "",
-                     milliseconds(point.predicted_latency_ms), loss_value(point.predicted_loss, report), loss_unit(report),
-                     point.changed_layers, point.changed_layers == 1 ? "" : "s");
+  const std::string measured = point.measured_speedup ? fmt::format(" (timed whole: {:.2f}x faster)", *point.measured_speedup) : "";
+  return fmt::format("{}predicted {} ms{}, predicted loss {} {}, {} layer{} changed", point.chosen ? "chosen: " : "",
+                     milliseconds(point.predicted_latency_ms), measured, loss_value(point.predicted_loss, report),
+                     loss_unit(report), point.changed_layers, point.changed_layers == 1 ? "" : "s");
 }
 
 void front_line(std::string& svg, std::vector<FrontPoint> points, const Axis& x, const Axis& y, const Frame& frame) {
@@ -304,8 +305,8 @@ void front_markers(std::string& svg, const std::vector<FrontPoint>& points, cons
   auto out = std::back_inserter(svg);
   for (const FrontPoint& point : points) {
     if (point.chosen) continue;  // drawn last, on top
-    fmt::format_to(out, "<circle class=\"point\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"4.5\"><title>{}</title></circle>",
-                   frame.x(x, point.predicted_latency_ms), frame.y(y, point.predicted_loss), escape(front_point_title(point, report)));
+    fmt::format_to(out, "<circle class=\"{}\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"4.5\"><title>{}</title></circle>",
+                   point.measured_speedup ? "point timed" : "point", frame.x(x, point.predicted_latency_ms), frame.y(y, point.predicted_loss), escape(front_point_title(point, report)));
   }
   for (const FrontPoint& point : points) {
     if (!point.chosen) continue;
@@ -437,7 +438,8 @@ svg .axis-title{font-size:13px;font-weight:600}
 svg .axis{stroke:#57606a;stroke-width:1}
 svg .grid{stroke:#e5e7eb;stroke-width:1}
 svg .front{fill:none;stroke:#8fb3f0;stroke-width:1.5}
-svg .point{fill:#2f6fdf;fill-opacity:.85}
+svg .point{fill:#fff;stroke:#2f6fdf;stroke-width:1.5}
+svg .point.timed{fill:#2f6fdf;fill-opacity:.85}
 svg .chosen{fill:#e8590c;stroke:#7a2e00;stroke-width:1.5}
 svg .chosen-label{fill:#b04000;font-weight:600}
 svg .target{stroke:#c92a2a;stroke-width:1.5}
@@ -499,7 +501,8 @@ void front_section(std::string& html, const AdaptReport& report) {
   html += "<h2>Trade-offs the search found</h2>\n";
   html += "<p>Each point is one configuration of layer replacements that no other beats on both predicted latency "
           "and predicted loss (the Pareto front), as predicted before fine-tuning. The highlighted point is the one "
-          "that was fine-tuned and exported.";
+          "that was fine-tuned and exported; filled points were also timed whole (all their layers replaced, side by side "
+          "with the original) before fine-tuning, to choose a point that really meets the latency target.";
   if (auto target = target_latency_ms(report)) {
     fmt::format_to(std::back_inserter(html), " The dashed line marks the target latency, {} ms.", milliseconds(*target));
   }

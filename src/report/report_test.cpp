@@ -46,7 +46,7 @@ AdaptReport sample_report() {
   };
   report.front = {{.predicted_latency_ms = 3.9, .predicted_loss = 0.0, .changed_layers = 0},
                   {.predicted_latency_ms = 2.1, .predicted_loss = 0.7, .changed_layers = 4},
-                  {.predicted_latency_ms = 1.5, .predicted_loss = 1.2, .changed_layers = 9, .chosen = true},
+                  {.predicted_latency_ms = 1.5, .predicted_loss = 1.2, .changed_layers = 9, .chosen = true, .measured_speedup = 2.6},
                   {.predicted_latency_ms = 1.1, .predicted_loss = 3.5, .changed_layers = 15}};
   report.attempts = {{.front_index = 3, .speedup = 3.4, .quality_drop = 0.8, .meets_constraint = false,
                       .outcome = "accuracy dropped 0.8 points > 0.5: trying a slower point"},
@@ -109,6 +109,7 @@ void expect_same(const AdaptReport& a, const AdaptReport& b) {
     EXPECT_EQ(a.front[i].predicted_loss, b.front[i].predicted_loss);
     EXPECT_EQ(a.front[i].changed_layers, b.front[i].changed_layers);
     EXPECT_EQ(a.front[i].chosen, b.front[i].chosen);
+    EXPECT_EQ(a.front[i].measured_speedup, b.front[i].measured_speedup);
   }
   ASSERT_EQ(a.attempts.size(), b.attempts.size());
   for (size_t i = 0; i < a.attempts.size(); ++i) {

@@ -43,6 +43,9 @@ struct AdaptOptions {
   // restored for fine-tuning, docs/search.md; the pulse-rate regressor AdamW at 1e-3).
   std::optional<double> finetune_lr;
   std::optional<std::string> finetune_optimizer;
+  // Weight of the labels in the fine-tuning loss; the original's outputs take the rest. Unset: the
+  // task's default (train::Distillation's alpha).
+  std::optional<double> finetune_label_weight;
   int max_attempts = 3;              // configurations fine-tuned before giving up on the constraint
   double budget_seconds = 0;         // the whole run; 0: none
   uint64_t seed = 1;

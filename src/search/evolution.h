@@ -4,6 +4,7 @@
 // and NSGA-II (Deb et al., 2002) to find their Pareto front. Plain C++: it only sees numbers.
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 
 namespace gos::search {
@@ -44,6 +45,19 @@ std::vector<Configuration> nsga2(const SearchProblem& problem, const EvolutionOp
 // The exact Pareto front by enumeration, for problems small enough (tests, and a check on tiny
 // models); throws std::invalid_argument above 2^20 configurations.
 std::vector<Configuration> exhaustive_front(const SearchProblem& problem);
+
+// The most accurate configuration whose latency is at most `latency_limit_ms`. Both objectives
+// are sums over layers, so this is a multiple-choice knapsack, solved exactly by dynamic
+// programming over the latency budget cut into `steps` (latencies rounded up: the answer never
+// exceeds the limit, and misses configurations at most layers/steps of the limit under it).
+// nullopt when no configuration is that fast.
+std::optional<Configuration> most_accurate_within(const SearchProblem& problem, double latency_limit_ms, int steps = 20000);
+
+// `front` with the most accurate configuration at every `step` (relative) of latency from the
+// fastest configuration to the original, kept where no other point dominates it: NSGA-II's
+// population spreads over the whole front, and the point that just meets a target may fall
+// between two of its members. Distinct and by latency.
+std::vector<Configuration> densified_front(const SearchProblem& problem, std::vector<Configuration> front, double step = 0.01);
 
 // Whether `a` is at least as good as `b` in both objectives and better in one.
 bool dominates(const Configuration& a, const Configuration& b);

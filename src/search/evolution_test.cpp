@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <optional>
 #include <random>
 
 namespace gos::search {
@@ -66,6 +68,49 @@ TEST(Nsga2, ObjectivesAreSumsOverLayers) {
   EXPECT_DOUBLE_EQ(c.latency_ms, 0.5 + 1 + 3);
   EXPECT_DOUBLE_EQ(c.accuracy_loss, 0.5);
   EXPECT_THROW(exhaustive_front(random_problem(1, 21, 2)), std::invalid_argument);
+}
+
+// The most accurate of all configurations no slower than the limit, by enumeration.
+std::optional<Configuration> enumerated_best_within(const SearchProblem& problem, double limit) {
+  std::optional<Configuration> best;
+  for (const auto& point : exhaustive_front(problem)) {
+    if (point.latency_ms <= limit && (!best || point.accuracy_loss < best->accuracy_loss)) best = point;
+  }
+  return best;
+}
+
+TEST(MostAccurateWithin, FindsTheEnumeratedOptimumUnderEveryLimit) {
+  for (uint32_t seed = 1; seed <= 4; ++seed) {
+    SearchProblem problem = random_problem(seed, 6, 5);
+    const auto front = exhaustive_front(problem);
+    for (const auto& point : front) {
+      // Just over a front point's latency, that point (or one as accurate) is the answer.
+      const double limit = point.latency_ms * (1 + 1e-3);
+      const auto found = most_accurate_within(problem, limit);
+      ASSERT_TRUE(found);
+      EXPECT_LE(found->latency_ms, limit);
+      // Never better than possible; as good as the best a rounding of latencies cannot hide.
+      EXPECT_GE(found->accuracy_loss, enumerated_best_within(problem, limit)->accuracy_loss - 1e-12);
+      const double rounding = 6.0 / 20000;  // layers over steps, of the limit
+      EXPECT_LE(found->accuracy_loss, enumerated_best_within(problem, limit * (1 - rounding))->accuracy_loss + 1e-12)
+          << "seed " << seed << " limit " << limit;
+    }
+    EXPECT_FALSE(most_accurate_within(problem, front.front().latency_ms * 0.99));  // faster than anything
+  }
+}
+
+TEST(DensifiedFront, AddsExactPointsBetweenASparseFrontsMembers) {
+  SearchProblem problem = random_problem(5, 7, 5);
+  const auto exact = exhaustive_front(problem);
+  const auto sparse = nsga2(problem, {.population = 8, .generations = 20, .seed = 2});
+  const auto dense = densified_front(problem, sparse);
+  EXPECT_GT(dense.size(), sparse.size() + 10);
+  for (size_t i = 0; i < dense.size(); ++i) {
+    bool dominated = std::any_of(exact.begin(), exact.end(), [&](const Configuration& e) { return dominates(e, dense[i]); });
+    EXPECT_FALSE(dominated) << "point " << i;
+    if (i > 0) EXPECT_GT(dense[i].latency_ms, dense[i - 1].latency_ms);
+  }
+  EXPECT_DOUBLE_EQ(dense.back().accuracy_loss, 0.0);
 }
 
 }  // namespace
