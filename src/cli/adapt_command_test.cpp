@@ -3,6 +3,7 @@
 // constraints before doing any work.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <fcntl.h>
@@ -122,6 +123,17 @@ TEST(AdaptCommand, WritesTheAdaptedModelAndAReportThatKeepsItsPromises) {
   search::Journal after(scratch / "out" / "run.sqlite");
   for (const char* stage : {"latency", "recorded", "distilled", "sensitivity"}) EXPECT_EQ(after.max_times_written(stage), 1) << stage;
   EXPECT_GT(after.entries("verify"), verified);
+
+  // So does another constraint: it only picks points of the front.
+  auto faster_arguments = small_adapt(scratch / "out", scratch / "latency.sqlite");
+  *(std::find(faster_arguments.begin(), faster_arguments.end(), "--speedup") + 1) = "1.1";
+  auto faster = run_gos(faster_arguments);
+  EXPECT_TRUE(faster.exit_code == 0 || faster.exit_code == 1) << faster.err;
+  search::Journal last(scratch / "out" / "run.sqlite");
+  for (const char* stage : {"latency", "recorded", "distilled", "sensitivity", "screen"}) {
+    EXPECT_EQ(last.max_times_written(stage), 1) << stage;
+  }
+  EXPECT_EQ(read_json(scratch / "out" / "report.json")["target_speedup"], 1.1);
 }
 
 TEST(AdaptCommand, AKilledRunResumesWithoutRedoingWorkAndEndsAsAnUninterruptedOne) {

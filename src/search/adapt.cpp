@@ -147,7 +147,7 @@ class AdaptRun {
     load_data();  // before the journal: a model that cannot read the data leaves nothing behind
     journal_.emplace(options_.out / "run.sqlite");
     cache_.emplace(options_.cache.empty() ? measure::default_cache_path() : options_.cache);
-    journal_->bind_settings(settings().dump());
+    bind_settings();
     report_ = base_report();
     stage("profile", [&] { profile(); });
     stage("candidates", [&] { find_candidates(); });
@@ -170,9 +170,6 @@ class AdaptRun {
             // ran the backend is not resumed with them.
             {"backend", measure::cache_name(options_.backend)},
             {"threads", options_.threads},
-            {"speedup", options_.speedup ? json(*options_.speedup) : json()},
-            {"latency_ms", options_.latency_ms ? json(*options_.latency_ms) : json()},
-            {"max_acc_drop", options_.max_acc_drop},
             {"depth", options_.depth},
             {"rules", options_.rules},
             {"max_layers", options_.max_layers},
@@ -184,7 +181,22 @@ class AdaptRun {
             {"seed", options_.seed}};
   }
 
-  // Fine-tuning settings are not bound to the run: changed, they reuse every search stage and
+  // The constraint only picks points of the front, and attempts are journaled by configuration:
+  // a run resumed with another constraint reuses the search and every attempt it shares. Journals
+  // of gos versions that bound it are resumed too, their settings row rewritten without it.
+  void bind_settings() {
+    const json current = settings();
+    if (auto stored = journal_->text("settings", "run")) {
+      json earlier = json::parse(*stored, nullptr, false);
+      if (earlier.is_object()) {
+        for (const char* unbound : {"speedup", "latency_ms", "max_acc_drop"}) earlier.erase(unbound);
+        if (earlier == current) journal_->put_text("settings", "run", current.dump());
+      }
+    }
+    journal_->bind_settings(current.dump());
+  }
+
+  // Fine-tuning settings are not bound to the run either: changed, they reuse every search stage and
   // fine-tune again (attempts are journaled under this recipe's fingerprint).
   std::string finetune_fingerprint() const {
     json recipe{{"epochs", options_.finetune_epochs},
