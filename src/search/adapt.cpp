@@ -732,16 +732,18 @@ class AdaptRun {
       }
       if (outcome.meets_constraint) break;
       const bool too_slow = !meets_latency(outcome), too_inaccurate = outcome.quality_drop > options_.max_acc_drop;
+      // Before choosing the next point, which may time configurations whole.
+      if (attempt + 1 >= options_.max_attempts) break;
+      if (remaining_seconds() < last_finetune_seconds_ + kVerifyReserveSeconds) {
+        report_.notes.push_back("the budget left no time to fine-tune another configuration of the front");
+        break;
+      }
       const auto [next, calibrated_fit] = next_point(tried);
       if (next < 0 || (too_slow && too_inaccurate && calibrated_fit > 1)) {
         report_.attempts.back().outcome += "; no point of the front is predicted to be both faster and more accurate";
         break;
       }
       index = next;
-      if (remaining_seconds() < last_finetune_seconds_ + kVerifyReserveSeconds) {
-        report_.notes.push_back("the budget left no time to fine-tune another configuration of the front");
-        break;
-      }
       const auto ratio = timed_ratio(index);
       report_.attempts.back().outcome += fmt::format(
           "; trying a {} point of the front ({}, predicted loss {:.2f}, {:.2f} as the attempts so far calibrate it)",
