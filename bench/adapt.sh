@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The adapt benchmark of issue 6: `gos adapt` on each Fashion-MNIST baseline (mobile backend,
-# 1 thread, goal: 2.3x faster -- the issue asks 2.2x; the margin absorbs timing noise -- with at
-# most 0.5 accuracy points lost), then one table: model,
+# 1 thread, goal: 2.2x faster with at most 0.5 accuracy points lost; the points fine-tuned are
+# timed whole first, 2% under the target, which absorbs timing noise), then one table: model,
 # original accuracy / latency, adapted accuracy / latency, speedup measured side by side, accuracy
 # drop, whether the goal was met, and the run's time. Each run writes bench-out/adapt/MODEL/
 # (report.html, report.json, adapted.onnx, adapted.pt, run.sqlite); rerunning resumes or reuses
@@ -33,7 +33,7 @@ echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"
 for model in "${models[@]}"; do
   out=bench-out/adapt/$model
   # shellcheck disable=SC2046
-  "$gos" adapt "models/$model.onnx" --data fashion-mnist --backend mobile --threads 1 --speedup 2.3 --budget "$budget" \
+  "$gos" adapt "models/$model.onnx" --data fashion-mnist --backend mobile --threads 1 --speedup 2.2 --budget "$budget" \
     $(extra_options "$model") -o "$out" --quiet || true
   if [[ ! -f $out/report.json ]]; then
     echo "| $model | | | | | | | no report (see the command's error) | |"
