@@ -95,7 +95,9 @@ TEST(AdaptCommand, WritesTheAdaptedModelAndAReportThatKeepsItsPromises) {
   EXPECT_FALSE(report["front"].empty());
   // The fine-tuned point was timed whole before fine-tuning, not chosen on predictions alone.
   for (const auto& point : report["front"]) {
-    if (point["chosen"].get<bool>()) EXPECT_GT(point["measured_speedup"].get<double>(), 0) << point;
+    if (point["chosen"].get<bool>()) {
+      EXPECT_GT(point["measured_speedup"].get<double>(), 0) << point;
+    }
   }
   EXPECT_EQ(report["backend"], "mobile");
   EXPECT_EQ(report["seed"], 7);

@@ -186,11 +186,11 @@ class AdaptRun {
   // of gos versions that bound it are resumed too, their settings row rewritten without it.
   void bind_settings() {
     const json current = settings();
-    if (auto stored = journal_->text("settings", "run")) {
+    if (auto stored = journal_->bound_settings()) {
       json earlier = json::parse(*stored, nullptr, false);
       if (earlier.is_object()) {
         for (const char* unbound : {"speedup", "latency_ms", "max_acc_drop"}) earlier.erase(unbound);
-        if (earlier == current) journal_->put_text("settings", "run", current.dump());
+        if (earlier == current) journal_->rebind_settings(current.dump());
       }
     }
     journal_->bind_settings(current.dump());
@@ -360,10 +360,15 @@ class AdaptRun {
                            layers_.size(), original_timing_.median_ms, operators_ms_);
   }
 
+  // Where whole-model timings live in the latency cache: this backend, threads and machine.
+  measure::CacheKey whole_model_cache_scope() const {
+    return {measure::cache_name(options_.backend), options_.threads, measure::machine_fingerprint(), ""};
+  }
+
   // The original model's latency, kept in the latency cache like every operator's: the same
   // model is never timed twice on one machine, and runs that share a cache see the same figure.
   measure::Timing whole_model_timing() {
-    const measure::CacheKey scope{measure::cache_name(options_.backend), options_.threads, measure::machine_fingerprint(), ""};
+    const measure::CacheKey scope = whole_model_cache_scope();
     const std::string name = "whole_model:" + weights_fingerprint(model_);
     if (auto cached = cache_->get_blob(name, scope)) return timing_from(json::parse(*cached));
     progress("profile", 0, 0, "timing the whole model");
@@ -662,7 +667,7 @@ class AdaptRun {
     if (auto known = journal_->text("screen", key)) {
       timings = json::parse(*known);
     } else {
-      const measure::CacheKey scope{measure::cache_name(options_.backend), options_.threads, measure::machine_fingerprint(), ""};
+      const measure::CacheKey scope = whole_model_cache_scope();
       const std::string name = "configuration_vs_original:" + key;
       if (auto cached = cache_->get_blob(name, scope)) {
         timings = json::parse(*cached);

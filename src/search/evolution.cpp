@@ -187,4 +187,16 @@ std::vector<Configuration> exhaustive_front(const SearchProblem& problem) {
   return distinct_front(std::move(all));
 }
 
+std::vector<Configuration> densified_front(const SearchProblem& problem, std::vector<Configuration> front, double step) {
+  if (front.empty() || step <= 0) return front;
+  const auto [fastest, slowest] = std::minmax_element(front.begin(), front.end(), [](const Configuration& a, const Configuration& b) {
+    return a.latency_ms < b.latency_ms;
+  });
+  const double high = slowest->latency_ms;
+  for (double limit = fastest->latency_ms * (1 + step); limit < high; limit *= 1 + step) {
+    if (auto best = most_accurate_within(problem, limit)) front.push_back(*best);
+  }
+  return distinct_front(std::move(front));
+}
+
 }  // namespace gos::search

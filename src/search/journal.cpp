@@ -107,10 +107,14 @@ Journal::Journal(const std::filesystem::path& file) : path_(file), db_(std::make
 
 Journal::~Journal() = default;
 
+std::optional<std::string> Journal::bound_settings() const { return text(kSettingsStage, "run"); }
+
+void Journal::rebind_settings(const std::string& settings_json) { put_text(kSettingsStage, "run", settings_json); }
+
 void Journal::bind_settings(const std::string& settings_json) {
-  const auto stored = text(kSettingsStage, "run");
+  const auto stored = bound_settings();
   if (!stored) {
-    put_text(kSettingsStage, "run", settings_json);
+    rebind_settings(settings_json);
     return;
   }
   if (*stored == settings_json) return;

@@ -28,6 +28,10 @@ class Journal {
   // with other settings throws SearchError naming the first difference, so that a resumed run
   // never mixes two configurations.
   void bind_settings(const std::string& settings_json);
+  // The settings stored by the first run, if any; and a replacement of them, for a caller that has
+  // found the stored ones equivalent to its own in an older form.
+  std::optional<std::string> bound_settings() const;
+  void rebind_settings(const std::string& settings_json);
 
   std::optional<std::string> text(const std::string& stage, const std::string& key) const;
   void put_text(const std::string& stage, const std::string& key, const std::string& value);
