@@ -92,6 +92,14 @@ TEST(AdaptCommand, WritesTheAdaptedModelAndAReportThatKeepsItsPromises) {
     }
   }
   EXPECT_GE(replaced, 1);  // 1.05x needs at least one faster operator
+  // The chosen attempt lists exactly the layers the table shows replaced.
+  for (const auto& attempt : report["attempts"]) {
+    if (!report["front"][attempt["front_index"].get<size_t>()]["chosen"].get<bool>()) continue;
+    ASSERT_EQ(attempt["changes"].size(), static_cast<size_t>(replaced)) << attempt;
+    for (const auto& layer : report["layers"]) {
+      if (layer["derivation"] != "original") EXPECT_EQ(attempt["changes"][layer["node"].get<std::string>()], layer["derivation"]);
+    }
+  }
   EXPECT_FALSE(report["front"].empty());
   // The fine-tuned point was timed whole before fine-tuning, not chosen on predictions alone.
   for (const auto& point : report["front"]) {

@@ -52,7 +52,8 @@ json attempt_to_json(const Attempt& attempt) {
           {"speedup", attempt.speedup},
           {"quality_drop", attempt.quality_drop},
           {"meets_constraint", attempt.meets_constraint},
-          {"outcome", attempt.outcome}};
+          {"outcome", attempt.outcome},
+          {"changes", attempt.changes}};
 }
 
 json stage_to_json(const StageTime& stage) { return {{"stage", stage.stage}, {"seconds", stage.seconds}}; }
@@ -113,6 +114,12 @@ class ObjectReader {
   }
 
   ObjectReader object(const char* key) const { return ObjectReader(at(key), path_of(key)); }
+
+  // The key's JSON object, if present and not null.
+  std::optional<json> optional_object(const char* key) const {
+    if (!object_.contains(key) || object_.at(key).is_null()) return std::nullopt;
+    return typed(key, &json::is_object, "an object");
+  }
 
   template <typename T, typename Read>
   std::vector<T> array(const char* key, Read read) const {
@@ -198,6 +205,13 @@ Attempt attempt_from_json(const json& object, const std::string& path) {
   attempt.quality_drop = in.number("quality_drop");
   attempt.meets_constraint = in.boolean("meets_constraint");
   attempt.outcome = in.text("outcome");
+  // Reports written before attempts listed their changes have none.
+  if (auto changes = in.optional_object("changes")) {
+    for (const auto& [node, derivation] : changes->items()) {
+      if (!derivation.is_string()) throw std::runtime_error(fmt::format("report JSON: '{}.changes.{}' should be a string", path, node));
+      attempt.changes[node] = derivation.get<std::string>();
+    }
+  }
   return attempt;
 }
 

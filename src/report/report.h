@@ -5,6 +5,7 @@
 // Plain C++: it knows nothing of graphs, tensors or libtorch.
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -57,6 +58,9 @@ struct Attempt {
   double quality_drop = 0;  // accuracy points lost (or MAE increase)
   bool meets_constraint = false;
   std::string outcome;  // one sentence, e.g. "accuracy dropped 0.8 points > 0.5: trying a slower point"
+  // Node -> derivation of each operator the configuration replaced: what the attempt changed,
+  // so that attempts can be compared layer by layer (the layer table shows the best one only).
+  std::map<std::string, std::string> changes;
 };
 
 struct StageTime {

@@ -565,15 +565,27 @@ void layers_section(std::string& html, const AdaptReport& report) {
   instructions(html, report);
 }
 
+// Folded, since a configuration can change dozens of operators.
+std::string changes_cell(const Attempt& attempt) {
+  if (attempt.changes.empty()) return "–";
+  std::string items;
+  for (const auto& [node, derivation] : attempt.changes) {
+    fmt::format_to(std::back_inserter(items), "<li><code>{}</code>: {}</li>", escape(node), escape(derivation));
+  }
+  return fmt::format("<details><summary>{} operator{}</summary><ul>{}</ul></details>", attempt.changes.size(),
+                     attempt.changes.size() == 1 ? "" : "s", items);
+}
+
 void attempt_row(std::string& html, size_t number, const Attempt& attempt, const AdaptReport& report) {
   bool known = attempt.front_index >= 0 && static_cast<size_t>(attempt.front_index) < report.front.size();
   const FrontPoint* point = known ? &report.front[static_cast<size_t>(attempt.front_index)] : nullptr;
   fmt::format_to(std::back_inserter(html),
                  "<tr><td class=\"num\" title=\"front index {}\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
-                 "<td class=\"num\">{}</td><td class=\"nowrap\">{}</td><td>{}</td><td>{}</td></tr>\n",
+                 "<td class=\"num\">{}</td><td class=\"nowrap\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
                  attempt.front_index, number, point ? milliseconds(point->predicted_latency_ms) + " ms" : "–",
                  point ? loss_value(point->predicted_loss, report) : "–", speedup_words(attempt.speedup),
-                 quality_change(attempt.quality_drop, report), attempt.meets_constraint ? "yes" : "no", escape(attempt.outcome));
+                 quality_change(attempt.quality_drop, report), attempt.meets_constraint ? "yes" : "no", changes_cell(attempt),
+                 escape(attempt.outcome));
 }
 
 void attempts_section(std::string& html, const AdaptReport& report) {
@@ -582,7 +594,7 @@ void attempts_section(std::string& html, const AdaptReport& report) {
                  "<h2>Attempts</h2>\n<p>Configurations fine-tuned and measured, in order; a later one was tried when an "
                  "earlier one missed the constraint.</p>\n<div class=\"scroll\"><table>\n<thead><tr><th class=\"num\">#</th>"
                  "<th class=\"num\">Predicted latency</th><th class=\"num\">Predicted loss ({})</th>"
-                 "<th class=\"num\">Measured speedup</th><th>Quality</th><th>Met</th><th>Outcome</th></tr></thead>\n<tbody>\n",
+                 "<th class=\"num\">Measured speedup</th><th>Quality</th><th>Met</th><th>Replaced</th><th>Outcome</th></tr></thead>\n<tbody>\n",
                  loss_unit(report));
   for (size_t i = 0; i < report.attempts.size(); ++i) attempt_row(html, i + 1, report.attempts[i], report);
   html += "</tbody>\n</table></div>\n";

@@ -49,7 +49,8 @@ AdaptReport sample_report() {
                   {.predicted_latency_ms = 1.5, .predicted_loss = 1.2, .changed_layers = 9, .chosen = true, .measured_speedup = 2.6},
                   {.predicted_latency_ms = 1.1, .predicted_loss = 3.5, .changed_layers = 15}};
   report.attempts = {{.front_index = 3, .speedup = 3.4, .quality_drop = 0.8, .meets_constraint = false,
-                      .outcome = "accuracy dropped 0.8 points > 0.5: trying a slower point"},
+                      .outcome = "accuracy dropped 0.8 points > 0.5: trying a slower point",
+                      .changes = {{"conv1", "group(g=2)"}, {"conv<2>", "rank_split(r=4, at=input)"}}},
                      {.front_index = 2, .speedup = 2.625, .quality_drop = 0.28, .meets_constraint = true, .outcome = "met"}};
   report.stages = {{"profile", 12.5}, {"candidates", 3.0}, {"fidelity", 140.0}, {"finetune", 900.0}};
   report.notes = {"node Gemm_0 skipped: no rule applies"};
@@ -118,6 +119,7 @@ void expect_same(const AdaptReport& a, const AdaptReport& b) {
     EXPECT_EQ(a.attempts[i].quality_drop, b.attempts[i].quality_drop);
     EXPECT_EQ(a.attempts[i].meets_constraint, b.attempts[i].meets_constraint);
     EXPECT_EQ(a.attempts[i].outcome, b.attempts[i].outcome);
+    EXPECT_EQ(a.attempts[i].changes, b.attempts[i].changes);
   }
   ASSERT_EQ(a.stages.size(), b.stages.size());
   for (size_t i = 0; i < a.stages.size(); ++i) {
@@ -206,6 +208,20 @@ TEST(ReportJson, RegressionReportHasMaeNotAccuracy) {
   EXPECT_FALSE(json["adapted"].contains("accuracy"));
   EXPECT_FALSE(json.contains("acc_drop"));
   EXPECT_TRUE(json.contains("quality_drop"));
+}
+
+TEST(ReportJson, AttemptsWithoutChangesReadBackWithNone) {
+  nlohmann::json written = to_json(sample_report());
+  written["attempts"][0].erase("changes");
+  const AdaptReport read = from_json(written);
+  EXPECT_TRUE(read.attempts[0].changes.empty());
+  EXPECT_EQ(read.attempts[1].changes.size(), 0u);
+}
+
+TEST(ReportHtml, ListsWhatEachAttemptReplaced) {
+  const std::string html = to_html(sample_report());
+  EXPECT_NE(html.find("<summary>2 operators</summary>"), std::string::npos);
+  EXPECT_NE(html.find("<code>conv&lt;2&gt;</code>: rank_split(r=4, at=input)"), std::string::npos);
 }
 
 TEST(ReportJson, UnsetTargetsAreOmitted) {

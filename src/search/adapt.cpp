@@ -508,8 +508,13 @@ class AdaptRun {
     return result;
   }
 
+  // Option 1.. of a layer's choice: its selected (distilled) candidates in order; 0 keeps the original.
+  static const rules::Candidate& candidate_of(const Layer& layer, int option) {
+    return layer.faster[layer.selected[static_cast<size_t>(option - 1)]];
+  }
+
   rules::Candidate trained_candidate(const Layer& layer, size_t selected_index) const {
-    rules::Candidate candidate = layer.faster[layer.selected[selected_index]];
+    rules::Candidate candidate = candidate_of(layer, static_cast<int>(selected_index) + 1);
     candidate.weights = layer.distilled[selected_index].weights;
     return candidate;
   }
@@ -902,11 +907,21 @@ class AdaptRun {
     attempt.quality_drop = task_->drop(v.original_accuracy, v.adapted_accuracy);
     const bool accurate = attempt.quality_drop <= options_.max_acc_drop;
     attempt.meets_constraint = accurate && meets_latency(attempt);
+    attempt.changes = derivations(front_[front_index]);
     attempt.outcome = fmt::format("{:.2f}x faster ({:.3f} -> {:.3f} ms), {} {} -> {} ({:+.2f} {})", attempt.speedup,
                                   v.original.median_ms, v.adapted.median_ms, task_->metric_name(), task_->format_quality(v.original_accuracy),
                                   task_->format_quality(v.adapted_accuracy), v.adapted_accuracy - v.original_accuracy, task_->drop_unit());
     summary_ = attempt.outcome;
     return attempt;
+  }
+
+  std::map<std::string, std::string> derivations(const Configuration& configuration) const {
+    std::map<std::string, std::string> changed;
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      const int option = configuration.choice[l];
+      if (option > 0) changed[layers_[l].node->name] = candidate_of(layers_[l], option).derivation_text();
+    }
+    return changed;
   }
 
   double original_test_quality() {
@@ -939,7 +954,7 @@ class AdaptRun {
         choice.macs_after = choice.macs_before;
       } else {
         const size_t s = static_cast<size_t>(option - 1);
-        const auto& candidate = layer.faster[layer.selected[s]];
+        const auto& candidate = candidate_of(layer, option);
         choice.kept = false;
         choice.chosen_expr = ir::print(candidate.op);
         choice.derivation = candidate.derivation_text();
