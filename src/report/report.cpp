@@ -115,10 +115,13 @@ class ObjectReader {
 
   ObjectReader object(const char* key) const { return ObjectReader(at(key), path_of(key)); }
 
-  // The key's JSON object, if present and not null.
-  std::optional<json> optional_object(const char* key) const {
-    if (!object_.contains(key) || object_.at(key).is_null()) return std::nullopt;
-    return typed(key, &json::is_object, "an object");
+  // The key's object of strings, each read as text() reads one; absent or null: empty.
+  std::map<std::string, std::string> optional_texts(const char* key) const {
+    std::map<std::string, std::string> out;
+    if (!object_.contains(key) || object_.at(key).is_null()) return out;
+    const ObjectReader entries = object(key);
+    for (const auto& item : entries.object_.items()) out[item.key()] = entries.text(item.key().c_str());
+    return out;
   }
 
   template <typename T, typename Read>
@@ -205,13 +208,7 @@ Attempt attempt_from_json(const json& object, const std::string& path) {
   attempt.quality_drop = in.number("quality_drop");
   attempt.meets_constraint = in.boolean("meets_constraint");
   attempt.outcome = in.text("outcome");
-  // Reports written before attempts listed their changes have none.
-  if (auto changes = in.optional_object("changes")) {
-    for (const auto& [node, derivation] : changes->items()) {
-      if (!derivation.is_string()) throw std::runtime_error(fmt::format("report JSON: '{}.changes.{}' should be a string", path, node));
-      attempt.changes[node] = derivation.get<std::string>();
-    }
-  }
+  attempt.changes = in.optional_texts("changes");  // none in reports written before attempts listed them
   return attempt;
 }
 

@@ -258,6 +258,12 @@ TEST(ReportJson, FromJsonNamesTheMistypedKey) {
   json["front"][0]["chosen"] = 1;
   EXPECT_NE(message_of([&] { from_json(json); }).find("'front[0].chosen'"), std::string::npos);
 
+  json = to_json(sample_report());
+  json["attempts"][0]["changes"]["conv1"] = 3;
+  EXPECT_NE(message_of([&] { from_json(json); }).find("'attempts[0].changes.conv1'"), std::string::npos);
+  json["attempts"][0]["changes"] = nlohmann::json::array();
+  EXPECT_NE(message_of([&] { from_json(json); }).find("'attempts[0].changes'"), std::string::npos);
+
   EXPECT_NE(message_of([] { from_json(nlohmann::json::array()); }).find("object"), std::string::npos);
 }
 
