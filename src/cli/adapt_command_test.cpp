@@ -144,6 +144,15 @@ TEST(AdaptCommand, WritesTheAdaptedModelAndAReportThatKeepsItsPromises) {
     EXPECT_EQ(last.max_times_written(stage), 1) << stage;
   }
   EXPECT_EQ(read_json(scratch / "out" / "report.json")["target_speedup"], 1.1);
+
+  // Candidates that distillation left far from their operator stay out of the search; when that
+  // is every one, the run says so and what to change, and redoes no distillation.
+  auto strict_arguments = small_adapt(scratch / "out", scratch / "latency.sqlite");
+  strict_arguments.insert(strict_arguments.end(), {"--max-candidate-error", "1e-9"});
+  auto strict = run_gos(strict_arguments);
+  EXPECT_NE(strict.exit_code, 0);
+  EXPECT_NE(strict.err.find("raise it"), std::string::npos) << strict.err;
+  EXPECT_EQ(search::Journal(scratch / "out" / "run.sqlite").max_times_written("distilled"), 1);
 }
 
 TEST(AdaptCommand, AKilledRunResumesWithoutRedoingWorkAndEndsAsAnUninterruptedOne) {
@@ -197,6 +206,7 @@ TEST(AdaptCommand, BadConstraintsAndChangedSettingsAreClearErrorsThatWriteNothin
       {{"--target", "phone"}, "target"},
       {{"--rules", "no_such_rule"}, "no_such_rule"},
       {{"--optimizer", "adam"}, "--optimizer"},
+      {{"--max-candidate-error", "0"}, "--max-candidate-error"},
   };
   for (const auto& [extra, expected] : cases) {
     std::vector<std::string> arguments{"adapt", "resnet20", "--data", "synthetic:100", "-o", (scratch / "out").string()};

@@ -37,6 +37,10 @@ struct AdaptOptions {
   int calibration_images = 256;      // training images whose activations are recorded
   int held_out_images = 64;          // of them, kept out of distillation to measure fidelity
   int distill_steps = 300;
+  // Distilled candidates whose normalised output error on held-out inputs stays above this are
+  // left out of the search: they reproduce so little of their operator that they act as a deleted
+  // layer, which fine-tuning did not recover (docs/search.md).
+  double max_candidate_error = 0.8;
   int sensitivity_images = 2000;     // validation images for the effect of each candidate alone
   int finetune_epochs = 8;
   // Peak rate and optimizer; unset: the task's recipe (classifiers SGD at 0.02, with batch norms
