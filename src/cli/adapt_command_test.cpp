@@ -153,6 +153,18 @@ TEST(AdaptCommand, WritesTheAdaptedModelAndAReportThatKeepsItsPromises) {
   EXPECT_NE(strict.exit_code, 0);
   EXPECT_NE(strict.err.find("raise it"), std::string::npos) << strict.err;
   EXPECT_EQ(search::Journal(scratch / "out" / "run.sqlite").max_times_written("distilled"), 1);
+
+  // A target out of reach makes every point too slow; a point that also lost too much is then
+  // followed by a more accurate one, not by giving up.
+  auto unreachable_arguments = small_adapt(scratch / "out", scratch / "latency.sqlite");
+  *(std::find(unreachable_arguments.begin(), unreachable_arguments.end(), "--speedup") + 1) = "50";
+  *(std::find(unreachable_arguments.begin(), unreachable_arguments.end(), "--max-acc-drop") + 1) = "0";
+  unreachable_arguments.insert(unreachable_arguments.end(), {"--max-attempts", "2"});
+  auto unreachable = run_gos(unreachable_arguments);
+  EXPECT_EQ(unreachable.exit_code, 1) << unreachable.err;
+  const auto unreachable_report = read_json(scratch / "out" / "report.json");
+  EXPECT_EQ(unreachable_report["attempts"].size(), 2u) << unreachable_report["attempts"];
+  EXPECT_NE(unreachable_report["notes"].dump().find("no configuration"), std::string::npos) << unreachable_report["notes"];
 }
 
 TEST(AdaptCommand, AKilledRunResumesWithoutRedoingWorkAndEndsAsAnUninterruptedOne) {

@@ -644,6 +644,7 @@ class AdaptRun {
         break;
       }
     }
+    target_within_reach_ = chosen_front_index_ >= 0;
     if (chosen_front_index_ < 0 && (chosen_front_index_ = fastest_timed_point()) >= 0) {
       report_.notes.push_back(fmt::format("no configuration reaches {:.3f} ms; the fastest timed whole, {:.2f}x faster, within {:.0f}% "
                                           "of the target, was fine-tuned", target_latency_ms(),
@@ -810,7 +811,7 @@ class AdaptRun {
         break;
       }
       const auto [next, calibrated_fit] = next_point(tried);
-      if (next < 0 || (too_slow && too_inaccurate && calibrated_fit > 1)) {
+      if (next < 0 || !worth_another_attempt(too_slow, too_inaccurate, calibrated_fit, target_within_reach_)) {
         report_.attempts.back().outcome += "; no point of the front is predicted to be both faster and more accurate";
         break;
       }
@@ -1110,6 +1111,7 @@ class AdaptRun {
   double original_validation_ = 0;
   std::vector<Configuration> front_;
   int chosen_front_index_ = -1;
+  bool target_within_reach_ = true;  // some point of the front was estimated under the target
   int epoch_ = 0;
   double last_finetune_seconds_ = 0;
   std::string last_validation_;

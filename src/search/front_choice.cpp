@@ -23,4 +23,8 @@ double calibrated_drop(const std::vector<AttemptOutcome>& attempts, double predi
   return below->second + t * (above->second - below->second);
 }
 
+bool worth_another_attempt(bool too_slow, bool too_inaccurate, double next_fit, bool target_within_reach) {
+  return !(too_slow && too_inaccurate && next_fit > 1 && target_within_reach);
+}
+
 }  // namespace gos::search

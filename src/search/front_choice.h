@@ -18,4 +18,11 @@ struct AttemptOutcome {
 // Of attempts with the same predicted loss, the last counts. No attempts: the prediction itself.
 double calibrated_drop(const std::vector<AttemptOutcome>& attempts, double predicted_loss, double floor_drop);
 
+// Whether an attempt that missed the goal is worth following with `next_fit`, the best point the
+// calibration offers (the worse of its latency over the target and its drop over the budget; 1
+// or less: predicted to meet both). An attempt both too slow and too inaccurate is a dead end
+// when no point is predicted to do better on both, unless the target is out of reach of every
+// point: then all are too slow, and a more accurate one is still the best the run can give.
+bool worth_another_attempt(bool too_slow, bool too_inaccurate, double next_fit, bool target_within_reach);
+
 }  // namespace gos::search

@@ -34,5 +34,16 @@ TEST(CalibratedDrop, AnAttemptPredictedLosslessLeavesThePredictionAsItIs) {
   EXPECT_DOUBLE_EQ(calibrated_drop({{0, 0.4}}, 3, 0.01), 3);
 }
 
+TEST(WorthAnotherAttempt, ADeadEndIsBothTooSlowAndTooInaccurateWithNothingPredictedBetter) {
+  EXPECT_FALSE(worth_another_attempt(true, true, 1.3, true));
+  EXPECT_TRUE(worth_another_attempt(true, true, 0.9, true));   // a point is predicted to meet both
+  EXPECT_TRUE(worth_another_attempt(true, false, 1.3, true));  // only too slow: a faster point
+  EXPECT_TRUE(worth_another_attempt(false, true, 1.3, true));  // only too inaccurate: a more accurate one
+}
+
+TEST(WorthAnotherAttempt, ATargetOutOfReachStillTriesAMoreAccuratePoint) {
+  EXPECT_TRUE(worth_another_attempt(true, true, 1.3, false));
+}
+
 }  // namespace
 }  // namespace gos::search
