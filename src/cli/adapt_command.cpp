@@ -160,8 +160,8 @@ Action add_adapt_command(CLI::App& app) {
   command->add_option("--held-out-images", a.held_out_images, "of them, kept out to measure fidelity")->capture_default_str();
   command->add_option("--distill-steps", a.distill_steps, "Adam steps per candidate")->capture_default_str();
   command->add_option("--max-candidate-error", a.max_candidate_error,
-                      "distilled candidates whose held-out output error stays above this (1: no better than zeros) are left out")
-      ->capture_default_str();
+                      "leave out of the search the distilled candidates whose held-out output error stays above this (1: no better than "
+                      "zeros; default: none left out)");
   command->add_option("--sensitivity-images", a.sensitivity_images, "validation images for each candidate's accuracy effect")->capture_default_str();
   command->add_option("--max-attempts", a.max_attempts, "configurations fine-tuned at most")->capture_default_str();
   command->add_option("--train-threads", a.train_threads, "threads for training (0: every core)")->capture_default_str();

@@ -497,22 +497,24 @@ class AdaptRun {
                            searched ? 100 * best_sum / searched : 0.0);
     if (unfaithful > 0 && searched == 0) {
       throw SearchError(fmt::format("all {} distilled candidates still miss their operator's output by more than {:.0f}% "
-                                    "(--max-candidate-error {}): nothing is left to search; raise it (default 0.8)",
-                                    unfaithful, 100 * options_.max_candidate_error, options_.max_candidate_error));
+                                    "(--max-candidate-error {}): nothing is left to search; raise it or leave it out",
+                                    unfaithful, 100 * *options_.max_candidate_error, *options_.max_candidate_error));
     }
     if (unfaithful > 0) {
-      summary_ += fmt::format("; {} left out, their error above {:.0f}%", unfaithful, 100 * options_.max_candidate_error);
+      summary_ += fmt::format("; {} left out, their error above {:.0f}%", unfaithful, 100 * *options_.max_candidate_error);
     }
   }
 
   // Leaves out of the search the distilled candidates that still miss most of their operator's
-  // output. On tcn-ppg every configuration holding one (a depthwise or per-channel layer with
-  // error 0.85-0.93) lost 0.55-1.26 BPM after 100 epochs of fine-tuning; the search had taken
-  // them for their speed, since their loss alone before fine-tuning looked recoverable.
+  // output, when asked to. On tcn-ppg every configuration holding one (a depthwise or per-channel
+  // layer with error 0.85-0.93) lost 0.55-1.26 BPM after 100 epochs of fine-tuning; but without
+  // them the fastest points drop most layers' windows instead and lose more (docs/ppg.md), so by
+  // default none is left out.
   size_t drop_unfaithful(Layer& layer) const {
+    if (!options_.max_candidate_error) return 0;
     size_t kept = 0;
     for (size_t s = 0; s < layer.distilled.size(); ++s) {
-      if (layer.distilled[s].error_after > options_.max_candidate_error) continue;
+      if (layer.distilled[s].error_after > *options_.max_candidate_error) continue;
       layer.selected[kept] = layer.selected[s];
       layer.distilled[kept] = layer.distilled[s];
       ++kept;
@@ -1138,7 +1140,7 @@ void check_options(const AdaptOptions& options) {
     throw SearchError("--optimizer must be sgd or adamw, not '" + *options.finetune_optimizer + "'");
   }
   if (options.candidates_per_layer < 1) throw SearchError("--candidates-per-layer must be at least 1");
-  if (!(options.max_candidate_error > 0)) throw SearchError("--max-candidate-error must be positive (a normalised error; 1 is as far off as a zero output)");
+  if (options.max_candidate_error && !(*options.max_candidate_error > 0)) throw SearchError("--max-candidate-error must be positive (a normalised error; 1 is as far off as a zero output)");
   if (options.depth < 1 || options.depth > 2) throw SearchError("--depth must be 1 or 2");
   if (options.calibration_images < 2 || options.held_out_images < 1 || options.held_out_images >= options.calibration_images) {
     throw SearchError("--calibration-images must exceed --held-out-images, which must be at least 1");

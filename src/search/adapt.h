@@ -39,8 +39,8 @@ struct AdaptOptions {
   int distill_steps = 300;
   // Distilled candidates whose normalised output error on held-out inputs stays above this are
   // left out of the search: they reproduce so little of their operator that they act as a deleted
-  // layer, which fine-tuning did not recover (docs/search.md).
-  double max_candidate_error = 0.8;
+  // layer, which fine-tuning did not recover (docs/search.md). Unset: none is left out.
+  std::optional<double> max_candidate_error;
   int sensitivity_images = 2000;     // validation images for the effect of each candidate alone
   int finetune_epochs = 8;
   // Peak rate and optimizer; unset: the task's recipe (classifiers SGD at 0.02, with batch norms
