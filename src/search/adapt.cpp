@@ -446,7 +446,7 @@ class AdaptRun {
     for (size_t i : by_error) {
       if (std::find(chosen.begin(), chosen.end(), i) == chosen.end()) chosen.push_back(i);
     }
-    // The front may be longer than allowed: keep its ends and spread the rest.
+    // More than allowed: the first ones, so the fastest of the front before the most faithful others.
     const size_t limit = static_cast<size_t>(std::max(1, options_.candidates_per_layer));
     if (chosen.size() > limit) chosen.resize(limit);
     std::sort(chosen.begin(), chosen.end());
