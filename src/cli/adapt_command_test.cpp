@@ -97,7 +97,9 @@ TEST(AdaptCommand, WritesTheAdaptedModelAndAReportThatKeepsItsPromises) {
     if (!report["front"][attempt["front_index"].get<size_t>()]["chosen"].get<bool>()) continue;
     ASSERT_EQ(attempt["changes"].size(), static_cast<size_t>(replaced)) << attempt;
     for (const auto& layer : report["layers"]) {
-      if (layer["derivation"] != "original") EXPECT_EQ(attempt["changes"][layer["node"].get<std::string>()], layer["derivation"]);
+      if (layer["derivation"] != "original") {
+        EXPECT_EQ(attempt["changes"][layer["node"].get<std::string>()], layer["derivation"]);
+      }
     }
   }
   EXPECT_FALSE(report["front"].empty());
@@ -154,8 +156,9 @@ TEST(AdaptCommand, WritesTheAdaptedModelAndAReportThatKeepsItsPromises) {
   EXPECT_NE(strict.err.find("raise it"), std::string::npos) << strict.err;
   EXPECT_EQ(search::Journal(scratch / "out" / "run.sqlite").max_times_written("distilled"), 1);
 
-  // A target out of reach makes every point too slow; a point that also lost too much is then
-  // followed by a more accurate one, not by giving up.
+  // A target out of reach: the report says so and the run goes on to a second point. (Whether an
+  // attempt both too slow and too inaccurate is followed is worth_another_attempt's test: this
+  // tiny model may lose nothing.)
   auto unreachable_arguments = small_adapt(scratch / "out", scratch / "latency.sqlite");
   *(std::find(unreachable_arguments.begin(), unreachable_arguments.end(), "--speedup") + 1) = "50";
   *(std::find(unreachable_arguments.begin(), unreachable_arguments.end(), "--max-acc-drop") + 1) = "0";

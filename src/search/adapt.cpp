@@ -647,17 +647,7 @@ class AdaptRun {
       }
     }
     target_within_reach_ = chosen_front_index_ >= 0;
-    if (chosen_front_index_ < 0 && (chosen_front_index_ = fastest_timed_point()) >= 0) {
-      report_.notes.push_back(fmt::format("no configuration reaches {:.3f} ms; the fastest timed whole, {:.2f}x faster, within {:.0f}% "
-                                          "of the target, was fine-tuned", target_latency_ms(),
-                                          1 / *timed_ratio(chosen_front_index_), 100 * kLatencyPredictionMargin));
-    } else if (chosen_front_index_ < 0) {
-      chosen_front_index_ = fastest_plausible_point();
-      report_.notes.push_back(fmt::format("no configuration is predicted to reach {:.3f} ms (the fastest is {:.3f} ms); the "
-                                          "fastest one whose predicted loss fine-tuning can plausibly recover was fine-tuned "
-                                          "({:.3f} ms, predicted loss {:.2f})", target_latency_ms(), front_[0].latency_ms,
-                                          front_[chosen_front_index_].latency_ms, front_[chosen_front_index_].accuracy_loss));
-    }
+    if (!target_within_reach_) chosen_front_index_ = point_for_a_target_out_of_reach();
     const auto& chosen = front_[chosen_front_index_];
     const auto ratio = timed_ratio(chosen_front_index_);
     summary_ = fmt::format("{} configuration(s) of the front timed whole; chose {} at predicted loss {:.2f}", timed_ratio_.size(),
@@ -747,14 +737,22 @@ class AdaptRun {
     return true;
   }
 
-  // The front point timed fastest whole (-1 when none was timed). Only points predicted near the
-  // target are timed when none is predicted under it, so this is the nearest the run comes.
-  int fastest_timed_point() const {
-    int fastest = -1;
-    for (const auto& [index, ratio] : timed_ratio_) {
-      if (fastest < 0 || ratio < timed_ratio_.at(fastest)) fastest = index;
+  // With no point under the target: the fastest one timed whole (points are timed only when
+  // predicted under or near the target, so it is the nearest the run comes), else the fastest one
+  // fine-tuning can plausibly recover. Says which in the report's notes.
+  int point_for_a_target_out_of_reach() {
+    const auto fastest_timed = std::ranges::min_element(timed_ratio_, {}, [](const auto& timed) { return timed.second; });
+    if (fastest_timed != timed_ratio_.end()) {
+      report_.notes.push_back(fmt::format("no configuration reaches {:.3f} ms; the fastest timed whole, {:.2f}x faster, was fine-tuned",
+                                          target_latency_ms(), 1 / fastest_timed->second));
+      return fastest_timed->first;
     }
-    return fastest;
+    const int plausible = fastest_plausible_point();
+    report_.notes.push_back(fmt::format("no configuration is predicted to reach {:.3f} ms (the fastest is {:.3f} ms); the "
+                                        "fastest one whose predicted loss fine-tuning can plausibly recover was fine-tuned "
+                                        "({:.3f} ms, predicted loss {:.2f})", target_latency_ms(), front_[0].latency_ms,
+                                        front_[plausible].latency_ms, front_[plausible].accuracy_loss));
+    return plausible;
   }
 
   // When the target is out of reach, the fastest point is usually one no fine-tuning recovers
