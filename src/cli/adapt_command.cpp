@@ -152,6 +152,10 @@ Action add_adapt_command(CLI::App& app) {
       ->check(CLI::Range(0.0, 1.0));
   command->add_option("--optimizer", a.finetune_optimizer, "sgd or adamw for fine-tuning (default: sgd, regression adamw)");
   command->add_option("--budget", options->budget, "time for the whole run, e.g. 30m or 1h30m (default: none)");
+  command->add_option("--subsample", a.subsample,
+                      "compute only every Nth position (time step, pixel) of the features the global average pooling "
+                      "averages; the layers before it are strided or their dilations divided to match (1: all)")
+      ->capture_default_str();
   command->add_option("--depth", a.depth, "rule applications per candidate (1 or 2)")->capture_default_str();
   command->add_option("--rules", a.rules, "rules to use (default: all)");
   command->add_option("--max-layers", a.max_layers, "search only this many of the hottest operators (0: all)")->capture_default_str();

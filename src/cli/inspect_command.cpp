@@ -22,6 +22,7 @@ namespace {
 struct InspectOptions {
   std::string model;
   bool json = false;
+  int64_t subsample = 1;
 };
 
 enum class Kind { Instructions, Structural, Unsupported };
@@ -181,8 +182,13 @@ Action add_inspect_command(CLI::App& app) {
                    "the ONNX file, or a zoo model: " + fmt::format("{}", fmt::join(zoo::model_names(), ", ")))
       ->required();
   command->add_flag("--json", options->json, "print a JSON list with one object per node");
+  command->add_option("--subsample", options->subsample,
+                      "show the model computing only every Nth position the global average pooling averages, as "
+                      "gos adapt --subsample N searches it")
+      ->capture_default_str();
   return [options] {
     graph::ImportResult result = load_model(options->model, /*allow_unsupported=*/true);
+    result.graph = graph::subsample_pooled_positions(result.graph, options->subsample).graph;
     std::vector<Row> listed = rows(result);
     if (options->json) {
       fmt::print("{}\n", json_rows(listed).dump(2));

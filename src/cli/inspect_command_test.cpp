@@ -118,6 +118,29 @@ TEST(InspectCommand, ZooModelsByName) {
   EXPECT_NE(human.out.find("\ntotal   "), std::string::npos) << human.out;
 }
 
+int64_t total_macs(const std::string& json_rows) {
+  int64_t macs = 0;
+  for (const auto& node : nlohmann::json::parse(json_rows)) macs += node.at("macs").get<int64_t>();
+  return macs;
+}
+
+TEST(InspectCommand, SubsampleShowsTheStridedFirstLayerAndFewerMacs) {
+  auto whole = run_gos({"inspect", "tcn-ppg", "--json"});
+  auto halved = run_gos({"inspect", "tcn-ppg", "--json", "--subsample", "2"});
+  ASSERT_EQ(halved.exit_code, 0) << halved.err;
+  // Every convolution computes half its positions: the first one strided, the others dilated half as much.
+  EXPECT_NEAR(static_cast<double>(total_macs(halved.out)) / static_cast<double>(total_macs(whole.out)), 0.5, 0.01);
+  std::map<std::string, std::string> exprs;
+  for (const auto& node : nlohmann::json::parse(halved.out)) {
+    if (node.at("expr").is_string()) exprs[node.at("node")] = node.at("expr");
+  }
+  EXPECT_NE(exprs["tcn1.conv"].find("X[n,c,2*l+r-1]"), std::string::npos) << exprs["tcn1.conv"];
+  EXPECT_NE(exprs["tcn2.conv"].find("X[n,c,l+r-1]"), std::string::npos) << exprs["tcn2.conv"];
+  auto refused = run_gos({"inspect", "tcn-ppg", "--subsample", "0"});
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_NE(refused.err.find("at least 1"), std::string::npos) << refused.err;
+}
+
 TEST(InspectCommand, HelpExitsZero) {
   auto run = run_gos({"inspect", "--help"});
   EXPECT_EQ(run.exit_code, 0);

@@ -81,6 +81,34 @@ TEST_F(PpgCommands, AdaptingTheRegressorReportsItsMaeAgainstTheBudget) {
   EXPECT_NEAR(nlohmann::json::parse(eval.out).at("mae_bpm").get<double>(), report["adapted"]["mae"].get<double>(), 1e-3);
 }
 
+TEST_F(PpgCommands, AdaptingWithSubsampleSearchesTheSubsampledModelAndComparesWithTheGivenOne) {
+  ASSERT_EQ(train_.exit_code, 0) << train_.err;
+  const fs::path out = scratch_->file("adapt-subsample");
+  const auto run = run_gos({"adapt", baseline(), "--data", "ppg:" + data_dir(), "--subsample", "2", "--max-layers", "1",
+                            "--rules", "rank_split", "--candidates-per-layer", "1", "--calibration-images", "48",
+                            "--held-out-images", "16", "--distill-steps", "50", "--finetune-epochs", "1", "--train-threads", "1",
+                            "--speedup", "1.05", "--max-mae-increase", "50", "--max-attempts", "1", "-o", out.string(),
+                            "--cache", scratch_->file("cache.sqlite").string(), "--json"});
+  ASSERT_TRUE(run.exit_code == 0 || run.exit_code == 1) << run.err;
+  const auto report = nlohmann::json::parse(run.out);
+  // Half the positions of every convolution: about half the MACs of the model as given, whatever the search replaced.
+  const double macs_ratio = report["adapted"]["macs"].get<double>() / report["original"]["macs"].get<double>();
+  EXPECT_LT(macs_ratio, 0.55);
+  EXPECT_GT(macs_ratio, 0.2);
+  const std::string notes = report.at("notes").dump();
+  EXPECT_NE(notes.find("--subsample 2"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("tcn1.conv"), std::string::npos) << notes;
+  // The exported model (strided and less dilated convolutions) evaluates as the run measured it.
+  const auto eval = run_gos({"eval", (out / "adapted.onnx").string(), "--data", "ppg:" + data_dir(), "--json"});
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  EXPECT_NEAR(nlohmann::json::parse(eval.out).at("mae_bpm").get<double>(), report["adapted"]["mae"].get<double>(), 1e-3);
+  const auto refused = run_gos({"adapt", baseline(), "--data", "ppg:" + data_dir(), "--subsample", "0", "-o",
+                                scratch_->file("never").string()});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("--subsample"), std::string::npos) << refused.err;
+  EXPECT_FALSE(fs::exists(scratch_->file("never")));
+}
+
 TEST_F(PpgCommands, TheQualityBudgetMustBeInTheTasksUnit) {
   const auto accuracy_on_ppg = run_gos({"adapt", baseline(), "--data", "ppg:" + data_dir(), "--max-acc-drop", "0.5",
                                         "-o", scratch_->file("never").string()});

@@ -108,6 +108,20 @@ WithBatchNorms insert_batch_norms(const Graph& graph);
 // rules and kernels recognise.
 void fuse_epilogues(Graph& graph);
 
+// The graph computing only every `factor`-th position (along each axis a global average pooling
+// reduces) of the features that pooling averages, and, further up, only the positions those
+// need: each read `X[factor*l + d*r - d]` whose subscript is divisible by g reads every g-th
+// position of X, computed alone by X's producer when nothing else reads X; otherwise the read
+// stays strided (a strided convolution). Everything but the pooling is exact at the positions
+// kept: a dilated TCN halves its dilations and keeps its receptive field (docs/search.md). The
+// graph's inputs and outputs keep their shapes. Throws GraphError when no global average pooling
+// exists or factor < 1; factor 1 gives the graph unchanged.
+struct Subsampled {
+  Graph graph;
+  std::vector<std::string> changed_nodes;  // in graph order
+};
+Subsampled subsample_pooled_positions(const Graph& graph, int64_t factor);
+
 // Per compute node cost and the totals, as `gos inspect` shows them.
 struct NodeCost {
   std::string node;

@@ -30,6 +30,10 @@ struct AdaptOptions {
   std::optional<double> speedup;     // the constraint: at least this measured speedup,
   std::optional<double> latency_ms;  // or at most this whole-model latency (2.5x when neither is set)
   double max_acc_drop = 0.5;         // accuracy points; regression (ppg data): BPM of MAE added
+  // The global average pooling averages every Nth position (along each pooled axis) and nothing
+  // computes the others (graph::subsample_pooled_positions); the search starts from that model,
+  // and the teacher and every comparison stay the model as given. 1: every position.
+  int subsample = 1;
   int depth = 1;                     // rule applications per candidate
   std::vector<std::string> rules;    // the rules to use; empty: all
   int max_layers = 0;                // search only this many of the hottest operators; 0: all
