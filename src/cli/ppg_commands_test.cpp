@@ -109,6 +109,18 @@ TEST_F(PpgCommands, AdaptingWithSubsampleSearchesTheSubsampledModelAndComparesWi
   EXPECT_FALSE(fs::exists(scratch_->file("never")));
 }
 
+TEST_F(PpgCommands, ATargetOutOfReachSuggestsSubsampling) {
+  ASSERT_EQ(train_.exit_code, 0) << train_.err;
+  const auto run = run_gos({"adapt", baseline(), "--data", "ppg:" + data_dir(), "--max-layers", "1", "--rules", "rank_split",
+                            "--candidates-per-layer", "1", "--calibration-images", "48", "--held-out-images", "16",
+                            "--distill-steps", "50", "--finetune-epochs", "1", "--train-threads", "1", "--speedup", "50",
+                            "--max-mae-increase", "50", "--max-attempts", "1", "-o", scratch_->file("adapt-unreachable").string(),
+                            "--cache", scratch_->file("cache.sqlite").string(), "--json"});
+  ASSERT_EQ(run.exit_code, 1) << run.err;
+  const std::string notes = nlohmann::json::parse(run.out).at("notes").dump();
+  EXPECT_NE(notes.find("--subsample 2 would compute 50% of the model's MACs"), std::string::npos) << notes;
+}
+
 TEST_F(PpgCommands, TheQualityBudgetMustBeInTheTasksUnit) {
   const auto accuracy_on_ppg = run_gos({"adapt", baseline(), "--data", "ppg:" + data_dir(), "--max-acc-drop", "0.5",
                                         "-o", scratch_->file("never").string()});

@@ -784,16 +784,30 @@ class AdaptRun {
   int point_for_a_target_out_of_reach() {
     const auto fastest_timed = std::ranges::min_element(timed_ratio_, {}, [](const auto& timed) { return timed.second; });
     if (fastest_timed != timed_ratio_.end()) {
-      report_.notes.push_back(fmt::format("no configuration reaches {:.3f} ms; the fastest timed whole, {:.2f}x faster, was fine-tuned",
-                                          target_latency_ms(), 1 / fastest_timed->second));
+      report_.notes.push_back(fmt::format("no configuration reaches {:.3f} ms; the fastest timed whole, {:.2f}x faster, was fine-tuned{}",
+                                          target_latency_ms(), 1 / fastest_timed->second, subsample_hint()));
       return fastest_timed->first;
     }
     const int plausible = fastest_plausible_point();
     report_.notes.push_back(fmt::format("no configuration is predicted to reach {:.3f} ms (the fastest is {:.3f} ms); the "
                                         "fastest one whose predicted loss fine-tuning can plausibly recover was fine-tuned "
-                                        "({:.3f} ms, predicted loss {:.2f})", target_latency_ms(), front_[0].latency_ms,
-                                        front_[plausible].latency_ms, front_[plausible].accuracy_loss));
+                                        "({:.3f} ms, predicted loss {:.2f}){}", target_latency_ms(), front_[0].latency_ms,
+                                        front_[plausible].latency_ms, front_[plausible].accuracy_loss, subsample_hint()));
     return plausible;
+  }
+
+  // A target out of reach of the rules may be within reach of fewer positions: said when computing
+  // every 2nd position the pooling reads would save a fifth of the MACs or more.
+  std::string subsample_hint() const {
+    if (subsampled()) return "";
+    try {
+      const double halved = static_cast<double>(graph::total_macs(graph::subsample_pooled_positions(model_, 2).graph));
+      if (halved > 0.8 * static_cast<double>(graph::total_macs(model_))) return "";
+      return fmt::format("; --subsample 2 would compute {:.0f}% of the model's MACs before the search (docs/search.md)",
+                         100 * halved / static_cast<double>(graph::total_macs(model_)));
+    } catch (const graph::GraphError&) {
+      return "";
+    }
   }
 
   // When the target is out of reach, the fastest point is usually one no fine-tuning recovers
