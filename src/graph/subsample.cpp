@@ -68,10 +68,12 @@ std::optional<std::vector<std::string>> global_pool_indices(const Node& node) {
       !statement.addends.empty() || node.op->tensor(statement.factors[0].tensor).role != ir::Role::Input) {
     return std::nullopt;
   }
+  // Positions, not the batch (dimension 0).
+  const auto& subscripts = statement.factors[0].subscripts;
+  if (subscripts.size() < 2) return std::nullopt;
   std::vector<std::string> indices;
   for (const auto& reduced : statement.reduction_indices) {
-    const auto& subscripts = statement.factors[0].subscripts;
-    if (std::none_of(subscripts.begin(), subscripts.end(),
+    if (std::none_of(subscripts.begin() + 1, subscripts.end(),
                      [&](const ir::Affine& subscript) { return subscript.plain_index() == reduced.name; })) {
       return std::nullopt;
     }
@@ -112,7 +114,9 @@ class Subsampler {
 
   Subsampled run() {
     Subsampled result{graph_, {}};
-    for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+    // The last pooling is the head's; one inside the network (squeeze-and-excitation) scales
+    // features the positions left out still need, so its statistics stay whole.
+    for (size_t i = graph_.nodes.size(); i-- > 0 && strides_.empty();) {
       if (auto pooled = global_pool_indices(graph_.nodes[i])) {
         IndexFactors factors;
         for (const auto& index : *pooled) factors[index] = factor_;

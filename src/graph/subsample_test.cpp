@@ -115,6 +115,22 @@ TEST(SubsamplePooledPositions, AValueReadTwiceIsComputedWholeAndReadStrided) {
   expect_same_outputs(pooling_every(graph, 2), subsampled.graph, rng);
 }
 
+TEST(SubsamplePooledPositions, OnlyTheLastPoolingAveragesFewerPositions) {
+  std::mt19937 rng(3);
+  Graph graph = tiny_tcn(rng);
+  // A pooling inside the network (as squeeze-and-excitation has) keeps its statistics whole.
+  Node early = pool("tcn1_out");
+  early.name = "early_pool";
+  early.outputs = {"early"};
+  graph.nodes.insert(graph.nodes.begin() + 1, early);
+  graph.shapes["early"] = {1, 3, 1};
+  graph.outputs.push_back({"early", {1, 3, 1}});
+  validate(graph);
+  const Subsampled subsampled = subsample_pooled_positions(graph, 2);
+  EXPECT_EQ(ir::print(*subsampled.graph.nodes[1].op), ir::print(*early.op));
+  EXPECT_EQ(subsampled.changed_nodes.back(), "pool");
+}
+
 TEST(SubsamplePooledPositions, FactorOneLeavesTheGraphAsItIs) {
   std::mt19937 rng(3);
   const Graph graph = tiny_tcn(rng);
