@@ -32,6 +32,17 @@ class PpgCommands : public ::testing::Test {
   }
   static std::string data_dir() { return scratch_->file("data").string(); }
   static std::string baseline() { return scratch_->file("tcn-ppg.onnx").string(); }
+  // `gos adapt` on the baseline with a search small enough for a test (one operator, one
+  // candidate, one epoch, one attempt), then `extra`.
+  static testing::Run small_adapt(const std::string& out_name, const std::vector<std::string>& extra) {
+    std::vector<std::string> args{"adapt", baseline(), "--data", "ppg:" + data_dir(), "--max-layers", "1", "--rules",
+                                  "rank_split", "--candidates-per-layer", "1", "--calibration-images", "48",
+                                  "--held-out-images", "16", "--distill-steps", "50", "--finetune-epochs", "1",
+                                  "--train-threads", "1", "--max-mae-increase", "50", "--max-attempts", "1", "-o",
+                                  scratch_->file(out_name).string(), "--cache", scratch_->file("cache.sqlite").string(), "--json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_gos(args);
+  }
 
   static util::ScratchFolder* scratch_;
   static testing::Run train_;
@@ -84,11 +95,7 @@ TEST_F(PpgCommands, AdaptingTheRegressorReportsItsMaeAgainstTheBudget) {
 TEST_F(PpgCommands, AdaptingWithSubsampleSearchesTheSubsampledModelAndComparesWithTheGivenOne) {
   ASSERT_EQ(train_.exit_code, 0) << train_.err;
   const fs::path out = scratch_->file("adapt-subsample");
-  const auto run = run_gos({"adapt", baseline(), "--data", "ppg:" + data_dir(), "--subsample", "2", "--max-layers", "1",
-                            "--rules", "rank_split", "--candidates-per-layer", "1", "--calibration-images", "48",
-                            "--held-out-images", "16", "--distill-steps", "50", "--finetune-epochs", "1", "--train-threads", "1",
-                            "--speedup", "1.05", "--max-mae-increase", "50", "--max-attempts", "1", "-o", out.string(),
-                            "--cache", scratch_->file("cache.sqlite").string(), "--json"});
+  const auto run = small_adapt("adapt-subsample", {"--subsample", "2", "--speedup", "1.05"});
   ASSERT_TRUE(run.exit_code == 0 || run.exit_code == 1) << run.err;
   const auto report = nlohmann::json::parse(run.out);
   // Half the positions of every convolution: about half the MACs of the model as given, whatever the search replaced.
@@ -111,11 +118,7 @@ TEST_F(PpgCommands, AdaptingWithSubsampleSearchesTheSubsampledModelAndComparesWi
 
 TEST_F(PpgCommands, ATargetOutOfReachSuggestsSubsampling) {
   ASSERT_EQ(train_.exit_code, 0) << train_.err;
-  const auto run = run_gos({"adapt", baseline(), "--data", "ppg:" + data_dir(), "--max-layers", "1", "--rules", "rank_split",
-                            "--candidates-per-layer", "1", "--calibration-images", "48", "--held-out-images", "16",
-                            "--distill-steps", "50", "--finetune-epochs", "1", "--train-threads", "1", "--speedup", "50",
-                            "--max-mae-increase", "50", "--max-attempts", "1", "-o", scratch_->file("adapt-unreachable").string(),
-                            "--cache", scratch_->file("cache.sqlite").string(), "--json"});
+  const auto run = small_adapt("adapt-unreachable", {"--speedup", "50"});
   ASSERT_EQ(run.exit_code, 1) << run.err;
   const std::string notes = nlohmann::json::parse(run.out).at("notes").dump();
   EXPECT_NE(notes.find("--subsample 2 would compute 50% of the model's MACs"), std::string::npos) << notes;
