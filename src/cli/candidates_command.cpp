@@ -33,6 +33,7 @@ struct CandidatesOptions {
   int64_t batch = 32;
   uint32_t seed = 1;
   bool keep_costlier = false;
+  int64_t subsample = 1;
   std::string backend;  // empty: no latency
   int threads = 1;
   std::string cache;
@@ -136,7 +137,7 @@ nlohmann::json json_candidate(const search::ScoredCandidate& s, const ir::Cost& 
 
 int run_candidates(const CandidatesOptions& options) {
   auto imported = load_model(options.model, /*allow_unsupported=*/false);
-  const graph::Graph& model = imported.graph;
+  const graph::Graph model = graph::subsample_pooled_positions(imported.graph, options.subsample).graph;
   const graph::Node& node = search::searchable_node(model, options.op);
   const rules::Candidate original = rules::original(*node.op, node.weights);
   const ir::Cost original_cost = ir::cost(*node.op);
@@ -232,6 +233,9 @@ Action add_candidates_command(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   command->add_option("--seed", options->seed, "random inputs")->capture_default_str();
+  command->add_option("--subsample", options->subsample,
+                      "the operator as gos adapt --subsample N searches it (computing every Nth position the global pooling reads)")
+      ->capture_default_str();
   command->add_flag("--keep-costlier", options->keep_costlier, "also list candidates not cheaper than the original");
   command->add_option("--backend", options->backend, "also measure every candidate's latency on torch, mobile or ort (cached)")
       ->check(CLI::IsMember(measure::backend_names()));

@@ -88,6 +88,19 @@ TEST(CandidatesCommand, LinearClassifierGetsRankAndGroupCandidates) {
   EXPECT_EQ(rules, (std::set<std::string>{"group", "rank_split"}));
 }
 
+TEST(CandidatesCommand, SubsampleDerivesFromTheOperatorAtItsSubsampledShape) {
+  auto whole = run_gos({"candidates", "tcn-ppg", "--op", "tcn5.conv", "--rules", "rank_split", "--depth", "1", "--max", "1", "--json"});
+  auto halved = run_gos({"candidates", "tcn-ppg", "--op", "tcn5.conv", "--rules", "rank_split", "--depth", "1", "--max", "1",
+                         "--subsample", "2", "--json"});
+  ASSERT_EQ(halved.exit_code, 0) << halved.err;
+  const auto whole_first = nlohmann::json::parse(whole.out).at(0);
+  const auto halved_first = nlohmann::json::parse(halved.out).at(0);
+  // The same rule on half the positions, with the dilation halved: half the MACs.
+  EXPECT_EQ(halved_first.at("derivation"), whole_first.at("derivation"));
+  EXPECT_EQ(2 * halved_first.at("macs").get<int64_t>(), whole_first.at("macs").get<int64_t>());
+  EXPECT_NE(halved_first.at("expr").get<std::string>().find("8*r"), std::string::npos) << halved_first.at("expr");
+}
+
 TEST(CandidatesCommand, UnknownOrUnsearchableOperatorsExitTwoNamingTheSearchableOnes) {
   auto unknown = run_gos({"candidates", kResnet20, "--op", "no.such.node"});
   EXPECT_EQ(unknown.exit_code, 2);
