@@ -102,6 +102,21 @@ std::optional<IndexFactors> output_index_factors(const Node& node, const std::ve
   return strided;
 }
 
+// i -> stride*i for each strided index: extents ceil(E/stride), and every read follows.
+ir::Statement with_strided_indices(ir::Statement statement, const IndexFactors& strides) {
+  for (auto* indices : {&statement.output_indices, &statement.reduction_indices}) {
+    for (auto& index : *indices) {
+      if (auto stride = strides.find(index.name); stride != strides.end()) index.extent = ceil_div(index.extent, stride->second);
+    }
+  }
+  for (auto* list : {&statement.factors, &statement.addends}) {
+    for (auto& access : *list) {
+      for (auto& subscript : access.subscripts) subscript = stretched(subscript, strides);
+    }
+  }
+  return statement;
+}
+
 class Subsampler {
  public:
   Subsampler(const Graph& graph, int64_t factor) : graph_(graph), factor_(factor) {
@@ -152,19 +167,11 @@ class Subsampler {
     return true;
   }
 
+  // The node's statement over every stride-th value of the strided indices, reading its inputs
+  // at the positions those need: from its producers' subsampled outputs where they can compute
+  // only those (pushed), else strided.
   ir::OpExpr rewritten(const Node& node, const IndexFactors& strides) {
-    ir::Statement statement = node.op->statements()[0];
-    for (auto& index : statement.output_indices) {
-      if (auto stride = strides.find(index.name); stride != strides.end()) index.extent = ceil_div(index.extent, stride->second);
-    }
-    for (auto& index : statement.reduction_indices) {
-      if (auto stride = strides.find(index.name); stride != strides.end()) index.extent = ceil_div(index.extent, stride->second);
-    }
-    for (auto* list : {&statement.factors, &statement.addends}) {
-      for (auto& access : *list) {
-        for (auto& subscript : access.subscripts) subscript = stretched(subscript, strides);
-      }
-    }
+    ir::Statement statement = with_strided_indices(node.op->statements()[0], strides);
     std::vector<ir::TensorDecl> declared;
     for (const auto& tensor : node.op->tensors()) {
       if (tensor.role == ir::Role::Intermediate || tensor.role == ir::Role::Output) continue;
