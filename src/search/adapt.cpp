@@ -785,25 +785,27 @@ class AdaptRun {
     const auto fastest_timed = std::ranges::min_element(timed_ratio_, {}, [](const auto& timed) { return timed.second; });
     if (fastest_timed != timed_ratio_.end()) {
       report_.notes.push_back(fmt::format("no configuration reaches {:.3f} ms; the fastest timed whole, {:.2f}x faster, was fine-tuned{}",
-                                          target_latency_ms(), 1 / fastest_timed->second, subsample_hint()));
+                                          target_latency_ms(), 1 / fastest_timed->second, subsample_hint("; consider ")));
       return fastest_timed->first;
     }
     const int plausible = fastest_plausible_point();
     report_.notes.push_back(fmt::format("no configuration is predicted to reach {:.3f} ms (the fastest is {:.3f} ms); the "
                                         "fastest one whose predicted loss fine-tuning can plausibly recover was fine-tuned "
                                         "({:.3f} ms, predicted loss {:.2f}){}", target_latency_ms(), front_[0].latency_ms,
-                                        front_[plausible].latency_ms, front_[plausible].accuracy_loss, subsample_hint()));
+                                        front_[plausible].latency_ms, front_[plausible].accuracy_loss,
+                                        subsample_hint("; consider ")));
     return plausible;
   }
 
-  // A target out of reach of the rules may be within reach of fewer positions: said when computing
+  // A goal out of reach of the rules may be within reach of fewer positions: said when computing
   // every 2nd position the pooling reads would save a fifth of the MACs or more.
-  std::string subsample_hint() const {
+  // `lead` starts the sentence, e.g. "; " or " Try ".
+  std::string subsample_hint(const std::string& lead) const {
     if (subsampled()) return "";
     try {
       const double halved = static_cast<double>(graph::total_macs(graph::subsample_pooled_positions(model_, 2).graph));
       if (halved > 0.8 * static_cast<double>(graph::total_macs(model_))) return "";
-      return fmt::format("; --subsample 2 would compute {:.0f}% of the model's MACs before the search (docs/search.md)",
+      return fmt::format("{}--subsample 2, which computes {:.0f}% of the model's MACs before the search (docs/search.md)", lead,
                          100 * halved / static_cast<double>(graph::total_macs(model_)));
     } catch (const graph::GraphError&) {
       return "";
@@ -1109,7 +1111,13 @@ class AdaptRun {
                                   options_.model_label, best.speedup, report_.backend, v.original.median_ms, v.adapted.median_ms,
                                   task_->metric_name(), task_->format_quality(v.original_accuracy), task_->format_quality(v.adapted_accuracy)) +
                       (best.meets_constraint ? fmt::format("This meets the goal ({}, {}).", goal, lost)
-                                             : fmt::format("This misses the goal ({}, {}); it is the closest configuration found.", goal, lost));
+                                             : fmt::format("This misses the goal ({}, {}); it is the closest configuration found.{}", goal,
+                                                           lost, missed_goal_advice()));
+  }
+
+  std::string missed_goal_advice() const {
+    const std::string hint = subsample_hint(" Try ");
+    return hint.empty() ? hint : hint + ".";
   }
 
   // ---- 8. export ----
