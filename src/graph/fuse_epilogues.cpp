@@ -119,11 +119,7 @@ std::optional<Node> fused(const Node& producer, const Node& epilogue) {
 }  // namespace
 
 void fuse_epilogues(Graph& graph) {
-  std::map<std::string, int> readers;
-  for (const auto& node : graph.nodes) {
-    for (const auto& input : node.inputs) ++readers[input];
-  }
-  for (const auto& output : graph.outputs) ++readers[output.name];
+  std::map<std::string, int> readers = reader_counts(graph);
 
   std::map<std::string, size_t> producers;  // value -> position in `kept`
   std::vector<Node> kept;

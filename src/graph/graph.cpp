@@ -52,6 +52,8 @@ void validate_compute_node(const Graph& graph, const Node& node) {
   }
 }
 
+}  // namespace
+
 std::map<std::string, int> reader_counts(const Graph& graph) {
   std::map<std::string, int> readers;
   for (const auto& node : graph.nodes) {
@@ -60,8 +62,6 @@ std::map<std::string, int> reader_counts(const Graph& graph) {
   for (const auto& output : graph.outputs) ++readers[output.name];
   return readers;
 }
-
-}  // namespace
 
 const std::vector<std::string>& structural_op_types() {
   static const std::vector<std::string> types{

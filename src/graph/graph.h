@@ -81,6 +81,10 @@ class GraphError : public std::runtime_error {
 // Throws GraphError naming the node.
 void validate(const Graph& graph);
 
+// How many times each value is read: by node inputs (a node reading it twice counts twice) and
+// as a graph output. A value read once may be rewritten with its only reader.
+std::map<std::string, int> reader_counts(const Graph& graph);
+
 // Runs the whole graph with the IR interpreter (slow; the ground truth for small inputs).
 // `inputs` by graph input name; returns the graph outputs by name.
 ir::TensorMap evaluate(const Graph& graph, const ir::TensorMap& inputs);

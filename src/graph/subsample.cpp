@@ -119,12 +119,10 @@ ir::Statement with_strided_indices(ir::Statement statement, const IndexFactors& 
 
 class Subsampler {
  public:
-  Subsampler(const Graph& graph, int64_t factor) : graph_(graph), factor_(factor) {
+  Subsampler(const Graph& graph, int64_t factor) : graph_(graph), factor_(factor), readers_(reader_counts(graph)) {
     for (size_t i = 0; i < graph.nodes.size(); ++i) {
       for (const auto& output : graph.nodes[i].outputs) producer_[output] = i;
-      for (const auto& input : graph.nodes[i].inputs) ++readers_[input];
     }
-    for (const auto& output : graph.outputs) ++readers_[output.name];
   }
 
   Subsampled run() {
@@ -209,8 +207,8 @@ class Subsampler {
 
   const Graph& graph_;
   int64_t factor_;
-  std::map<std::string, size_t> producer_;
   std::map<std::string, int> readers_;
+  std::map<std::string, size_t> producer_;
   std::map<size_t, IndexFactors> strides_;  // node -> its indices' strides
 };
 
