@@ -140,9 +140,9 @@ struct Layer {
 
 // The model whose operators the search replaces: the given one, or with --subsample N the one
 // computing only every Nth position before its global pooling.
-graph::Graph searched_base(const graph::Graph& model, const AdaptOptions& options) {
+graph::Subsampled searched_base(const graph::Graph& model, const AdaptOptions& options) {
   try {
-    return graph::subsample_pooled_positions(model, options.subsample).graph;
+    return graph::subsample_pooled_positions(model, options.subsample);
   } catch (const graph::GraphError& error) {
     throw SearchError(fmt::format("--subsample {}: {}; leave --subsample out for this model", options.subsample, error.what()));
   }
@@ -151,7 +151,7 @@ graph::Graph searched_base(const graph::Graph& model, const AdaptOptions& option
 class AdaptRun {
  public:
   AdaptRun(const graph::Graph& model, const AdaptOptions& options, const AdaptCallbacks& callbacks)
-      : model_(model), base_(searched_base(model, options)), options_(options), callbacks_(callbacks), start_(Clock::now()) {}
+      : model_(model), subsampled_(searched_base(model, options)), options_(options), callbacks_(callbacks), start_(Clock::now()) {}
 
   AdaptResult run() {
     load_data();  // before the journal: a model that cannot read the data leaves nothing behind
@@ -374,16 +374,12 @@ class AdaptRun {
                               base_timing_.median_ms, original_timing_.median_ms / base_timing_.median_ms);
       report_.notes.push_back(fmt::format("--subsample {}: {} compute only the positions the pooling reads ({:.2f}x faster as measured); "
                                           "each layer's original_expr is its subsampled form",
-                                          options_.subsample, fmt::join(subsampled_nodes(), ", "),
+                                          options_.subsample, fmt::join(subsampled_.changed_nodes, ", "),
                                           original_timing_.median_ms / base_timing_.median_ms));
     }
   }
 
   bool subsampled() const { return options_.subsample > 1; }
-
-  std::vector<std::string> subsampled_nodes() const {
-    return graph::subsample_pooled_positions(model_, options_.subsample).changed_nodes;
-  }
 
   measure::Timing journaled_whole_model_timing(const std::string& key, const graph::Graph& graph) {
     if (auto known = journal_->text("profile", key)) return timing_from(json::parse(*known));
@@ -1158,7 +1154,8 @@ class AdaptRun {
   }
 
   const graph::Graph& model_;  // as given: the teacher, and what speed and accuracy are compared with
-  const graph::Graph base_;    // what the search replaces operators of: the model, subsampled with --subsample
+  const graph::Subsampled subsampled_;       // the model with --subsample applied, and the nodes it changed
+  const graph::Graph& base_ = subsampled_.graph;  // what the search replaces operators of
   const AdaptOptions& options_;
   const AdaptCallbacks& callbacks_;
   std::optional<Journal> journal_;  // opened once the inputs are known to be usable
