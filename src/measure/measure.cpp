@@ -319,13 +319,13 @@ std::vector<Timing> bench_ops(const std::vector<OpToMeasure>& ops, Backend backe
   half.budget_seconds = options.budget_seconds / 2;
   half.max_runs = std::max(options.min_runs, options.max_runs / 2);
   timings.resize(ops.size());
-  const size_t steps = 2 * ops.size();
   for (size_t pass = 0; pass < 2; ++pass) {
     for (size_t i = 0; i < ops.size(); ++i) {
       Runner run = backend == Backend::Torch ? op_runner(ops[i]) : op_mobile_runner(ops[i], folder, "op" + std::to_string(i));
       const Timing timing = time_runs(run, half);
       if (pass == 0 || timing.median_ms < timings[i].median_ms) timings[i] = timing;
-      if (on_progress) on_progress((pass * ops.size() + i + 1) * ops.size() / steps, ops.size());
+      // In operators: half of one per timing.
+      if (on_progress) on_progress((pass * ops.size() + i + 1) / 2, ops.size());
     }
   }
   return timings;
