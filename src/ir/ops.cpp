@@ -178,6 +178,7 @@ struct ConvGeometry {
   std::vector<WindowDim> spatial;
   bool bias = false;
   Activation activation = Activation::None;
+  bool shuffle = false;
 };
 
 // Channel subscripts of a (grouped) convolution. With groups the output channel is written
@@ -200,7 +201,8 @@ ChannelSubscripts bind_channels(Statement& statement, const ConvGeometry& conv) 
   Affine output = group * outputs_per_group;
   if (outputs_per_group > 1) output = output + bind_output(statement, "k", outputs_per_group);
   Affine input_in_group = bind_reduction(statement, "c", inputs_per_group);
-  return {output, group * inputs_per_group + input_in_group, input_in_group};
+  Affine input = conv.shuffle ? group + input_in_group * conv.groups : group * inputs_per_group + input_in_group;
+  return {output, input, input_in_group};
 }
 
 void validate_conv(ConvGeometry& conv) {
@@ -246,7 +248,7 @@ OpExpr convolution(ConvGeometry conv) {
 
 ConvGeometry conv2d_geometry(std::string_view name, const Conv2dSpec& spec) {
   ConvGeometry conv{name, spec.batch, spec.in_channels, spec.out_channels, spec.groups, {}, spec.bias,
-                    spec.activation};
+                    spec.activation, spec.shuffle};
   for (size_t axis = 0; axis < 2; ++axis) {
     conv.spatial.push_back({spec.input_size[axis], spec.kernel[axis], spec.stride[axis], spec.dilation[axis],
                             spec.padding[axis], spec.padding[axis + 2]});
@@ -461,7 +463,7 @@ OpExpr conv2d(const Conv2dSpec& spec) { return convolution(conv2d_geometry("conv
 
 OpExpr conv1d(const Conv1dSpec& spec) {
   ConvGeometry conv{"conv1d", spec.batch, spec.in_channels, spec.out_channels, spec.groups, {}, spec.bias,
-                    spec.activation};
+                    spec.activation, spec.shuffle};
   conv.spatial.push_back(
       {spec.input_length, spec.kernel, spec.stride, spec.dilation, spec.padding[0], spec.padding[1]});
   return convolution(conv);

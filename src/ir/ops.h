@@ -24,9 +24,13 @@ struct Conv2dSpec {
   int64_t groups = 1;
   bool bias = false;
   Activation activation = Activation::None;
+  // Group g reads input channels g + G*c (c < C/G) instead of g*C/G + c: the channels shuffled
+  // before the grouped convolution (ShuffleNet), so that every group sees every other group.
+  bool shuffle = false;
 };
 // Y[n,k,h,w] = act(sum{c,r,s} X[n, g(k)*C/G + c, sh*h + dh*r - pt, sw*w + dw*s - pl] * W[k,c,r,s] + B[k])
-// (with groups the channel subscript is written with split indices so it stays affine).
+// (with groups the channel subscript is written with split indices so it stays affine; shuffled,
+// the input channel is g(k) + G*c).
 OpExpr conv2d(const Conv2dSpec& spec);
 
 struct Conv1dSpec {
@@ -41,6 +45,7 @@ struct Conv1dSpec {
   int64_t groups = 1;
   bool bias = false;
   Activation activation = Activation::None;
+  bool shuffle = false;  // as Conv2dSpec's
 };
 OpExpr conv1d(const Conv1dSpec& spec);
 

@@ -3,6 +3,7 @@
 // notation (parse(print(e)) == e). Values are checked against torch in ops_torch_test.cpp.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <functional>
 #include <numeric>
 
@@ -157,6 +158,43 @@ TEST(Ops, GroupedConvWritesChannelsAsGroupAndChannelInGroup) {
   EXPECT_NE(text.find("Y[n,3*g+k,h,w]"), std::string::npos) << text;
   EXPECT_NE(text.find("X[n,2*g+c,h+r,w+s]"), std::string::npos) << text;
   EXPECT_NE(text.find("W[3*g+k,c,r,s]"), std::string::npos) << text;
+}
+
+TEST(Ops, ShuffledGroupedConvReadsEveryGroupsChannelsInTurn) {
+  Conv2dSpec spec;
+  spec.in_channels = 6;
+  spec.out_channels = 4;
+  spec.groups = 2;
+  spec.shuffle = true;
+  spec.input_size = {3, 3};
+  std::string text = print(conv2d(spec));
+  EXPECT_NE(text.find("X[n,g+2*c,h,w]"), std::string::npos) << text;
+  EXPECT_NE(text.find("W[2*g+k,c,0,0]"), std::string::npos) << text;
+}
+
+TEST(Ops, ShuffledGroupedConvIsAGroupedConvOfTheShuffledChannels) {
+  Conv2dSpec spec;
+  spec.in_channels = 6;
+  spec.out_channels = 6;
+  spec.groups = 3;
+  spec.input_size = {4, 3};
+  spec.kernel = {3, 1};
+  spec.padding = {1, 0, 1, 0};
+  spec.bias = true;
+  Tensor x({1, 6, 4, 3}), w({6, 2, 3, 1}), b({6});
+  for (size_t i = 0; i < x.data.size(); ++i) x.data[i] = std::sin(0.7f * static_cast<float>(i));
+  for (size_t i = 0; i < w.data.size(); ++i) w.data[i] = std::cos(0.3f * static_cast<float>(i));
+  b.data = {0.5f, -1.0f, 2.0f, 0.25f, 1.5f, -0.75f};
+  // Group g reads channels g, g+3: the shuffled input holds channels 0, 3, 1, 4, 2, 5 in turn.
+  Tensor shuffled = x;
+  const std::vector<int64_t> order{0, 3, 1, 4, 2, 5};
+  for (int64_t c = 0; c < 6; ++c) {
+    std::copy_n(x.data.begin() + order[c] * 12, 12, shuffled.data.begin() + c * 12);
+  }
+  Conv2dSpec plain = spec;
+  spec.shuffle = true;
+  EXPECT_EQ(evaluate(conv2d(spec), {{"X", x}, {"W", w}, {"B", b}}).data,
+            evaluate(conv2d(plain), {{"X", shuffled}, {"W", w}, {"B", b}}).data);
 }
 
 TEST(Ops, UnitKernelAndChannelsNeedNoIndex) {

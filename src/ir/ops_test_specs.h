@@ -84,6 +84,7 @@ inline Conv2dSpec random_conv2d(Random& random) {
   }
   spec.bias = random.coin();
   spec.activation = random_activation(random);
+  if (spec.groups > 1) spec.shuffle = random.coin();
   return spec;
 }
 
@@ -101,6 +102,7 @@ inline Conv1dSpec random_conv1d(Random& random) {
   spec.padding = {window.pad_begin + random.between(0, 1), window.pad_end};
   spec.bias = random.coin();
   spec.activation = random_activation(random);
+  if (spec.groups > 1) spec.shuffle = random.coin();
   return spec;
 }
 
@@ -114,6 +116,7 @@ inline DepthwiseCase random_depthwise(Random& random) {
   depthwise.spec.in_channels = random.between(1, 6);
   depthwise.spec.groups = depthwise.spec.in_channels;
   depthwise.spec.out_channels = depthwise.spec.in_channels * depthwise.multiplier;
+  depthwise.spec.shuffle = false;  // one channel per group: nothing to shuffle
   return depthwise;
 }
 

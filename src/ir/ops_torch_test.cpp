@@ -61,10 +61,21 @@ std::vector<int64_t> torch_pad_order(const std::vector<int64_t>& onnx_pads) {
 }
 
 // torch convolutions pad symmetrically, so the input is padded explicitly and convolved unpadded.
+// A shuffled grouped convolution (ShuffleNet's channel shuffle) reads group g's c-th channel
+// from input channel g + G*c.
 torch::Tensor torch_convolution(const TensorMap& bindings, const std::vector<int64_t>& onnx_pads,
                                 const std::vector<int64_t>& stride, const std::vector<int64_t>& dilation,
-                                int64_t groups, Activation activation) {
-  torch::Tensor x = torch::constant_pad_nd(bound(bindings, "X"), torch_pad_order(onnx_pads), 0.0);
+                                int64_t groups, bool shuffle, Activation activation) {
+  torch::Tensor x = bound(bindings, "X");
+  if (shuffle) {
+    const int64_t per_group = x.size(1) / groups;
+    std::vector<int64_t> order;
+    for (int64_t g = 0; g < groups; ++g) {
+      for (int64_t c = 0; c < per_group; ++c) order.push_back(g + groups * c);
+    }
+    x = x.index_select(1, torch::tensor(order));
+  }
+  x = torch::constant_pad_nd(x, torch_pad_order(onnx_pads), 0.0);
   torch::Tensor w = bound(bindings, "W");
   torch::Tensor b = bound_if_any(bindings, "B");
   std::vector<int64_t> no_padding(stride.size(), 0);
@@ -76,12 +87,12 @@ torch::Tensor torch_convolution(const TensorMap& bindings, const std::vector<int
 torch::Tensor reference(const Conv2dSpec& spec, const TensorMap& bindings) {
   return torch_convolution(bindings, {spec.padding.begin(), spec.padding.end()},
                            {spec.stride.begin(), spec.stride.end()}, {spec.dilation.begin(), spec.dilation.end()},
-                           spec.groups, spec.activation);
+                           spec.groups, spec.shuffle, spec.activation);
 }
 
 torch::Tensor reference(const Conv1dSpec& spec, const TensorMap& bindings) {
   return torch_convolution(bindings, {spec.padding[0], spec.padding[1]}, {spec.stride}, {spec.dilation},
-                           spec.groups, spec.activation);
+                           spec.groups, spec.shuffle, spec.activation);
 }
 
 torch::Tensor reference(const DepthwiseCase& depthwise, const TensorMap& bindings) {

@@ -34,7 +34,10 @@ const std::map<std::string, Kinds>& conv_kernels() {
       {"shared_index", {KernelKind::Conv, KernelKind::Conv}},  // depthwise + 1x1, or 1x1 + depthwise
       {"window_split", {KernelKind::Conv, KernelKind::Conv}},  // k x 1 then 1 x k
       {"group", {KernelKind::Conv}},                            // grouped conv (without shuffle)
-      {"group_shuffle", {KernelKind::Generic}},                 // channel-shuffled read: einsum
+      {"group_shuffle", {KernelKind::Conv}},                    // channel shuffle, then a grouped conv
+      // A shuffle inside each group of an already grouped conv is no single reordering the
+      // grouped kernel takes: einsum.
+      {"group_shuffle_within_groups", {KernelKind::Generic}},
       {"share", {KernelKind::Generic, KernelKind::Conv}},       // one window for all channels: einsum, then 1x1
       {"shift", {KernelKind::Shift, KernelKind::Conv}},         // gather, then 1x1
       {"shrink", {KernelKind::Conv}},
@@ -42,10 +45,11 @@ const std::map<std::string, Kinds>& conv_kernels() {
   return table;
 }
 
-std::string kernel_key(const rules::Candidate& candidate) {
+std::string kernel_key(const std::string& original, const rules::Candidate& candidate) {
   const auto& step = candidate.derivation.back();
   bool shuffled = std::any_of(step.params.begin(), step.params.end(), [](const auto& p) { return p.first == "shuffle"; });
-  return shuffled ? step.rule + "_shuffle" : step.rule;
+  if (!shuffled) return step.rule;
+  return original.find("grouped") != std::string::npos ? step.rule + "_shuffle_within_groups" : step.rule + "_shuffle";
 }
 
 TEST(CandidateKernels, ConvolutionCandidatesRunOnConvAndShiftKernels) {
@@ -54,7 +58,7 @@ TEST(CandidateKernels, ConvolutionCandidatesRunOnConvAndShiftKernels) {
     const auto root = rules::original(op, rules::test_ops::random_tensors(op, ir::Role::Param, 1));
     for (const auto& rule : rules::rule_names()) {
       for (const auto& candidate : rules::apply_rule(rule, root, 0)) {
-        const Kinds& expected = conv_kernels().at(kernel_key(candidate));
+        const Kinds& expected = conv_kernels().at(kernel_key(name, candidate));
         EXPECT_EQ(text(kinds_of(candidate.op)), text(expected))
             << name << ": " << candidate.derivation_text() << "\n" << ir::print(candidate.op);
       }

@@ -115,22 +115,30 @@ bool recognise_conv(const OpExpr& stripped, Kernel& kernel) {
   int64_t channels_per_group = w.shape[1];
   if (channels_per_group <= 0 || x.shape[1] % channels_per_group != 0) return false;
   const bool bias = s.addends.size() == 1;
+  const int64_t groups = x.shape[1] / channels_per_group;
   kernel.kind = KernelKind::Conv;
   kernel.spatial_rank = static_cast<int>(axes->size());
-  if (axes->size() == 2) {
-    const WindowAxis &h = (*axes)[0], &wd = (*axes)[1];
-    kernel.conv2d = {.batch = x.shape[0], .in_channels = x.shape[1], .out_channels = y[1],
-                     .input_size = {h.input, wd.input}, .kernel = {w.shape[2], w.shape[3]},
-                     .stride = {h.stride, wd.stride},
-                     .padding = {h.pad_begin, wd.pad_begin, end_padding(h), end_padding(wd)},
-                     .dilation = {h.dilation, wd.dilation}, .groups = x.shape[1] / channels_per_group, .bias = bias};
-    return matches([&] { return ir::conv2d(kernel.conv2d); }, stripped, kernel);
+  // Shuffled input channels are tried only where they differ from the plain grouping.
+  const std::vector<bool> shuffles = groups > 1 && channels_per_group > 1 ? std::vector<bool>{false, true}
+                                                                          : std::vector<bool>{false};
+  for (bool shuffle : shuffles) {
+    if (axes->size() == 2) {
+      const WindowAxis &h = (*axes)[0], &wd = (*axes)[1];
+      kernel.conv2d = {.batch = x.shape[0], .in_channels = x.shape[1], .out_channels = y[1],
+                       .input_size = {h.input, wd.input}, .kernel = {w.shape[2], w.shape[3]},
+                       .stride = {h.stride, wd.stride},
+                       .padding = {h.pad_begin, wd.pad_begin, end_padding(h), end_padding(wd)},
+                       .dilation = {h.dilation, wd.dilation}, .groups = groups, .bias = bias, .shuffle = shuffle};
+      if (matches([&] { return ir::conv2d(kernel.conv2d); }, stripped, kernel)) return true;
+    } else {
+      const WindowAxis& l = (*axes)[0];
+      kernel.conv1d = {.batch = x.shape[0], .in_channels = x.shape[1], .out_channels = y[1], .input_length = l.input,
+                       .kernel = w.shape[2], .stride = l.stride, .padding = {l.pad_begin, end_padding(l)},
+                       .dilation = l.dilation, .groups = groups, .bias = bias, .shuffle = shuffle};
+      if (matches([&] { return ir::conv1d(kernel.conv1d); }, stripped, kernel)) return true;
+    }
   }
-  const WindowAxis& l = (*axes)[0];
-  kernel.conv1d = {.batch = x.shape[0], .in_channels = x.shape[1], .out_channels = y[1], .input_length = l.input,
-                   .kernel = w.shape[2], .stride = l.stride, .padding = {l.pad_begin, end_padding(l)},
-                   .dilation = l.dilation, .groups = x.shape[1] / channels_per_group, .bias = bias};
-  return matches([&] { return ir::conv1d(kernel.conv1d); }, stripped, kernel);
+  return false;
 }
 
 bool recognise_linear(const OpExpr& stripped, Kernel& kernel) {
@@ -397,6 +405,20 @@ ir::OpExpr statement_as_op(const ir::OpExpr& op, size_t index) {
   }
   std::stable_partition(declared.begin(), declared.end(), [](const TensorDecl& t) { return t.role == Role::Input; });
   return OpExpr::make(std::move(declared), {std::move(statement)});
+}
+
+std::vector<int64_t> conv_input_channel_order(const Kernel& kernel) {
+  if (kernel.kind != KernelKind::Conv) return {};
+  const bool shuffle = kernel.spatial_rank == 2 ? kernel.conv2d.shuffle : kernel.conv1d.shuffle;
+  if (!shuffle) return {};
+  const int64_t groups = kernel.spatial_rank == 2 ? kernel.conv2d.groups : kernel.conv1d.groups;
+  const int64_t channels = kernel.spatial_rank == 2 ? kernel.conv2d.in_channels : kernel.conv1d.in_channels;
+  const int64_t per_group = channels / groups;
+  std::vector<int64_t> order;
+  for (int64_t group = 0; group < groups; ++group) {
+    for (int64_t channel = 0; channel < per_group; ++channel) order.push_back(group + groups * channel);
+  }
+  return order;
 }
 
 std::vector<Kernel> recognise(const ir::OpExpr& op) {

@@ -60,6 +60,11 @@ std::vector<int64_t> shift_gather_positions(const Kernel& kernel);
 std::vector<int64_t> shift_padded_shape(const Kernel& kernel);
 std::vector<int64_t> shift_output_shape(const Kernel& kernel);
 
+// Conv with shuffled input channels (Conv2dSpec::shuffle): for each channel of the input as the
+// grouped convolution reads it, the input channel it is (group g's c-th channel is g + G*c).
+// Empty when the convolution reads its input in order.
+std::vector<int64_t> conv_input_channel_order(const Kernel& kernel);
+
 // One kernel per statement, in statement order.
 std::vector<Kernel> recognise(const ir::OpExpr& op);
 

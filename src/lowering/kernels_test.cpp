@@ -30,6 +30,19 @@ TEST(Recognise, Conv2dIncludingGroupedStridedDilatedAndAsymmetricPadding) {
   expect_recognised_as("conv2d", 100, ignoring_index(random_conv2d), {KernelKind::Conv});
 }
 
+TEST(Recognise, ShuffledGroupedConvIsAConvThatReordersItsInputChannels) {
+  ir::Conv2dSpec spec{.in_channels = 4, .out_channels = 6, .input_size = {5, 5}, .kernel = {3, 3}, .groups = 2};
+  auto plain = recognise(ir::conv2d(spec));
+  ASSERT_EQ(plain.size(), 1u);
+  EXPECT_TRUE(conv_input_channel_order(plain[0]).empty());
+  spec.shuffle = true;
+  auto shuffled = recognise(ir::conv2d(spec));
+  ASSERT_EQ(shuffled.size(), 1u);
+  EXPECT_EQ(shuffled[0].kind, KernelKind::Conv);
+  EXPECT_TRUE(shuffled[0].conv2d.shuffle);
+  EXPECT_EQ(conv_input_channel_order(shuffled[0]), (std::vector<int64_t>{0, 2, 1, 3}));
+}
+
 TEST(Recognise, Conv1d) { expect_recognised_as("conv1d", 200, ignoring_index(random_conv1d), {KernelKind::Conv}); }
 
 TEST(Recognise, DepthwiseConv) {

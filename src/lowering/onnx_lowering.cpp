@@ -47,7 +47,12 @@ ConvAttributes conv_attributes(const Kernel& kernel) {
 }
 
 std::string lower_conv(const Kernel& kernel, const Operands& operands, OnnxBuilder& builder) {
-  std::vector<std::string> inputs{operands["X"], operands["W"]};
+  std::string x = operands["X"];
+  if (auto order = conv_input_channel_order(kernel); !order.empty()) {
+    x = builder.node_value("Gather", {x, builder.int64_vector(order)});
+    set_attribute(builder.last_node(), "axis", int64_t{1});
+  }
+  std::vector<std::string> inputs{x, operands["W"]};
   if (operands.has("B")) inputs.push_back(operands["B"]);
   std::string value = builder.node_value("Conv", inputs);
   const ConvAttributes attributes = conv_attributes(kernel);

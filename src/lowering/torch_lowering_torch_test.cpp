@@ -74,7 +74,8 @@ TEST(TorchOp, Add) { check_kind("add", 10'000'000, random_add_case); }
 TEST(TorchOp, ConstructorsLowerToKernels) {
   Random random(1);
   EXPECT_EQ(TorchOp(conv2d(random_conv2d(random))).program().statement_kinds[0], KernelKind::Conv);
-  EXPECT_EQ(TorchOp(average_pool(random_average_pool(random).spec)).program().statement_kinds[0], KernelKind::AveragePool);
+  const ir::PoolSpec pool{.channels = 3, .input_size = {6, 6}, .kernel = {2, 2}, .stride = {2, 2}};
+  EXPECT_EQ(TorchOp(ir::average_pool(pool)).program().statement_kinds[0], KernelKind::AveragePool);
   EXPECT_EQ(TorchOp(linear(random_linear(random))).program().statement_kinds[0], KernelKind::Linear);
 }
 

@@ -75,19 +75,57 @@ ConvAttributes conv_attributes(const Kernel& kernel) {
   return {{spec.padding[0]}, {spec.padding[1]}, {spec.stride}, {spec.dilation}, spec.groups};
 }
 
+// A shuffled grouped convolution's input with its channels in the order the groups read them
+// (kernels.h, conv_input_channel_order): the channel axis viewed as [C/G, G] and transposed, the
+// batch left free. In channels-last memory (the mobile export) the channels are moved last, so
+// that the one copy the transpose needs yields the channels-last tensor the convolution wants.
+std::string shuffled_channels(const Kernel& kernel, const std::string& x, bool channels_last, ProgramBuilder& builder) {
+  const bool two_d = kernel.spatial_rank == 2;
+  const int64_t groups = two_d ? kernel.conv2d.groups : kernel.conv1d.groups;
+  const int64_t channels = two_d ? kernel.conv2d.in_channels : kernel.conv1d.in_channels;
+  const std::vector<int64_t> spatial = two_d ? std::vector<int64_t>(kernel.conv2d.input_size.begin(), kernel.conv2d.input_size.end())
+                                             : std::vector<int64_t>{kernel.conv1d.input_length};
+  const int64_t rank = 2 + static_cast<int64_t>(spatial.size());
+  std::vector<int64_t> split{-1}, merged{-1}, order(rank + 1);
+  std::iota(order.begin(), order.end(), int64_t{0});
+  if (!channels_last) {
+    split.insert(split.end(), {channels / groups, groups});
+    split.insert(split.end(), spatial.begin(), spatial.end());
+    merged.push_back(channels);
+    merged.insert(merged.end(), spatial.begin(), spatial.end());
+    std::swap(order[1], order[2]);
+    std::string viewed = builder.call(TorchFn::Reshape, {value(x), split});
+    return builder.call(TorchFn::Reshape, {value(builder.call(TorchFn::Permute, {value(viewed), order})), merged});
+  }
+  std::vector<int64_t> to_last{0}, from_last{0, rank - 1};
+  for (int64_t dim = 2; dim < rank; ++dim) to_last.push_back(dim), from_last.push_back(dim - 1);
+  to_last.push_back(1);
+  split.insert(split.end(), spatial.begin(), spatial.end());
+  merged = split;
+  split.insert(split.end(), {channels / groups, groups});
+  merged.push_back(channels);
+  std::swap(order[rank - 1], order[rank]);
+  std::string last = builder.call(TorchFn::Permute, {value(x), to_last});
+  std::string viewed = builder.call(TorchFn::Reshape, {value(last), split});
+  std::string shuffled = builder.call(TorchFn::Reshape, {value(builder.call(TorchFn::Permute, {value(viewed), order})), merged});
+  return builder.call(TorchFn::Permute, {value(shuffled), from_last});
+}
+
 // torch pads convolutions symmetrically, so asymmetric pads are applied explicitly first. Returns
-// the input to convolve and the symmetric padding left to the convolution.
+// the input to convolve (its channels shuffled first if the kernel reads them so) and the
+// symmetric padding left to the convolution.
 std::pair<std::string, std::vector<int64_t>> padded_input(const Kernel& kernel, const ConvAttributes& conv,
-                                                          ProgramBuilder& builder) {
+                                                          bool channels_last, ProgramBuilder& builder) {
   std::string x = operand(kernel, "X");
+  if (!conv_input_channel_order(kernel).empty()) x = shuffled_channels(kernel, x, channels_last, builder);
   if (conv.begins == conv.ends) return {x, conv.begins};
   x = builder.call(TorchFn::ConstantPad, {value(x), detail::torch_pad_order(conv.begins, conv.ends), 0.0});
   return {x, std::vector<int64_t>(conv.begins.size(), 0)};
 }
 
-std::string plan_conv(const Kernel& kernel, ProgramBuilder& builder) {
+std::string plan_conv(const Kernel& kernel, bool channels_last, ProgramBuilder& builder) {
   const ConvAttributes conv = conv_attributes(kernel);
-  auto [x, padding] = padded_input(kernel, conv, builder);
+  auto [x, padding] = padded_input(kernel, conv, channels_last, builder);
   TorchFn function = kernel.spatial_rank == 2 ? TorchFn::Conv2d : TorchFn::Conv1d;
   return builder.call(function, {value(x), value(operand(kernel, "W")), optional_operand(kernel, "B"), conv.stride,
                                  padding, conv.dilation, conv.groups});
@@ -97,7 +135,7 @@ std::string plan_conv(const Kernel& kernel, ProgramBuilder& builder) {
 // the squeeze, it stays next to the convolution, where the mobile optimiser fuses it.
 std::string plan_conv1d_as_channels_last_2d(const Kernel& kernel, ProgramBuilder& builder) {
   const ConvAttributes conv = conv_attributes(kernel);
-  auto [x, padding] = padded_input(kernel, conv, builder);
+  auto [x, padding] = padded_input(kernel, conv, /*channels_last=*/true, builder);
   const int64_t height = 2;
   std::string x4 = builder.call(TorchFn::ChannelsLast, {value(builder.call(TorchFn::Unsqueeze, {value(x), height}))});
   std::string w4 = builder.call(TorchFn::Unsqueeze, {value(operand(kernel, "W")), height});
@@ -240,9 +278,9 @@ std::string plan_shift(const Kernel& kernel, ProgramBuilder& builder) {
   return builder.call(TorchFn::GatherPerSample, {value(padded), value(table), runtime});
 }
 
-std::string plan_kernel(const ir::OpExpr& op, const Kernel& kernel, ProgramBuilder& builder) {
+std::string plan_kernel(const ir::OpExpr& op, const Kernel& kernel, bool channels_last, ProgramBuilder& builder) {
   switch (kernel.kind) {
-    case KernelKind::Conv: return plan_conv(kernel, builder);
+    case KernelKind::Conv: return plan_conv(kernel, channels_last, builder);
     case KernelKind::Linear: return plan_linear(kernel, builder);
     case KernelKind::MatMul: return plan_matmul(kernel, builder);
     case KernelKind::MaxPool:
@@ -286,7 +324,7 @@ TorchProgram plan_torch_program(const ir::OpExpr& op, KernelChoice choice) {
     if (choice == KernelChoice::RecogniseChannelsLast && kernel.kind == KernelKind::Conv && kernel.spatial_rank == 1) {
       result = plan_conv1d_as_channels_last_2d(kernel, builder);
     } else {
-      result = plan_kernel(op, kernel, builder);
+      result = plan_kernel(op, kernel, choice == KernelChoice::RecogniseChannelsLast, builder);
       if (kernel.activation != ir::Activation::None) {
         result = builder.call(TorchFn::Activation, {value(result), kernel.activation});
       }

@@ -177,7 +177,12 @@ std::string_view to_string(Backend backend) {
 }
 
 std::string cache_name(Backend backend) {
-  return backend == Backend::Mobile ? "mobile@3" : std::string(to_string(backend));
+  switch (backend) {
+    case Backend::Torch: return "torch@2";
+    case Backend::Mobile: return "mobile@4";
+    case Backend::Ort: return "ort@2";
+  }
+  return std::string(to_string(backend));
 }
 
 const std::vector<std::string>& backend_names() {

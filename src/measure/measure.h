@@ -31,7 +31,8 @@ Backend backend_named(std::string_view name);  // throws MeasureError naming the
 const std::vector<std::string>& backend_names();
 // The backend as the latency cache keys it: its name, with a version when the way gos runs it
 // changed so that older timings no longer hold ("mobile@2": channels-last activations; "mobile@3":
-// 1-D convolutions as channels-last 2-D ones).
+// 1-D convolutions as channels-last 2-D ones; "mobile@4", "torch@2", "ort@2": shuffled grouped
+// convolutions run as a channel shuffle and a grouped convolution instead of an einsum).
 std::string cache_name(Backend backend);
 
 struct BenchOptions {

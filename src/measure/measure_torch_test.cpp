@@ -92,7 +92,7 @@ TEST_F(ScratchCache, NoOperatorIsMeasuredTwice) {
   EXPECT_EQ(measured, 2u);
   // Reopened, the file still has them, with re-parseable instructions.
   LatencyCache reopened(folder_ / "sub" / "latency.sqlite");
-  auto rows = reopened.all("torch", 1, machine_fingerprint());
+  auto rows = reopened.all(cache_name(Backend::Torch), 1, machine_fingerprint());
   ASSERT_EQ(rows.size(), 2u);
   for (const auto& row : rows) EXPECT_EQ(ir::parse(row.op_text).canonical_key(), row.key.op);
 }

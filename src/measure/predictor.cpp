@@ -53,6 +53,7 @@ std::string kind_of(const lowering::Kernel& kernel) {
 struct KernelShape {
   double taps = 1, window_height = 1, window_width = 1, in_channels = 0, out_channels = 0, stride = 1, dilation = 1, groups = 1;
   double positions = 1, spatial_rank = 0, padded = 0;
+  double shuffled = 0;  // input channels reordered (a copy) before a grouped convolution
 };
 
 KernelShape shape_of(const lowering::Kernel& kernel) {
@@ -80,6 +81,7 @@ KernelShape shape_of(const lowering::Kernel& kernel) {
     }
     shape.taps = shape.window_height * shape.window_width;
     shape.spatial_rank = kernel.spatial_rank;
+    shape.shuffled = lowering::conv_input_channel_order(kernel).empty() ? 0 : 1;
   } else if (kernel.kind == lowering::KernelKind::Linear) {
     shape.in_channels = static_cast<double>(kernel.linear.in_features);
     shape.out_channels = static_cast<double>(kernel.linear.out_features);
@@ -141,7 +143,7 @@ std::vector<double> features_of(const lowering::Kernel& kernel) {
                        fills_tiles(out_per_group, 4), fills_tiles(out_per_group, 8), fills_tiles(out_per_group, 16),
                        std::log(written.reduction_length), written.windowed_reads, written.mixed_outputs, written.indices,
                        std::log(innermost), fills_tiles(innermost, 8), fills_tiles(innermost, 16),
-                       fills_tiles(written.reduction_length, 8), fills_tiles(written.reduction_length, 16)}) {
+                       fills_tiles(written.reduction_length, 8), fills_tiles(written.reduction_length, 16), shape.shuffled}) {
     x.push_back(value);
   }
   return x;
@@ -229,7 +231,7 @@ const std::vector<std::string>& latency_feature_names() {
                              "in_per_group_fills_4", "in_per_group_fills_8", "out_per_group_fills_4", "out_per_group_fills_8",
                              "out_per_group_fills_16", "log_reduction_length", "windowed_reads", "mixed_radix_outputs",
                              "indices", "log_innermost", "innermost_fills_8", "innermost_fills_16", "reduction_fills_8",
-                             "reduction_fills_16"}) {
+                             "reduction_fills_16", "shuffled"}) {
       list.push_back(name);
     }
     return list;
