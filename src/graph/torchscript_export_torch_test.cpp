@@ -113,6 +113,16 @@ TEST_F(TorchScriptExport, MobileSourceRunsOneDimensionalConvolutionsAsChannelsLa
   EXPECT_NE(plain.find("torch.conv1d("), std::string::npos) << plain;
 }
 
+// The mobile optimiser prepacks linear layers for XNNPACK, not matmuls: a weight on the left of
+// the product is exported as a linear layer over the transposed input.
+TEST_F(TorchScriptExport, MobileExportPrepacksAWeightOnTheLeftAsALinearLayer) {
+  std::string file = path("model.pt");
+  export_torchscript(token_mixing(), file, /*optimise_for_mobile=*/true);
+  const std::string graph = torch::jit::load(file).get_method("forward").graph()->toString();
+  EXPECT_NE(graph.find("prepacked::linear_clamp_run"), std::string::npos) << graph;
+  EXPECT_EQ(graph.find("aten::matmul"), std::string::npos) << graph;
+}
+
 TEST_F(TorchScriptExport, UnwritablePathIsAGraphError) {
   EXPECT_THROW(export_torchscript(residual_block(), path("missing/dir/model.pt")), GraphError);
 }

@@ -75,38 +75,49 @@ ConvAttributes conv_attributes(const Kernel& kernel) {
   return {{spec.padding[0]}, {spec.padding[1]}, {spec.stride}, {spec.dilation}, spec.groups};
 }
 
-// A shuffled grouped convolution's input with its channels in the order the groups read them
-// (kernels.h, conv_input_channel_order): the channel axis viewed as [C/G, G] and transposed, the
-// batch left free. In channels-last memory (the mobile export) the channels are moved last, so
-// that the one copy the transpose needs yields the channels-last tensor the convolution wants.
-std::string shuffled_channels(const Kernel& kernel, const std::string& x, bool channels_last, ProgramBuilder& builder) {
-  const bool two_d = kernel.spatial_rank == 2;
-  const int64_t groups = two_d ? kernel.conv2d.groups : kernel.conv1d.groups;
-  const int64_t channels = two_d ? kernel.conv2d.in_channels : kernel.conv1d.in_channels;
-  const std::vector<int64_t> spatial = two_d ? std::vector<int64_t>(kernel.conv2d.input_size.begin(), kernel.conv2d.input_size.end())
-                                             : std::vector<int64_t>{kernel.conv1d.input_length};
-  const int64_t rank = 2 + static_cast<int64_t>(spatial.size());
-  std::vector<int64_t> split{-1}, merged{-1}, order(rank + 1);
-  std::iota(order.begin(), order.end(), int64_t{0});
-  if (!channels_last) {
-    split.insert(split.end(), {channels / groups, groups});
-    split.insert(split.end(), spatial.begin(), spatial.end());
-    merged.push_back(channels);
-    merged.insert(merged.end(), spatial.begin(), spatial.end());
-    std::swap(order[1], order[2]);
-    std::string viewed = builder.call(TorchFn::Reshape, {value(x), split});
-    return builder.call(TorchFn::Reshape, {value(builder.call(TorchFn::Permute, {value(viewed), order})), merged});
+// A shuffled grouped convolution's geometry: input channels, groups and spatial sizes.
+struct ShuffleShape {
+  int64_t channels = 0, groups = 1;
+  std::vector<int64_t> spatial;
+};
+
+ShuffleShape shuffle_shape(const Kernel& kernel) {
+  if (kernel.spatial_rank == 2) {
+    const ir::Conv2dSpec& spec = kernel.conv2d;
+    return {spec.in_channels, spec.groups, {spec.input_size.begin(), spec.input_size.end()}};
   }
+  return {kernel.conv1d.in_channels, kernel.conv1d.groups, {kernel.conv1d.input_length}};
+}
+
+// The channels in the order the groups read them (kernels.h, conv_input_channel_order), NCHW:
+// the channel axis viewed as [C/G, G] and transposed; the batch is left free.
+std::string shuffled_channels_first(const ShuffleShape& shape, const std::string& x, ProgramBuilder& builder) {
+  std::vector<int64_t> split{-1, shape.channels / shape.groups, shape.groups}, merged{-1, shape.channels};
+  split.insert(split.end(), shape.spatial.begin(), shape.spatial.end());
+  merged.insert(merged.end(), shape.spatial.begin(), shape.spatial.end());
+  std::vector<int64_t> order(split.size());
+  std::iota(order.begin(), order.end(), int64_t{0});
+  std::swap(order[1], order[2]);
+  std::string viewed = builder.call(TorchFn::Reshape, {value(x), split});
+  return builder.call(TorchFn::Reshape, {value(builder.call(TorchFn::Permute, {value(viewed), order})), merged});
+}
+
+// The same for channels-last memory (the mobile export): with the channels moved last, the one
+// copy the transpose needs yields the channels-last tensor the convolution reads.
+std::string shuffled_channels_last(const ShuffleShape& shape, const std::string& x, ProgramBuilder& builder) {
+  const int64_t rank = 2 + static_cast<int64_t>(shape.spatial.size());
   std::vector<int64_t> to_last{0}, from_last{0, rank - 1};
   for (int64_t dim = 2; dim < rank; ++dim) to_last.push_back(dim), from_last.push_back(dim - 1);
   to_last.push_back(1);
-  split.insert(split.end(), spatial.begin(), spatial.end());
-  merged = split;
-  split.insert(split.end(), {channels / groups, groups});
-  merged.push_back(channels);
+  std::vector<int64_t> merged{-1};
+  merged.insert(merged.end(), shape.spatial.begin(), shape.spatial.end());
+  std::vector<int64_t> split = merged;
+  split.insert(split.end(), {shape.channels / shape.groups, shape.groups});
+  merged.push_back(shape.channels);
+  std::vector<int64_t> order(split.size());
+  std::iota(order.begin(), order.end(), int64_t{0});
   std::swap(order[rank - 1], order[rank]);
-  std::string last = builder.call(TorchFn::Permute, {value(x), to_last});
-  std::string viewed = builder.call(TorchFn::Reshape, {value(last), split});
+  std::string viewed = builder.call(TorchFn::Reshape, {value(builder.call(TorchFn::Permute, {value(x), to_last})), split});
   std::string shuffled = builder.call(TorchFn::Reshape, {value(builder.call(TorchFn::Permute, {value(viewed), order})), merged});
   return builder.call(TorchFn::Permute, {value(shuffled), from_last});
 }
@@ -117,7 +128,10 @@ std::string shuffled_channels(const Kernel& kernel, const std::string& x, bool c
 std::pair<std::string, std::vector<int64_t>> padded_input(const Kernel& kernel, const ConvAttributes& conv,
                                                           bool channels_last, ProgramBuilder& builder) {
   std::string x = operand(kernel, "X");
-  if (!conv_input_channel_order(kernel).empty()) x = shuffled_channels(kernel, x, channels_last, builder);
+  if (!conv_input_channel_order(kernel).empty()) {
+    x = channels_last ? shuffled_channels_last(shuffle_shape(kernel), x, builder)
+                      : shuffled_channels_first(shuffle_shape(kernel), x, builder);
+  }
   if (conv.begins == conv.ends) return {x, conv.begins};
   x = builder.call(TorchFn::ConstantPad, {value(x), detail::torch_pad_order(conv.begins, conv.ends), 0.0});
   return {x, std::vector<int64_t>(conv.begins.size(), 0)};
@@ -157,20 +171,16 @@ std::string plan_linear(const Kernel& kernel, ProgramBuilder& builder) {
 
 std::string plan_matmul(const Kernel& kernel, ProgramBuilder& builder) {
   if (kernel.matmul.weight_lhs) {
-    // (X^T W^T)^T rather than W @ X: libtorch 1.13's broadcast of a 2-D left operand over a batch
-    // trained non-deterministically and worse (mixer-s diverged); a weight on the right is the
-    // well-trodden Linear path.
+    // linear(X^T, W, B)^T rather than W @ X + B: libtorch 1.13's broadcast of a 2-D left operand
+    // over a batch trained non-deterministically and worse (mixer-s diverged), and the mobile
+    // optimiser prepacks a linear layer for XNNPACK, which it does not do for a matmul.
     const size_t rank = kernel.matmul.batch_dims.size() + 2;
     std::vector<int64_t> swap_last(rank);
     std::iota(swap_last.begin(), swap_last.end(), int64_t{0});
     std::swap(swap_last[rank - 1], swap_last[rank - 2]);
     std::string x_t = builder.call(TorchFn::Permute, {value(operand(kernel, "X")), swap_last});
-    std::string w_t = builder.call(TorchFn::Transpose, {value(operand(kernel, "W"))});
-    std::string product_t = builder.call(TorchFn::MatMul, {value(x_t), value(w_t)});
-    std::string product = builder.call(TorchFn::Permute, {value(product_t), swap_last});
-    if (!kernel.matmul.bias) return product;
-    std::string bias = builder.call(TorchFn::Reshape, {value(operand(kernel, "B")), std::vector<int64_t>{kernel.matmul.m, 1}});
-    return builder.call(TorchFn::Add, {value(product), value(bias)});
+    std::string product_t = builder.call(TorchFn::Linear, {value(x_t), value(operand(kernel, "W")), optional_operand(kernel, "B")});
+    return builder.call(TorchFn::Permute, {value(product_t), swap_last});
   }
   std::string rhs = operand(kernel, kernel.matmul.weight_rhs ? "W" : "Z");
   return builder.call(TorchFn::MatMul, {value(operand(kernel, "X")), value(rhs)});
