@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <numeric>
+#include <optional>
 
 #include "lowering/torch_program.h"
 #include "lowering/torch_program_builder.h"
@@ -81,12 +82,16 @@ struct ShuffleShape {
   std::vector<int64_t> spatial;
 };
 
-ShuffleShape shuffle_shape(const Kernel& kernel) {
+// Nothing when the convolution reads its input channels in order.
+std::optional<ShuffleShape> shuffle_shape(const Kernel& kernel) {
   if (kernel.spatial_rank == 2) {
     const ir::Conv2dSpec& spec = kernel.conv2d;
-    return {spec.in_channels, spec.groups, {spec.input_size.begin(), spec.input_size.end()}};
+    if (!spec.shuffle) return std::nullopt;
+    return ShuffleShape{spec.in_channels, spec.groups, {spec.input_size.begin(), spec.input_size.end()}};
   }
-  return {kernel.conv1d.in_channels, kernel.conv1d.groups, {kernel.conv1d.input_length}};
+  const ir::Conv1dSpec& spec = kernel.conv1d;
+  if (!spec.shuffle) return std::nullopt;
+  return ShuffleShape{spec.in_channels, spec.groups, {spec.input_length}};
 }
 
 // The channels in the order the groups read them (kernels.h, conv_input_channel_order), NCHW:
@@ -128,9 +133,8 @@ std::string shuffled_channels_last(const ShuffleShape& shape, const std::string&
 std::pair<std::string, std::vector<int64_t>> padded_input(const Kernel& kernel, const ConvAttributes& conv,
                                                           bool channels_last, ProgramBuilder& builder) {
   std::string x = operand(kernel, "X");
-  if (!conv_input_channel_order(kernel).empty()) {
-    x = channels_last ? shuffled_channels_last(shuffle_shape(kernel), x, builder)
-                      : shuffled_channels_first(shuffle_shape(kernel), x, builder);
+  if (auto shuffle = shuffle_shape(kernel)) {
+    x = channels_last ? shuffled_channels_last(*shuffle, x, builder) : shuffled_channels_first(*shuffle, x, builder);
   }
   if (conv.begins == conv.ends) return {x, conv.begins};
   x = builder.call(TorchFn::ConstantPad, {value(x), detail::torch_pad_order(conv.begins, conv.ends), 0.0});

@@ -68,6 +68,7 @@ KernelShape shape_of(const lowering::Kernel& kernel) {
       shape.stride = static_cast<double>(c.stride[0] * c.stride[1]);
       shape.dilation = static_cast<double>(c.dilation[0] * c.dilation[1]);
       shape.groups = static_cast<double>(c.groups);
+      shape.shuffled = c.shuffle;
       shape.padded = std::ranges::any_of(c.padding, [](int64_t p) { return p > 0; });
     } else {
       const auto& c = kernel.conv1d;
@@ -77,11 +78,11 @@ KernelShape shape_of(const lowering::Kernel& kernel) {
       shape.stride = static_cast<double>(c.stride);
       shape.dilation = static_cast<double>(c.dilation);
       shape.groups = static_cast<double>(c.groups);
+      shape.shuffled = c.shuffle;
       shape.padded = c.padding[0] > 0 || c.padding[1] > 0;
     }
     shape.taps = shape.window_height * shape.window_width;
     shape.spatial_rank = kernel.spatial_rank;
-    shape.shuffled = lowering::conv_input_channel_order(kernel).empty() ? 0 : 1;
   } else if (kernel.kind == lowering::KernelKind::Linear) {
     shape.in_channels = static_cast<double>(kernel.linear.in_features);
     shape.out_channels = static_cast<double>(kernel.linear.out_features);
