@@ -274,10 +274,9 @@ bool recognise_shift(const OpExpr& stripped, Kernel& kernel) {
     if (tensor.role == Role::Input || tensor.role == Role::Param) declared.push_back(tensor);
   }
   if (!recognise_conv(OpExpr::make(std::move(declared), stripped.statements()), kernel)) return false;
-  const int64_t channels = kernel.spatial_rank == 2 ? kernel.conv2d.in_channels : kernel.conv1d.in_channels;
-  const int64_t out_channels = kernel.spatial_rank == 2 ? kernel.conv2d.out_channels : kernel.conv1d.out_channels;
-  const int64_t groups = kernel.spatial_rank == 2 ? kernel.conv2d.groups : kernel.conv1d.groups;
-  if (groups != channels || out_channels != channels || table.shape[0] != channels) return false;
+  const ConvChannels conv = conv_channels(kernel);
+  const int64_t channels = conv.in;
+  if (conv.groups != channels || conv.out != channels || table.shape[0] != channels) return false;
   const int64_t window = table.elements() / channels;
   kernel.shift_taps.clear();
   for (int64_t channel = 0; channel < channels; ++channel) {
@@ -340,9 +339,7 @@ std::vector<ShiftAxis> shift_axes(const Kernel& kernel) {
   return {{c.input_length, output, c.kernel, c.stride, c.dilation, c.padding[0], c.padding[1]}};
 }
 
-int64_t shift_channels(const Kernel& kernel) {
-  return kernel.spatial_rank == 2 ? kernel.conv2d.in_channels : kernel.conv1d.in_channels;
-}
+int64_t shift_channels(const Kernel& kernel) { return conv_channels(kernel).in; }
 
 }  // namespace
 
@@ -407,13 +404,20 @@ ir::OpExpr statement_as_op(const ir::OpExpr& op, size_t index) {
   return OpExpr::make(std::move(declared), {std::move(statement)});
 }
 
+ConvChannels conv_channels(const Kernel& kernel) {
+  if (kernel.spatial_rank == 2) {
+    const ir::Conv2dSpec& spec = kernel.conv2d;
+    return {spec.in_channels, spec.out_channels, spec.groups, spec.shuffle};
+  }
+  const ir::Conv1dSpec& spec = kernel.conv1d;
+  return {spec.in_channels, spec.out_channels, spec.groups, spec.shuffle};
+}
+
 std::vector<int64_t> conv_input_channel_order(const Kernel& kernel) {
   if (kernel.kind != KernelKind::Conv) return {};
-  const bool shuffle = kernel.spatial_rank == 2 ? kernel.conv2d.shuffle : kernel.conv1d.shuffle;
-  if (!shuffle) return {};
-  const int64_t groups = kernel.spatial_rank == 2 ? kernel.conv2d.groups : kernel.conv1d.groups;
-  const int64_t channels = kernel.spatial_rank == 2 ? kernel.conv2d.in_channels : kernel.conv1d.in_channels;
-  const int64_t per_group = channels / groups;
+  const ConvChannels conv = conv_channels(kernel);
+  if (!conv.shuffle) return {};
+  const int64_t groups = conv.groups, per_group = conv.in / conv.groups;
   std::vector<int64_t> order;
   for (int64_t group = 0; group < groups; ++group) {
     for (int64_t channel = 0; channel < per_group; ++channel) order.push_back(group + groups * channel);

@@ -60,6 +60,15 @@ std::vector<int64_t> shift_gather_positions(const Kernel& kernel);
 std::vector<int64_t> shift_padded_shape(const Kernel& kernel);
 std::vector<int64_t> shift_output_shape(const Kernel& kernel);
 
+// A convolution's channels, whichever its spatial rank (kernel.kind == Conv).
+struct ConvChannels {
+  int64_t in = 0;
+  int64_t out = 0;
+  int64_t groups = 1;
+  bool shuffle = false;  // Conv2dSpec::shuffle
+};
+ConvChannels conv_channels(const Kernel& kernel);
+
 // Conv with shuffled input channels (Conv2dSpec::shuffle): for each channel of the input as the
 // grouped convolution reads it, the input channel it is (group g's c-th channel is g + G*c).
 // Empty when the convolution reads its input in order.

@@ -29,10 +29,9 @@ std::string kind_of(const lowering::Kernel& kernel) {
   using lowering::KernelKind;
   switch (kernel.kind) {
     case KernelKind::Conv: {
-      const int64_t groups = kernel.spatial_rank == 2 ? kernel.conv2d.groups : kernel.conv1d.groups;
-      const int64_t channels = kernel.spatial_rank == 2 ? kernel.conv2d.in_channels : kernel.conv1d.in_channels;
-      if (groups > 1 && groups == channels) return "depthwise";
-      if (groups > 1) return "grouped_conv";
+      const lowering::ConvChannels conv = lowering::conv_channels(kernel);
+      if (conv.groups > 1 && conv.groups == conv.in) return "depthwise";
+      if (conv.groups > 1) return "grouped_conv";
       return one_by_one(kernel) ? "conv1x1" : "conv";
     }
     case KernelKind::Linear: return "linear";
