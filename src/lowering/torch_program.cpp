@@ -76,6 +76,14 @@ ConvAttributes conv_attributes(const Kernel& kernel) {
   return {{spec.padding[0]}, {spec.padding[1]}, {spec.stride}, {spec.dilation}, spec.groups};
 }
 
+// The identity permutation of `rank` axes with axes a and b exchanged.
+std::vector<int64_t> axes_swapped(size_t rank, size_t a, size_t b) {
+  std::vector<int64_t> order(rank);
+  std::iota(order.begin(), order.end(), int64_t{0});
+  std::swap(order[a], order[b]);
+  return order;
+}
+
 // A shuffled grouped convolution's geometry: input channels, groups and spatial sizes.
 struct ShuffleShape {
   int64_t channels = 0, groups = 1;
@@ -100,11 +108,9 @@ std::string shuffled_channels_first(const ShuffleShape& shape, const std::string
   std::vector<int64_t> split{-1, shape.channels / shape.groups, shape.groups}, merged{-1, shape.channels};
   split.insert(split.end(), shape.spatial.begin(), shape.spatial.end());
   merged.insert(merged.end(), shape.spatial.begin(), shape.spatial.end());
-  std::vector<int64_t> order(split.size());
-  std::iota(order.begin(), order.end(), int64_t{0});
-  std::swap(order[1], order[2]);
   std::string viewed = builder.call(TorchFn::Reshape, {value(x), split});
-  return builder.call(TorchFn::Reshape, {value(builder.call(TorchFn::Permute, {value(viewed), order})), merged});
+  std::string shuffled = builder.call(TorchFn::Permute, {value(viewed), axes_swapped(split.size(), 1, 2)});
+  return builder.call(TorchFn::Reshape, {value(shuffled), merged});
 }
 
 // The same for channels-last memory (the mobile export): with the channels moved last, the one
@@ -119,10 +125,8 @@ std::string shuffled_channels_last(const ShuffleShape& shape, const std::string&
   std::vector<int64_t> split = merged;
   split.insert(split.end(), {shape.channels / shape.groups, shape.groups});
   merged.push_back(shape.channels);
-  std::vector<int64_t> order(split.size());
-  std::iota(order.begin(), order.end(), int64_t{0});
-  std::swap(order[rank - 1], order[rank]);
   std::string viewed = builder.call(TorchFn::Reshape, {value(builder.call(TorchFn::Permute, {value(x), to_last})), split});
+  const auto order = axes_swapped(split.size(), static_cast<size_t>(rank - 1), static_cast<size_t>(rank));
   std::string shuffled = builder.call(TorchFn::Reshape, {value(builder.call(TorchFn::Permute, {value(viewed), order})), merged});
   return builder.call(TorchFn::Permute, {value(shuffled), from_last});
 }
@@ -179,9 +183,7 @@ std::string plan_matmul(const Kernel& kernel, ProgramBuilder& builder) {
     // over a batch trained non-deterministically and worse (mixer-s diverged), and the mobile
     // optimiser prepacks a linear layer for XNNPACK, which it does not do for a matmul.
     const size_t rank = kernel.matmul.batch_dims.size() + 2;
-    std::vector<int64_t> swap_last(rank);
-    std::iota(swap_last.begin(), swap_last.end(), int64_t{0});
-    std::swap(swap_last[rank - 1], swap_last[rank - 2]);
+    const std::vector<int64_t> swap_last = axes_swapped(rank, rank - 2, rank - 1);
     std::string x_t = builder.call(TorchFn::Permute, {value(operand(kernel, "X")), swap_last});
     std::string product_t = builder.call(TorchFn::Linear, {value(x_t), value(operand(kernel, "W")), optional_operand(kernel, "B")});
     return builder.call(TorchFn::Permute, {value(product_t), swap_last});
