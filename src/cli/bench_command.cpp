@@ -33,7 +33,8 @@ struct OpRow {
 };
 
 nlohmann::json timing_json(const measure::Timing& t) {
-  return {{"median_ms", t.median_ms}, {"p10_ms", t.p10_ms}, {"p90_ms", t.p90_ms}, {"runs", t.runs}, {"spread", t.spread()}};
+  return {{"median_ms", t.median_ms}, {"p10_ms", t.p10_ms}, {"p90_ms", t.p90_ms},
+          {"runs", t.runs},          {"spread", t.spread()}, {"noisy", t.noisy()}};
 }
 
 int run_bench(const BenchCommandOptions& options) {
@@ -96,6 +97,12 @@ int run_bench(const BenchCommandOptions& options) {
              options.threads == 1 ? "" : "s", measure::machine_fingerprint());
   fmt::print("median {:.3f} ms  (p10 {:.3f}, p90 {:.3f}; spread {:.1f}%; {} runs)\n", whole.median_ms, whole.p10_ms,
              whole.p90_ms, 100 * whole.spread(), whole.runs);
+  if (whole.noisy()) {
+    fmt::print("note: the spread is over {:.0f}%: the machine was busy or unsteady while timing, and a median taken "
+               "minutes from now can differ by as much. Time again when it is quiet, or compare two models side by side "
+               "(as gos adapt does)\n",
+               100 * measure::kNoisySpread);
+  }
   if (!options.per_op) return kSuccess;
   size_t width = 4;
   for (const auto& row : rows) width = std::max(width, row.node.size());

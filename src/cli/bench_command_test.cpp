@@ -32,6 +32,7 @@ TEST_F(BenchCommand, JsonReportsTheStatisticsOfRepeatedRuns) {
     EXPECT_GE(report["runs"].get<int>(), 20);
     EXPECT_LE(report["p10_ms"].get<double>(), report["median_ms"].get<double>());
     EXPECT_LE(report["median_ms"].get<double>(), report["p90_ms"].get<double>());
+    EXPECT_EQ(report["noisy"].get<bool>(), report["spread"].get<double>() > 0.25) << run.out;
   }
 }
 
@@ -72,6 +73,9 @@ TEST_F(BenchCommand, LatencyModelFitsOnMeasurementsAndReportsHeldOutAccuracy) {
   auto eval = run_gos({"latency-model", "eval", "--backend", "torch", "--cache", cache_.string(), "--json"});
   ASSERT_EQ(eval.exit_code, 0) << eval.err;
   EXPECT_EQ(nlohmann::json::parse(eval.out)["within_10pct"], report["within_10pct"]);
+  // The spread of the measurements it was fitted on tells whether the machine was steady.
+  EXPECT_GT(report["median_spread"].get<double>(), 0.0);
+  EXPECT_EQ(nlohmann::json::parse(eval.out)["median_spread"], report["median_spread"]);
 }
 
 TEST_F(BenchCommand, UnknownBackendIsABadUsageError) {

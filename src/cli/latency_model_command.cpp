@@ -47,6 +47,7 @@ nlohmann::json report_json(const measure::LatencyModelReport& report) {
           {"n_ops", report.held_out.n_ops},
           {"n_train", report.n_train},
           {"newly_measured", report.newly_measured},
+          {"median_spread", report.median_spread},
           {"overhead_per_node_ms", report.overhead_per_node_ms},
           {"call_overhead_ms", report.call_overhead_ms},
           {"models", models}};
@@ -67,6 +68,12 @@ void print_human(const measure::LatencyModelReport& report) {
   fmt::print("within +-10%: {:.1f}%   within +-20%: {:.1f}%   median error {:.1f}%   RMSE {:.4f} ms\n",
              100 * report.held_out.within_10pct, 100 * report.held_out.within_20pct, report.held_out.median_abs_error_pct,
              report.held_out.rmse_ms);
+  fmt::print("measurements: median p10-p90 spread {:.1f}%\n", 100 * report.median_spread);
+  if (report.median_spread > measure::kNoisySpread) {
+    fmt::print("note: over {:.0f}%: most operators were timed while the machine was busy or unsteady, so the figures above "
+               "are not what a quiet machine gives; fit again into a fresh cache (--cache) when it is quiet\n",
+               100 * measure::kNoisySpread);
+  }
   if (report.models.empty()) return;
   fmt::print("\nwhole models (predicted = operators - {:.4f} ms call overhead per extra operator + {:.4f} ms per node):\n",
              report.call_overhead_ms, report.overhead_per_node_ms);

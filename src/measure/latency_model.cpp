@@ -22,6 +22,7 @@ struct Samples {
   std::vector<ir::OpExpr> train_ops, test_ops, all_ops;
   std::vector<double> train_ms, test_ms, all_ms;
   std::vector<double> train_trust, all_trust;
+  std::vector<double> spreads;  // of every measurement
 };
 
 // How much a measurement counts in the fit: the less its runs agreed (p10-p90 spread over the
@@ -42,6 +43,7 @@ Samples cached_samples(const LatencyCache& cache, Backend backend, int threads) 
     (held_out ? samples.test_ms : samples.train_ms).push_back(m.timing.median_ms);
     samples.all_ops.push_back(op);
     samples.all_ms.push_back(m.timing.median_ms);
+    samples.spreads.push_back(m.timing.spread());
     const double trust = measurement_trust(m.timing);
     if (!held_out) samples.train_trust.push_back(trust);
     samples.all_trust.push_back(trust);
@@ -110,6 +112,9 @@ LatencyModelReport evaluate_samples(const Samples& samples, const LatencyCache& 
   report.machine = machine_fingerprint();
   report.threads = threads;
   report.n_train = samples.train_ops.size();
+  std::vector<double> spreads = samples.spreads;
+  std::nth_element(spreads.begin(), spreads.begin() + static_cast<std::ptrdiff_t>(spreads.size() / 2), spreads.end());
+  report.median_spread = spreads[spreads.size() / 2];
   const LatencyPredictor predictor = LatencyPredictor::fit(samples.train_ops, samples.train_ms, samples.train_trust);
   report.held_out = evaluate(predictor, samples.test_ops, samples.test_ms);
   for (size_t i = 0; i < samples.test_ops.size(); ++i) {

@@ -37,6 +37,9 @@ struct LatencyModelReport {
   std::vector<OpPrediction> held_out_ops;
   size_t n_train = 0;
   size_t newly_measured = 0;
+  // Of the measurements fitted and held out: over kNoisySpread, most were taken while the machine
+  // was unsteady, and the accuracy above is not what a quiet machine's measurements give.
+  double median_spread = 0;
   double overhead_per_node_ms = 0;
   // What timing an operator alone adds beyond the operator: a one-element copy timed alone.
   // Whole-model predictions pay it once, not once per operator.

@@ -43,11 +43,17 @@ struct BenchOptions {
   double budget_seconds = 1;  // and stop once this much time has been spent timing
 };
 
+// A p10-p90 spread over this says the machine was busy or unsteady while timing: on such days
+// medians taken minutes apart differed by as much, and a quiet machine stays under 10-20% on
+// `mobile` (docs/latency.md).
+constexpr double kNoisySpread = 0.25;
+
 struct Timing {
   double median_ms = 0, p10_ms = 0, p90_ms = 0;
   int runs = 0;
   // (p90 - p10) / median: how noisy the figure is.
   double spread() const { return median_ms > 0 ? (p90_ms - p10_ms) / median_ms : 0; }
+  bool noisy() const { return spread() > kNoisySpread; }
 };
 
 // Median and the 10th/90th percentiles (interpolated nearest ranks) of run times in ms.

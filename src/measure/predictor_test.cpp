@@ -116,5 +116,12 @@ TEST(Timing, SummaryIsMedianAndInterpolatedPercentiles) {
   EXPECT_EQ(summarise({}).runs, 0);
 }
 
+TEST(Timing, IsNoisyWhenTheMiddleEightyPercentSpanOverAQuarterOfTheMedian) {
+  EXPECT_FALSE(summarise({1.0, 1.0, 1.0, 1.0, 1.0}).noisy());
+  EXPECT_FALSE(summarise({0.9, 0.95, 1.0, 1.05, 1.1}).noisy());  // spread 0.16
+  EXPECT_TRUE(summarise({0.8, 0.9, 1.0, 1.1, 1.3}).noisy());     // spread 0.38
+  EXPECT_FALSE(Timing{}.noisy());
+}
+
 }  // namespace
 }  // namespace gos::measure

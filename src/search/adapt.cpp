@@ -995,6 +995,15 @@ class AdaptRun {
     double original_accuracy = 0, adapted_accuracy = 0;
   };
 
+  // Said in the report, since a speedup timed on an unsteady machine may not repeat.
+  std::string unsteady_timing_note(const Verified& v, double speedup) const {
+    return fmt::format("attempt {} was timed while the machine was unsteady (p10-p90 spread {:.0f}% for the original, {:.0f}% "
+                       "for the adapted model, over {:.0f}%): its {:.2f}x may differ by as much in another run; time both "
+                       "models again when the machine is quiet (gos bench)",
+                       report_.attempts.size() + 1, 100 * v.original.spread(), 100 * v.adapted.spread(),
+                       100 * measure::kNoisySpread, speedup);
+  }
+
   report::Attempt verify(int front_index, const graph::Graph& adapted) {
     const std::string key = attempt_key(front_index);
     Verified v;
@@ -1023,6 +1032,7 @@ class AdaptRun {
     const bool accurate = attempt.quality_drop <= options_.max_acc_drop;
     attempt.meets_constraint = accurate && meets_latency(attempt);
     attempt.changes = derivations(front_[front_index]);
+    if (v.original.noisy() || v.adapted.noisy()) report_.notes.push_back(unsteady_timing_note(v, attempt.speedup));
     attempt.outcome = fmt::format("{:.2f}x faster ({:.3f} -> {:.3f} ms), {} {} -> {} ({:+.2f} {})", attempt.speedup,
                                   v.original.median_ms, v.adapted.median_ms, task_->metric_name(), task_->format_quality(v.original_accuracy),
                                   task_->format_quality(v.adapted_accuracy), v.adapted_accuracy - v.original_accuracy, task_->drop_unit());
