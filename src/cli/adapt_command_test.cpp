@@ -168,6 +168,7 @@ TEST(AdaptCommand, WritesTheAdaptedModelAndAReportThatKeepsItsPromises) {
   const auto unreachable_report = read_json(scratch / "out" / "report.json");
   EXPECT_EQ(unreachable_report["attempts"].size(), 2u) << unreachable_report["attempts"];
   EXPECT_NE(unreachable_report["notes"].dump().find("no configuration"), std::string::npos) << unreachable_report["notes"];
+  EXPECT_NE(unreachable_report["notes"].dump().find("is in what no candidate replaces"), std::string::npos) << unreachable_report["notes"];
 }
 
 TEST(AdaptCommand, AKilledRunResumesWithoutRedoingWorkAndEndsAsAnUninterruptedOne) {

@@ -652,6 +652,10 @@ class AdaptRun {
     }
     // What the model costs beyond the searched operators, as measured: whole model less them.
     problem.fixed_latency_ms = std::max(0.0, base_timing_.median_ms - searched_ms);
+    unchangeable_ms_ = problem.fixed_latency_ms;
+    for (const auto& layer : layers_) {
+      if (layer.distilled.empty()) unchangeable_ms_ += layer.original_ms;
+    }
     EvolutionOptions evolution{.seed = options_.seed};
     front_ = densified_front(problem, nsga2(problem, evolution, [&](int generation) { progress("search", generation, evolution.generations); }));
     for (const auto& point : front_) {
@@ -780,17 +784,26 @@ class AdaptRun {
   int point_for_a_target_out_of_reach() {
     const auto fastest_timed = std::ranges::min_element(timed_ratio_, {}, [](const auto& timed) { return timed.second; });
     if (fastest_timed != timed_ratio_.end()) {
-      report_.notes.push_back(fmt::format("no configuration reaches {:.3f} ms; the fastest timed whole, {:.2f}x faster, was fine-tuned{}",
-                                          target_latency_ms(), 1 / fastest_timed->second, subsample_hint("; consider ")));
+      report_.notes.push_back(fmt::format("no configuration reaches {:.3f} ms ({}); the fastest timed whole, {:.2f}x faster, was "
+                                          "fine-tuned{}",
+                                          target_latency_ms(), unchangeable_time(), 1 / fastest_timed->second,
+                                          subsample_hint("; consider ")));
       return fastest_timed->first;
     }
     const int plausible = fastest_plausible_point();
-    report_.notes.push_back(fmt::format("no configuration is predicted to reach {:.3f} ms (the fastest is {:.3f} ms); the "
+    report_.notes.push_back(fmt::format("no configuration is predicted to reach {:.3f} ms (the fastest is {:.3f} ms; {}); the "
                                         "fastest one whose predicted loss fine-tuning can plausibly recover was fine-tuned "
                                         "({:.3f} ms, predicted loss {:.2f}){}", target_latency_ms(), front_[0].latency_ms,
-                                        front_[plausible].latency_ms, front_[plausible].accuracy_loss,
+                                        unchangeable_time(), front_[plausible].latency_ms, front_[plausible].accuracy_loss,
                                         subsample_hint("; consider ")));
     return plausible;
+  }
+
+  // Why a target is out of reach: the time no choice of candidates changes.
+  std::string unchangeable_time() const {
+    return fmt::format("{:.3f} ms of the model's {:.3f} ms is in what no candidate replaces: operators the rules do not "
+                       "apply to, layers without a faster candidate and the work between operators",
+                       unchangeable_ms_, base_timing_.median_ms);
   }
 
   // A goal out of reach of the rules may be within reach of fewer positions: said when computing
@@ -1176,6 +1189,9 @@ class AdaptRun {
 
   std::vector<Layer> layers_;
   double operators_ms_ = 0;
+  // Of the whole model's time, what no candidate replaces: operators the rules do not apply to,
+  // layers without a faster candidate, and the work between operators.
+  double unchangeable_ms_ = 0;
   measure::Timing original_timing_;
   measure::Timing base_timing_;
   std::unique_ptr<AdaptTask> task_;
