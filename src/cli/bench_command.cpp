@@ -34,7 +34,7 @@ struct OpRow {
 
 nlohmann::json timing_json(const measure::Timing& t) {
   return {{"median_ms", t.median_ms}, {"p10_ms", t.p10_ms}, {"p90_ms", t.p90_ms},
-          {"runs", t.runs},          {"spread", t.spread()}, {"noisy", t.noisy()}};
+          {"runs", t.runs}, {"spread", t.spread()}, {"noisy", t.noisy()}};
 }
 
 int run_bench(const BenchCommandOptions& options) {

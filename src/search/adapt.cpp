@@ -830,7 +830,8 @@ class AdaptRun {
   // Why a target is out of reach: the time no choice of candidates changes.
   std::string unchangeable_time() const {
     return fmt::format("{:.3f} ms of the model's {:.3f} ms is in what no candidate replaces: operators the rules do not "
-                       "apply to, layers without a faster candidate and the work between operators",
+                       "apply to, layers without a faster candidate (or that the budget left unsearched) and the work "
+                       "between operators",
                        unchangeable_ms_, base_timing_.median_ms);
   }
 
@@ -1218,7 +1219,7 @@ class AdaptRun {
   std::vector<Layer> layers_;
   double operators_ms_ = 0;
   // Of the whole model's time, what no candidate replaces: operators the rules do not apply to,
-  // layers without a faster candidate, and the work between operators.
+  // layers without a faster candidate or left unsearched, and the work between operators.
   double unchangeable_ms_ = 0;
   measure::Timing original_timing_;
   measure::Timing base_timing_;
