@@ -653,10 +653,6 @@ class AdaptRun {
     }
     // What the model costs beyond the searched operators, as measured: whole model less them.
     problem.fixed_latency_ms = std::max(0.0, base_timing_.median_ms - searched_ms);
-    unchangeable_ms_ = problem.fixed_latency_ms;
-    for (const auto& layer : layers_) {
-      if (layer.distilled.empty()) unchangeable_ms_ += layer.original_ms;
-    }
     EvolutionOptions evolution{.seed = options_.seed};
     front_ = densified_front(problem, nsga2(problem, evolution, [&](int generation) { progress("search", generation, evolution.generations); }));
     for (const auto& point : front_) {
@@ -815,11 +811,10 @@ class AdaptRun {
   // faster timed 0.90x whole), and nothing else checks a point when the target is out of reach.
   std::pair<int, int> fastest_timed_plausible_point() {
     const int first = fastest_plausible_point();
-    const double first_loss = front_[first].accuracy_loss;
     int fastest = first, timed = 0;
+    // Along the front the loss only falls, so every later point is as plausible as the first.
     for (int i = first; i < static_cast<int>(front_.size()) && timed < kOutOfReachTimedPoints; ++i) {
-      // Only as plausible as the first (which is the most accurate changed point when none is plausible).
-      if (changed_layers(front_[i]) == 0 || front_[i].accuracy_loss > first_loss) continue;
+      if (changed_layers(front_[i]) == 0) continue;
       if (!timed_ratio(i) && !time_whole(i)) break;
       ++timed;
       if (!timed_ratio(fastest) || *timed_ratio(i) < *timed_ratio(fastest)) fastest = i;
@@ -827,12 +822,19 @@ class AdaptRun {
     return {fastest, timed};
   }
 
-  // Why a target is out of reach: the time no choice of candidates changes.
+  // Why a target is out of reach: the time no choice of candidates changes, which is the work
+  // between the searched operators (whole model less them) and the layers with no candidate.
   std::string unchangeable_time() const {
+    double searched_ms = 0, unchangeable_ms = 0;
+    for (const auto& layer : layers_) {
+      searched_ms += layer.original_ms;
+      if (layer.distilled.empty()) unchangeable_ms += layer.original_ms;
+    }
+    unchangeable_ms += std::max(0.0, base_timing_.median_ms - searched_ms);
     return fmt::format("{:.3f} ms of the model's {:.3f} ms is in what no candidate replaces: operators the rules do not "
                        "apply to, layers without a faster candidate (or that the budget left unsearched) and the work "
                        "between operators",
-                       unchangeable_ms_, base_timing_.median_ms);
+                       unchangeable_ms, base_timing_.median_ms);
   }
 
   // A goal out of reach of the rules may be within reach of fewer positions: said when computing
@@ -1220,7 +1222,6 @@ class AdaptRun {
   double operators_ms_ = 0;
   // Of the whole model's time, what no candidate replaces: operators the rules do not apply to,
   // layers without a faster candidate or left unsearched, and the work between operators.
-  double unchangeable_ms_ = 0;
   measure::Timing original_timing_;
   measure::Timing base_timing_;
   std::unique_ptr<AdaptTask> task_;
