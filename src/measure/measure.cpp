@@ -2,6 +2,7 @@
 #include "measure/measure.h"
 
 #include <ATen/Parallel.h>
+#include <dlfcn.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
@@ -32,14 +33,42 @@ double milliseconds_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
-// libtorch's intra-op threads for the scope of a measurement.
-class ThreadScope {
+// OpenBLAS, Debian's BLAS, keeps a thread pool of its own, one thread per core, that
+// at::set_num_threads does not reach; libtorch calls it for matrix products outside XNNPACK and
+// oneDNN (eager convolutions, matmul, einsum). Left alone, a "one thread" timing used both cores,
+// and its spinning helper thread made timings on a shared machine noisier. Looked up at run time
+// because the BLAS is a Debian alternative: with another BLAS these do nothing.
+class BlasThreads {
  public:
-  explicit ThreadScope(int threads) : previous_(at::get_num_threads()) { at::set_num_threads(std::max(1, threads)); }
-  ~ThreadScope() { at::set_num_threads(previous_); }
+  BlasThreads()
+      : get_(reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"))),
+        set_(reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {}
+  int get() const { return get_ && set_ ? get_() : 0; }
+  void set(int threads) const {
+    if (get_ && set_ && threads > 0) set_(threads);
+  }
 
  private:
+  int (*get_)();
+  void (*set_)(int);
+};
+
+// libtorch's and the BLAS's threads for the scope of a measurement.
+class ThreadScope {
+ public:
+  explicit ThreadScope(int threads) : previous_(at::get_num_threads()), previous_blas_(blas_.get()) {
+    at::set_num_threads(std::max(1, threads));
+    blas_.set(std::max(1, threads));
+  }
+  ~ThreadScope() {
+    at::set_num_threads(previous_);
+    blas_.set(previous_blas_);
+  }
+
+ private:
+  BlasThreads blas_;
   int previous_;
+  int previous_blas_;
 };
 
 // A temporary folder for exported files, removed afterwards. Failing to make one is a
@@ -178,8 +207,8 @@ std::string_view to_string(Backend backend) {
 
 std::string cache_name(Backend backend) {
   switch (backend) {
-    case Backend::Torch: return "torch@2";
-    case Backend::Mobile: return "mobile@4";
+    case Backend::Torch: return "torch@3";
+    case Backend::Mobile: return "mobile@5";
     case Backend::Ort: return "ort@2";
   }
   return std::string(to_string(backend));
