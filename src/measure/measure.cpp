@@ -2,7 +2,6 @@
 #include "measure/measure.h"
 
 #include <ATen/Parallel.h>
-#include <dlfcn.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
@@ -20,6 +19,7 @@
 #include "graph/torchscript_export.h"
 #include "lowering/kernels.h"
 #include "lowering/torch_lowering.h"
+#include "util/blas_threads.h"
 #include "util/scratch_folder.h"
 
 namespace gos::measure {
@@ -33,40 +33,19 @@ double milliseconds_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
-// OpenBLAS, Debian's BLAS, keeps a thread pool of its own, one thread per core, that
-// at::set_num_threads does not reach; libtorch calls it for matrix products outside XNNPACK and
-// oneDNN (eager convolutions, matmul, einsum). Left alone, a "one thread" timing used both cores,
-// and its spinning helper thread made timings on a shared machine noisier. Looked up at run time
-// because the BLAS is a Debian alternative: with another BLAS these do nothing.
-class BlasThreads {
- public:
-  BlasThreads()
-      : get_(reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"))),
-        set_(reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {}
-  int get() const { return get_ && set_ ? get_() : 0; }
-  void set(int threads) const {
-    if (get_ && set_ && threads > 0) set_(threads);
-  }
-
- private:
-  int (*get_)();
-  void (*set_)(int);
-};
-
 // libtorch's and the BLAS's threads for the scope of a measurement.
 class ThreadScope {
  public:
-  explicit ThreadScope(int threads) : previous_(at::get_num_threads()), previous_blas_(blas_.get()) {
+  explicit ThreadScope(int threads) : previous_(at::get_num_threads()), previous_blas_(util::blas_threads()) {
     at::set_num_threads(std::max(1, threads));
-    blas_.set(std::max(1, threads));
+    util::set_blas_threads(std::max(1, threads));
   }
   ~ThreadScope() {
     at::set_num_threads(previous_);
-    blas_.set(previous_blas_);
+    util::set_blas_threads(previous_blas_);
   }
 
  private:
-  BlasThreads blas_;
   int previous_;
   int previous_blas_;
 };

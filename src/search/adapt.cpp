@@ -33,6 +33,7 @@
 #include "search/front_choice.h"
 #include "search/journal.h"
 #include "train/train.h"
+#include "util/blas_threads.h"
 #include "util/stable_hash.h"
 
 namespace gos::search {
@@ -295,6 +296,7 @@ class AdaptRun {
   void use_training_threads() const {
     const int threads = options_.train_threads > 0 ? options_.train_threads : static_cast<int>(std::thread::hardware_concurrency());
     torch::set_num_threads(std::max(1, threads));
+    util::set_blas_threads(std::max(1, threads));
   }
 
   double remaining_seconds() const {
