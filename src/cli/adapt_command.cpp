@@ -71,8 +71,11 @@ void print_summary(const report::AdaptReport& report, const std::filesystem::pat
   };
   row("original", report.original);
   row("adapted", report.adapted);
-  fmt::print("\nspeedup {:.2f}x (measured side by side on {}, {} thread{}), {}\n", report.speedup, report.backend,
-             report.threads, report.threads == 1 ? "" : "s",
+  // With no attempt the adapted model is the original: nothing was measured side by side.
+  const std::string how = report.attempts.empty() ? "the original, unchanged"
+                                                  : fmt::format("measured side by side on {}, {} thread{}", report.backend,
+                                                                report.threads, report.threads == 1 ? "" : "s");
+  fmt::print("\nspeedup {:.2f}x ({}), {}\n", report.speedup, how,
              accuracy ? fmt::format("accuracy drop {:+.2f} points", report.quality_drop)
                       : fmt::format("MAE increase {:+.3f} BPM", report.quality_drop));
   int changed = 0;

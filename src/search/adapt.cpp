@@ -688,6 +688,10 @@ class AdaptRun {
     }
     target_within_reach_ = chosen_front_index_ >= 0;
     if (!target_within_reach_) chosen_front_index_ = point_for_a_target_out_of_reach();
+    if (chosen_front_index_ < 0) {
+      summary_ = fmt::format("{} configuration(s) of the front timed whole; none faster than the original", timed_ratio_.size());
+      return;
+    }
     const auto& chosen = front_[chosen_front_index_];
     const auto ratio = timed_ratio(chosen_front_index_);
     summary_ = fmt::format("{} configuration(s) of the front timed whole; chose {} at predicted loss {:.2f}", timed_ratio_.size(),
@@ -779,10 +783,17 @@ class AdaptRun {
 
   // With no point under the target: the fastest one timed whole (points are timed only when
   // predicted under or near the target, so it is the nearest the run comes), else the fastest one
-  // fine-tuning can plausibly recover. Says which in the report's notes.
+  // fine-tuning can plausibly recover. -1 when the one found is timed whole no faster than the
+  // original: fine-tuning it could only give a slower model. Says which in the report's notes.
   int point_for_a_target_out_of_reach() {
     const auto fastest_timed = std::ranges::min_element(timed_ratio_, {}, [](const auto& timed) { return timed.second; });
     if (fastest_timed != timed_ratio_.end()) {
+      if (none_faster(fastest_timed->second)) {
+        report_.notes.push_back(fmt::format("no configuration reaches {:.3f} ms ({}); {}", target_latency_ms(), unchangeable_time(),
+                                            nothing_faster(fmt::format("{} configurations predicted near it", timed_ratio_.size()),
+                                                           fastest_timed->second)));
+        return -1;
+      }
       report_.notes.push_back(fmt::format("no configuration reaches {:.3f} ms ({}); the fastest timed whole, {:.2f}x faster, was "
                                           "fine-tuned{}",
                                           target_latency_ms(), unchangeable_time(), 1 / fastest_timed->second,
@@ -791,20 +802,38 @@ class AdaptRun {
     }
     const auto [plausible, timed] = fastest_timed_plausible_point();
     const auto ratio = timed_ratio(plausible);
+    const std::string unreached = fmt::format("no configuration is predicted to reach {:.3f} ms (the fastest is {:.3f} ms; {})",
+                                              target_latency_ms(), front_[0].latency_ms, unchangeable_time());
+    if (ratio && none_faster(*ratio)) {
+      report_.notes.push_back(fmt::format("{}; {}", unreached,
+                                          nothing_faster(fmt::format("{} fastest points whose predicted loss fine-tuning can "
+                                                                     "plausibly recover", timed), *ratio)));
+      return -1;
+    }
     std::string as_timed;
     if (ratio && *ratio >= 1) {
-      as_timed = fmt::format(", timed whole {:.2f}x: of the {} such points timed whole none is faster than the original, so the "
-                             "operators timed alone misled the search (were they timed on a busy or unsteady machine?)",
-                             1 / *ratio, timed);
+      as_timed = fmt::format(", timed whole {:.2f}x: of the {} such points timed whole none is faster than the original", 1 / *ratio, timed);
     } else if (ratio) {
       as_timed = fmt::format(", timed whole {:.2f}x faster, the fastest of the {} such points timed", 1 / *ratio, timed);
     }
-    report_.notes.push_back(fmt::format("no configuration is predicted to reach {:.3f} ms (the fastest is {:.3f} ms; {}); the "
-                                        "fastest one whose predicted loss fine-tuning can plausibly recover was fine-tuned "
-                                        "({:.3f} ms as predicted, predicted loss {:.2f}{}){}", target_latency_ms(), front_[0].latency_ms,
-                                        unchangeable_time(), front_[plausible].latency_ms, front_[plausible].accuracy_loss,
-                                        as_timed, subsample_hint("; consider ")));
+    report_.notes.push_back(fmt::format("{}; the fastest one whose predicted loss fine-tuning can plausibly recover was fine-tuned "
+                                        "({:.3f} ms as predicted, predicted loss {:.2f}{}){}", unreached,
+                                        front_[plausible].latency_ms, front_[plausible].accuracy_loss, as_timed,
+                                        subsample_hint("; consider ")));
     return plausible;
+  }
+
+  // Whether the fastest point timed whole leaves nothing worth fine-tuning: it is no faster than
+  // the original. Not with --subsample, whose unchanged layers already differ from the original.
+  bool none_faster(double fastest_ratio) const { return fastest_ratio >= 1 && !subsampled(); }
+
+  // `timed` says which points were timed, e.g. "4 configurations predicted near it".
+  std::string nothing_faster(const std::string& timed, double fastest_ratio) const {
+    return fmt::format("none of the {}, timed whole side by side with the original, is faster (the fastest {:.2f}x), so the "
+                       "operators timed alone misled the search (were they timed on a busy or unsteady machine? A new -o folder "
+                       "and --cache file time them again). Fine-tuning one could only give a slower model: nothing was fine-tuned, "
+                       "and the original is written unchanged",
+                       timed, 1 / fastest_ratio);
   }
 
   // The points fine-tuning can plausibly recover, from the fastest as predicted, timed whole (a
@@ -886,6 +915,10 @@ class AdaptRun {
   // ---- 6 and 7. fine-tune and verify, trying further front points when the constraint fails ----
 
   void attempts() {
+    if (chosen_front_index_ < 0) {
+      keep_the_original();
+      return;
+    }
     int index = chosen_front_index_;
     std::set<int> tried;
     for (int attempt = 0; attempt < options_.max_attempts && index >= 0 && !tried.count(index); ++attempt) {
@@ -1139,32 +1172,52 @@ class AdaptRun {
 
   void fill_summary(const report::Attempt& best) {
     const Verified& v = verified_.at(best.front_index);
-    auto summary = [&](const graph::Graph& graph, const measure::Timing& timing, double quality) {
-      report::ModelSummary s;
-      (task_->higher_is_better() ? s.accuracy : s.mae) = quality;
-      s.median_ms = timing.median_ms;
-      s.p10_ms = timing.p10_ms;
-      s.p90_ms = timing.p90_ms;
-      s.runs = timing.runs;
-      s.macs = graph::total_macs(graph);
-      s.params = graph::total_params(graph);
-      return s;
-    };
-    report_.original = summary(model_, v.original, v.original_accuracy);
-    report_.adapted = summary(adapted_, v.adapted, v.adapted_accuracy);
+    report_.original = model_summary(model_, v.original, v.original_accuracy);
+    report_.adapted = model_summary(adapted_, v.adapted, v.adapted_accuracy);
     report_.speedup = best.speedup;
     report_.quality_drop = best.quality_drop;
     report_.constraint_met = best.meets_constraint;
-    const std::string goal = options_.latency_ms ? fmt::format("at most {:.3f} ms", *options_.latency_ms)
-                                                 : fmt::format("at least {:.2f}x faster", options_.speedup.value_or(2.5));
-    const std::string lost = fmt::format("at most {:.2f} {} {}", options_.max_acc_drop, task_->drop_unit(),
-                                         task_->higher_is_better() ? "lost" : "added");
     report_.verdict = fmt::format("{} runs {:.2f}x faster on {} ({:.3f} -> {:.3f} ms) with test {} {} -> {}. ",
                                   options_.model_label, best.speedup, report_.backend, v.original.median_ms, v.adapted.median_ms,
                                   task_->metric_name(), task_->format_quality(v.original_accuracy), task_->format_quality(v.adapted_accuracy)) +
-                      (best.meets_constraint ? fmt::format("This meets the goal ({}, {}).", goal, lost)
-                                             : fmt::format("This misses the goal ({}, {}); it is the closest configuration found.{}", goal,
-                                                           lost, missed_goal_advice()));
+                      (best.meets_constraint ? fmt::format("This meets the goal ({}).", goal())
+                                             : fmt::format("This misses the goal ({}); it is the closest configuration found.{}", goal(),
+                                                           missed_goal_advice()));
+  }
+
+  // No configuration timed faster whole: the result is the original, unchanged (speedup 1 and no
+  // loss by construction, not measured again), so that a run that found nothing loses nothing.
+  void keep_the_original() {
+    use_training_threads();
+    adapted_ = model_;
+    fill_layers(Configuration{std::vector<int>(layers_.size(), 0)});
+    report_.original = model_summary(model_, original_timing_, original_test_quality());
+    report_.adapted = report_.original;
+    report_.speedup = 1;
+    report_.quality_drop = 0;
+    report_.constraint_met = false;
+    report_.verdict = fmt::format("{} is written unchanged: no configuration of faster candidates timed faster than it whole, so "
+                                  "nothing was fine-tuned (see the notes). This misses the goal ({}).{}",
+                                  options_.model_label, goal(), missed_goal_advice());
+  }
+
+  report::ModelSummary model_summary(const graph::Graph& graph, const measure::Timing& timing, double quality) const {
+    report::ModelSummary s;
+    (task_->higher_is_better() ? s.accuracy : s.mae) = quality;
+    s.median_ms = timing.median_ms;
+    s.p10_ms = timing.p10_ms;
+    s.p90_ms = timing.p90_ms;
+    s.runs = timing.runs;
+    s.macs = graph::total_macs(graph);
+    s.params = graph::total_params(graph);
+    return s;
+  }
+
+  std::string goal() const {
+    const std::string speed = options_.latency_ms ? fmt::format("at most {:.3f} ms", *options_.latency_ms)
+                                                  : fmt::format("at least {:.2f}x faster", options_.speedup.value_or(2.5));
+    return fmt::format("{}, at most {:.2f} {} {}", speed, options_.max_acc_drop, task_->drop_unit(),
+                       task_->higher_is_better() ? "lost" : "added");
   }
 
   std::string missed_goal_advice() const {
