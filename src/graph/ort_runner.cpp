@@ -122,7 +122,12 @@ ir::Tensor read_tensor(const fs::path& file, std::vector<int64_t> shape) {
 
 json manifest_of(const std::vector<OrtRun>& runs, const OrtOptions& options, const fs::path& folder) {
   json manifest{{"threads", options.threads}, {"runs", json::array()}};
-  if (options.bench) manifest["bench"] = {{"warmup", options.bench->warmup}, {"repeat", options.bench->repeat}};
+  if (options.bench) {
+    manifest["bench"] = {{"warmup", options.bench->warmup},
+                         {"repeat", options.bench->repeat},
+                         {"budget_ms", 1000 * options.bench->budget_seconds},
+                         {"max_repeat", options.bench->max_repeat}};
+  }
   for (size_t r = 0; r < runs.size(); ++r) {
     json inputs = json::array();
     size_t position = 0;

@@ -21,8 +21,10 @@ class OrtError : public std::runtime_error {
 };
 
 struct OrtBench {
-  int warmup = 5;   // untimed runs first
-  int repeat = 30;  // timed runs
+  int warmup = 5;             // untimed runs first
+  int repeat = 30;            // timed runs (at least this many with a budget)
+  double budget_seconds = 0;  // > 0: go on timing until this much time is spent,
+  int max_repeat = 0;         // but stop at this many runs (0: no limit)
 };
 
 struct OrtOptions {

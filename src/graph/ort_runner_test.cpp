@@ -61,6 +61,20 @@ TEST(OrtRunner, BenchModeTimesEveryRun) {
   EXPECT_LE(timing.p90_ms, timing.max_ms);
 }
 
+// With a budget it times at least `repeat` runs, then goes on until the budget is spent, within
+// `max_repeat`: a relu runs in microseconds, so 0.2 s is enough for far more than 9 runs.
+TEST(OrtRunner, BenchModeWithABudgetTimesUntilItIsSpentWithinTheRunLimit) {
+  ScratchFolder folder;
+  auto model = relu_model(folder);
+  auto timed = [&](int max_repeat) {
+    auto results = run_onnx_runtime({{model, {{"x", ir::Tensor({1, 4}, 1.0f)}}}},
+                                    {.threads = 1, .bench = OrtBench{.warmup = 2, .repeat = 9, .budget_seconds = 0.2, .max_repeat = max_repeat}});
+    return results.at(0).timing.value().repeat;
+  };
+  EXPECT_GT(timed(0), 9);
+  EXPECT_EQ(timed(40), 40);
+}
+
 TEST(OrtRunner, AModelItCannotRunIsReportedWithoutStoppingTheOthers) {
   ScratchFolder folder;
   auto good = relu_model(folder);

@@ -33,7 +33,8 @@ const std::vector<std::string>& backend_names();
 // changed so that older timings no longer hold ("mobile@2": channels-last activations; "mobile@3":
 // 1-D convolutions as channels-last 2-D ones; "mobile@4", "torch@2", "ort@2": shuffled grouped
 // convolutions run as a channel shuffle and a grouped convolution instead of an einsum; "mobile@5",
-// "torch@3": the BLAS held to the thread count too, where it had used every core).
+// "torch@3": the BLAS held to the thread count too, where it had used every core; "ort@3": ONNX
+// Runtime timed until the budget is spent, where it had timed 50 runs).
 std::string cache_name(Backend backend);
 
 struct BenchOptions {

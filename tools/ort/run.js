@@ -9,7 +9,9 @@
 //
 // MANIFEST.json (paths relative to the manifest's folder):
 //   { "threads": 1,                                   intra-op threads (default 1)
-//     "bench": { "warmup": 5, "repeat": 30 },          optional: time every run
+//     "bench": { "warmup": 5, "repeat": 30,            optional: time every run: `repeat`
+//                "budget_ms": 1000, "max_repeat": 2000 },  runs, then more until the budget is
+//                                                      spent (at most `max_repeat` runs in all)
 //     "result": "result.json",                         default: result.json beside the manifest
 //     "runs": [ { "model": "m.onnx",
 //                 "inputs": [ { "name": "x", "shape": [1, 3], "file": "x.bin" } ],
@@ -116,19 +118,24 @@ function quantile(sorted, q) {
   return sorted[low] + (sorted[high] - sorted[low]) * (position - low);
 }
 
+// `repeat` runs, then more until `budget_ms` is spent (at most `max_repeat` in all).
 async function time(session, feeds, bench) {
   const warmup = bench.warmup ?? 5;
   const repeat = Math.max(1, bench.repeat ?? 30);
+  const budgetMs = bench.budget_ms ?? 0;
+  const maxRepeat = bench.max_repeat > 0 ? bench.max_repeat : Infinity;
   for (let i = 0; i < warmup; ++i) await session.run(feeds);
   const times = [];
-  for (let i = 0; i < repeat; ++i) {
+  const begin = process.hrtime.bigint();
+  const spentMs = () => Number(process.hrtime.bigint() - begin) / 1e6;
+  while (times.length < repeat || (times.length < maxRepeat && spentMs() < budgetMs)) {
     const start = process.hrtime.bigint();
     await session.run(feeds);
     times.push(Number(process.hrtime.bigint() - start) / 1e6);
   }
   times.sort((a, b) => a - b);
   return {
-    warmup, repeat,
+    warmup, repeat: times.length,
     median: quantile(times, 0.5), p10: quantile(times, 0.1), p90: quantile(times, 0.9),
     min: times[0], max: times[times.length - 1],
     mean: times.reduce((sum, t) => sum + t, 0) / times.length,
