@@ -1275,8 +1275,6 @@ class AdaptRun {
 
   std::vector<Layer> layers_;
   double operators_ms_ = 0;
-  // Of the whole model's time, what no candidate replaces: operators the rules do not apply to,
-  // layers without a faster candidate or left unsearched, and the work between operators.
   measure::Timing original_timing_;
   measure::Timing base_timing_;
   std::unique_ptr<AdaptTask> task_;
