@@ -282,7 +282,7 @@ bool is_plottable(const FrontPoint& point) {
 }
 
 std::string front_point_title(const FrontPoint& point, const AdaptReport& report) {
-  const std::string measured = point.measured_speedup ? fmt::format(" (timed whole: {:.2f}x faster)", *point.measured_speedup) : "";
+  const std::string measured = point.measured_speedup ? " (timed whole: " + speedup_words(*point.measured_speedup) + ")" : "";
   return fmt::format("{}predicted {} ms{}, predicted loss {} {}, {} layer{} changed", point.chosen ? "chosen: " : "",
                      milliseconds(point.predicted_latency_ms), measured, loss_value(point.predicted_loss, report),
                      loss_unit(report), point.changed_layers, point.changed_layers == 1 ? "" : "s");
