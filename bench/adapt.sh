@@ -5,8 +5,8 @@
 # original accuracy / latency, adapted accuracy / latency, speedup measured side by side, accuracy
 # drop, whether the goal was met, and the run's time. Each run writes bench-out/adapt/MODEL/
 # (report.html, report.json, adapted.onnx, adapted.pt, run.sqlite); rerunning resumes interrupted
-# runs and reuses their finished stages (a run its budget stopped gets a new budget and goes on to
-# the front points it did not reach).
+# runs and reuses their finished stages (--budget is a run's whole time across restarts: a run its
+# budget stopped goes on with BUDGET set larger).
 #
 #   bench/adapt.sh [MODEL...]      (default: resnet20 vgg11s mobilenetv2s mixer-s)
 #   BUDGET=30m bench/adapt.sh      (time per model; default 30m, vgg11s 45m)

@@ -253,6 +253,39 @@ TEST(AdaptCommand, AKilledRunResumesWithoutRedoingWorkAndEndsAsAnUninterruptedOn
   EXPECT_EQ(report["adapted"]["macs"], whole["adapted"]["macs"]);
 }
 
+// --budget is the run's whole time across restarts: the journal keeps what earlier starts spent.
+// Here it is set by hand, as if an earlier start had spent 55 s of a minute (then 295 s of five).
+TEST(AdaptCommand, TheBudgetCountsTheTimeEarlierStartsOfTheRunSpent) {
+  ScratchDir scratch;
+  const fs::path journal_file = scratch / "out" / "run.sqlite";
+  auto with_budget = [&](const char* budget) {
+    auto arguments = small_adapt(scratch / "out", scratch / "latency.sqlite");
+    arguments.insert(arguments.end(), {"--budget", budget});
+    return arguments;
+  };
+  search::Journal(journal_file).put_text("budget", "spent_seconds", "55");
+  auto spent = run_gos(with_budget("1m"));
+  EXPECT_EQ(spent.exit_code, 2) << spent.err;
+  EXPECT_NE(spent.err.find("give a larger --budget"), std::string::npos) << spent.err;
+
+  // A larger budget goes on (the search stages may use half of it, and the first start spent more).
+  auto larger = run_gos(with_budget("5m"));
+  ASSERT_EQ(larger.exit_code, 0) << larger.err;
+  const auto report = read_json(scratch / "out" / "report.json");
+
+  // A finished run whose budget is spent, run again, reads back all it did and ends as it did.
+  search::Journal(journal_file).put_text("budget", "spent_seconds", "295");
+  auto again = run_gos(with_budget("5m"));
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  search::Journal journal(journal_file);
+  for (const char* stage : {"distilled", "sensitivity", "finetune", "verify"}) {
+    EXPECT_EQ(journal.max_times_written(stage), 1) << stage << " work was redone";
+  }
+  const auto rerun_report = read_json(scratch / "out" / "report.json");
+  EXPECT_EQ(rerun_report["layers"], report["layers"]);
+  EXPECT_EQ(rerun_report["attempts"], report["attempts"]);
+}
+
 TEST(AdaptCommand, BadConstraintsAndChangedSettingsAreClearErrorsThatWriteNothing) {
   ScratchDir scratch;
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases{

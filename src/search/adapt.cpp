@@ -46,6 +46,7 @@ using nlohmann::json;
 constexpr double kFasterThanOriginal = 0.95;  // a candidate must save at least 5% of its operator's time
 constexpr size_t kMaxMeasuredPerLayer = 48;   // candidates timed per layer, spread over their MACs
 constexpr double kVerifyReserveSeconds = 30;  // kept back from fine-tuning for verification and export
+constexpr double kBudgetRecordSeconds = 5;    // how often the time spent is journaled during a stage
 constexpr double kLatencyPredictionMargin = 0.03;  // of the target: how far under it an untimed point is predicted
 constexpr double kTimedLatencyMargin = 0.02;  // of the target: how far under it a point timed whole must be (timing noise)
 constexpr int kMaxTimedPoints = 12;           // front points timed whole per run (a few seconds each)
@@ -158,6 +159,7 @@ class AdaptRun {
   AdaptResult run() {
     load_data();  // before the journal: a model that cannot read the data leaves nothing behind
     journal_.emplace(options_.out / "run.sqlite");
+    if (auto spent = journal_->text("budget", "spent_seconds")) spent_before_ = std::stod(*spent);
     cache_.emplace(options_.cache.empty() ? measure::default_cache_path() : options_.cache);
     bind_settings();
     report_ = base_report();
@@ -285,11 +287,25 @@ class AdaptRun {
       journal_->put_text("stage_seconds", key, exact_text(seconds));
     }
     report_.stages.push_back({label, seconds});
+    record_budget_spent();
     if (callbacks_.on_stage) callbacks_.on_stage(name, summary_);
   }
 
-  void progress(const std::string& stage, int64_t done, int64_t total, const std::string& detail = {}) const {
+  void progress(const std::string& stage, int64_t done, int64_t total, const std::string& detail = {}) {
+    // Items are journaled one by one except fine-tuning's batches, which a killed run redoes.
+    if (stage != "finetune" && seconds_since(budget_recorded_) > kBudgetRecordSeconds) record_budget_spent();
     if (callbacks_.on_progress) callbacks_.on_progress(stage, done, total, detail);
+  }
+
+  // --budget is the run's whole time, across restarts: the journal keeps what the finished work
+  // took, so a killed run resumes with what an uninterrupted one would have left (the work lost
+  // in the kill is not counted: it is redone), and a finished run rerun ends as it did.
+  double seconds_spent() const { return spent_before_ + seconds_since(start_); }
+
+  void record_budget_spent() {
+    if (!journal_) return;  // loading the data comes first
+    journal_->put_text("budget", "spent_seconds", exact_text(seconds_spent()));
+    budget_recorded_ = Clock::now();
   }
 
   // Timing pins libtorch to the target's thread count; training and evaluation take the machine.
@@ -300,11 +316,11 @@ class AdaptRun {
   }
 
   double remaining_seconds() const {
-    return options_.budget_seconds > 0 ? options_.budget_seconds - seconds_since(start_) : INFINITY;
+    return options_.budget_seconds > 0 ? options_.budget_seconds - seconds_spent() : INFINITY;
   }
   // The search stages may spend half the budget; fine-tuning gets the rest.
   bool search_budget_left() const {
-    return options_.budget_seconds <= 0 || seconds_since(start_) < 0.5 * options_.budget_seconds;
+    return options_.budget_seconds <= 0 || seconds_spent() < 0.5 * options_.budget_seconds;
   }
 
   // ---- latencies: journal, then the latency cache, then measurement ----
@@ -493,12 +509,18 @@ class AdaptRun {
     const int64_t held_out = std::clamp<int64_t>(options_.held_out_images, 1, calibration_.shape[0] - 1);
     const int64_t trained = calibration_.shape[0] - held_out;
     size_t unfaithful = 0;
+    bool out_of_budget = false;
     for (auto& layer : layers_) {
       if (layer.faster.empty()) continue;
-      if (!search_budget_left()) {
+      // Whether a layer is searched is decided once and journaled, so that a resumed run decides
+      // alike and a finished one rerun reads back every layer it searched.
+      const bool begun = journal_->text("fidelity_begun", layer.node->name).has_value();
+      if (!begun && !search_budget_left()) {
         report_.notes.push_back("the budget ran out before " + layer.node->name + " and the layers after it were searched; they stay as they were");
+        out_of_budget = true;
         break;
       }
+      if (!begun) journal_->put_text("fidelity_begun", layer.node->name, "1");
       const auto inputs = recorded_inputs(layer);
       const auto train_inputs = rows(inputs, 0, trained), held_out_inputs = rows(inputs, trained, trained + held_out);
       const auto scored = score_candidates(layer.original, layer.faster, held_out_inputs);
@@ -524,6 +546,11 @@ class AdaptRun {
     }
     summary_ = fmt::format("{} candidates distilled over {} layers; mean best error {:.1f}%", done, searched,
                            searched ? 100 * best_sum / searched : 0.0);
+    if (out_of_budget && searched == 0) {
+      throw SearchError(fmt::format("the budget ran out before any layer was searched ({:.0f} s of {:.0f} s spent, counting the "
+                                    "run's earlier starts; the search stages may use half); give a larger --budget",
+                                    seconds_spent(), options_.budget_seconds));
+    }
     if (unfaithful > 0 && searched == 0) {
       throw SearchError(fmt::format("all {} distilled candidates still miss their operator's output by more than {:.0f}% "
                                     "(--max-candidate-error {}): nothing is left to search; raise it or leave it out",
@@ -924,9 +951,9 @@ class AdaptRun {
     for (int attempt = 0; attempt < options_.max_attempts && index >= 0 && !tried.count(index); ++attempt) {
       tried.insert(index);
       graph::Graph adapted;
-      const auto finetune_start = Clock::now();
       stage("finetune", [&] { adapted = finetuned(index); }, attempt_key(index));
-      last_finetune_seconds_ = seconds_since(finetune_start);
+      // As recorded when it was done: a fine-tune read back from the journal takes no time.
+      last_finetune_seconds_ = report_.stages.back().seconds;
       report::Attempt outcome;
       stage("verify", [&] { outcome = verify(index, adapted); }, attempt_key(index));
       report_.attempts.push_back(outcome);
@@ -1270,6 +1297,8 @@ class AdaptRun {
   std::optional<Journal> journal_;  // opened once the inputs are known to be usable
   std::optional<measure::LatencyCache> cache_;
   Clock::time_point start_;
+  double spent_before_ = 0;  // of the budget, by the earlier starts of this run (journaled)
+  Clock::time_point budget_recorded_;
   report::AdaptReport report_;
   std::string summary_;
 
