@@ -17,6 +17,7 @@
 #include "graph/ort_runner.h"
 #include "graph/torch_module.h"
 #include "graph/torchscript_export.h"
+#include "lowering/compute_threads.h"
 #include "lowering/kernels.h"
 #include "lowering/torch_lowering.h"
 #include "util/blas_threads.h"
@@ -37,8 +38,7 @@ double milliseconds_since(Clock::time_point start) {
 class ThreadScope {
  public:
   explicit ThreadScope(int threads) : previous_(at::get_num_threads()), previous_blas_(util::blas_threads()) {
-    at::set_num_threads(std::max(1, threads));
-    util::set_blas_threads(std::max(1, threads));
+    lowering::set_compute_threads(threads);
   }
   ~ThreadScope() {
     at::set_num_threads(previous_);

@@ -23,6 +23,7 @@
 #include "graph/ort_runner.h"
 #include "graph/torch_module.h"
 #include "graph/torchscript_export.h"
+#include "lowering/compute_threads.h"
 #include "lowering/torch_lowering.h"
 #include "measure/cache.h"
 #include "rules/rules.h"
@@ -33,7 +34,6 @@
 #include "search/front_choice.h"
 #include "search/journal.h"
 #include "train/train.h"
-#include "util/blas_threads.h"
 #include "util/stable_hash.h"
 
 namespace gos::search {
@@ -311,8 +311,7 @@ class AdaptRun {
   // Timing pins libtorch to the target's thread count; training and evaluation take the machine.
   void use_training_threads() const {
     const int threads = options_.train_threads > 0 ? options_.train_threads : static_cast<int>(std::thread::hardware_concurrency());
-    torch::set_num_threads(std::max(1, threads));
-    util::set_blas_threads(std::max(1, threads));
+    lowering::set_compute_threads(threads);
   }
 
   double remaining_seconds() const {

@@ -13,8 +13,8 @@
 #include <set>
 
 #include "graph/torch_module.h"
+#include "lowering/compute_threads.h"
 #include "lowering/torch_lowering.h"
-#include "util/blas_threads.h"
 
 namespace gos::train {
 
@@ -150,10 +150,7 @@ TrainResult fit(const graph::Graph& model, const Objective& objective, const Tra
   if (options.epochs <= 0 || options.batch <= 0 || options.learning_rate <= 0) {
     throw std::invalid_argument("epochs, batch and learning rate must be positive");
   }
-  if (options.threads > 0) {
-    torch::set_num_threads(options.threads);
-    util::set_blas_threads(options.threads);
-  }
+  if (options.threads > 0) lowering::set_compute_threads(options.threads);
   torch::manual_seed(options.seed);
   std::mt19937_64 rng(options.seed);
 
