@@ -44,24 +44,53 @@ std::vector<std::string> small_adapt(const fs::path& out, const fs::path& cache)
           "--max-acc-drop", "100", "--seed", "7", "-o", out.string(), "--cache", cache.string()};
 }
 
-// Rewrites the whole-model timings a run's screen journaled so that every configuration timed
-// slower than the original, as operators timed alone on an unsteady machine can mislead a search.
-// The journal has no listing of its keys, so they are read from its table.
-void make_every_screened_configuration_slower(const fs::path& journal_file) {
+// The keys a run's journal holds for a stage. The journal has no listing of its keys, so they are
+// read from its table.
+std::vector<std::string> journal_keys(const fs::path& journal_file, const std::string& stage) {
   std::vector<std::string> keys;
   sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(journal_file.c_str(), &db), SQLITE_OK);
+  EXPECT_EQ(sqlite3_open(journal_file.c_str(), &db), SQLITE_OK);
   sqlite3_stmt* select = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT key FROM entries WHERE stage = 'screen'", -1, &select, nullptr), SQLITE_OK);
+  EXPECT_EQ(sqlite3_prepare_v2(db, "SELECT key FROM entries WHERE stage = ?", -1, &select, nullptr), SQLITE_OK);
+  sqlite3_bind_text(select, 1, stage.c_str(), -1, SQLITE_TRANSIENT);
   while (sqlite3_step(select) == SQLITE_ROW) keys.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(select, 0)));
   sqlite3_finalize(select);
   sqlite3_close(db);
+  return keys;
+}
+
+// Rewrites the whole-model timings a run's screen journaled so that every configuration timed
+// slower than the original, as operators timed alone on an unsteady machine can mislead a search.
+void make_every_screened_configuration_slower(const fs::path& journal_file) {
+  const auto keys = journal_keys(journal_file, "screen");
   ASSERT_FALSE(keys.empty()) << "the run timed no configuration whole";
   search::Journal journal(journal_file);
   for (const auto& key : keys) {
     auto timings = nlohmann::json::parse(*journal.text("screen", key));
     for (const char* field : {"median_ms", "p10_ms", "p90_ms"}) timings["adapted"][field] = 1.25 * timings["original"][field].get<double>();
     journal.put_text("screen", key, timings.dump());
+  }
+}
+
+// The keys of the attempts a run verified (the stage also keeps the original's accuracy).
+std::vector<std::string> verified_attempt_keys(const fs::path& journal_file) {
+  auto keys = journal_keys(journal_file, "verify");
+  std::erase(keys, "original_accuracy");
+  return keys;
+}
+
+// Widens the original's p10-p90 spread in every journaled side-by-side timing to 50%, keeping the
+// medians (and so the speedups), as a busy machine would have timed it.
+void make_every_verification_noisy(const fs::path& journal_file) {
+  const auto keys = verified_attempt_keys(journal_file);
+  ASSERT_FALSE(keys.empty()) << "the run verified no attempt";
+  search::Journal journal(journal_file);
+  for (const auto& key : keys) {
+    auto verified = nlohmann::json::parse(*journal.text("verify", key));
+    const double median = verified["original"]["median_ms"].get<double>();
+    verified["original"]["p10_ms"] = 0.75 * median;
+    verified["original"]["p90_ms"] = 1.25 * median;
+    journal.put_text("verify", key, verified.dump());
   }
 }
 
@@ -138,7 +167,20 @@ TEST(AdaptCommand, WritesTheAdaptedModelAndAReportThatKeepsItsPromises) {
   auto eval = run_gos({"eval", (scratch / "out" / "adapted.onnx").string(), "--data", "synthetic:300", "--json"});
   EXPECT_EQ(eval.exit_code, 0) << eval.err;
 
-  // Rerunning the finished run redoes nothing and gives the same report.
+  // Each side-by-side timing was followed by the fixed loop that tells how steady the machine was.
+  {
+    search::Journal journal(scratch / "out" / "run.sqlite");
+    for (const auto& key : verified_attempt_keys(scratch / "out" / "run.sqlite")) {
+      const auto verified = nlohmann::json::parse(*journal.text("verify", key));
+      ASSERT_TRUE(verified.contains("machine")) << verified;
+      EXPECT_GE(verified["machine"]["runs"].get<int>(), 20);
+      EXPECT_GT(verified["machine"]["median_ms"].get<double>(), 0.0);
+    }
+  }
+  make_every_verification_noisy(scratch / "out" / "run.sqlite");
+
+  // Rerunning the finished run redoes nothing and gives the same report; the side-by-side
+  // timings, now noisy, are flagged with how steady the machine was.
   auto again = run_gos(small_adapt(scratch / "out", scratch / "latency.sqlite"));
   ASSERT_EQ(again.exit_code, 0) << again.err;
   search::Journal journal(scratch / "out" / "run.sqlite");
@@ -147,6 +189,11 @@ TEST(AdaptCommand, WritesTheAdaptedModelAndAReportThatKeepsItsPromises) {
   const auto second = read_json(scratch / "out" / "report.json");
   EXPECT_EQ(second["layers"], report["layers"]);
   EXPECT_EQ(second["adapted"]["accuracy"], report["adapted"]["accuracy"]);
+  EXPECT_EQ(second["speedup"], report["speedup"]);
+  EXPECT_NE(second["notes"].dump().find("was timed while the machine was unsteady (p10-p90 spread 50% for the original"),
+            std::string::npos)
+      << second["notes"];
+  EXPECT_NE(second["notes"].dump().find("a fixed arithmetic loop timed right after spread"), std::string::npos) << second["notes"];
 
   // Other fine-tuning settings reuse the search and fine-tune again.
   const int64_t verified = journal.entries("verify");

@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
@@ -41,12 +42,16 @@ int run_bench(const BenchCommandOptions& options) {
   const measure::Backend backend = measure::backend_named(options.backend);
   const graph::Graph model = load_model(options.model, /*allow_unsupported=*/false).graph;
   measure::BenchOptions bench{.threads = options.threads, .budget_seconds = options.budget};
-  measure::Timing whole;
+  measure::Timing whole, machine;
   {
     util::Progress progress(fmt::format("bench {} on {}", options.model, options.backend), 1, !options.json);
     whole = measure::bench_model(model, backend, bench);
+    // Right after the model, while the machine is in the same spell (slow spells last tens of
+    // seconds), so that the user can tell a noisy model from a noisy machine.
+    machine = measure::time_machine_reference(std::min(0.5, options.budget / 4));
     progress.finish();
   }
+  const bool machine_unsteady = machine.spread() > measure::kUnsteadyMachineSpread;
   std::vector<OpRow> rows;
   size_t measured = 0;
   if (options.per_op) {
@@ -74,6 +79,9 @@ int run_bench(const BenchCommandOptions& options) {
     report["backend"] = options.backend;
     report["threads"] = options.threads;
     report["machine"] = measure::machine_fingerprint();
+    report["machine_reference"] = timing_json(machine);
+    report["machine_reference"].erase("noisy");
+    report["machine_unsteady"] = machine_unsteady;
     if (options.per_op) {
       nlohmann::json ops = nlohmann::json::array();
       for (const auto& row : rows) {
@@ -97,10 +105,21 @@ int run_bench(const BenchCommandOptions& options) {
              options.threads == 1 ? "" : "s", measure::machine_fingerprint());
   fmt::print("median {:.3f} ms  (p10 {:.3f}, p90 {:.3f}; spread {:.1f}%; {} runs)\n", whole.median_ms, whole.p10_ms,
              whole.p90_ms, 100 * whole.spread(), whole.runs);
-  if (whole.noisy()) {
-    fmt::print("note: the spread is over {:.0f}%: the machine was busy or unsteady while timing, and a median taken "
-               "minutes from now can differ by as much. Time again when it is quiet, or compare two models side by side "
-               "(as gos adapt does)\n",
+  fmt::print("machine: a fixed arithmetic loop timed right after ran {:.3f} ms, spread {:.1f}%{}\n", machine.median_ms,
+             100 * machine.spread(),
+             machine_unsteady ? fmt::format(" (unsteady: a dedicated core stays under {:.0f}%, and no model times steadier "
+                                            "than the machine)",
+                                            100 * measure::kUnsteadyMachineSpread)
+                              : "");
+  if (whole.noisy() && machine_unsteady) {
+    fmt::print("note: the spread is over {:.0f}%, and the machine was unsteady too (the loop above), so a quiet machine "
+               "may give a narrower one; a median taken minutes from now can differ by as much. Time again when the "
+               "loop's spread is under {:.0f}%, or compare two models side by side (as gos adapt does)\n",
+               100 * measure::kNoisySpread, 100 * measure::kUnsteadyMachineSpread);
+  } else if (whole.noisy()) {
+    fmt::print("note: the spread is over {:.0f}% while the machine ran a fixed loop steadily: the model's runs vary on "
+               "this backend (memory, caches, the runtime's own work), or a busy spell came during them. Time again to "
+               "tell which\n",
                100 * measure::kNoisySpread);
   }
   if (!options.per_op) return kSuccess;

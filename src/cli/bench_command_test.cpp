@@ -36,6 +36,24 @@ TEST_F(BenchCommand, JsonReportsTheStatisticsOfRepeatedRuns) {
   }
 }
 
+TEST_F(BenchCommand, AFixedLoopTimedAlongsideTellsHowSteadyTheMachineWas) {
+  auto run = run_gos({"bench", "tcn-ppg", "--backend", "mobile", "--budget", "0.1", "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto report = nlohmann::json::parse(run.out);
+  const auto& machine = report["machine_reference"];
+  EXPECT_GE(machine["runs"].get<int>(), 20);
+  EXPECT_LE(machine["p10_ms"].get<double>(), machine["median_ms"].get<double>());
+  EXPECT_LE(machine["median_ms"].get<double>(), machine["p90_ms"].get<double>());
+  // 200,000 dependent multiply-adds: at 4 cycles each, no CPU does them in 0.02 ms, so the loop
+  // was not optimised away.
+  EXPECT_GT(machine["median_ms"].get<double>(), 0.02);
+  EXPECT_EQ(report["machine_unsteady"].get<bool>(), machine["spread"].get<double>() > 0.05) << run.out;
+
+  auto text = run_gos({"bench", "tcn-ppg", "--backend", "mobile", "--budget", "0.1"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("machine: a fixed arithmetic loop timed right after ran"), std::string::npos) << text.out;
+}
+
 TEST_F(BenchCommand, PerOpSharesSumToOneAndRepeatRunsComeFromTheCache) {
   std::vector<std::string> args{"bench", "tcn-ppg", "--backend", "torch", "--budget", "0.1", "--per-op", "--cache", cache_.string(), "--json"};
   auto first = run_gos(args);

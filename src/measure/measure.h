@@ -82,6 +82,18 @@ std::vector<Timing> bench_ops(const std::vector<OpToMeasure>& ops, Backend backe
 // The operator as a one-node graph: its inputs are the graph's inputs, its output the output.
 graph::Graph single_op_graph(const ir::OpExpr& op, const ir::TensorMap& weights);
 
+// The machine's own steadiness at this moment: a fixed arithmetic workload (a dependent chain of
+// multiply-adds over a table that stays in L1, no library, about 0.2 ms on a normal day) timed
+// like a model, on the calling thread, for `budget_seconds`. No model can be timed steadier than
+// the machine runs this, so its spread tells a noisy model from a noisy machine, and its median
+// (the same work every time) tells a slow day from a normal one.
+Timing time_machine_reference(double budget_seconds = 0.5);
+
+// A reference spread over this says the machine itself was unsteady: on a dedicated core the
+// reference's p10-p90 spread stays within a few percent, and model spreads under 10% need such a
+// machine.
+constexpr double kUnsteadyMachineSpread = 0.05;
+
 // What identifies this machine's measurements: the CPU model and the number of logical cores.
 std::string machine_fingerprint();
 

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <regex>
 #include <set>
@@ -1098,15 +1099,21 @@ class AdaptRun {
   struct Verified {
     measure::Timing original, adapted;
     double original_accuracy = 0, adapted_accuracy = 0;
+    std::optional<measure::Timing> machine;  // the fixed loop timed right after; absent in older journals
   };
 
   // Said in the report, since a speedup timed on an unsteady machine may not repeat.
   std::string unsteady_timing_note(const Verified& v, double speedup) const {
+    const std::string machine =
+        v.machine ? fmt::format("; a fixed arithmetic loop timed right after spread {:.0f}%, where a dedicated core stays under "
+                                "{:.0f}%",
+                                100 * v.machine->spread(), 100 * measure::kUnsteadyMachineSpread)
+                  : "";
     return fmt::format("attempt {} was timed while the machine was unsteady (p10-p90 spread {:.0f}% for the original, {:.0f}% "
-                       "for the adapted model, over {:.0f}%): its {:.2f}x may differ by as much in another run; time both "
+                       "for the adapted model, over {:.0f}%{}): its {:.2f}x may differ by as much in another run; time both "
                        "models again when the machine is quiet (gos bench)",
                        report_.attempts.size() + 1, 100 * v.original.spread(), 100 * v.adapted.spread(),
-                       100 * measure::kNoisySpread, speedup);
+                       100 * measure::kNoisySpread, machine, speedup);
   }
 
   report::Attempt verify(int front_index, const graph::Graph& adapted) {
@@ -1114,11 +1121,13 @@ class AdaptRun {
     Verified v;
     if (auto known = journal_->text("verify", key)) {
       const json j = json::parse(*known);
-      v = {timing_from(j.at("original")), timing_from(j.at("adapted")), j.at("original_accuracy"), j.at("adapted_accuracy")};
+      v = {timing_from(j.at("original")), timing_from(j.at("adapted")), j.at("original_accuracy"), j.at("adapted_accuracy"),
+           j.contains("machine") ? std::optional(timing_from(j.at("machine"))) : std::nullopt};
     } else {
       progress("verify", 0, 3, "timing original and adapted side by side");
       std::tie(v.original, v.adapted) = measure::bench_models_interleaved(model_, adapted, options_.backend,
                                                                           {.threads = options_.threads, .budget_seconds = 2});
+      v.machine = measure::time_machine_reference();
       use_training_threads();
       progress("verify", 1, 3, "test " + task_->metric_name() + " of the original");
       v.original_accuracy = original_test_quality();
@@ -1126,7 +1135,8 @@ class AdaptRun {
       v.adapted_accuracy = task_->test_quality(adapted);
       journal_->put_text("verify", key,
                         json{{"original", timing_json(v.original)}, {"adapted", timing_json(v.adapted)},
-                             {"original_accuracy", v.original_accuracy}, {"adapted_accuracy", v.adapted_accuracy}}
+                             {"machine", timing_json(*v.machine)}, {"original_accuracy", v.original_accuracy},
+                             {"adapted_accuracy", v.adapted_accuracy}}
                             .dump());
     }
     verified_[front_index] = v;
