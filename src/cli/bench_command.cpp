@@ -1,5 +1,6 @@
-// `gos bench MODEL --backend B`: the model's latency on a backend (median and spread), and with
-// --per-op every operator timed alone next to its share of the MACs.
+// `gos bench MODEL --backend B`: the model's latency on a backend (median and spread); with
+// --per-op every operator timed alone next to its share of the MACs; with --against OTHER the two
+// models timed side by side and how many times faster OTHER runs.
 #include <fmt/core.h>
 #include <fmt/format.h>
 
@@ -23,6 +24,7 @@ struct BenchCommandOptions {
   int threads = 1;
   double budget = 2.0;
   bool per_op = false;
+  std::string against;
   std::string cache;
   bool json = false;
 };
@@ -38,7 +40,80 @@ nlohmann::json timing_json(const measure::Timing& t) {
           {"runs", t.runs}, {"spread", t.spread()}, {"noisy", t.noisy()}};
 }
 
+bool unsteady(const measure::Timing& machine) { return machine.spread() > measure::kUnsteadyMachineSpread; }
+
+void add_machine_reference(nlohmann::json& report, const measure::Timing& machine) {
+  report["machine"] = measure::machine_fingerprint();
+  report["machine_reference"] = timing_json(machine);
+  report["machine_reference"].erase("noisy");
+  report["machine_unsteady"] = unsteady(machine);
+}
+
+void print_machine_reference(const measure::Timing& machine) {
+  fmt::print("machine: a fixed arithmetic loop timed right after ran {:.3f} ms, spread {:.1f}%{}\n", machine.median_ms,
+             100 * machine.spread(),
+             unsteady(machine) ? fmt::format(" (unsteady: a dedicated core stays under {:.0f}%, and no model times steadier "
+                                             "than the machine)",
+                                             100 * measure::kUnsteadyMachineSpread)
+                               : "");
+}
+
+void print_timing(const std::string& label, size_t width, const measure::Timing& t) {
+  fmt::print("{:<{}}median {:.3f} ms  (p10 {:.3f}, p90 {:.3f}; spread {:.1f}%; {} runs)\n", label, width, t.median_ms, t.p10_ms,
+             t.p90_ms, 100 * t.spread(), t.runs);
+}
+
+// Both models timed in one run, their runs alternating, so that both see the same machine: the
+// ratio of their medians holds on a machine too unsteady for either median to repeat.
+int run_comparison(const BenchCommandOptions& options) {
+  const measure::Backend backend = measure::backend_named(options.backend);
+  const graph::Graph model = load_model(options.model, /*allow_unsupported=*/false).graph;
+  const graph::Graph other = load_model(options.against, /*allow_unsupported=*/false).graph;
+  measure::Timing timing, other_timing, machine;
+  {
+    util::Progress progress(fmt::format("bench {} against {} on {}", options.model, options.against, options.backend), 1,
+                            !options.json);
+    std::tie(timing, other_timing) = measure::bench_models_interleaved(
+        model, other, backend, {.threads = options.threads, .budget_seconds = options.budget / 2});
+    machine = measure::time_machine_reference(std::min(0.5, options.budget / 4));
+    progress.finish();
+  }
+  const double speedup = timing.median_ms / other_timing.median_ms;
+  if (options.json) {
+    nlohmann::json report = timing_json(timing);
+    report["model"] = options.model;
+    report["backend"] = options.backend;
+    report["threads"] = options.threads;
+    report["against"] = timing_json(other_timing);
+    report["against"]["model"] = options.against;
+    report["speedup"] = speedup;
+    add_machine_reference(report, machine);
+    fmt::print("{}\n", report.dump(2));
+    return kSuccess;
+  }
+  fmt::print("{} against {} on {} ({} thread{}, {}), timed side by side{}\n", options.model, options.against, options.backend,
+             options.threads, options.threads == 1 ? "" : "s", measure::machine_fingerprint(),
+             backend == measure::Backend::Ort ? " (five alternating rounds; p10 and p90 are over the rounds' medians)"
+                                              : " (runs alternate)");
+  const size_t width = std::max(options.model.size(), options.against.size()) + 2;
+  print_timing(options.model, width, timing);
+  print_timing(options.against, width, other_timing);
+  if (speedup >= 1) {
+    fmt::print("{} runs {:.2f}x faster than {}\n", options.against, speedup, options.model);
+  } else {
+    fmt::print("{} runs {:.2f}x slower than {}\n", options.against, 1 / speedup, options.model);
+  }
+  print_machine_reference(machine);
+  if (timing.noisy() || other_timing.noisy()) {
+    fmt::print("note: a spread is over {:.0f}%: either median alone may not repeat, but both were timed under the same "
+               "load, so their ratio holds better; time again to see by how much it moves\n",
+               100 * measure::kNoisySpread);
+  }
+  return kSuccess;
+}
+
 int run_bench(const BenchCommandOptions& options) {
+  if (!options.against.empty()) return run_comparison(options);
   const measure::Backend backend = measure::backend_named(options.backend);
   const graph::Graph model = load_model(options.model, /*allow_unsupported=*/false).graph;
   measure::BenchOptions bench{.threads = options.threads, .budget_seconds = options.budget};
@@ -51,7 +126,7 @@ int run_bench(const BenchCommandOptions& options) {
     machine = measure::time_machine_reference(std::min(0.5, options.budget / 4));
     progress.finish();
   }
-  const bool machine_unsteady = machine.spread() > measure::kUnsteadyMachineSpread;
+  const bool machine_unsteady = unsteady(machine);
   std::vector<OpRow> rows;
   size_t measured = 0;
   if (options.per_op) {
@@ -78,10 +153,7 @@ int run_bench(const BenchCommandOptions& options) {
     report["model"] = options.model;
     report["backend"] = options.backend;
     report["threads"] = options.threads;
-    report["machine"] = measure::machine_fingerprint();
-    report["machine_reference"] = timing_json(machine);
-    report["machine_reference"].erase("noisy");
-    report["machine_unsteady"] = machine_unsteady;
+    add_machine_reference(report, machine);
     if (options.per_op) {
       nlohmann::json ops = nlohmann::json::array();
       for (const auto& row : rows) {
@@ -103,18 +175,12 @@ int run_bench(const BenchCommandOptions& options) {
   }
   fmt::print("{} on {} ({} thread{}, {})\n", options.model, options.backend, options.threads,
              options.threads == 1 ? "" : "s", measure::machine_fingerprint());
-  fmt::print("median {:.3f} ms  (p10 {:.3f}, p90 {:.3f}; spread {:.1f}%; {} runs)\n", whole.median_ms, whole.p10_ms,
-             whole.p90_ms, 100 * whole.spread(), whole.runs);
-  fmt::print("machine: a fixed arithmetic loop timed right after ran {:.3f} ms, spread {:.1f}%{}\n", machine.median_ms,
-             100 * machine.spread(),
-             machine_unsteady ? fmt::format(" (unsteady: a dedicated core stays under {:.0f}%, and no model times steadier "
-                                            "than the machine)",
-                                            100 * measure::kUnsteadyMachineSpread)
-                              : "");
+  print_timing("", 0, whole);
+  print_machine_reference(machine);
   if (whole.noisy() && machine_unsteady) {
     fmt::print("note: the spread is over {:.0f}%, and the machine was unsteady too (the loop above), so a quiet machine "
                "may give a narrower one; a median taken minutes from now can differ by as much. Time again when the "
-               "loop's spread is under {:.0f}%, or compare two models side by side (as gos adapt does)\n",
+               "loop's spread is under {:.0f}%, or compare two models side by side (--against)\n",
                100 * measure::kNoisySpread, 100 * measure::kUnsteadyMachineSpread);
   } else if (whole.noisy()) {
     fmt::print("note: the spread is over {:.0f}% while the machine ran a fixed loop steadily: the model's runs vary on "
@@ -148,10 +214,15 @@ Action add_bench_command(CLI::App& app) {
       ->check(CLI::IsMember(measure::backend_names()))
       ->capture_default_str();
   command->add_option("--threads", options->threads, "intra-op threads")->check(CLI::PositiveNumber)->capture_default_str();
-  command->add_option("--budget", options->budget, "seconds of timed runs for the whole model (at least 20 runs)")
+  command->add_option("--budget", options->budget, "seconds of timed runs for the whole model, or for both with --against (at least 20 runs each)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  command->add_flag("--per-op", options->per_op, "also time every operator alone (cached) and show time share vs MACs share");
+  auto* per_op = command->add_flag("--per-op", options->per_op,
+                                   "also time every operator alone (cached) and show time share vs MACs share");
+  command->add_option("--against", options->against,
+                      "another ONNX file or zoo model (say, gos adapt's OUT/adapted.onnx) timed side by side with MODEL, "
+                      "runs alternating; prints how many times faster it runs")
+      ->excludes(per_op);
   command->add_option("--cache", options->cache, "the latency cache (default $GOS_CACHE or ~/.cache/gos/latency.sqlite)");
   command->add_flag("--json", options->json, "print one JSON object");
   return [options] { return run_bench(*options); };

@@ -54,6 +54,32 @@ TEST_F(BenchCommand, AFixedLoopTimedAlongsideTellsHowSteadyTheMachineWas) {
   EXPECT_NE(text.out.find("machine: a fixed arithmetic loop timed right after ran"), std::string::npos) << text.out;
 }
 
+TEST_F(BenchCommand, AgainstAnotherModelTimesBothSideBySideAndSaysWhichIsFaster) {
+  // vgg11s has 8.5 M MACs, resnet20 31 M: 2.3-3x faster on every backend, far beyond any noise
+  // two models timed alternately share.
+  auto run = run_gos({"bench", "resnet20", "--against", "vgg11s", "--backend", "mobile", "--budget", "0.4", "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto report = nlohmann::json::parse(run.out);
+  EXPECT_EQ(report["model"], "resnet20");
+  EXPECT_EQ(report["against"]["model"], "vgg11s");
+  EXPECT_GE(report["runs"].get<int>(), 20);
+  EXPECT_GE(report["against"]["runs"].get<int>(), 20);
+  EXPECT_NEAR(report["speedup"].get<double>(), report["median_ms"].get<double>() / report["against"]["median_ms"].get<double>(), 1e-9);
+  EXPECT_GT(report["speedup"].get<double>(), 1.3) << run.out;
+  EXPECT_TRUE(report.contains("machine_reference"));
+
+  auto reversed = run_gos({"bench", "vgg11s", "--against", "resnet20", "--backend", "mobile", "--budget", "0.4"});
+  ASSERT_EQ(reversed.exit_code, 0) << reversed.err;
+  EXPECT_NE(reversed.out.find("resnet20 runs"), std::string::npos) << reversed.out;
+  EXPECT_NE(reversed.out.find("x slower than vgg11s"), std::string::npos) << reversed.out;
+
+  auto missing = run_gos({"bench", "resnet20", "--against", "no-such-model.onnx"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("no-such-model.onnx"), std::string::npos) << missing.err;
+  auto with_per_op = run_gos({"bench", "resnet20", "--against", "vgg11s", "--per-op"});
+  EXPECT_EQ(with_per_op.exit_code, 2);
+}
+
 TEST_F(BenchCommand, PerOpSharesSumToOneAndRepeatRunsComeFromTheCache) {
   std::vector<std::string> args{"bench", "tcn-ppg", "--backend", "torch", "--budget", "0.1", "--per-op", "--cache", cache_.string(), "--json"};
   auto first = run_gos(args);

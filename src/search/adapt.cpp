@@ -1111,7 +1111,8 @@ class AdaptRun {
                   : "";
     return fmt::format("attempt {} was timed while the machine was unsteady (p10-p90 spread {:.0f}% for the original, {:.0f}% "
                        "for the adapted model, over {:.0f}%{}): its {:.2f}x may differ by as much in another run; time both "
-                       "models again when the machine is quiet (gos bench)",
+                       "models again when the machine is quiet (for the model written: gos bench MODEL --against "
+                       "OUT/adapted.onnx)",
                        report_.attempts.size() + 1, 100 * v.original.spread(), 100 * v.adapted.spread(),
                        100 * measure::kNoisySpread, machine, speedup);
   }
