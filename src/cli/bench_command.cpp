@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/format.h"
+#include "cli/machine_reference.h"
 #include "cli/model_source.h"
 #include "measure/cache.h"
 #include "util/progress.h"
@@ -40,22 +41,14 @@ nlohmann::json timing_json(const measure::Timing& t) {
           {"runs", t.runs}, {"spread", t.spread()}, {"noisy", t.noisy()}};
 }
 
-bool unsteady(const measure::Timing& machine) { return machine.spread() > measure::kUnsteadyMachineSpread; }
-
-void add_machine_reference(nlohmann::json& report, const measure::Timing& machine) {
-  report["machine"] = measure::machine_fingerprint();
-  report["machine_reference"] = timing_json(machine);
-  report["machine_reference"].erase("noisy");
-  report["machine_unsteady"] = unsteady(machine);
-}
-
 void print_machine_reference(const measure::Timing& machine) {
+  const std::string verdict =
+      measure::machine_was_unsteady(machine)
+          ? fmt::format(" (unsteady: a dedicated core stays under {:.0f}%, and no model times steadier than the machine)",
+                        100 * measure::kUnsteadyMachineSpread)
+          : "";
   fmt::print("machine: a fixed arithmetic loop timed right after ran {:.3f} ms, spread {:.1f}%{}\n", machine.median_ms,
-             100 * machine.spread(),
-             unsteady(machine) ? fmt::format(" (unsteady: a dedicated core stays under {:.0f}%, and no model times steadier "
-                                             "than the machine)",
-                                             100 * measure::kUnsteadyMachineSpread)
-                               : "");
+             100 * machine.spread(), verdict);
 }
 
 void print_timing(const std::string& label, size_t width, const measure::Timing& t) {
@@ -87,6 +80,7 @@ int run_comparison(const BenchCommandOptions& options) {
     report["against"] = timing_json(other_timing);
     report["against"]["model"] = options.against;
     report["speedup"] = speedup;
+    report["machine"] = measure::machine_fingerprint();
     add_machine_reference(report, machine);
     fmt::print("{}\n", report.dump(2));
     return kSuccess;
@@ -126,7 +120,7 @@ int run_bench(const BenchCommandOptions& options) {
     machine = measure::time_machine_reference(std::min(0.5, options.budget / 4));
     progress.finish();
   }
-  const bool machine_unsteady = unsteady(machine);
+  const bool machine_unsteady = measure::machine_was_unsteady(machine);
   std::vector<OpRow> rows;
   size_t measured = 0;
   if (options.per_op) {
@@ -153,6 +147,7 @@ int run_bench(const BenchCommandOptions& options) {
     report["model"] = options.model;
     report["backend"] = options.backend;
     report["threads"] = options.threads;
+    report["machine"] = measure::machine_fingerprint();
     add_machine_reference(report, machine);
     if (options.per_op) {
       nlohmann::json ops = nlohmann::json::array();

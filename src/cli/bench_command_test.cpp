@@ -120,6 +120,10 @@ TEST_F(BenchCommand, LatencyModelFitsOnMeasurementsAndReportsHeldOutAccuracy) {
   // The spread of the measurements it was fitted on tells whether the machine was steady.
   EXPECT_GT(report["median_spread"].get<double>(), 0.0);
   EXPECT_EQ(nlohmann::json::parse(eval.out)["median_spread"], report["median_spread"]);
+  // Fitting measures, so it says how steady the machine was before; eval measures nothing.
+  EXPECT_GE(report["machine_reference"]["runs"].get<int>(), 20);
+  EXPECT_EQ(report["machine_unsteady"].get<bool>(), report["machine_reference"]["spread"].get<double>() > 0.05);
+  EXPECT_FALSE(nlohmann::json::parse(eval.out).contains("machine_reference"));
 }
 
 TEST_F(BenchCommand, UnknownBackendIsABadUsageError) {

@@ -4,10 +4,12 @@
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/format.h"
+#include "cli/machine_reference.h"
 #include "measure/latency_model.h"
 #include "util/progress.h"
 #include "zoo/zoo.h"
@@ -89,9 +91,20 @@ int run_latency_model(const LatencyModelOptions& options) {
   const measure::Backend backend = measure::backend_named(options.backend);
   measure::LatencyCache cache(options.cache.empty() ? measure::default_cache_path() : std::filesystem::path(options.cache));
   measure::LatencyModelReport report;
+  std::optional<measure::Timing> machine;  // timed when fitting: eval measures nothing
   if (options.action == "eval") {
     report = measure::evaluate_latency_model(cache, backend, options.threads);
   } else {
+    // Before measuring, since the cache keeps what it measures: an unsteady machine's timings
+    // stay in it (docs/latency.md, "How much operator timings repeat on a slow day").
+    machine = measure::time_machine_reference();
+    if (!options.json && measure::machine_was_unsteady(*machine)) {
+      fmt::print(stderr,
+                 "warning: the machine is unsteady now (a fixed arithmetic loop spread {:.1f}%, where a dedicated core "
+                 "stays under {:.0f}%): operators measured now stay in {} with that noise; to keep them apart, stop "
+                 "and fit into a fresh cache (--cache) when it is quiet\n",
+                 100 * machine->spread(), 100 * measure::kUnsteadyMachineSpread, cache.path().string());
+    }
     auto models = options.models.empty() ? zoo::model_names() : options.models;
     std::unique_ptr<util::Progress> progress;
     std::string stage;
@@ -107,9 +120,17 @@ int run_latency_model(const LatencyModelOptions& options) {
     progress.reset();
   }
   if (options.json) {
-    fmt::print("{}\n", report_json(report).dump(2));
+    nlohmann::json out = report_json(report);
+    if (machine) {
+      add_machine_reference(out, *machine);
+    }
+    fmt::print("{}\n", out.dump(2));
   } else {
     print_human(report);
+    if (machine) {
+      fmt::print("machine before measuring: a fixed arithmetic loop ran {:.3f} ms, spread {:.1f}%{}\n", machine->median_ms,
+                 100 * machine->spread(), measure::machine_was_unsteady(*machine) ? " (unsteady)" : "");
+    }
     if (options.details) print_details(report);
   }
   return kSuccess;

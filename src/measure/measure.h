@@ -93,6 +93,7 @@ Timing time_machine_reference(double budget_seconds = 0.5);
 // reference's p10-p90 spread stays within a few percent, and model spreads under 10% need such a
 // machine.
 constexpr double kUnsteadyMachineSpread = 0.05;
+inline bool machine_was_unsteady(const Timing& reference) { return reference.spread() > kUnsteadyMachineSpread; }
 
 // What identifies this machine's measurements: the CPU model and the number of logical cores.
 std::string machine_fingerprint();
