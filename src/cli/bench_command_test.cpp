@@ -109,6 +109,12 @@ TEST_F(BenchCommand, LatencyModelFitsOnMeasurementsAndReportsHeldOutAccuracy) {
     EXPECT_LE(report[key].get<double>(), 1.0);
   }
   EXPECT_LE(report["within_10pct"].get<double>(), report["within_20pct"].get<double>());
+  // nn-Meter's protocol, a random fifth of the configurations, is reported beside it.
+  const auto& random = report["random_split"];
+  EXPECT_GT(random["n_ops"].get<int>(), 0);
+  EXPECT_GE(random["within_10pct"].get<double>(), 0.0);
+  EXPECT_LE(random["within_10pct"].get<double>(), random["within_20pct"].get<double>());
+  EXPECT_LE(random["within_20pct"].get<double>(), 1.0);
   EXPECT_GT(report["n_ops"].get<int>(), 0);
   EXPECT_GE(report["rmse_ms"].get<double>(), 0.0);
   ASSERT_EQ(report["models"].size(), 1u);

@@ -18,10 +18,22 @@ constexpr const char* kPredictorBlob = "latency_predictor";
 
 CacheKey scope(Backend backend, int threads) { return {cache_name(backend), threads, machine_fingerprint(), ""}; }
 
+// One set of measurements to fit on and one to check against.
+struct Split {
+  std::vector<ir::OpExpr> train_ops, test_ops;
+  std::vector<double> train_ms, test_ms, train_trust;
+  void add(bool test, const ir::OpExpr& op, double ms, double trust) {
+    (test ? test_ops : train_ops).push_back(op);
+    (test ? test_ms : train_ms).push_back(ms);
+    if (!test) train_trust.push_back(trust);
+  }
+};
+
 struct Samples {
-  std::vector<ir::OpExpr> train_ops, test_ops, all_ops;
-  std::vector<double> train_ms, test_ms, all_ms;
-  std::vector<double> train_trust, all_trust;
+  Split unseen_forms;    // held out: operators with a statement in is_held_out's fifth
+  Split random_configs;  // the rest, a random fifth of it held out (is_in_random_fifth)
+  std::vector<ir::OpExpr> all_ops;
+  std::vector<double> all_ms, all_trust;
   std::vector<double> spreads;  // of every measurement
 };
 
@@ -38,14 +50,13 @@ Samples cached_samples(const LatencyCache& cache, Backend backend, int threads) 
   Samples samples;
   for (const auto& m : cache.all(cache_name(backend), threads, machine_fingerprint())) {
     ir::OpExpr op = ir::parse(m.op_text);
+    const double trust = measurement_trust(m.timing);
     const bool held_out = is_held_out(op);
-    (held_out ? samples.test_ops : samples.train_ops).push_back(op);
-    (held_out ? samples.test_ms : samples.train_ms).push_back(m.timing.median_ms);
+    samples.unseen_forms.add(held_out, op, m.timing.median_ms, trust);
+    if (!held_out) samples.random_configs.add(is_in_random_fifth(op), op, m.timing.median_ms, trust);
     samples.all_ops.push_back(op);
     samples.all_ms.push_back(m.timing.median_ms);
     samples.spreads.push_back(m.timing.spread());
-    const double trust = measurement_trust(m.timing);
-    if (!held_out) samples.train_trust.push_back(trust);
     samples.all_trust.push_back(trust);
   }
   return samples;
@@ -101,7 +112,9 @@ namespace {
 
 // The held-out report on samples already read from the cache.
 LatencyModelReport evaluate_samples(const Samples& samples, const LatencyCache& cache, Backend backend, int threads) {
-  if (samples.train_ops.size() < 8 || samples.test_ops.empty()) {
+  const Split& unseen = samples.unseen_forms;
+  const Split& random = samples.random_configs;
+  if (unseen.train_ops.size() < 8 || unseen.test_ops.empty() || random.train_ops.size() < 8 || random.test_ops.empty()) {
     throw MeasureError("the latency cache " + cache.path().string() + " holds " + std::to_string(samples.all_ops.size()) +
                        " operator measurements for " + std::string(to_string(backend)) + " with " + std::to_string(threads) +
                        " thread(s) on this machine; run `gos latency-model fit --backend " + std::string(to_string(backend)) +
@@ -111,18 +124,20 @@ LatencyModelReport evaluate_samples(const Samples& samples, const LatencyCache& 
   report.backend = to_string(backend);
   report.machine = machine_fingerprint();
   report.threads = threads;
-  report.n_train = samples.train_ops.size();
+  report.n_train = unseen.train_ops.size();
   std::vector<double> spreads = samples.spreads;
   std::nth_element(spreads.begin(), spreads.begin() + static_cast<std::ptrdiff_t>(spreads.size() / 2), spreads.end());
   report.median_spread = spreads[spreads.size() / 2];
-  const LatencyPredictor predictor = LatencyPredictor::fit(samples.train_ops, samples.train_ms, samples.train_trust);
-  report.held_out = evaluate(predictor, samples.test_ops, samples.test_ms);
-  for (size_t i = 0; i < samples.test_ops.size(); ++i) {
-    const auto& op = samples.test_ops[i];
+  const LatencyPredictor predictor = LatencyPredictor::fit(unseen.train_ops, unseen.train_ms, unseen.train_trust);
+  report.held_out = evaluate(predictor, unseen.test_ops, unseen.test_ms);
+  for (size_t i = 0; i < unseen.test_ops.size(); ++i) {
+    const auto& op = unseen.test_ops[i];
     std::string kinds;
     for (size_t s = 0; s < op.statements().size(); ++s) kinds += (kinds.empty() ? "" : " ") + statement_kind(op, s);
-    report.held_out_ops.push_back({kinds, ir::cost(op).macs, samples.test_ms[i], predictor.predict_ms(op)});
+    report.held_out_ops.push_back({kinds, ir::cost(op).macs, unseen.test_ms[i], predictor.predict_ms(op)});
   }
+  const LatencyPredictor on_random_configs = LatencyPredictor::fit(random.train_ops, random.train_ms, random.train_trust);
+  report.random_held_out = evaluate(on_random_configs, random.test_ops, random.test_ms);
   return report;
 }
 

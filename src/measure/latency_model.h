@@ -35,6 +35,9 @@ struct LatencyModelReport {
   int threads = 1;
   PredictorAccuracy held_out;  // fitted on the other four fifths
   std::vector<OpPrediction> held_out_ops;
+  // nn-Meter's protocol: a random fifth of the rest (is_in_random_fifth), fitted on the others, so
+  // configurations of forms the fit has seen; comparable with the accuracy nn-Meter reports.
+  PredictorAccuracy random_held_out;
   size_t n_train = 0;
   size_t newly_measured = 0;
   // Of the measurements fitted and held out: over kNoisySpread, most were taken while the machine

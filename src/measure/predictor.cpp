@@ -392,4 +392,8 @@ bool is_held_out(const ir::OpExpr& op) {
   return false;
 }
 
+bool is_in_random_fifth(const ir::OpExpr& op) {
+  return !is_held_out(op) && util::stable_hash(op.canonical_key() + "#random-fifth") % 5 == 0;
+}
+
 }  // namespace gos::measure

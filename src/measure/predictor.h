@@ -76,4 +76,9 @@ PredictorAccuracy evaluate(const LatencyPredictor& predictor, const std::vector<
 // whose statements was fitted on.
 bool is_held_out(const ir::OpExpr& op);
 
+// A second fifth, drawn from the operators is_held_out leaves for fitting (by a hash of the whole
+// operator's canonical form): other configurations of kernel forms the fit has seen, which is how
+// nn-Meter holds out, where is_held_out holds out forms never fitted on.
+bool is_in_random_fifth(const ir::OpExpr& op);
+
 }  // namespace gos::measure

@@ -104,6 +104,17 @@ TEST(LatencyPredictor, AboutAFifthOfOperatorsIsHeldOut) {
   EXPECT_LT(held_out, ops.size() * 3 / 10);
 }
 
+TEST(LatencyPredictor, TheRandomFifthIsDrawnFromTheOperatorsNotHeldOut) {
+  auto ops = operators();
+  for (const auto& op : ops) {
+    if (is_in_random_fifth(op)) EXPECT_FALSE(is_held_out(op)) << ir::print(op);
+  }
+  // Sixty operators: a fifth of those not held out is several.
+  size_t in_random_fifth = std::count_if(ops.begin(), ops.end(), [](const ir::OpExpr& op) { return is_in_random_fifth(op); });
+  EXPECT_GT(in_random_fifth, 0u);
+  EXPECT_LT(in_random_fifth, ops.size() * 3 / 10);
+}
+
 TEST(Timing, SummaryIsMedianAndInterpolatedPercentiles) {
   std::vector<double> times;
   for (int i = 10; i >= 0; --i) times.push_back(i);  // 0..10 in any order
