@@ -167,9 +167,15 @@ TEST(AdaptCommand, WritesTheAdaptedModelAndAReportThatKeepsItsPromises) {
   auto eval = run_gos({"eval", (scratch / "out" / "adapted.onnx").string(), "--data", "synthetic:300", "--json"});
   EXPECT_EQ(eval.exit_code, 0) << eval.err;
 
-  // Each side-by-side timing was followed by the fixed loop that tells how steady the machine was.
+  // Each side-by-side timing was followed by the fixed loop that tells how steady the machine was,
+  // and the run timed it before timing operators, with a note when the machine was unsteady.
   {
     search::Journal journal(scratch / "out" / "run.sqlite");
+    const auto at_start = nlohmann::json::parse(journal.text("profile", "machine_reference").value_or("{}"));
+    ASSERT_TRUE(at_start.contains("median_ms")) << at_start;
+    const bool unsteady = (at_start["p90_ms"].get<double>() - at_start["p10_ms"].get<double>()) / at_start["median_ms"].get<double>() > 0.05;
+    EXPECT_EQ(report["notes"].dump().find("the machine was unsteady when the run began timing") != std::string::npos, unsteady)
+        << report["notes"] << at_start;
     for (const auto& key : verified_attempt_keys(scratch / "out" / "run.sqlite")) {
       const auto verified = nlohmann::json::parse(*journal.text("verify", key));
       ASSERT_TRUE(verified.contains("machine")) << verified;

@@ -363,6 +363,7 @@ class AdaptRun {
       throw SearchError("the model has no operator the rewrite rules apply to (no convolution, linear or matmul with "
                         "learned weights); gos adapt has nothing to search");
     }
+    note_an_unsteady_machine(journaled_machine_reference());
     std::vector<measure::OpToMeasure> ops;
     for (const auto& node : base_.nodes) {
       if (node.is_compute()) ops.push_back({*node.op, node.weights});
@@ -399,6 +400,27 @@ class AdaptRun {
   }
 
   bool subsampled() const { return options_.subsample > 1; }
+
+  // How steady the machine was when the run began timing (gos bench's fixed loop), journaled so
+  // that a resumed run reports what the first start saw.
+  measure::Timing journaled_machine_reference() {
+    if (auto known = journal_->text("profile", "machine_reference")) return timing_from(json::parse(*known));
+    const measure::Timing reference = measure::time_machine_reference();
+    journal_->put_text("profile", "machine_reference", timing_json(reference).dump());
+    return reference;
+  }
+
+  // Operators timed alone on an unsteady machine do not repeat (docs/latency.md), which is how a
+  // search comes to rank candidates wrongly; the user should know before reading the result.
+  void note_an_unsteady_machine(const measure::Timing& reference) {
+    if (!measure::machine_was_unsteady(reference)) return;
+    report_.notes.push_back(fmt::format(
+        "the machine was unsteady when the run began timing (a fixed arithmetic loop spread {:.0f}%, where a dedicated core "
+        "stays under {:.0f}%): operators timed alone now may not repeat, so the search may rank candidates wrongly. The "
+        "configurations fine-tuned are timed whole side by side with the original, which holds on such a machine, but "
+        "a run on a quiet machine, with a new -o folder and --cache file, may find a faster model",
+        100 * reference.spread(), 100 * measure::kUnsteadyMachineSpread));
+  }
 
   measure::Timing journaled_whole_model_timing(const std::string& key, const graph::Graph& graph) {
     if (auto known = journal_->text("profile", key)) return timing_from(json::parse(*known));
