@@ -80,6 +80,8 @@ int run_comparison(const BenchCommandOptions& options) {
     report["against"] = timing_json(other_timing);
     report["against"]["model"] = options.against;
     report["speedup"] = speedup;
+    // ONNX Runtime alternates rounds, not runs: its percentiles are over the rounds' medians.
+    report["percentiles_over"] = backend == measure::Backend::Ort ? "round medians" : "runs";
     report["machine"] = measure::machine_fingerprint();
     add_machine_reference(report, machine);
     fmt::print("{}\n", report.dump(2));

@@ -66,6 +66,7 @@ TEST_F(BenchCommand, AgainstAnotherModelTimesBothSideBySideAndSaysWhichIsFaster)
   EXPECT_GE(report["against"]["runs"].get<int>(), 20);
   EXPECT_NEAR(report["speedup"].get<double>(), report["median_ms"].get<double>() / report["against"]["median_ms"].get<double>(), 1e-9);
   EXPECT_GT(report["speedup"].get<double>(), 1.3) << run.out;
+  EXPECT_EQ(report["percentiles_over"], "runs");
   EXPECT_TRUE(report.contains("machine_reference"));
 
   auto reversed = run_gos({"bench", "vgg11s", "--against", "resnet20", "--backend", "mobile", "--budget", "0.4"});
