@@ -41,6 +41,12 @@ nlohmann::json timing_json(const measure::Timing& t) {
           {"runs", t.runs}, {"spread", t.spread()}, {"noisy", t.noisy()}};
 }
 
+// The machine's fixed loop, timed right after the models while the machine is in the same spell
+// (slow spells last tens of seconds), for a quarter of the budget, at most half a second.
+measure::Timing time_machine_after(const BenchCommandOptions& options) {
+  return measure::time_machine_reference(std::min(0.5, options.budget / 4));
+}
+
 void print_machine_reference(const measure::Timing& machine) {
   const std::string verdict =
       measure::machine_was_unsteady(machine)
@@ -68,7 +74,7 @@ int run_comparison(const BenchCommandOptions& options) {
                             !options.json);
     std::tie(timing, other_timing) = measure::bench_models_interleaved(
         model, other, backend, {.threads = options.threads, .budget_seconds = options.budget / 2});
-    machine = measure::time_machine_reference(std::min(0.5, options.budget / 4));
+    machine = time_machine_after(options);
     progress.finish();
   }
   const double speedup = timing.median_ms / other_timing.median_ms;
@@ -117,12 +123,9 @@ int run_bench(const BenchCommandOptions& options) {
   {
     util::Progress progress(fmt::format("bench {} on {}", options.model, options.backend), 1, !options.json);
     whole = measure::bench_model(model, backend, bench);
-    // Right after the model, while the machine is in the same spell (slow spells last tens of
-    // seconds), so that the user can tell a noisy model from a noisy machine.
-    machine = measure::time_machine_reference(std::min(0.5, options.budget / 4));
+    machine = time_machine_after(options);  // so that the user can tell a noisy model from a noisy machine
     progress.finish();
   }
-  const bool machine_unsteady = measure::machine_was_unsteady(machine);
   std::vector<OpRow> rows;
   size_t measured = 0;
   if (options.per_op) {
@@ -174,7 +177,7 @@ int run_bench(const BenchCommandOptions& options) {
              options.threads == 1 ? "" : "s", measure::machine_fingerprint());
   print_timing("", 0, whole);
   print_machine_reference(machine);
-  if (whole.noisy() && machine_unsteady) {
+  if (whole.noisy() && measure::machine_was_unsteady(machine)) {
     fmt::print("note: the spread is over {:.0f}%, and the machine was unsteady too (the loop above), so a quiet machine "
                "may give a narrower one; a median taken minutes from now can differ by as much. Time again when the "
                "loop's spread is under {:.0f}%, or compare two models side by side (--against)\n",
