@@ -1,6 +1,7 @@
 // Measurements on the three backends and the latency cache. Timing assertions are only ones no
 // shared machine can break: run counts, ordering of percentiles, and a >20x MACs gap.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <chrono>
 #include <ctime>
@@ -123,7 +124,58 @@ TEST_F(ScratchCache, NoOperatorIsMeasuredTwice) {
   LatencyCache reopened(folder_ / "sub" / "latency.sqlite");
   auto rows = reopened.all(cache_name(Backend::Torch), 1, machine_fingerprint());
   ASSERT_EQ(rows.size(), 2u);
-  for (const auto& row : rows) EXPECT_EQ(ir::parse(row.op_text).canonical_key(), row.key.op);
+  for (const auto& row : rows) {
+    EXPECT_EQ(ir::parse(row.op_text).canonical_key(), row.key.op);
+    EXPECT_EQ(row.sweeps, kOperatorSweeps);
+  }
+}
+
+// A timing disturbed by a slow spell is replaced by a faster sweep; one of all its sweeps stays.
+TEST_F(ScratchCache, AnOperatorKeepsTheFastestOfItsSweeps) {
+  LatencyCache cache(folder_ / "latency.sqlite");
+  const ir::OpExpr short_of_sweeps = ir::linear({.in_features = 8, .out_features = 4});
+  const ir::OpExpr fully_swept = ir::linear({.in_features = 16, .out_features = 4});
+  const Timing slow_spell{1000, 900, 1100, 5};
+  auto key = [](const ir::OpExpr& op) { return CacheKey{cache_name(Backend::Torch), 1, machine_fingerprint(), op.canonical_key()}; };
+  cache.store({key(short_of_sweeps), slow_spell, ir::cost(short_of_sweeps), ir::print(short_of_sweeps), 1});
+  cache.store({key(fully_swept), slow_spell, ir::cost(fully_swept), ir::print(fully_swept), kOperatorSweeps});
+  size_t measured = 99, reported_total = 0;
+  auto timings = measure_cached(cache, {{short_of_sweeps, {}}, {fully_swept, {}}}, Backend::Torch, kQuick, &measured,
+                                [&](size_t, size_t total) { reported_total = total; });
+  EXPECT_EQ(measured, 1u);
+  EXPECT_EQ(reported_total, static_cast<size_t>(kOperatorSweeps - 1));
+  EXPECT_LT(timings[0].median_ms, 100);  // a small linear layer takes microseconds
+  EXPECT_DOUBLE_EQ(timings[1].median_ms, 1000);
+  const auto stored = cache.find(key(short_of_sweeps));
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->sweeps, kOperatorSweeps);
+  EXPECT_DOUBLE_EQ(stored->timing.median_ms, timings[0].median_ms);
+}
+
+// Caches written before sweeps were counted open, and their timings count as one sweep each.
+TEST_F(ScratchCache, ACacheFromBeforeSweepsIsUpgradedInPlace) {
+  const auto path = folder_ / "old.sqlite";
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    const char* old_schema = R"sql(
+      CREATE TABLE measurements (backend TEXT NOT NULL, threads INTEGER NOT NULL, machine TEXT NOT NULL, op TEXT NOT NULL,
+        median_ms REAL NOT NULL, p10_ms REAL NOT NULL, p90_ms REAL NOT NULL, runs INTEGER NOT NULL, macs INTEGER NOT NULL,
+        params INTEGER NOT NULL, input_bytes INTEGER NOT NULL, weight_bytes INTEGER NOT NULL, output_bytes INTEGER NOT NULL,
+        intermediate_bytes INTEGER NOT NULL, other_ops INTEGER NOT NULL, op_text TEXT NOT NULL,
+        measured_at TEXT NOT NULL DEFAULT (datetime('now')), PRIMARY KEY (backend, threads, machine, op));
+      INSERT INTO measurements VALUES ('torch@3', 1, 'm', 'k', 1.5, 1.4, 1.6, 20, 0, 0, 0, 0, 0, 0, 0, 'text', '2026-11-01');
+    )sql";
+    ASSERT_EQ(sqlite3_exec(db, old_schema, nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  LatencyCache cache(path);
+  const auto old = cache.find({"torch@3", 1, "m", "k"});
+  ASSERT_TRUE(old);
+  EXPECT_DOUBLE_EQ(old->timing.median_ms, 1.5);
+  EXPECT_EQ(old->sweeps, 1);
+  LatencyCache reopened(path);  // upgrading twice is harmless
+  EXPECT_EQ(reopened.all("torch@3", 1, "m").at(0).sweeps, 1);
 }
 
 TEST_F(ScratchCache, AFileThatIsNotACacheIsAClearError) {

@@ -18,6 +18,8 @@ class Progress {
 
   // Marks `done` of `total` finished, with an optional detail such as "loss 0.41".
   void update(int64_t done, const std::string& detail = {});
+  // For steps whose amount of work is only known once they start.
+  void set_total(int64_t total) { total_ = total; }
   // Ends the line (keeps the last state visible).
   void finish(const std::string& detail = {});
 
