@@ -127,6 +127,10 @@ TEST_F(BenchCommand, LatencyModelFitsOnMeasurementsAndReportsHeldOutAccuracy) {
   // The spread of the measurements it was fitted on tells whether the machine was steady.
   EXPECT_GT(report["median_spread"].get<double>(), 0.0);
   EXPECT_EQ(nlohmann::json::parse(eval.out)["median_spread"], report["median_spread"]);
+  // Every operator was timed in two sweeps, and how often they agreed says how far timings repeat.
+  EXPECT_EQ(report["n_swept"].get<size_t>(), report["n_train"].get<size_t>() + report["n_ops"].get<size_t>());
+  EXPECT_GE(report["sweeps_within_10pct"].get<double>(), 0.0);
+  EXPECT_LE(report["sweeps_within_10pct"].get<double>(), 1.0);
   // Fitting measures, so it says how steady the machine was before; eval measures nothing.
   EXPECT_GE(report["machine_reference"]["runs"].get<int>(), 20);
   EXPECT_EQ(report["machine_unsteady"].get<bool>(), report["machine_reference"]["spread"].get<double>() > 0.05);

@@ -56,6 +56,8 @@ nlohmann::json report_json(const measure::LatencyModelReport& report) {
           {"n_train", report.n_train},
           {"newly_measured", report.newly_measured},
           {"median_spread", report.median_spread},
+          {"sweeps_within_10pct", report.sweeps_within_10pct},
+          {"n_swept", report.n_swept},
           {"overhead_per_node_ms", report.overhead_per_node_ms},
           {"call_overhead_ms", report.call_overhead_ms},
           {"models", models}};
@@ -81,6 +83,11 @@ void print_human(const measure::LatencyModelReport& report) {
              report.random_held_out.n_ops, 100 * report.random_held_out.within_10pct,
              100 * report.random_held_out.within_20pct, report.random_held_out.median_abs_error_pct);
   fmt::print("measurements: median p10-p90 spread {:.1f}%\n", 100 * report.median_spread);
+  if (report.n_swept > 0) {
+    fmt::print("repeatability: the two sweeps of an operator agreed within +-10% for {:.1f}% of {} operators; a "
+               "predictor cannot be shown more accurate than the timings it is checked against repeat\n",
+               100 * report.sweeps_within_10pct, report.n_swept);
+  }
   if (report.median_spread > measure::kNoisySpread) {
     fmt::print("note: over {:.0f}%: most operators were timed while the machine was busy or unsteady, so the figures above "
                "are not what a quiet machine gives; fit again into a fresh cache (--cache) when it is quiet\n",

@@ -18,6 +18,7 @@ CREATE TABLE IF NOT EXISTS measurements (
   macs INTEGER NOT NULL, params INTEGER NOT NULL, input_bytes INTEGER NOT NULL, weight_bytes INTEGER NOT NULL,
   output_bytes INTEGER NOT NULL, intermediate_bytes INTEGER NOT NULL, other_ops INTEGER NOT NULL,
   op_text TEXT NOT NULL, measured_at TEXT NOT NULL DEFAULT (datetime('now')), sweeps INTEGER NOT NULL DEFAULT 1,
+  slowest_sweep_ms REAL NOT NULL DEFAULT 0,
   PRIMARY KEY (backend, threads, machine, op));
 CREATE TABLE IF NOT EXISTS blobs (
   name TEXT NOT NULL, backend TEXT NOT NULL, threads INTEGER NOT NULL, machine TEXT NOT NULL, value TEXT NOT NULL,
@@ -102,37 +103,41 @@ LatencyCache::LatencyCache(const std::filesystem::path& path) : path_(path), db_
   if (!has_column(db_->handle, "measurements", "sweeps")) {
     Statement(db_->handle, "ALTER TABLE measurements ADD COLUMN sweeps INTEGER NOT NULL DEFAULT 1").step();
   }
+  if (!has_column(db_->handle, "measurements", "slowest_sweep_ms")) {
+    Statement(db_->handle, "ALTER TABLE measurements ADD COLUMN slowest_sweep_ms REAL NOT NULL DEFAULT 0").step();
+    Statement(db_->handle, "UPDATE measurements SET slowest_sweep_ms = median_ms").step();
+  }
 }
 
 LatencyCache::~LatencyCache() = default;
 
 std::optional<SweptTiming> LatencyCache::find(const CacheKey& key) const {
   Statement query(db_->handle,
-                  "SELECT median_ms, p10_ms, p90_ms, runs, sweeps FROM measurements WHERE backend=? AND threads=? AND "
-                  "machine=? AND op=?");
+                  "SELECT median_ms, p10_ms, p90_ms, runs, sweeps, slowest_sweep_ms FROM measurements WHERE backend=? AND "
+                  "threads=? AND machine=? AND op=?");
   query.bind(1, key.backend).bind(2, int64_t{key.threads}).bind(3, key.machine).bind(4, key.op);
   if (!query.step()) return std::nullopt;
   return SweptTiming{{query.real(0), query.real(1), query.real(2), static_cast<int>(query.integer(3))},
-                     static_cast<int>(query.integer(4))};
+                     static_cast<int>(query.integer(4)), query.real(5)};
 }
 
 void LatencyCache::store(const CachedMeasurement& m) {
   Statement insert(db_->handle,
                    "INSERT OR REPLACE INTO measurements (backend, threads, machine, op, median_ms, p10_ms, p90_ms, runs, "
-                   "macs, params, input_bytes, weight_bytes, output_bytes, intermediate_bytes, other_ops, op_text, sweeps) "
-                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                   "macs, params, input_bytes, weight_bytes, output_bytes, intermediate_bytes, other_ops, op_text, sweeps, "
+                   "slowest_sweep_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   insert.bind(1, m.key.backend).bind(2, int64_t{m.key.threads}).bind(3, m.key.machine).bind(4, m.key.op);
   insert.bind(5, m.timing.median_ms).bind(6, m.timing.p10_ms).bind(7, m.timing.p90_ms).bind(8, int64_t{m.timing.runs});
   insert.bind(9, m.cost.macs).bind(10, m.cost.params).bind(11, m.cost.input_bytes).bind(12, m.cost.weight_bytes);
   insert.bind(13, m.cost.output_bytes).bind(14, m.cost.intermediate_bytes).bind(15, m.cost.other_ops).bind(16, m.op_text);
-  insert.bind(17, int64_t{m.sweeps});
+  insert.bind(17, int64_t{m.sweeps}).bind(18, m.slowest_sweep_ms);
   insert.step();
 }
 
 std::vector<CachedMeasurement> LatencyCache::all(const std::string& backend, int threads, const std::string& machine) const {
   Statement query(db_->handle,
                   "SELECT op, median_ms, p10_ms, p90_ms, runs, macs, params, input_bytes, weight_bytes, output_bytes, "
-                  "intermediate_bytes, other_ops, op_text, sweeps FROM measurements WHERE backend=? AND threads=? AND machine=? "
+                  "intermediate_bytes, other_ops, op_text, sweeps, slowest_sweep_ms FROM measurements WHERE backend=? AND threads=? AND machine=? "
                   "ORDER BY op");
   query.bind(1, backend).bind(2, int64_t{threads}).bind(3, machine);
   std::vector<CachedMeasurement> rows;
@@ -149,6 +154,7 @@ std::vector<CachedMeasurement> LatencyCache::all(const std::string& backend, int
     m.cost.other_ops = query.integer(11);
     m.op_text = query.text(12);
     m.sweeps = static_cast<int>(query.integer(13));
+    m.slowest_sweep_ms = query.real(14);
     rows.push_back(std::move(m));
   }
   return rows;
@@ -225,10 +231,12 @@ std::vector<Timing> measure_cached(LatencyCache& cache, const std::vector<OpToMe
       for (size_t j = start; j < end; ++j) {
         Unswept& entry = *due[j];
         const Timing& timing = fresh[j - start];
-        const int sweeps = entry.sweeps_done() + 1;
         const bool faster = !entry.fastest || timing.median_ms < entry.fastest->timing.median_ms;
-        entry.fastest = SweptTiming{faster ? timing : entry.fastest->timing, sweeps};
-        cache.store({entry.key, entry.fastest->timing, ir::cost(entry.op.op), ir::print(entry.op.op), sweeps});
+        double slowest = timing.median_ms;
+        if (entry.fastest) slowest = std::max({slowest, entry.fastest->slowest_sweep_ms, entry.fastest->timing.median_ms});
+        entry.fastest = SweptTiming{faster ? timing : entry.fastest->timing, entry.sweeps_done() + 1, slowest};
+        cache.store({entry.key, entry.fastest->timing, ir::cost(entry.op.op), ir::print(entry.op.op), entry.fastest->sweeps,
+                     slowest});
       }
     }
   }

@@ -26,6 +26,11 @@ struct CacheKey {
 struct SweptTiming {
   Timing timing;
   int sweeps = 1;
+  // The slowest sweep's median: how far apart the sweeps were, which says how much a single
+  // timing of the operator repeats on this machine.
+  double slowest_sweep_ms = 0;
+  // The sweeps' medians within `tolerance` of each other (one sweep: trivially).
+  bool sweeps_agree(double tolerance) const { return slowest_sweep_ms <= timing.median_ms * (1 + tolerance); }
 };
 
 struct CachedMeasurement {
@@ -34,6 +39,8 @@ struct CachedMeasurement {
   ir::Cost cost;  // of the operator, for the predictor's features
   std::string op_text;  // the instructions, re-parseable (ir::parse)
   int sweeps = 1;  // how many sweeps `timing` is the fastest of
+  double slowest_sweep_ms = 0;  // see SweptTiming
+  SweptTiming swept() const { return {timing, sweeps, slowest_sweep_ms}; }
 };
 
 // $GOS_CACHE if set, else $XDG_CACHE_HOME/gos/latency.sqlite, else ~/.cache/gos/latency.sqlite.

@@ -35,7 +35,12 @@ struct Samples {
   std::vector<ir::OpExpr> all_ops;
   std::vector<double> all_ms, all_trust;
   std::vector<double> spreads;  // of every measurement
+  size_t swept = 0, sweeps_agreeing = 0;  // measurements of two sweeps or more, and those whose sweeps agreed
 };
+
+// How close two timings of the same operator must be to count as repeating: the predictor's
+// accuracy is reported at the same tolerance.
+constexpr double kRepeatTolerance = 0.10;
 
 // How much a measurement counts in the fit: the less its runs agreed (p10-p90 spread over the
 // median), the less, since a median taken while the machine was busy misleads the trees. The floor
@@ -58,6 +63,10 @@ Samples cached_samples(const LatencyCache& cache, Backend backend, int threads) 
     samples.all_ms.push_back(m.timing.median_ms);
     samples.spreads.push_back(m.timing.spread());
     samples.all_trust.push_back(trust);
+    if (m.sweeps >= 2) {
+      ++samples.swept;
+      samples.sweeps_agreeing += m.swept().sweeps_agree(kRepeatTolerance);
+    }
   }
   return samples;
 }
@@ -128,6 +137,8 @@ LatencyModelReport evaluate_samples(const Samples& samples, const LatencyCache& 
   std::vector<double> spreads = samples.spreads;
   std::nth_element(spreads.begin(), spreads.begin() + static_cast<std::ptrdiff_t>(spreads.size() / 2), spreads.end());
   report.median_spread = spreads[spreads.size() / 2];
+  report.n_swept = samples.swept;
+  report.sweeps_within_10pct = static_cast<double>(samples.sweeps_agreeing) / static_cast<double>(samples.swept);
   const LatencyPredictor predictor = LatencyPredictor::fit(unseen.train_ops, unseen.train_ms, unseen.train_trust);
   report.held_out = evaluate(predictor, unseen.test_ops, unseen.test_ms);
   for (size_t i = 0; i < unseen.test_ops.size(); ++i) {

@@ -43,6 +43,11 @@ struct LatencyModelReport {
   // Of the measurements fitted and held out: over kNoisySpread, most were taken while the machine
   // was unsteady, and the accuracy above is not what a quiet machine's measurements give.
   double median_spread = 0;
+  // Of the measurements of more than one sweep, the share whose sweeps' medians agreed within
+  // +-10%: how far single timings repeat on this machine, which bounds the accuracy any predictor
+  // can be shown to have on them (NaN when no measurement has two sweeps).
+  double sweeps_within_10pct = 0;
+  size_t n_swept = 0;
   double overhead_per_node_ms = 0;
   // What timing an operator alone adds beyond the operator: a one-element copy timed alone.
   // Whole-model predictions pay it once, not once per operator.

@@ -127,6 +127,7 @@ TEST_F(ScratchCache, NoOperatorIsMeasuredTwice) {
   for (const auto& row : rows) {
     EXPECT_EQ(ir::parse(row.op_text).canonical_key(), row.key.op);
     EXPECT_EQ(row.sweeps, kOperatorSweeps);
+    EXPECT_GE(row.slowest_sweep_ms, row.timing.median_ms);
   }
 }
 
@@ -150,6 +151,9 @@ TEST_F(ScratchCache, AnOperatorKeepsTheFastestOfItsSweeps) {
   ASSERT_TRUE(stored);
   EXPECT_EQ(stored->sweeps, kOperatorSweeps);
   EXPECT_DOUBLE_EQ(stored->timing.median_ms, timings[0].median_ms);
+  // The slow sweep is remembered as how far the sweeps disagreed.
+  EXPECT_DOUBLE_EQ(stored->slowest_sweep_ms, 1000);
+  EXPECT_FALSE(stored->sweeps_agree(0.10));
 }
 
 // Caches written before sweeps were counted open, and their timings count as one sweep each.
@@ -174,6 +178,7 @@ TEST_F(ScratchCache, ACacheFromBeforeSweepsIsUpgradedInPlace) {
   ASSERT_TRUE(old);
   EXPECT_DOUBLE_EQ(old->timing.median_ms, 1.5);
   EXPECT_EQ(old->sweeps, 1);
+  EXPECT_DOUBLE_EQ(old->slowest_sweep_ms, 1.5);
   LatencyCache reopened(path);  // upgrading twice is harmless
   EXPECT_EQ(reopened.all("torch@3", 1, "m").at(0).sweeps, 1);
 }
