@@ -183,6 +183,14 @@ struct Unswept {
   int sweeps_done() const { return fastest ? fastest->sweeps : 0; }
 };
 
+// The operator's timing after one more sweep: the faster one, and the slowest median seen (rows
+// stored without one count their median).
+SweptTiming with_sweep(const std::optional<SweptTiming>& so_far, const Timing& sweep) {
+  if (!so_far) return {sweep, 1, sweep.median_ms};
+  const double slowest = std::max({sweep.median_ms, so_far->slowest_sweep_ms, so_far->timing.median_ms});
+  return {sweep.median_ms < so_far->timing.median_ms ? sweep : so_far->timing, so_far->sweeps + 1, slowest};
+}
+
 // Timings are stored a chunk at a time: an interrupted run loses at most one chunk (about half a
 // minute on a slow day), while ONNX Runtime starts one process per chunk.
 constexpr size_t kStoreEvery = 250;
@@ -230,13 +238,9 @@ std::vector<Timing> measure_cached(LatencyCache& cache, const std::vector<OpToMe
       done += chunk.size();
       for (size_t j = start; j < end; ++j) {
         Unswept& entry = *due[j];
-        const Timing& timing = fresh[j - start];
-        const bool faster = !entry.fastest || timing.median_ms < entry.fastest->timing.median_ms;
-        double slowest = timing.median_ms;
-        if (entry.fastest) slowest = std::max({slowest, entry.fastest->slowest_sweep_ms, entry.fastest->timing.median_ms});
-        entry.fastest = SweptTiming{faster ? timing : entry.fastest->timing, entry.sweeps_done() + 1, slowest};
+        entry.fastest = with_sweep(entry.fastest, fresh[j - start]);
         cache.store({entry.key, entry.fastest->timing, ir::cost(entry.op.op), ir::print(entry.op.op), entry.fastest->sweeps,
-                     slowest});
+                     entry.fastest->slowest_sweep_ms});
       }
     }
   }
