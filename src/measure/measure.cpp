@@ -363,7 +363,7 @@ Timing time_machine_reference(double budget_seconds) {
     for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i % 97) / 97.0f;
     return values;
   }();
-  static volatile double sink = 0;
+  [[maybe_unused]] static volatile double sink = 0;  // written so the loop is not optimised away
   const Runner run = [] {
     double accumulated = 0;
     for (int i = 0; i < kSteps; ++i) accumulated = accumulated * 0.999 + table[static_cast<size_t>(i) & 8191];

@@ -107,7 +107,9 @@ TEST(LatencyPredictor, AboutAFifthOfOperatorsIsHeldOut) {
 TEST(LatencyPredictor, TheRandomFifthIsDrawnFromTheOperatorsNotHeldOut) {
   auto ops = operators();
   for (const auto& op : ops) {
-    if (is_in_random_fifth(op)) EXPECT_FALSE(is_held_out(op)) << ir::print(op);
+    if (is_in_random_fifth(op)) {
+      EXPECT_FALSE(is_held_out(op)) << ir::print(op);
+    }
   }
   // Sixty operators: a fifth of those not held out is several.
   size_t in_random_fifth = std::count_if(ops.begin(), ops.end(), [](const ir::OpExpr& op) { return is_in_random_fifth(op); });

@@ -108,7 +108,9 @@ TEST(DensifiedFront, AddsExactPointsBetweenASparseFrontsMembers) {
   for (size_t i = 0; i < dense.size(); ++i) {
     bool dominated = std::any_of(exact.begin(), exact.end(), [&](const Configuration& e) { return dominates(e, dense[i]); });
     EXPECT_FALSE(dominated) << "point " << i;
-    if (i > 0) EXPECT_GT(dense[i].latency_ms, dense[i - 1].latency_ms);
+    if (i > 0) {
+      EXPECT_GT(dense[i].latency_ms, dense[i - 1].latency_ms);
+    }
   }
   EXPECT_DOUBLE_EQ(dense.back().accuracy_loss, 0.0);
 }
