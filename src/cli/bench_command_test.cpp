@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/run_binary.h"
+#include "ir/ir.h"
 
 namespace gos::cli {
 namespace {
@@ -135,6 +136,23 @@ TEST_F(BenchCommand, LatencyModelFitsOnMeasurementsAndReportsHeldOutAccuracy) {
   EXPECT_GE(report["machine_reference"]["runs"].get<int>(), 20);
   EXPECT_EQ(report["machine_unsteady"].get<bool>(), report["machine_reference"]["spread"].get<double>() > 0.05);
   EXPECT_FALSE(nlohmann::json::parse(eval.out).contains("machine_reference"));
+  EXPECT_FALSE(nlohmann::json::parse(eval.out).contains("held_out_ops"));
+
+  // --details lists every held-out operator with the instructions that say which shape it was.
+  auto details = run_gos({"latency-model", "eval", "--backend", "torch", "--cache", cache_.string(), "--details", "--json"});
+  ASSERT_EQ(details.exit_code, 0) << details.err;
+  const auto held_out = nlohmann::json::parse(details.out)["held_out_ops"];
+  ASSERT_EQ(held_out.size(), report["n_ops"].get<size_t>());
+  for (const auto& op : held_out) {
+    EXPECT_EQ(ir::cost(ir::parse(op["instructions"].get<std::string>())).macs, op["macs"].get<int64_t>());
+    EXPECT_NEAR(op["error"].get<double>(),
+                (op["predicted_ms"].get<double>() - op["measured_ms"].get<double>()) / op["measured_ms"].get<double>(), 1e-12);
+  }
+  auto text = run_gos({"latency-model", "eval", "--backend", "torch", "--cache", cache_.string(), "--details"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  const std::string instructions = held_out[0]["instructions"].get<std::string>();
+  EXPECT_NE(text.out.find("    " + instructions.substr(0, std::min<size_t>(100, instructions.find('\n')))), std::string::npos)
+      << text.out;
 }
 
 TEST_F(BenchCommand, UnknownBackendIsABadUsageError) {

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 
 #include "cli/cli.h"
 #include "cli/commands.h"
@@ -63,11 +64,34 @@ nlohmann::json report_json(const measure::LatencyModelReport& report) {
           {"models", models}};
 }
 
+double relative_error(const measure::OpPrediction& op) { return (op.predicted_ms - op.measured_ms) / op.measured_ms; }
+
+nlohmann::json held_out_ops_json(const measure::LatencyModelReport& report) {
+  nlohmann::json ops = nlohmann::json::array();
+  for (const auto& op : report.held_out_ops) {
+    ops.push_back({{"kinds", op.kinds},
+                   {"macs", op.macs},
+                   {"measured_ms", op.measured_ms},
+                   {"predicted_ms", op.predicted_ms},
+                   {"error", relative_error(op)},
+                   {"instructions", op.instructions}});
+  }
+  return ops;
+}
+
+// Each held-out operator with its instructions below it: the kinds alone do not tell which
+// windows, strides or channel multipliers the predictor misses.
 void print_details(const measure::LatencyModelReport& report) {
   fmt::print("\n{:<40} {:>13} {:>12} {:>13} {:>8}\n", "held-out operator (statement kinds)", "MACs", "measured ms", "predicted ms", "error");
   for (const auto& op : report.held_out_ops) {
     fmt::print("{:<40} {:>13} {:>12.4f} {:>13.4f} {:>7.1f}%\n", op.kinds, grouped(op.macs), op.measured_ms, op.predicted_ms,
-               100 * (op.predicted_ms - op.measured_ms) / op.measured_ms);
+               100 * relative_error(op));
+    std::istringstream lines(op.instructions);
+    for (std::string line; std::getline(lines, line);) {
+      // Fixed tables (a shift's) run to thousands of characters; --json has them whole.
+      constexpr size_t kShown = 240;
+      fmt::print("    {}{}\n", line.substr(0, kShown), line.size() > kShown ? " ..." : "");
+    }
   }
 }
 
@@ -141,6 +165,7 @@ int run_latency_model(const LatencyModelOptions& options) {
     if (machine) {
       add_machine_reference(out, *machine);
     }
+    if (options.details) out["held_out_ops"] = held_out_ops_json(report);
     fmt::print("{}\n", out.dump(2));
   } else {
     print_human(report);
@@ -173,7 +198,9 @@ Action add_latency_model_command(CLI::App& app) {
                       "fit: kernel configurations sampled around the zoo's operators, measured for training only")
       ->capture_default_str();
   command->add_option("--cache", options->cache, "the latency cache (default $GOS_CACHE or ~/.cache/gos/latency.sqlite)");
-  command->add_flag("--details", options->details, "list every held-out operator with its measured and predicted time");
+  command->add_flag("--details", options->details,
+                    "list every held-out operator with its instructions and its measured and predicted time (in the JSON: "
+                    "held_out_ops)");
   command->add_flag("--json", options->json, "print one JSON object");
   return [options] { return run_latency_model(*options); };
 }

@@ -145,7 +145,7 @@ LatencyModelReport evaluate_samples(const Samples& samples, const LatencyCache& 
     const auto& op = unseen.test_ops[i];
     std::string kinds;
     for (size_t s = 0; s < op.statements().size(); ++s) kinds += (kinds.empty() ? "" : " ") + statement_kind(op, s);
-    report.held_out_ops.push_back({kinds, ir::cost(op).macs, unseen.test_ms[i], predictor.predict_ms(op)});
+    report.held_out_ops.push_back({kinds, ir::cost(op).macs, unseen.test_ms[i], predictor.predict_ms(op), ir::print(op)});
   }
   const LatencyPredictor on_random_configs = LatencyPredictor::fit(random.train_ops, random.train_ms, random.train_trust);
   report.random_held_out = evaluate(on_random_configs, random.test_ops, random.test_ms);

@@ -28,6 +28,7 @@ struct OpPrediction {
   std::string kinds;  // the predictor's kind of each statement, e.g. "conv conv1x1"
   int64_t macs = 0;
   double measured_ms = 0, predicted_ms = 0;
+  std::string instructions;  // the operator in gos's notation (ir::print), shapes included
 };
 
 struct LatencyModelReport {
