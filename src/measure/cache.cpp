@@ -134,6 +134,17 @@ void LatencyCache::store(const CachedMeasurement& m) {
   insert.step();
 }
 
+void LatencyCache::store(const std::vector<CachedMeasurement>& measurements) {
+  Statement(db_->handle, "BEGIN IMMEDIATE").step();
+  try {
+    for (const auto& m : measurements) store(m);
+    Statement(db_->handle, "COMMIT").step();
+  } catch (...) {
+    Statement(db_->handle, "ROLLBACK").step();
+    throw;
+  }
+}
+
 std::vector<CachedMeasurement> LatencyCache::all(const std::string& backend, int threads, const std::string& machine) const {
   Statement query(db_->handle,
                   "SELECT op, median_ms, p10_ms, p90_ms, runs, macs, params, input_bytes, weight_bytes, output_bytes, "
@@ -236,12 +247,14 @@ std::vector<Timing> measure_cached(LatencyCache& cache, const std::vector<OpToMe
         if (on_progress) on_progress(done + chunk_done, total);
       });
       done += chunk.size();
+      std::vector<CachedMeasurement> rows;
       for (size_t j = start; j < end; ++j) {
         Unswept& entry = *due[j];
         entry.fastest = with_sweep(entry.fastest, fresh[j - start]);
-        cache.store({entry.key, entry.fastest->timing, ir::cost(entry.op.op), ir::print(entry.op.op), entry.fastest->sweeps,
-                     entry.fastest->slowest_sweep_ms});
+        rows.push_back({entry.key, entry.fastest->timing, ir::cost(entry.op.op), ir::print(entry.op.op), entry.fastest->sweeps,
+                        entry.fastest->slowest_sweep_ms});
       }
+      cache.store(rows);
     }
   }
   for (const auto& [at, entry] : waiting) timings[at] = unswept[entry].fastest->timing;
