@@ -126,7 +126,8 @@ json manifest_of(const std::vector<OrtRun>& runs, const OrtOptions& options, con
     manifest["bench"] = {{"warmup", options.bench->warmup},
                          {"repeat", options.bench->repeat},
                          {"budget_ms", 1000 * options.bench->budget_seconds},
-                         {"max_repeat", options.bench->max_repeat}};
+                         {"max_repeat", options.bench->max_repeat},
+                         {"profile", options.bench->profile}};
   }
   for (size_t r = 0; r < runs.size(); ++r) {
     json inputs = json::array();
@@ -143,6 +144,12 @@ json manifest_of(const std::vector<OrtRun>& runs, const OrtOptions& options, con
   return manifest;
 }
 
+OrtTiming timing_of(const json& timing) {
+  return {timing["repeat"].get<int>(), timing["median"].get<double>(), timing["p10"].get<double>(),
+          timing["p90"].get<double>(),  timing["mean"].get<double>(),   timing["min"].get<double>(),
+          timing["max"].get<double>()};
+}
+
 OrtResult result_of(const json& run) {
   OrtResult result;
   if (run.contains("error")) {
@@ -153,12 +160,8 @@ OrtResult result_of(const json& run) {
     result.outputs[output["name"].get<std::string>()] =
         read_tensor(output["file"].get<std::string>(), output["shape"].get<std::vector<int64_t>>());
   }
-  if (run.contains("timing_ms")) {
-    const json& timing = run["timing_ms"];
-    result.timing = OrtTiming{timing["repeat"].get<int>(), timing["median"].get<double>(), timing["p10"].get<double>(),
-                              timing["p90"].get<double>(),  timing["mean"].get<double>(),   timing["min"].get<double>(),
-                              timing["max"].get<double>()};
-  }
+  if (run.contains("timing_ms")) result.timing = timing_of(run["timing_ms"]);
+  if (run.contains("kernel_ms")) result.kernel_timing = timing_of(run["kernel_ms"]);
   return result;
 }
 

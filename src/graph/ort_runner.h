@@ -25,6 +25,7 @@ struct OrtBench {
   int repeat = 30;            // timed runs (at least this many with a budget)
   double budget_seconds = 0;  // > 0: go on timing until this much time is spent,
   int max_repeat = 0;         // but stop at this many runs (0: no limit)
+  bool profile = false;       // also time the kernels inside each run (OrtResult::kernel_timing)
 };
 
 struct OrtOptions {
@@ -44,7 +45,9 @@ struct OrtRun {
 
 struct OrtResult {
   ir::TensorMap outputs;  // by graph output name
-  std::optional<OrtTiming> timing;
+  std::optional<OrtTiming> timing;         // each run as the caller sees it
+  std::optional<OrtTiming> kernel_timing;  // with OrtBench::profile: each run's node kernels summed,
+                                           // from ONNX Runtime's profiler (no per-call cost)
   std::string error;      // set when ONNX Runtime could not load or run this model
 };
 

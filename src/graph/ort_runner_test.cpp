@@ -16,16 +16,16 @@ namespace {
 
 using test_support::ScratchFolder;
 
-// A one-node model: Y = relu(X) over [1,4].
-std::filesystem::path relu_model(const ScratchFolder& folder) {
+// A one-node model: Y = relu(X) over [1,width].
+std::filesystem::path relu_model(const ScratchFolder& folder, int64_t width = 4) {
   Graph graph;
   graph.name = "relu";
-  graph.inputs = {{"x", {1, 4}}};
-  graph.shapes = {{"x", {1, 4}}, {"y", {1, 4}}};
+  graph.inputs = {{"x", {1, width}}};
+  graph.shapes = {{"x", {1, width}}, {"y", {1, width}}};
   graph.nodes.push_back({.name = "relu", .op_type = "Relu", .inputs = {"x"}, .outputs = {"y"},
-                         .op = ir::activation({1, 4}, ir::Activation::Relu)});
-  graph.outputs = {{"y", {1, 4}}};
-  auto path = folder.file("relu.onnx");
+                         .op = ir::activation({1, width}, ir::Activation::Relu)});
+  graph.outputs = {{"y", {1, width}}};
+  auto path = folder.file("relu" + std::to_string(width) + ".onnx");
   write_onnx(graph, path);
   return path;
 }
@@ -59,6 +59,38 @@ TEST(OrtRunner, BenchModeTimesEveryRun) {
   EXPECT_LE(timing.p10_ms, timing.median_ms);
   EXPECT_LE(timing.median_ms, timing.p90_ms);
   EXPECT_LE(timing.p90_ms, timing.max_ms);
+}
+
+// The profiler's kernel times leave out what every call costs (tens of microseconds through
+// Node.js), so a 4-element relu's kernels take far less than its calls; and each model's kernels
+// are its own, so a relu over 4M floats takes far longer than the 4-element one.
+TEST(OrtRunner, ProfiledBenchTimesEachModelsKernelsWithoutTheCallCost) {
+  ScratchFolder folder;
+  const int64_t large = int64_t{1} << 22;
+  auto results = run_onnx_runtime({{relu_model(folder), {{"x", ir::Tensor({1, 4}, 1.0f)}}},
+                                   {relu_model(folder, large), {{"x", ir::Tensor({1, large}, -1.0f)}}}},
+                                  {.threads = 1, .bench = OrtBench{.warmup = 2, .repeat = 20, .profile = true}});
+  ASSERT_EQ(results.size(), 2u);
+  for (const auto& result : results) {
+    ASSERT_TRUE(result.timing.has_value());
+    ASSERT_TRUE(result.kernel_timing.has_value());
+    EXPECT_EQ(result.kernel_timing->repeat, result.timing->repeat);
+    EXPECT_LE(result.kernel_timing->p10_ms, result.kernel_timing->median_ms);
+    EXPECT_LE(result.kernel_timing->median_ms, result.kernel_timing->p90_ms);
+    EXPECT_LE(result.kernel_timing->median_ms, result.timing->median_ms);
+  }
+  const OrtTiming& small = *results[0].kernel_timing;
+  const OrtTiming& big = *results[1].kernel_timing;
+  EXPECT_LT(small.median_ms, results[0].timing->median_ms / 2);
+  EXPECT_GT(big.median_ms, 10 * std::max(small.median_ms, 0.001));
+}
+
+TEST(OrtRunner, UnprofiledBenchHasNoKernelTiming) {
+  ScratchFolder folder;
+  auto results = run_onnx_runtime({{relu_model(folder), {{"x", ir::Tensor({1, 4}, 1.0f)}}}},
+                                  {.threads = 1, .bench = OrtBench{.warmup = 1, .repeat = 3}});
+  EXPECT_TRUE(results.at(0).timing.has_value());
+  EXPECT_FALSE(results.at(0).kernel_timing.has_value());
 }
 
 // With a budget it times at least `repeat` runs, then goes on until the budget is spent, within

@@ -191,6 +191,8 @@ struct Unswept {
   OpToMeasure op;
   CacheKey key;
   std::optional<SweptTiming> fastest;
+  ir::Cost cost;             // stored with every sweep's row, so worked out once
+  std::string instructions;
   int sweeps_done() const { return fastest ? fastest->sweeps : 0; }
 };
 
@@ -214,22 +216,27 @@ std::vector<Timing> measure_cached(LatencyCache& cache, const std::vector<OpToMe
   const std::string machine = machine_fingerprint();
   std::vector<Unswept> unswept;
   std::map<std::string, size_t> unswept_at;  // by canonical form: one measurement per distinct operator
+  std::map<std::string, Timing> complete;     // by canonical form: cached with all their sweeps
   std::vector<std::optional<Timing>> timings(ops.size());
   std::vector<std::pair<size_t, size_t>> waiting;  // (operator, its entry in unswept)
   size_t total = 0;
   for (size_t i = 0; i < ops.size(); ++i) {
     CacheKey key{cache_name(backend), options.threads, machine, ops[i].op.canonical_key()};
-    if (auto [found, inserted] = unswept_at.try_emplace(key.op, unswept.size()); !inserted) {
+    if (auto found = complete.find(key.op); found != complete.end()) {
+      timings[i] = found->second;
+      continue;
+    }
+    if (auto found = unswept_at.find(key.op); found != unswept_at.end()) {
       waiting.push_back({i, found->second});
       continue;
     }
     auto cached = cache.find(key);
     if (cached && cached->sweeps >= kOperatorSweeps) {
-      unswept_at.erase(key.op);
-      timings[i] = cached->timing;
+      timings[i] = complete[key.op] = cached->timing;
       continue;
     }
-    unswept.push_back({ops[i], std::move(key), cached});
+    unswept_at[key.op] = unswept.size();
+    unswept.push_back({ops[i], std::move(key), cached, ir::cost(ops[i].op), ir::print(ops[i].op)});
     total += static_cast<size_t>(kOperatorSweeps - unswept.back().sweeps_done());
     waiting.push_back({i, unswept.size() - 1});
   }
@@ -251,7 +258,7 @@ std::vector<Timing> measure_cached(LatencyCache& cache, const std::vector<OpToMe
       for (size_t j = start; j < end; ++j) {
         Unswept& entry = *due[j];
         entry.fastest = with_sweep(entry.fastest, fresh[j - start]);
-        rows.push_back({entry.key, entry.fastest->timing, ir::cost(entry.op.op), ir::print(entry.op.op), entry.fastest->sweeps,
+        rows.push_back({entry.key, entry.fastest->timing, entry.cost, entry.instructions, entry.fastest->sweeps,
                         entry.fastest->slowest_sweep_ms});
       }
       cache.store(rows);

@@ -193,7 +193,7 @@ std::string cache_name(Backend backend) {
   switch (backend) {
     case Backend::Torch: return "torch@3";
     case Backend::Mobile: return "mobile@5";
-    case Backend::Ort: return "ort@3";
+    case Backend::Ort: return "ort@4";
   }
   return std::string(to_string(backend));
 }
@@ -318,15 +318,19 @@ std::vector<Timing> bench_ops(const std::vector<OpToMeasure>& ops, Backend backe
       graph::write_onnx(single, path);
       runs.push_back({path, random_input_map(single.inputs)});
     }
-    // A fixed count per operator, not the budget: a run through Node.js costs tens of microseconds
-    // whatever the operator, so spending the budget on each would make timing a model's candidates
-    // take 5-10x as long (0.25 s against 0.03 s per operator) for timings that per-call cost rules.
+    // An operator's time is its kernels' time from ONNX Runtime's profiler: a run through Node.js
+    // costs tens of microseconds whatever the operator, which timed from outside made the
+    // operators alone sum to 4-6x their whole model and drowned small operators' differences.
+    // A fixed count per operator, not the budget: the per-call cost would make spending the budget
+    // on each take 5-10x as long (0.25 s against 0.03 s per operator).
     BenchOptions fixed_count = options;
     fixed_count.budget_seconds = 0;
-    auto results = graph::run_onnx_runtime(runs, ort_options(fixed_count));
+    graph::OrtOptions profiled = ort_options(fixed_count);
+    profiled.bench->profile = true;
+    auto results = graph::run_onnx_runtime(runs, profiled);
     for (size_t i = 0; i < results.size(); ++i) {
       if (!results[i].error.empty()) throw MeasureError("ONNX Runtime could not run operator " + std::to_string(i) + ": " + results[i].error);
-      timings.push_back(from_ort(*results[i].timing));
+      timings.push_back(from_ort(*results[i].kernel_timing));
       if (on_progress) on_progress(i + 1, ops.size());
     }
     return timings;

@@ -10,14 +10,17 @@
 // MANIFEST.json (paths relative to the manifest's folder):
 //   { "threads": 1,                                   intra-op threads (default 1)
 //     "bench": { "warmup": 5, "repeat": 30,            optional: time every run: `repeat`
-//                "budget_ms": 1000, "max_repeat": 2000 },  runs, then more until the budget is
+//                "budget_ms": 1000, "max_repeat": 2000,  runs, then more until the budget is
 //                                                      spent (at most `max_repeat` runs in all)
+//                "profile": false },                   true: also time the kernels inside each
+//                                                      run with ONNX Runtime's profiler
 //     "result": "result.json",                         default: result.json beside the manifest
 //     "runs": [ { "model": "m.onnx",
 //                 "inputs": [ { "name": "x", "shape": [1, 3], "file": "x.bin" } ],
 //                 "output_dir": "out0" } ] }
 // Tensors are raw little-endian float32 files, row-major. The result lists, per run, either
-//   { "outputs": [ { "name", "shape", "file" } ], "timing_ms": { "median", "p10", "p90", ... } }
+//   { "outputs": [ { "name", "shape", "file" } ], "timing_ms": { "median", "p10", "p90", ... },
+//     "kernel_ms": { ... } }   (with "profile": each timed run's node kernels summed)
 // or { "error": "message" }, plus "onnxruntime" (the version). Exit status: 0 when every run
 // succeeded, 1 when some failed (the result says which), 2 for bad usage or an unreadable manifest.
 'use strict';
@@ -118,6 +121,40 @@ function quantile(sorted, q) {
   return sorted[low] + (sorted[high] - sorted[low]) * (position - low);
 }
 
+function summarise(times, warmup) {
+  times.sort((a, b) => a - b);
+  return {
+    warmup, repeat: times.length,
+    median: quantile(times, 0.5), p10: quantile(times, 0.1), p90: quantile(times, 0.9),
+    min: times[0], max: times[times.length - 1],
+    mean: times.reduce((sum, t) => sum + t, 0) / times.length,
+  };
+}
+
+// From ONNX Runtime's profile (a Chrome trace, microseconds): the time each of the last `count`
+// runs spent in node kernels. That is the operators' own time, without the tens of
+// microseconds every session.run costs in Node.js and in the session around the kernels, which
+// would otherwise swamp the operators gos times one at a time.
+function kernelTimes(trace, count) {
+  const runs = trace.filter((event) => event.name === 'model_run').sort((a, b) => a.ts - b.ts).slice(-count);
+  const kernels = trace.filter((event) => event.cat === 'Node' && event.name.endsWith('_kernel_time'))
+    .sort((a, b) => a.ts - b.ts);
+  const totals = runs.map(() => 0);
+  let run = 0;
+  for (const kernel of kernels) {
+    while (run < runs.length && kernel.ts > runs[run].ts + runs[run].dur) ++run;
+    if (run === runs.length) break;
+    if (kernel.ts >= runs[run].ts) totals[run] += kernel.dur / 1000;
+  }
+  return totals;
+}
+
+function readProfile(file) {
+  const trace = JSON.parse(fs.readFileSync(file, 'utf8'));
+  fs.rmSync(file, { force: true });
+  return trace;
+}
+
 // `repeat` runs, then more until `budget_ms` is spent (at most `max_repeat` in all).
 async function time(session, feeds, bench) {
   const warmup = bench.warmup ?? 5;
@@ -133,22 +170,19 @@ async function time(session, feeds, bench) {
     await session.run(feeds);
     times.push(Number(process.hrtime.bigint() - start) / 1e6);
   }
-  times.sort((a, b) => a - b);
-  return {
-    warmup, repeat: times.length,
-    median: quantile(times, 0.5), p10: quantile(times, 0.1), p90: quantile(times, 0.9),
-    min: times[0], max: times[times.length - 1],
-    mean: times.reduce((sum, t) => sum + t, 0) / times.length,
-  };
+  return summarise(times, warmup);
 }
 
 async function runOne(ort, run, index, folder, settings) {
+  const profiled = Boolean(settings.bench && settings.bench.profile);
+  const profilePrefix = path.join(folder, `profile_${index}`);
   const session = await ort.InferenceSession.create(path.resolve(folder, run.model), {
     executionProviders: ['cpu'],
     intraOpNumThreads: settings.threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
+    ...(profiled ? { enableProfiling: true, profileFilePrefix: profilePrefix } : {}),
   });
   const feeds = {};
   for (const input of run.inputs || []) feeds[input.name] = readInput(ort, input, folder);
@@ -163,6 +197,13 @@ async function runOne(ort, run, index, folder, settings) {
   });
   const result = { model: run.model, outputs };
   if (settings.bench) result.timing_ms = await time(session, feeds, settings.bench);
+  if (profiled) {
+    session.endProfiling();  // writes PREFIX_<date>.json and returns nothing, so look for it
+    const name = fs.readdirSync(folder).find((file) => file.startsWith(`${path.basename(profilePrefix)}_`));
+    if (!name) throw new Error('ONNX Runtime wrote no profile');
+    const trace = readProfile(path.join(folder, name));
+    result.kernel_ms = summarise(kernelTimes(trace, result.timing_ms.repeat), result.timing_ms.warmup);
+  }
   if (session.release) await session.release();
   return result;
 }
