@@ -98,7 +98,9 @@ void print_details(const measure::LatencyModelReport& report) {
 void print_human(const measure::LatencyModelReport& report) {
   fmt::print("latency predictor for {} ({} thread{}, {})\n", report.backend, report.threads,
              report.threads == 1 ? "" : "s", report.machine);
-  fmt::print("held-out operators: {}  (fitted on {})\n", report.held_out.n_ops, report.n_train);
+  fmt::print("held-out operators: {}, the zoo's and their candidates, each predicted by a fit on the {} or so operators "
+             "none of whose statements falls in its fifth (five folds)\n",
+             report.held_out.n_ops, report.n_train);
   fmt::print("within +-10%: {:.1f}%   within +-20%: {:.1f}%   median error {:.1f}%   RMSE {:.4f} ms\n",
              100 * report.held_out.within_10pct, 100 * report.held_out.within_20pct, report.held_out.median_abs_error_pct,
              report.held_out.rmse_ms);
@@ -133,8 +135,11 @@ int run_latency_model(const LatencyModelOptions& options) {
   measure::LatencyCache cache(options.cache.empty() ? measure::default_cache_path() : std::filesystem::path(options.cache));
   measure::LatencyModelReport report;
   std::optional<measure::Timing> machine;  // timed when fitting: eval measures nothing
+  const auto models = options.models.empty() ? zoo::model_names() : options.models;
   if (options.action == "eval") {
-    report = measure::evaluate_latency_model(cache, backend, options.threads);
+    util::Progress progress("check the predictor", measure::kHeldOutFolds + 1, !options.json);
+    report = measure::evaluate_latency_model(cache, backend, options.threads, models, options.candidates,
+                                             [&](size_t done, size_t) { progress.update(static_cast<int64_t>(done)); });
   } else {
     // Before measuring, since the cache keeps what it measures: an unsteady machine's timings
     // stay in it (docs/latency.md, "How much operator timings repeat on a slow day").
@@ -146,7 +151,6 @@ int run_latency_model(const LatencyModelOptions& options) {
                  "and fit into a fresh cache (--cache) when it is quiet\n",
                  100 * machine->spread(), 100 * measure::kUnsteadyMachineSpread, cache.path().string());
     }
-    auto models = options.models.empty() ? zoo::model_names() : options.models;
     std::unique_ptr<util::Progress> progress;
     std::string stage;
     report = measure::fit_latency_model(cache, backend, options.threads, models, options.candidates, options.samples,
@@ -190,10 +194,10 @@ Action add_latency_model_command(CLI::App& app) {
       ->check(CLI::IsMember(measure::backend_names()))
       ->capture_default_str();
   command->add_option("--threads", options->threads, "intra-op threads")->check(CLI::PositiveNumber)->capture_default_str();
-  command->add_option("--models", options->models, "fit: zoo models whose operators are measured (default: all)")
+  command->add_option("--models", options->models, "zoo models whose operators and candidates are measured (fit) and predicted (default: all)")
       ->check(CLI::IsMember(zoo::model_names()))
       ->delimiter(',');
-  command->add_option("--candidates", options->candidates, "fit: rule candidates measured per operator")->capture_default_str();
+  command->add_option("--candidates", options->candidates, "rule candidates per operator measured (fit) and predicted")->capture_default_str();
   command->add_option("--samples", options->samples,
                       "fit: kernel configurations sampled around the zoo's operators, measured for training only")
       ->capture_default_str();

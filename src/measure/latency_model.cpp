@@ -2,6 +2,7 @@
 #include "measure/latency_model.h"
 
 #include <algorithm>
+#include <bit>
 #include <map>
 #include <set>
 
@@ -30,10 +31,11 @@ struct Split {
 };
 
 struct Samples {
-  Split unseen_forms;    // held out: operators with a statement in is_held_out's fifth
-  Split random_configs;  // the rest, a random fifth of it held out (is_in_random_fifth)
   std::vector<ir::OpExpr> all_ops;
   std::vector<double> all_ms, all_trust;
+  std::vector<unsigned> folds;  // statement_folds of each
+  std::vector<bool> reported;   // a zoo operator or candidate: what the accuracy is reported on
+  Split random_configs;         // outside fold 0, a random fifth of it held out (is_in_random_fifth)
   std::vector<double> spreads;  // of every measurement
   size_t swept = 0, sweeps_agreeing = 0;  // measurements of two sweeps or more, and those whose sweeps agreed
 };
@@ -51,15 +53,16 @@ double measurement_trust(const Timing& timing) {
   return 1.0 / (kSpreadFloor + timing.spread());
 }
 
-Samples cached_samples(const LatencyCache& cache, Backend backend, int threads) {
+Samples cached_samples(const LatencyCache& cache, Backend backend, int threads, const std::set<std::string>& reported) {
   Samples samples;
   for (const auto& m : cache.all(cache_name(backend), threads, machine_fingerprint())) {
     ir::OpExpr op = ir::parse(m.op_text);
     const double trust = measurement_trust(m.timing);
-    const bool held_out = is_held_out(op);
-    samples.unseen_forms.add(held_out, op, m.timing.median_ms, trust);
-    if (!held_out) samples.random_configs.add(is_in_random_fifth(op), op, m.timing.median_ms, trust);
-    samples.all_ops.push_back(op);
+    const unsigned folds = statement_folds(op);
+    if ((folds & 1u) == 0) samples.random_configs.add(is_in_random_fifth(op), op, m.timing.median_ms, trust);
+    samples.folds.push_back(folds);
+    samples.reported.push_back(reported.contains(op.canonical_key()));
+    samples.all_ops.push_back(std::move(op));
     samples.all_ms.push_back(m.timing.median_ms);
     samples.spreads.push_back(m.timing.spread());
     samples.all_trust.push_back(trust);
@@ -119,11 +122,21 @@ std::vector<OpToMeasure> zoo_operators(const std::vector<std::string>& models, i
 
 namespace {
 
-// The held-out report on samples already read from the cache.
-LatencyModelReport evaluate_samples(const Samples& samples, const LatencyCache& cache, Backend backend, int threads) {
-  const Split& unseen = samples.unseen_forms;
+std::set<std::string> canonical_keys(const std::vector<OpToMeasure>& ops) {
+  std::set<std::string> keys;
+  for (const auto& op : ops) keys.insert(op.op.canonical_key());
+  return keys;
+}
+
+// The held-out report on samples already read from the cache. Each fold in turn is held out: a
+// predictor fitted on the operators with no statement in it predicts the reported operators with
+// one (each operator in its lowest fold), so every zoo operator and candidate is predicted once
+// by a predictor that never saw one of its statements.
+LatencyModelReport evaluate_samples(const Samples& samples, const LatencyCache& cache, Backend backend, int threads,
+                                    const std::function<void(size_t, size_t)>& on_progress) {
   const Split& random = samples.random_configs;
-  if (unseen.train_ops.size() < 8 || unseen.test_ops.empty() || random.train_ops.size() < 8 || random.test_ops.empty()) {
+  const bool any_reported = std::ranges::find(samples.reported, true) != samples.reported.end();
+  if (!any_reported || samples.all_ops.size() < 16 || random.train_ops.size() < 8 || random.test_ops.empty()) {
     throw MeasureError("the latency cache " + cache.path().string() + " holds " + std::to_string(samples.all_ops.size()) +
                        " operator measurements for " + std::string(to_string(backend)) + " with " + std::to_string(threads) +
                        " thread(s) on this machine; run `gos latency-model fit --backend " + std::string(to_string(backend)) +
@@ -133,29 +146,51 @@ LatencyModelReport evaluate_samples(const Samples& samples, const LatencyCache& 
   report.backend = to_string(backend);
   report.machine = machine_fingerprint();
   report.threads = threads;
-  report.n_train = unseen.train_ops.size();
   std::vector<double> spreads = samples.spreads;
   std::nth_element(spreads.begin(), spreads.begin() + static_cast<std::ptrdiff_t>(spreads.size() / 2), spreads.end());
   report.median_spread = spreads[spreads.size() / 2];
   report.n_swept = samples.swept;
   report.sweeps_within_10pct = static_cast<double>(samples.sweeps_agreeing) / static_cast<double>(samples.swept);
-  const LatencyPredictor predictor = LatencyPredictor::fit(unseen.train_ops, unseen.train_ms, unseen.train_trust);
-  report.held_out = evaluate(predictor, unseen.test_ops, unseen.test_ms);
-  for (size_t i = 0; i < unseen.test_ops.size(); ++i) {
-    const auto& op = unseen.test_ops[i];
-    std::string kinds;
-    for (size_t s = 0; s < op.statements().size(); ++s) kinds += (kinds.empty() ? "" : " ") + statement_kind(op, s);
-    report.held_out_ops.push_back({kinds, ir::cost(op).macs, unseen.test_ms[i], predictor.predict_ms(op), ir::print(op)});
+  const size_t steps = kHeldOutFolds + 1;
+  std::vector<double> predicted, measured;
+  size_t fitted = 0, folds_checked = 0;
+  for (unsigned fold = 0; fold < kHeldOutFolds; ++fold) {
+    if (on_progress) on_progress(fold, steps);
+    Split split;
+    for (size_t i = 0; i < samples.all_ops.size(); ++i) {
+      const bool in_fold = (samples.folds[i] >> fold) & 1u;
+      if (in_fold && !(samples.reported[i] && static_cast<unsigned>(std::countr_zero(samples.folds[i])) == fold)) continue;
+      split.add(in_fold, samples.all_ops[i], samples.all_ms[i], samples.all_trust[i]);
+    }
+    if (split.test_ops.empty()) continue;
+    const LatencyPredictor predictor = LatencyPredictor::fit(split.train_ops, split.train_ms, split.train_trust);
+    fitted += split.train_ops.size();
+    ++folds_checked;
+    for (size_t i = 0; i < split.test_ops.size(); ++i) {
+      const auto& op = split.test_ops[i];
+      std::string kinds;
+      for (size_t s = 0; s < op.statements().size(); ++s) kinds += (kinds.empty() ? "" : " ") + statement_kind(op, s);
+      predicted.push_back(predictor.predict_ms(op));
+      measured.push_back(split.test_ms[i]);
+      report.held_out_ops.push_back({kinds, ir::cost(op).macs, split.test_ms[i], predicted.back(), ir::print(op)});
+    }
   }
+  report.held_out = accuracy_of(predicted, measured);
+  report.n_train = fitted / folds_checked;
+  if (on_progress) on_progress(kHeldOutFolds, steps);
   const LatencyPredictor on_random_configs = LatencyPredictor::fit(random.train_ops, random.train_ms, random.train_trust);
   report.random_held_out = evaluate(on_random_configs, random.test_ops, random.test_ms);
+  if (on_progress) on_progress(steps, steps);
   return report;
 }
 
 }  // namespace
 
-LatencyModelReport evaluate_latency_model(const LatencyCache& cache, Backend backend, int threads) {
-  return evaluate_samples(cached_samples(cache, backend, threads), cache, backend, threads);
+LatencyModelReport evaluate_latency_model(const LatencyCache& cache, Backend backend, int threads,
+                                          const std::vector<std::string>& models, int candidates_per_op,
+                                          const std::function<void(size_t, size_t)>& on_progress) {
+  const Samples samples = cached_samples(cache, backend, threads, canonical_keys(zoo_operators(models, candidates_per_op)));
+  return evaluate_samples(samples, cache, backend, threads, on_progress);
 }
 
 LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int threads, const std::vector<std::string>& models,
@@ -163,8 +198,7 @@ LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int t
                                      const std::function<void(const std::string&, size_t, size_t)>& on_progress) {
   const BenchOptions per_op{.threads = threads, .warmup = 5, .min_runs = 15, .budget_seconds = 0.2};
   auto ops = zoo_operators(models, candidates_per_op);
-  std::set<std::string> zoo_keys;
-  for (const auto& op : ops) zoo_keys.insert(op.op.canonical_key());
+  const std::set<std::string> zoo_keys = canonical_keys(ops);
   for (auto& sampled : sampled_operators(sampled_count, kSampledOperatorsSeed, model_operators(models))) {
     if (!zoo_keys.contains(sampled.op.canonical_key())) ops.push_back(std::move(sampled));
   }
@@ -172,8 +206,10 @@ LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int t
   measure_cached(cache, ops, backend, per_op, &measured, [&](size_t done, size_t total) {
     if (on_progress) on_progress("time operators", done, total);
   });
-  const Samples samples = cached_samples(cache, backend, threads);  // parsed once for both fits
-  LatencyModelReport report = evaluate_samples(samples, cache, backend, threads);
+  const Samples samples = cached_samples(cache, backend, threads, zoo_keys);  // parsed once for every fit
+  LatencyModelReport report = evaluate_samples(samples, cache, backend, threads, [&](size_t done, size_t total) {
+    if (on_progress) on_progress("check the predictor", done, total);
+  });
   report.newly_measured = measured;
   const LatencyPredictor predictor = LatencyPredictor::fit(samples.all_ops, samples.all_ms, samples.all_trust);
   cache.put_blob(kPredictorBlob, scope(backend, threads), predictor.to_json());

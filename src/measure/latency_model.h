@@ -34,12 +34,12 @@ struct OpPrediction {
 struct LatencyModelReport {
   std::string backend, machine;
   int threads = 1;
-  PredictorAccuracy held_out;  // fitted on the other four fifths
+  PredictorAccuracy held_out;  // each zoo operator predicted with its statements' fold held out
   std::vector<OpPrediction> held_out_ops;
   // nn-Meter's protocol: a random fifth of the rest (is_in_random_fifth), fitted on the others, so
   // configurations of forms the fit has seen; comparable with the accuracy nn-Meter reports.
   PredictorAccuracy random_held_out;
-  size_t n_train = 0;
+  size_t n_train = 0;  // operators fitted on per fold, on average
   size_t newly_measured = 0;
   // Of the measurements fitted and held out: over kNoisySpread, most were taken while the machine
   // was unsteady, and the accuracy above is not what a quiet machine's measurements give.
@@ -56,9 +56,12 @@ struct LatencyModelReport {
   std::vector<ModelCheck> models;
 };
 
-// The held-out accuracy of a predictor fitted on the cached measurements of this backend,
-// threads and machine (nothing is measured). Throws MeasureError when the cache has too few.
-LatencyModelReport evaluate_latency_model(const LatencyCache& cache, Backend backend, int threads);
+// The held-out accuracy, on zoo_operators(models, candidates_per_op), of predictors fitted on the
+// cached measurements of this backend, threads and machine (nothing is measured): each of the
+// five folds of statements held out in turn. Throws MeasureError when the cache has too few.
+LatencyModelReport evaluate_latency_model(const LatencyCache& cache, Backend backend, int threads,
+                                          const std::vector<std::string>& models, int candidates_per_op,
+                                          const std::function<void(size_t, size_t)>& on_progress = {});
 
 // The seed of the sampled training operators, fixed so that every fit samples the same ones.
 constexpr uint64_t kSampledOperatorsSeed = 5;

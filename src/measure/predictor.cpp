@@ -437,36 +437,45 @@ LatencyPredictor LatencyPredictor::from_json(const std::string& text) {
   }
 }
 
-PredictorAccuracy evaluate(const LatencyPredictor& predictor, const std::vector<ir::OpExpr>& ops,
-                           const std::vector<double>& latency_ms) {
+PredictorAccuracy accuracy_of(const std::vector<double>& predicted_ms, const std::vector<double>& measured_ms) {
+  if (predicted_ms.size() != measured_ms.size()) throw MeasureError("accuracy needs one prediction per measurement");
   PredictorAccuracy accuracy;
-  accuracy.n_ops = ops.size();
-  if (ops.empty()) return accuracy;
+  accuracy.n_ops = measured_ms.size();
+  if (measured_ms.empty()) return accuracy;
   std::vector<double> relative;
   double squared = 0;
   size_t within_10 = 0, within_20 = 0;
-  for (size_t i = 0; i < ops.size(); ++i) {
-    const double predicted = predictor.predict_ms(ops[i]);
-    const double error = std::abs(predicted - latency_ms[i]) / latency_ms[i];
+  for (size_t i = 0; i < measured_ms.size(); ++i) {
+    const double error = std::abs(predicted_ms[i] - measured_ms[i]) / measured_ms[i];
     relative.push_back(error);
     within_10 += error <= 0.10;
     within_20 += error <= 0.20;
-    squared += (predicted - latency_ms[i]) * (predicted - latency_ms[i]);
+    squared += (predicted_ms[i] - measured_ms[i]) * (predicted_ms[i] - measured_ms[i]);
   }
   std::sort(relative.begin(), relative.end());
-  accuracy.within_10pct = static_cast<double>(within_10) / static_cast<double>(ops.size());
-  accuracy.within_20pct = static_cast<double>(within_20) / static_cast<double>(ops.size());
-  accuracy.rmse_ms = std::sqrt(squared / static_cast<double>(ops.size()));
+  accuracy.within_10pct = static_cast<double>(within_10) / static_cast<double>(measured_ms.size());
+  accuracy.within_20pct = static_cast<double>(within_20) / static_cast<double>(measured_ms.size());
+  accuracy.rmse_ms = std::sqrt(squared / static_cast<double>(measured_ms.size()));
   accuracy.median_abs_error_pct = 100 * relative[relative.size() / 2];
   return accuracy;
 }
 
-bool is_held_out(const ir::OpExpr& op) {
-  for (size_t s = 0; s < op.statements().size(); ++s) {
-    if (util::stable_hash(lowering::statement_as_op(op, s).canonical_key()) % 5 == 0) return true;
-  }
-  return false;
+PredictorAccuracy evaluate(const LatencyPredictor& predictor, const std::vector<ir::OpExpr>& ops,
+                           const std::vector<double>& latency_ms) {
+  std::vector<double> predicted;
+  for (const auto& op : ops) predicted.push_back(predictor.predict_ms(op));
+  return accuracy_of(predicted, latency_ms);
 }
+
+unsigned statement_folds(const ir::OpExpr& op) {
+  unsigned folds = 0;
+  for (size_t s = 0; s < op.statements().size(); ++s) {
+    folds |= 1u << (util::stable_hash(lowering::statement_as_op(op, s).canonical_key()) % kHeldOutFolds);
+  }
+  return folds;
+}
+
+bool is_held_out(const ir::OpExpr& op) { return (statement_folds(op) & 1u) != 0; }
 
 bool is_in_random_fifth(const ir::OpExpr& op) {
   return !is_held_out(op) && util::stable_hash(op.canonical_key() + "#random-fifth") % 5 == 0;

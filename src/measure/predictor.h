@@ -70,10 +70,16 @@ std::string statement_kind(const ir::OpExpr& op, size_t statement);
 
 PredictorAccuracy evaluate(const LatencyPredictor& predictor, const std::vector<ir::OpExpr>& ops,
                            const std::vector<double>& latency_ms);
+PredictorAccuracy accuracy_of(const std::vector<double>& predicted_ms, const std::vector<double>& measured_ms);
 
-// The deterministic held-out fifth: an operator is held out when any of its statements is (by a
-// hash of the statement's canonical form), so that reported accuracy is on operators none of
-// whose statements was fitted on.
+// Statements fall in one of five folds by a hash of their canonical form. statement_folds has
+// bit f set when one of the operator's statements is in fold f: a predictor fitted on operators
+// without fold f is checked on operators with it, none of whose fold-f statements it has seen.
+constexpr unsigned kHeldOutFolds = 5;
+unsigned statement_folds(const ir::OpExpr& op);
+
+// The deterministic held-out fifth, fold 0: the sampled training operators never have a
+// statement in it (sampled_operators.h).
 bool is_held_out(const ir::OpExpr& op);
 
 // A second fifth, drawn from the operators is_held_out leaves for fitting (by a hash of the whole

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 
 #include "ir/ops.h"
@@ -102,6 +103,31 @@ TEST(LatencyPredictor, AboutAFifthOfOperatorsIsHeldOut) {
   size_t held_out = std::count_if(ops.begin(), ops.end(), [](const ir::OpExpr& op) { return is_held_out(op); });
   EXPECT_GT(held_out, ops.size() / 10);
   EXPECT_LT(held_out, ops.size() * 3 / 10);
+}
+
+// Each statement falls in exactly one of the five folds, so an operator is in as many folds as
+// it has statements at most, the held-out fifth is fold 0, and every fold holds some operators.
+TEST(LatencyPredictor, EveryStatementFallsInOneOfFiveFolds) {
+  auto ops = operators();
+  std::vector<size_t> per_fold(kHeldOutFolds);
+  for (const auto& op : ops) {
+    const unsigned folds = statement_folds(op);
+    EXPECT_NE(folds, 0u);
+    EXPECT_LT(folds, 1u << kHeldOutFolds);
+    EXPECT_LE(static_cast<size_t>(std::popcount(folds)), op.statements().size());
+    EXPECT_EQ(is_held_out(op), (folds & 1u) != 0);
+    for (unsigned f = 0; f < kHeldOutFolds; ++f) per_fold[f] += (folds >> f) & 1u;
+  }
+  for (size_t count : per_fold) EXPECT_GT(count, 0u);
+}
+
+TEST(LatencyPredictor, AccuracyCountsPredictionsWithinTenAndTwentyPercent) {
+  const auto accuracy = accuracy_of({1.05, 0.85, 2.0, 1.0}, {1.0, 1.0, 1.0, 1.0});
+  EXPECT_EQ(accuracy.n_ops, 4u);
+  EXPECT_DOUBLE_EQ(accuracy.within_10pct, 0.5);
+  EXPECT_DOUBLE_EQ(accuracy.within_20pct, 0.75);
+  EXPECT_NEAR(accuracy.median_abs_error_pct, 15, 1e-9);
+  EXPECT_THROW(accuracy_of({1.0}, {}), MeasureError);
 }
 
 TEST(LatencyPredictor, TheRandomFifthIsDrawnFromTheOperatorsNotHeldOut) {
