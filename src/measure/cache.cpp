@@ -25,6 +25,11 @@ CREATE TABLE IF NOT EXISTS blobs (
   PRIMARY KEY (name, backend, threads, machine));
 )sql";
 
+MeasureError read_only_error(sqlite3* db) {
+  return MeasureError(std::string("cannot write to the latency cache ") + sqlite3_db_filename(db, "main") + " (" +
+                      sqlite3_errmsg(db) + "): make it writable, or set GOS_CACHE (or --cache) to another file");
+}
+
 // A prepared statement, finalised on scope exit.
 class Statement {
  public:
@@ -50,6 +55,7 @@ class Statement {
     int status = sqlite3_step(statement_);
     if (status == SQLITE_ROW) return true;
     if (status == SQLITE_DONE) return false;
+    if ((status & 0xff) == SQLITE_READONLY) throw read_only_error(db_);
     throw MeasureError(std::string("latency cache: ") + sqlite3_errmsg(db_));
   }
   double real(int column) const { return sqlite3_column_double(statement_, column); }
@@ -93,9 +99,10 @@ LatencyCache::LatencyCache(const std::filesystem::path& path) : path_(path), db_
   }
   sqlite3_busy_timeout(db_->handle, 10000);  // another gos may be writing
   char* message = nullptr;
-  if (sqlite3_exec(db_->handle, kSchema, nullptr, nullptr, &message) != SQLITE_OK) {
+  if (const int status = sqlite3_exec(db_->handle, kSchema, nullptr, nullptr, &message); status != SQLITE_OK) {
     std::string reason = message ? message : "unknown error";
     sqlite3_free(message);
+    if ((status & 0xff) == SQLITE_READONLY) throw read_only_error(db_->handle);
     throw MeasureError("the latency cache " + path.string() + " is not usable (" + reason +
                        "); move it away or set GOS_CACHE to another file");
   }

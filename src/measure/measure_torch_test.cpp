@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -181,6 +182,32 @@ TEST_F(ScratchCache, ACacheFromBeforeSweepsIsUpgradedInPlace) {
   EXPECT_DOUBLE_EQ(old->slowest_sweep_ms, 1.5);
   LatencyCache reopened(path);  // upgrading twice is harmless
   EXPECT_EQ(reopened.all("torch@3", 1, "m").at(0).sweeps, 1);
+}
+
+// A cache the user cannot write to says so and what to do, whether it needs a new table or a row.
+// Tests run as root, whom file modes do not stop, so the file is made immutable (chattr +i);
+// where that is not allowed the test is skipped.
+TEST_F(ScratchCache, ACacheThatCannotBeWrittenSaysToMakeItWritable) {
+  const auto path = folder_ / "read-only.sqlite";
+  {
+    LatencyCache cache(path);  // a current cache with its tables
+  }
+  const std::string file = path.string();
+  if (std::system(("chattr +i '" + file + "' 2>/dev/null").c_str()) != 0) GTEST_SKIP() << "chattr +i is not allowed here";
+  struct Unfreeze {
+    std::string file;
+    ~Unfreeze() { [[maybe_unused]] int ignored = std::system(("chattr -i '" + file + "'").c_str()); }
+  } unfreeze{file};
+  LatencyCache cache(path);  // reading needs no write
+  EXPECT_FALSE(cache.find({"torch@3", 1, "m", "k"}));
+  try {
+    const CachedMeasurement row{{"torch@3", 1, "m", "k"}, {1.5, 1.4, 1.6, 20}, {}, "text", 1, 1.5};
+    cache.store(row);
+    FAIL() << "wrote to an immutable file";
+  } catch (const MeasureError& error) {
+    EXPECT_NE(std::string(error.what()).find("make it writable"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find(file), std::string::npos) << error.what();
+  }
 }
 
 TEST_F(ScratchCache, AFileThatIsNotACacheIsAClearError) {
