@@ -123,7 +123,7 @@ std::string detail_line(const Row& row) {
 
 // What was inspected: an ONNX file, or a zoo model built in C++ (opset 0).
 std::string origin(const graph::ImportResult& result) {
-  if (result.opset == 0) return "gos zoo model, batch norms folded";
+  if (result.opset == 0) return "gos zoo model, batch norms folded, activations fused";
   return fmt::format("graph '{}', ONNX opset {}", result.graph.name, result.opset);
 }
 

@@ -114,7 +114,7 @@ TEST(InspectCommand, ZooModelsByName) {
     EXPECT_GT(macs, 0) << name;
   }
   auto human = run_gos({"inspect", "resnet20"});
-  EXPECT_NE(human.out.find("resnet20 (gos zoo model, batch norms folded)"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("resnet20 (gos zoo model, batch norms folded, activations fused)"), std::string::npos) << human.out;
   EXPECT_NE(human.out.find("\ntotal   "), std::string::npos) << human.out;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // Internal to the CLI: what a MODEL argument names, an ONNX file or (when no file has that name)
-// a zoo model built in C++ with batch norms folded and seeded random weights.
+// a zoo model built in C++ as its ONNX import would read (zoo::inference_graph) with seeded random
+// weights.
 #include <algorithm>
 #include <filesystem>
 #include <string>
@@ -14,7 +15,7 @@ inline graph::ImportResult load_model(const std::string& model, bool allow_unsup
   const auto names = zoo::model_names();
   if (!std::filesystem::exists(model) && std::find(names.begin(), names.end(), model) != names.end()) {
     graph::ImportResult built;
-    built.graph = graph::fold_batch_norms(zoo::build_model(model, /*seed=*/0));
+    built.graph = zoo::inference_graph(model, /*seed=*/0);
     return built;
   }
   return graph::import_onnx(model, {.allow_unsupported = allow_unsupported});

@@ -74,7 +74,7 @@ Samples cached_samples(const LatencyCache& cache, Backend backend, int threads, 
   return samples;
 }
 
-graph::Graph zoo_graph(const std::string& name) { return graph::fold_batch_norms(zoo::build_model(name, /*seed=*/0)); }
+graph::Graph zoo_graph(const std::string& name) { return zoo::inference_graph(name, /*seed=*/0); }
 
 // The models' compute operators, which the sampled operators vary.
 std::vector<ir::OpExpr> model_operators(const std::vector<std::string>& models) {

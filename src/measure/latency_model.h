@@ -11,7 +11,8 @@
 
 namespace gos::measure {
 
-// Every compute operator of the named zoo models (batch norms folded; distinct operators once)
+// Every compute operator of the named zoo models (zoo::inference_graph: batch norms folded,
+// activations fused into their producers; distinct operators once)
 // and, for each one the rules apply to, up to `candidates_per_op` of its depth-1 candidates
 // spread over their MACs.
 std::vector<OpToMeasure> zoo_operators(const std::vector<std::string>& models, int candidates_per_op);

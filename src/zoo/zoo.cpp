@@ -67,4 +67,10 @@ const ModelInfo& model_info(const std::string& name) { return entry(name).info; 
 
 graph::Graph build_model(const std::string& name, uint64_t seed) { return entry(name).build(seed); }
 
+graph::Graph inference_graph(const std::string& name, uint64_t seed) {
+  graph::Graph graph = graph::fold_batch_norms(build_model(name, seed));
+  graph::fuse_epilogues(graph);
+  return graph;
+}
+
 }  // namespace gos::zoo

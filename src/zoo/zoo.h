@@ -41,4 +41,9 @@ const ModelInfo& model_info(const std::string& name);  // throws ZooError
 // The model's graph; equal seeds give identical weights. Throws ZooError for an unknown name.
 graph::Graph build_model(const std::string& name, uint64_t seed);
 
+// The model as gos reads back its ONNX export, which is what inference, measurement and the
+// search see: batch norms folded and each activation or bias add fused into its producer
+// (graph::fuse_epilogues), so a convolution and its ReLU are one operator, `Y = relu(sum ...)`.
+graph::Graph inference_graph(const std::string& name, uint64_t seed);
+
 }  // namespace gos::zoo
