@@ -167,14 +167,12 @@ constexpr double kLearningRate = 0.1;
 constexpr size_t kMaxBins = 65535;
 
 struct BinnedFeatures {
-  size_t rows = 0;
   std::vector<std::vector<uint16_t>> bin;  // [feature][row]
   std::vector<std::vector<double>> lowest, highest;  // [feature][bin]: the values a bin holds
 };
 
 BinnedFeatures bin_features(const std::vector<std::vector<double>>& x) {
   BinnedFeatures binned;
-  binned.rows = x.size();
   const size_t features = x.empty() ? 0 : x[0].size();
   binned.bin.resize(features);
   binned.lowest.resize(features);
