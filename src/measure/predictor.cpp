@@ -158,6 +158,8 @@ constexpr int kTrees = 600;
 constexpr int kDepth = 6;
 constexpr size_t kMinLeaf = 3;
 constexpr double kLearningRate = 0.1;
+constexpr double kSharedRidge = 1e-3;
+constexpr double kKindRidge = 25.0;  // pulls a kind with few operators towards the shared plane
 
 // Each feature's values sorted once into bins, so that a node's best split comes from per-bin
 // sums over its rows instead of sorting its rows by every feature at every node: `gos
@@ -280,6 +282,57 @@ struct TreeBuilder {
   }
 };
 
+// ---- A linear base per kind: log time as a plane in log work, bytes and weights ------------
+
+// Trees give a step function: between the sizes they were fitted on, a time is the nearest
+// fitted step's. A kind's time grows smoothly with its work and traffic, so a plane in their logs
+// per kind carries that, and the trees fit what is left (tiles, windows, fast paths).
+std::vector<double> base_inputs(const std::vector<double>& x) {
+  const size_t first = kinds().size();
+  return {1.0, x[first + 0], x[first + 1], x[first + 2], x[first + 10], x[first + 11]};
+}
+
+size_t kind_index(const std::vector<double>& x) {
+  return static_cast<size_t>(std::find(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(kinds().size()), 1.0) - x.begin());
+}
+
+// Ridge regression by the normal equations (a handful of inputs), shrunk towards `prior`.
+std::vector<double> fit_plane(const std::vector<std::vector<double>>& inputs, const std::vector<double>& y,
+                              const std::vector<double>& weight, const std::vector<double>& prior, double ridge) {
+  const size_t n = prior.size();
+  std::vector<std::vector<double>> a(n, std::vector<double>(n + 1, 0.0));
+  for (size_t r = 0; r < inputs.size(); ++r) {
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t j = 0; j < n; ++j) a[i][j] += weight[r] * inputs[r][i] * inputs[r][j];
+      a[i][n] += weight[r] * inputs[r][i] * y[r];
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    a[i][i] += ridge;
+    a[i][n] += ridge * prior[i];
+  }
+  for (size_t c = 0; c < n; ++c) {  // Gauss-Jordan with partial pivoting
+    size_t pivot = c;
+    for (size_t r = c + 1; r < n; ++r) {
+      if (std::abs(a[r][c]) > std::abs(a[pivot][c])) pivot = r;
+    }
+    std::swap(a[c], a[pivot]);
+    if (std::abs(a[c][c]) < 1e-12) return prior;
+    for (size_t r = 0; r < n; ++r) {
+      if (r == c) continue;
+      const double factor = a[r][c] / a[c][c];
+      for (size_t k = c; k <= n; ++k) a[r][k] -= factor * a[c][k];
+    }
+  }
+  std::vector<double> plane(n);
+  for (size_t i = 0; i < n; ++i) plane[i] = a[i][n] / a[i][i];
+  return plane;
+}
+
+double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  return std::inner_product(a.begin(), a.end(), b.begin(), 0.0);
+}
+
 }  // namespace
 
 double RegressionTree::predict(const std::vector<double>& x) const {
@@ -318,8 +371,13 @@ std::vector<std::vector<double>> latency_features(const ir::OpExpr& op) {
   return statements;
 }
 
+double LatencyPredictor::base_log_ms(const std::vector<double>& features) const {
+  if (planes_.empty()) return base_;
+  return dot(planes_.at(kind_index(features)), base_inputs(features));
+}
+
 double LatencyPredictor::statement_ms(const std::vector<double>& features) const {
-  double log_ms = base_;
+  double log_ms = base_log_ms(features);
   for (const auto& tree : trees_) log_ms += learning_rate_ * tree.predict(features);
   return std::exp(log_ms);
 }
@@ -348,7 +406,24 @@ LatencyPredictor LatencyPredictor::fit(const std::vector<ir::OpExpr>& ops, const
   LatencyPredictor predictor;
   predictor.learning_rate_ = kLearningRate;
   predictor.base_ = std::inner_product(y.begin(), y.end(), weight.begin(), 0.0) / std::accumulate(weight.begin(), weight.end(), 0.0);
-  std::vector<double> current(y.size(), predictor.base_), residual(y.size());
+  std::vector<std::vector<double>> inputs;
+  for (const auto& row : x) inputs.push_back(base_inputs(row));
+  std::vector<double> flat(inputs[0].size(), 0.0);
+  flat[0] = predictor.base_;
+  const std::vector<double> shared = fit_plane(inputs, y, weight, flat, kSharedRidge);
+  for (size_t k = 0; k < kinds().size(); ++k) {
+    std::vector<std::vector<double>> kind_inputs;
+    std::vector<double> kind_y, kind_weight;
+    for (size_t i = 0; i < x.size(); ++i) {
+      if (kind_index(x[i]) != k) continue;
+      kind_inputs.push_back(inputs[i]);
+      kind_y.push_back(y[i]);
+      kind_weight.push_back(weight[i]);
+    }
+    predictor.planes_.push_back(fit_plane(kind_inputs, kind_y, kind_weight, shared, kKindRidge));
+  }
+  std::vector<double> current(y.size()), residual(y.size());
+  for (size_t i = 0; i < y.size(); ++i) current[i] = predictor.base_log_ms(x[i]);
   std::vector<size_t> all(y.size());
   std::iota(all.begin(), all.end(), size_t{0});
   const BinnedFeatures binned = bin_features(x);
@@ -394,9 +469,10 @@ std::string LatencyPredictor::to_json() const {
     for (const auto& n : tree.nodes) nodes.push_back({n.feature, n.threshold, n.left, n.right, n.value});
     trees.push_back(nodes);
   }
-  return nlohmann::json{{"model", "gradient-boosted trees on log statement time"},
+  return nlohmann::json{{"model", "a plane per kind and gradient-boosted trees on log statement time"},
                         {"features", latency_feature_names()},
                         {"base", base_},
+                        {"planes", planes_},
                         {"learning_rate", learning_rate_},
                         {"overhead_per_extra_statement_ms", overhead_per_extra_statement_ms_},
                         {"trained_on", trained_on_},
@@ -412,6 +488,12 @@ LatencyPredictor LatencyPredictor::from_json(const std::string& text) {
     }
     LatencyPredictor predictor;
     predictor.base_ = json.at("base").get<double>();
+    predictor.planes_ = json.at("planes").get<std::vector<std::vector<double>>>();
+    const size_t plane_size = base_inputs(std::vector<double>(latency_feature_names().size(), 0.0)).size();
+    if (predictor.planes_.size() != kinds().size() ||
+        std::ranges::any_of(predictor.planes_, [&](const auto& plane) { return plane.size() != plane_size; })) {
+      throw MeasureError("a stored latency predictor has malformed planes (run gos latency-model fit again)");
+    }
     predictor.learning_rate_ = json.at("learning_rate").get<double>();
     predictor.overhead_per_extra_statement_ms_ = json.at("overhead_per_extra_statement_ms").get<double>();
     predictor.trained_on_ = json.at("trained_on").get<size_t>();

@@ -5,7 +5,9 @@
 //
 // An operator's time is the sum of its statements' times plus an overhead per extra statement
 // (usually negative: statements timed alone each paid a call, the operator pays one). A
-// statement's time comes from gradient-boosted regression trees on its log time, over features
+// statement's log time is a plane per kind in its log MACs, bytes, weight bytes and elements in
+// and out (which carries the trend between the sizes fitted on, where trees alone would give a
+// step function), plus gradient-boosted regression trees on what the plane leaves, over features
 // read off its recognised kernel: the kind (dense conv, 1x1, depthwise, grouped, linear, matmul,
 // pool, shift, elementwise, generic), MACs, bytes in and out, weight bytes, output and input
 // elements, MACs per output and per byte, window height, width, taps and dilation, 1-D or 2-D,
@@ -55,7 +57,10 @@ class LatencyPredictor {
   size_t trained_on() const { return trained_on_; }
 
  private:
+  double base_log_ms(const std::vector<double>& features) const;
+
   double base_ = 0;  // weighted mean log time
+  std::vector<std::vector<double>> planes_;  // per kind: log time as a plane (see predictor.cpp)
   double learning_rate_ = 0.1;
   std::vector<RegressionTree> trees_;
   double overhead_per_extra_statement_ms_ = 0;

@@ -89,6 +89,24 @@ TEST(LatencyPredictor, SurvivesAJsonRoundTrip) {
   EXPECT_THROW(LatencyPredictor::fit({}, {}), MeasureError);
 }
 
+// Trees alone give a step function of size: an operator between two fitted sizes gets one of
+// their times. A kind's plane in log work and bytes carries the trend between them.
+TEST(LatencyPredictor, PredictsSizesBetweenThoseItWasFittedOn) {
+  auto linear_of = [](int64_t width) { return ir::linear({.in_features = width, .out_features = width}); };
+  auto time_of = [](const ir::OpExpr& op) { return 1e-5 * std::pow(static_cast<double>(ir::cost(op).macs), 0.8); };
+  std::vector<ir::OpExpr> fitted;
+  std::vector<double> latency;
+  for (int64_t width = 16; width <= 4096; width *= 2) {
+    fitted.push_back(linear_of(width));
+    latency.push_back(time_of(fitted.back()));
+  }
+  auto predictor = LatencyPredictor::fit(fitted, latency);
+  for (int64_t width = 23; width <= 2900; width *= 2) {  // about halfway between two fitted widths
+    const ir::OpExpr between = linear_of(width);
+    EXPECT_NEAR(predictor.predict_ms(between) / time_of(between), 1.0, 0.1) << "width " << width;
+  }
+}
+
 TEST(LatencyPredictor, StatementsAreClassifiedByKernel) {
   auto ops = operators();
   EXPECT_EQ(statement_kind(ops[0], 0), "conv");
