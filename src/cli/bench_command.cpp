@@ -139,10 +139,7 @@ int run_bench(const BenchCommandOptions& options) {
     util::Progress progress("time each operator", static_cast<int64_t>(ops.size()), !options.json);
     auto timings = measure::measure_cached(cache, ops, backend,
                                            {.threads = options.threads, .min_runs = 20, .budget_seconds = 0.25}, &measured,
-                                           [&](size_t done, size_t total) {
-                                             progress.set_total(static_cast<int64_t>(total));
-                                             progress.update(static_cast<int64_t>(done));
-                                           });
+                                           [&](size_t done, size_t total) { progress.update_with_total(done, total); });
     progress.finish();
     for (size_t i = 0; i < rows.size(); ++i) rows[i].timing = timings[i];
   }

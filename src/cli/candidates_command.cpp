@@ -55,10 +55,7 @@ Latencies measure_latencies(const CandidatesOptions& options, const rules::Candi
   util::Progress progress("time candidates on " + options.backend, static_cast<int64_t>(ops.size()), !options.json);
   auto timings = measure::measure_cached(cache, ops, backend,
                                          {.threads = options.threads, .warmup = 5, .min_runs = 15, .budget_seconds = 0.2},
-                                         nullptr, [&](size_t done, size_t total) {
-                                           progress.set_total(static_cast<int64_t>(total));
-                                           progress.update(static_cast<int64_t>(done));
-                                         });
+                                         nullptr, [&](size_t done, size_t total) { progress.update_with_total(done, total); });
   progress.finish();
   Latencies latencies{timings[0].median_ms, {}};
   for (size_t i = 1; i < timings.size(); ++i) latencies.candidate_ms.push_back(timings[i].median_ms);

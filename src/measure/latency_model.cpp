@@ -59,9 +59,10 @@ Samples cached_samples(const LatencyCache& cache, Backend backend, int threads, 
     ir::OpExpr op = ir::parse(m.op_text);
     const double trust = measurement_trust(m.timing);
     const unsigned folds = statement_folds(op);
-    if ((folds & 1u) == 0) samples.random_configs.add(is_in_random_fifth(op), op, m.timing.median_ms, trust);
+    const std::string key = op.canonical_key();
+    if ((folds & 1u) == 0) samples.random_configs.add(draws_random_fifth(key), op, m.timing.median_ms, trust);
     samples.folds.push_back(folds);
-    samples.reported.push_back(reported.contains(op.canonical_key()));
+    samples.reported.push_back(reported.contains(key));
     samples.all_ops.push_back(std::move(op));
     samples.all_ms.push_back(m.timing.median_ms);
     samples.spreads.push_back(m.timing.spread());

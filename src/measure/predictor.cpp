@@ -186,9 +186,9 @@ BinnedFeatures bin_features(const std::vector<std::vector<double>>& x) {
     auto& lowest = binned.lowest[f];
     auto& highest = binned.highest[f];
     // A new bin at each distinct value, or, with many of them, once a bin holds its share of rows.
-    std::vector<double> values(sorted);
-    values.erase(std::unique(values.begin(), values.end()), values.end());
-    const bool one_per_value = values.size() <= kMaxBins;
+    size_t distinct = 0;
+    for (size_t i = 0; i < sorted.size(); ++i) distinct += i == 0 || sorted[i] != sorted[i - 1];
+    const bool one_per_value = distinct <= kMaxBins;
     const size_t share = (sorted.size() + kMaxBins - 1) / kMaxBins;
     size_t in_bin = 0;
     for (size_t i = 0; i < sorted.size(); ++i) {
@@ -557,8 +557,10 @@ unsigned statement_folds(const ir::OpExpr& op) {
 
 bool is_held_out(const ir::OpExpr& op) { return (statement_folds(op) & 1u) != 0; }
 
-bool is_in_random_fifth(const ir::OpExpr& op) {
-  return !is_held_out(op) && util::stable_hash(op.canonical_key() + "#random-fifth") % 5 == 0;
+bool draws_random_fifth(const std::string& canonical_key) {
+  return util::stable_hash(canonical_key + "#random-fifth") % 5 == 0;
 }
+
+bool is_in_random_fifth(const ir::OpExpr& op) { return !is_held_out(op) && draws_random_fifth(op.canonical_key()); }
 
 }  // namespace gos::measure

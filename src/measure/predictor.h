@@ -91,5 +91,7 @@ bool is_held_out(const ir::OpExpr& op);
 // operator's canonical form): other configurations of kernel forms the fit has seen, which is how
 // nn-Meter holds out, where is_held_out holds out forms never fitted on.
 bool is_in_random_fifth(const ir::OpExpr& op);
+// The same draw for an operator already known to be outside fold 0, by its canonical key.
+bool draws_random_fifth(const std::string& canonical_key);
 
 }  // namespace gos::measure

@@ -3,6 +3,8 @@
 // On a terminal it redraws one line on stderr; when stderr is not a terminal, or the user asked for
 // --json or --quiet, it prints nothing, so piped and machine-read output stays clean.
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 
@@ -20,6 +22,11 @@ class Progress {
   void update(int64_t done, const std::string& detail = {});
   // For steps whose amount of work is only known once they start.
   void set_total(int64_t total) { total_ = total; }
+  // For callbacks that report both, as measure_cached's does.
+  void update_with_total(size_t done, size_t total) {
+    set_total(static_cast<int64_t>(total));
+    update(static_cast<int64_t>(done));
+  }
   // Ends the line (keeps the last state visible).
   void finish(const std::string& detail = {});
 
