@@ -219,12 +219,18 @@ Node reduce_mean(const NodeContext& context) {
   std::vector<int64_t> normalised;
   for (int64_t axis : axes.value_or(std::vector<int64_t>{})) normalised.push_back(axis < 0 ? axis + rank : axis);
   std::sort(normalised.begin(), normalised.end());
+  normalised.erase(std::unique(normalised.begin(), normalised.end()), normalised.end());
   std::vector<int64_t> spatial_axes;
   for (int64_t axis = 2; axis < rank; ++axis) spatial_axes.push_back(axis);
-  if (rank < 3 || normalised != spatial_axes) return structural_node(context);
   const bool keep_dims = attribute_int(context.proto(), "keepdims", 1) != 0;
-  return compute_node(context, ir::global_average_pool(input[0], input[1], spatial_of(input), keep_dims),
-                      {context.input(0)}, {});
+  if (rank >= 3 && normalised == spatial_axes) {
+    return compute_node(context, ir::global_average_pool(input[0], input[1], spatial_of(input), keep_dims),
+                        {context.input(0)}, {});
+  }
+  // A mean over the batch (or over every axis, when none are given) mixes samples: not an
+  // operator of one sample, so it stays a structural node.
+  if (normalised.empty() || normalised.front() < 1 || normalised.back() >= rank) return structural_node(context);
+  return compute_node(context, ir::mean_over_axes(input, normalised, keep_dims), {context.input(0)}, {});
 }
 
 }  // namespace

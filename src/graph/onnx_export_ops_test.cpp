@@ -106,6 +106,11 @@ const std::vector<GenericCase> kGenericStatements{
     {"diagonal", "Y[n,i] = X[n,i,i] + Z[n,i]", "n<2, i<4, in X[2,4,4], in Z[2,4]"},
     {"index no factor reads", "Y[n,i,j] = sum{r} X[n,i] + B[j]", "n<2, i<3, j<4, r<5, in X[2,3]"},
     {"mean over a padded window", "Y[n,c,h] = mean{r} X[n,c,h+r-2] * V[r]", "n<1, c<2, h<5, r<4, in X[1,2,5]"},
+    {"mean over tokens", "Y[n,c] = mean{t} X[n,t,c]", "n<2, t<7, c<3, in X[2,7,3]"},
+    {"mean over two axes, one kept", "Y[n,t,u] = mean{c,w} X[n,c,t,u,w]", "n<1, c<3, t<2, u<1, w<4, in X[1,3,2,1,4]"},
+    {"mean over a window", "Y[n,c] = mean{r} X[n,2*c+r]", "n<1, c<3, r<2, in X[1,6]"},
+    {"mean keeping a unit axis", "Y[n,u,c] = mean{t} X[n,t,c]", "n<2, u<1, t<5, c<3, in X[2,5,3]"},
+    {"mean into a unit axis elsewhere", "Y[n,c,u] = mean{t} X[n,t,c]", "n<2, u<1, t<5, c<3, in X[2,5,3]"},
     {"scalar output", "Y[] = sum{i,j} X[i,j] * W[j,i]", "i<3, j<4"},
     {"matmul with a transposed weight", "Y[b,m,n] = silu(sum{k} X[b,m,k] * W[n,k])", "b<2, m<3, n<4, k<5"},
 };

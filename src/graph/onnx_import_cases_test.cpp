@@ -144,17 +144,25 @@ TEST(ImportPooling, MaxAndAveragePoolAttributes) {
   EXPECT_EQ(*graph.nodes[1].op, ir::average_pool(average_spec));
 }
 
-TEST(ImportPooling, SpatialReduceMeanIsAGlobalPoolOtherMeansStayStructural) {
+TEST(ImportPooling, SpatialReduceMeanIsAGlobalPoolOtherMeansAreMeansAndTheBatchMeanStaysStructural) {
   ModelBuilder model;
-  model.input("x", {1, 3, 4, 5}).output("y", {1, 3}).output("z", {1, 1, 4, 5});
+  model.input("x", {1, 3, 4, 5}).output("y", {1, 3}).output("z", {1, 1, 4, 5}).output("t", {1, 4}).output("b", {3, 4, 5});
   auto& spatial = model.node("ReduceMean", {"x"}, {"y"});
   set_attribute(spatial, "axes", std::vector<int64_t>{-1, 2});
   set_attribute(spatial, "keepdims", int64_t{0});
   auto& channels = model.node("ReduceMean", {"x"}, {"z"});
   set_attribute(channels, "axes", std::vector<int64_t>{1});
+  auto& tokens = model.node("ReduceMean", {"x"}, {"t"});
+  set_attribute(tokens, "axes", std::vector<int64_t>{-1, 1});
+  set_attribute(tokens, "keepdims", int64_t{0});
+  auto& batch = model.node("ReduceMean", {"x"}, {"b"});
+  set_attribute(batch, "axes", std::vector<int64_t>{0});
+  set_attribute(batch, "keepdims", int64_t{0});
   Graph graph = import(model);
   EXPECT_EQ(*graph.nodes[0].op, ir::global_average_pool(1, 3, {4, 5}, false));
-  EXPECT_FALSE(graph.nodes[1].is_compute());
+  EXPECT_EQ(*graph.nodes[1].op, ir::mean_over_axes({1, 3, 4, 5}, {1}, true));
+  EXPECT_EQ(*graph.nodes[2].op, ir::mean_over_axes({1, 3, 4, 5}, {1, 3}, false));
+  EXPECT_FALSE(graph.nodes[3].is_compute());
 }
 
 // ---- Batch normalisation -----------------------------------------------------------------------

@@ -626,6 +626,31 @@ OpExpr global_average_pool(int64_t batch, int64_t channels, std::vector<int64_t>
   return OpExpr::make({declare("X", Role::Input, input_shape)}, {statement});
 }
 
+OpExpr mean_over_axes(const std::vector<int64_t>& shape, const std::vector<int64_t>& axes, bool keep_dims) {
+  constexpr std::string_view name = "mean_over_axes";
+  for (int64_t extent : shape) require_positive(name, "extent", extent);
+  require(!axes.empty() && std::ranges::is_sorted(axes) && std::ranges::adjacent_find(axes) == axes.end(), name,
+          "axes must be given, sorted and distinct");
+  require(axes.front() >= 1 && axes.back() < static_cast<int64_t>(shape.size()), name,
+          "axes must lie between 1 and the rank - 1 (the batch axis is not reduced)");
+  Statement statement;
+  statement.output.tensor = "Y";
+  statement.reduction = Reduction::Mean;
+  std::vector<Affine> input_subscripts;
+  for (size_t axis = 0; axis < shape.size(); ++axis) {
+    const std::string suffix = std::to_string(axis);
+    if (std::ranges::find(axes, static_cast<int64_t>(axis)) == axes.end()) {
+      input_subscripts.push_back(bind_output(statement, "d" + suffix, shape[axis]));
+      statement.output.subscripts.push_back(input_subscripts.back());
+    } else {
+      input_subscripts.push_back(bind_reduction(statement, "r" + suffix, shape[axis]));
+      if (keep_dims) statement.output.subscripts.push_back(bind_output(statement, "u" + suffix, 1));
+    }
+  }
+  statement.factors = {Access{"X", input_subscripts}};
+  return OpExpr::make({declare("X", Role::Input, shape)}, {statement});
+}
+
 OpExpr activation(const std::vector<int64_t>& shape, Activation act) {
   return elementwise("activation", shape, act, /*residual=*/false);
 }

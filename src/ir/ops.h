@@ -99,6 +99,9 @@ OpExpr max_pool(const PoolSpec& spec);
 OpExpr average_pool(const PoolSpec& spec);
 // Y[n,c] = mean{h,w} X[n,c,h,w] (keep_dims writes Y[n,c,1,1]).
 OpExpr global_average_pool(int64_t batch, int64_t channels, std::vector<int64_t> spatial, bool keep_dims = true);
+// The mean of X over some of its axes, not the first (the batch): Y[n,c] = mean{t} X[n,t,c] for
+// axes {1} of a rank-3 X (keep_dims writes Y[n,1,c]).
+OpExpr mean_over_axes(const std::vector<int64_t>& shape, const std::vector<int64_t>& axes, bool keep_dims);
 
 // Elementwise: Y = act(X), and the residual Y = act(X + Z) of two equal shapes.
 OpExpr activation(const std::vector<int64_t>& shape, Activation activation);

@@ -235,6 +235,15 @@ TEST(Ops, GlobalAveragePoolKeepsUnitDimensions) {
   EXPECT_EQ(global_average_pool(2, 3, {4, 5}, false).output().shape, (std::vector<int64_t>{2, 3}));
 }
 
+TEST(Ops, MeanOverAxesAveragesThemAndKeepsOrDropsThem) {
+  const Tensor x({1, 2, 3}, {1, 2, 3, 5, 6, 7});
+  EXPECT_EQ(evaluate(mean_over_axes({1, 2, 3}, {1}, false), {{"X", x}}).data, (std::vector<float>{3, 4, 5}));
+  EXPECT_EQ(evaluate(mean_over_axes({1, 2, 3}, {2}, true), {{"X", x}}).data, (std::vector<float>{2, 6}));
+  EXPECT_EQ(mean_over_axes({1, 2, 3}, {2}, true).output().shape, (std::vector<int64_t>{1, 2, 1}));
+  EXPECT_EQ(evaluate(mean_over_axes({1, 2, 3}, {1, 2}, false), {{"X", x}}).data, (std::vector<float>{4}));
+  EXPECT_EQ(mean_over_axes({2, 3, 4, 5}, {2, 3}, false), global_average_pool(2, 3, {4, 5}, false));
+}
+
 TEST(Ops, FoldBatchNormAddsABiasAndRescalesTheOutputChannel) {
   LinearSpec spec;
   spec.in_features = 2;
@@ -361,6 +370,8 @@ TEST(OpsValidation, PoolingAttributes) {
   padding_only.padding = {1, 1};
   expect_error([&] { max_pool(padding_only); }, "reads only padding");
   expect_error([] { global_average_pool(1, 0, {3, 3}); }, "global_average_pool: channels (0)");
+  expect_error([] { mean_over_axes({2, 3}, {0}, false); }, "the batch axis is not reduced");
+  expect_error([] { mean_over_axes({2, 3}, {}, false); }, "axes must be given");
 }
 
 TEST(OpsValidation, ElementwiseAttributes) {

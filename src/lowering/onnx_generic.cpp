@@ -359,12 +359,46 @@ class StatementLowering {
   }
 
   std::string reduce_sum(const std::vector<View>& views) {
+    if (auto mean = mean_in_place(views)) return *mean;
     std::string value = einsum(views, output_letters_);
     if (statement_.reduction != ir::Reduction::Mean) return value;
     double count = 1;
     for (char letter : reduction_letters_) count *= static_cast<double>(extent(letter));
     if (count == 1) return value;
     return builder_.node_value("Mul", {value, builder_.float_scalar(static_cast<float>(1.0 / count))});
+  }
+
+  // The mean of one read whose kept axes are the output's, in order (with unit axes where the
+  // reduced ones were, or without them): ReduceMean over the others, one reduction that runtimes
+  // run as such and gos's import reads back as this statement, where the general path writes a
+  // contraction and a scale. Any further views are the unit output axes the read leaves unread.
+  std::optional<std::string> mean_in_place(const std::vector<View>& views) {
+    if (statement_.reduction != ir::Reduction::Mean || statement_.factors.size() != 1 || reduction_letters_.empty()) {
+      return std::nullopt;
+    }
+    constexpr char kUnitAxis = '\1';
+    const View& read = views[0];
+    auto is_read = [&](char letter) { return std::ranges::find(read.letters, letter) != read.letters.end(); };
+    std::vector<char> dropping, keeping;  // the mean's axes with keepdims 0 and 1
+    std::vector<int64_t> axes;
+    for (size_t axis = 0; axis < read.letters.size(); ++axis) {
+      const char letter = read.letters[axis];
+      const bool reduced = std::ranges::find(reduction_letters_, letter) != reduction_letters_.end();
+      if (reduced) axes.push_back(static_cast<int64_t>(axis));
+      if (!reduced) dropping.push_back(letter);
+      keeping.push_back(reduced ? kUnitAxis : letter);
+    }
+    std::vector<char> output;
+    for (char letter : output_letters_) {
+      if (!is_read(letter) && extent(letter) != 1) return std::nullopt;
+      output.push_back(is_read(letter) ? letter : kUnitAxis);
+    }
+    const bool keep_dims = output == keeping;
+    if (!keep_dims && output != dropping) return std::nullopt;
+    std::string value = builder_.node_value("ReduceMean", {read.value});
+    set_attribute(builder_.last_node(), "axes", axes);
+    set_attribute(builder_.last_node(), "keepdims", int64_t{keep_dims ? 1 : 0});
+    return value;
   }
 
   std::string reduce_max(const std::vector<View>& views) {

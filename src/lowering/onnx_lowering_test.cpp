@@ -150,6 +150,19 @@ TEST(OnnxLowering, DenseMixedRadixReadsAreReshapes) {
   EXPECT_EQ(std::count(types.begin(), types.end(), "Reshape"), 2) << "split the read, merge the write";
 }
 
+// A mean of one read that keeps the output's axes in order is a ReduceMean (mixer-s's mean over
+// tokens); one that must reorder them, or reads a window, stays an Einsum and a scale.
+TEST(OnnxLowering, AMeanOverAxesInPlaceIsAReduceMean) {
+  EXPECT_EQ(op_types(lowered("Y[n,c] = mean{t} X[n,t,c]", "n<1, t<49, c<64, in X[1,49,64]")),
+            std::vector<std::string>{"ReduceMean"});
+  EXPECT_EQ(op_types(model_of(ir::mean_over_axes({1, 3, 4, 5}, {1, 3}, true), {})),
+            std::vector<std::string>{"ReduceMean"});
+  EXPECT_EQ(op_types(model_of(ir::mean_over_axes({1, 3, 4, 5}, {1, 3}, false), {})),
+            std::vector<std::string>{"ReduceMean"});
+  EXPECT_EQ(op_types(lowered("Y[n,c,t] = mean{u} X[n,t,c,u]", "n<1, t<3, c<4, u<5, in X[1,3,4,5]")),
+            (std::vector<std::string>{"Einsum", "Mul"}));
+}
+
 TEST(OnnxLowering, MaxMasksOutOfRangeTerms) {
   auto types = op_types(lowered("Y[n,c,h] = max{r} X[n,c,h+r-1] * M[c,r]", "n<1, c<2, h<5, r<3, in X[1,2,5]"));
   EXPECT_TRUE(contains(types, "Where"));
