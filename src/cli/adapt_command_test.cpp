@@ -345,6 +345,8 @@ TEST(AdaptCommand, BadConstraintsAndChangedSettingsAreClearErrorsThatWriteNothin
       {{"--rules", "no_such_rule"}, "no_such_rule"},
       {{"--optimizer", "adam"}, "--optimizer"},
       {{"--max-candidate-error", "0"}, "--max-candidate-error"},
+      {{"--threads", "0"}, "--threads must be at least 1"},
+      {{"--train-threads", "-1"}, "--train-threads"},
   };
   for (const auto& [extra, expected] : cases) {
     std::vector<std::string> arguments{"adapt", "resnet20", "--data", "synthetic:100", "-o", (scratch / "out").string()};

@@ -12,6 +12,7 @@
 #include "cli/format.h"
 #include "cli/machine_reference.h"
 #include "cli/model_source.h"
+#include "cli/option_checks.h"
 #include "measure/cache.h"
 #include "util/progress.h"
 
@@ -213,9 +214,9 @@ Action add_bench_command(CLI::App& app) {
   command->add_option("--backend", options->backend, "torch (eager libtorch), mobile (TorchScript for mobile, XNNPACK) or ort (ONNX Runtime)")
       ->check(CLI::IsMember(measure::backend_names()))
       ->capture_default_str();
-  command->add_option("--threads", options->threads, "intra-op threads")->check(CLI::PositiveNumber)->capture_default_str();
+  command->add_option("--threads", options->threads, "intra-op threads")->check(whole_number_at_least(1))->capture_default_str();
   command->add_option("--budget", options->budget, "seconds of timed runs for the whole model, or for both with --against (at least 20 runs each)")
-      ->check(CLI::PositiveNumber)
+      ->check(number_from_zero(/*positive=*/true, "seconds"))
       ->capture_default_str();
   auto* per_op = command->add_flag("--per-op", options->per_op,
                                    "also time every operator alone (cached) and show time share vs MACs share");

@@ -168,5 +168,21 @@ TEST_F(BenchCommand, UnknownBackendIsABadUsageError) {
   EXPECT_EQ(run.exit_code, 2);
 }
 
+TEST_F(BenchCommand, NumbersOutOfRangeAreBadUsageThatSaysWhatIsWanted) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+      {{"bench", "tcn-ppg", "--threads", "0"}, "--threads: must be a whole number of at least 1, not 0"},
+      {{"bench", "tcn-ppg", "--threads", "2x"}, "--threads: must be a whole number of at least 1, not 2x"},
+      {{"bench", "tcn-ppg", "--budget", "-1"}, "--budget: must be a number above 0 (seconds), not -1"},
+      {{"latency-model", "eval", "--samples", "-5"}, "--samples: must be a whole number of at least 0, not -5"},
+      {{"candidates", "tcn-ppg", "--batch", "0"}, "--batch: must be a whole number of at least 1, not 0"},
+      {{"train", "--model", "tcn-ppg", "-o", "x.onnx", "--threads", "-1"}, "--threads: must be a whole number of at least 0 (0: every core)"},
+  };
+  for (const auto& [arguments, expected] : cases) {
+    auto run = run_gos(arguments);
+    EXPECT_EQ(run.exit_code, 2) << arguments[0];
+    EXPECT_NE(run.err.find(expected), std::string::npos) << run.err;
+  }
+}
+
 }  // namespace
 }  // namespace gos::cli

@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/format.h"
 #include "cli/model_source.h"
+#include "cli/option_checks.h"
 #include "data/data.h"
 #include "measure/cache.h"
 #include "search/candidates.h"
@@ -230,7 +231,7 @@ Action add_candidates_command(CLI::App& app) {
   command->add_option("--data", options->data,
                       "images to run the model on (fashion-mnist[:DIR], synthetic[:N]); default: random normal inputs");
   command->add_option("--batch", options->batch, "model inputs the errors are measured on")
-      ->check(CLI::PositiveNumber)
+      ->check(whole_number_at_least(1))
       ->capture_default_str();
   command->add_option("--seed", options->seed, "random inputs")->capture_default_str();
   command->add_option("--subsample", options->subsample,
@@ -239,7 +240,7 @@ Action add_candidates_command(CLI::App& app) {
   command->add_flag("--keep-costlier", options->keep_costlier, "also list candidates not cheaper than the original");
   command->add_option("--backend", options->backend, "also measure every candidate's latency on torch, mobile or ort (cached)")
       ->check(CLI::IsMember(measure::backend_names()));
-  command->add_option("--threads", options->threads, "with --backend: intra-op threads")->check(CLI::PositiveNumber)->capture_default_str();
+  command->add_option("--threads", options->threads, "with --backend: intra-op threads")->check(whole_number_at_least(1))->capture_default_str();
   command->add_option("--cache", options->cache, "with --backend: the latency cache (default $GOS_CACHE or ~/.cache/gos/latency.sqlite)");
   command->add_flag("--json", options->json, "print a JSON list with one object per candidate");
   return [options] { return run_candidates(*options); };

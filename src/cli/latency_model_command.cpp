@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/format.h"
 #include "cli/machine_reference.h"
+#include "cli/option_checks.h"
 #include "measure/latency_model.h"
 #include "util/progress.h"
 #include "zoo/zoo.h"
@@ -193,13 +194,16 @@ Action add_latency_model_command(CLI::App& app) {
   command->add_option("--backend", options->backend, "torch, mobile or ort")
       ->check(CLI::IsMember(measure::backend_names()))
       ->capture_default_str();
-  command->add_option("--threads", options->threads, "intra-op threads")->check(CLI::PositiveNumber)->capture_default_str();
+  command->add_option("--threads", options->threads, "intra-op threads")->check(whole_number_at_least(1))->capture_default_str();
   command->add_option("--models", options->models, "zoo models whose operators and candidates are measured (fit) and predicted (default: all)")
       ->check(CLI::IsMember(zoo::model_names()))
       ->delimiter(',');
-  command->add_option("--candidates", options->candidates, "rule candidates per operator measured (fit) and predicted")->capture_default_str();
+  command->add_option("--candidates", options->candidates, "rule candidates per operator measured (fit) and predicted")
+      ->check(whole_number_at_least(0))
+      ->capture_default_str();
   command->add_option("--samples", options->samples,
                       "fit: kernel configurations sampled around the zoo's operators, measured for training only")
+      ->check(whole_number_at_least(0))
       ->capture_default_str();
   command->add_option("--cache", options->cache, "the latency cache (default $GOS_CACHE or ~/.cache/gos/latency.sqlite)");
   command->add_flag("--details", options->details,

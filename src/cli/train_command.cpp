@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/option_checks.h"
 #include "data/data.h"
 #include "graph/onnx_export.h"
 #include "graph/onnx_import.h"
@@ -174,10 +175,14 @@ Action add_train_command(CLI::App& app) {
   command->add_option("--optimizer", options->train.optimizer, "sgd (Nesterov momentum) or adamw")
       ->check(CLI::IsMember({"sgd", "adamw"}))
       ->capture_default_str();
-  command->add_option("--weight-decay", options->train.weight_decay, "on weights, not biases")->capture_default_str();
+  command->add_option("--weight-decay", options->train.weight_decay, "on weights, not biases")
+      ->check(number_from_zero(/*positive=*/false))
+      ->capture_default_str();
   command->add_flag("--no-augment", options->no_augment, "train without random shifts and flips");
   command->add_option("--seed", options->train.seed, "initialisation, order and augmentation")->capture_default_str();
-  command->add_option("--threads", options->train.threads, "libtorch threads (0: every core)")->capture_default_str();
+  command->add_option("--threads", options->train.threads, "libtorch threads (0: every core)")
+      ->check(whole_number_at_least(0, "0: every core"))
+      ->capture_default_str();
   command->add_flag("--json", options->json, "print only a JSON report");
   command->add_flag("--quiet", options->quiet, "print nothing but errors");
   return [options, command] {

@@ -1379,6 +1379,10 @@ void check_options(const AdaptOptions& options) {
   }
   if (options.max_attempts < 1) throw SearchError("--max-attempts must be at least 1");
   if (options.max_layers < 0) throw SearchError("--max-layers must be zero (all) or more");
+  if (options.threads < 1) throw SearchError("--threads must be at least 1 (the target's cores latency is measured with)");
+  if (options.train_threads < 0) throw SearchError("--train-threads must be zero (every core) or more");
+  if (options.distill_steps < 0) throw SearchError("--distill-steps must be zero (the decomposed weights as they are) or more");
+  if (options.sensitivity_images < 1) throw SearchError("--sensitivity-images must be at least 1");
   const auto known = rules::rule_names();
   for (const auto& rule : options.rules) {
     if (std::find(known.begin(), known.end(), rule) == known.end()) {
