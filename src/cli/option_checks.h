@@ -19,7 +19,7 @@ inline CLI::Validator whole_number_at_least(long long lowest, const std::string&
         if (error != std::errc() || end != text.data() + text.size() || value < lowest) return wanted + ", not " + text;
         return {};
       },
-      "INT>=" + std::to_string(lowest));
+      lowest == 1 ? "POSITIVE" : lowest == 0 ? "NON-NEGATIVE" : ">=" + std::to_string(lowest));
 }
 
 // A number above zero (`positive`) or of zero or more.
@@ -34,7 +34,7 @@ inline CLI::Validator number_from_zero(bool positive, const std::string& meaning
         if (error != std::errc() || end != text.data() + text.size() || !in_range) return wanted + ", not " + text;
         return {};
       },
-      positive ? "NUMBER>0" : "NUMBER>=0");
+      positive ? "POSITIVE" : "NON-NEGATIVE");
 }
 
 }  // namespace gos::cli
