@@ -168,6 +168,12 @@ TEST_F(BenchCommand, UnknownBackendIsABadUsageError) {
   EXPECT_EQ(run.exit_code, 2);
 }
 
+TEST_F(BenchCommand, AModelThatIsNeitherAFileNorAZooModelIsBadInputNamingTheZoo) {
+  auto run = run_gos({"bench", "resnet21"});
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_NE(run.err.find("resnet21 is neither an ONNX file (no such file) nor a zoo model (resnet20, "), std::string::npos) << run.err;
+}
+
 TEST_F(BenchCommand, NumbersOutOfRangeAreBadUsageThatSaysWhatIsWanted) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
       {{"bench", "tcn-ppg", "--threads", "0"}, "--threads: must be a whole number of at least 1, not 0"},

@@ -18,6 +18,11 @@ inline graph::ImportResult load_model(const std::string& model, bool allow_unsup
     built.graph = zoo::inference_graph(model, /*seed=*/0);
     return built;
   }
+  if (!std::filesystem::exists(model) && std::filesystem::path(model).extension() != ".onnx") {
+    std::string zoo;
+    for (const auto& name : names) zoo += (zoo.empty() ? "" : ", ") + name;
+    throw graph::GraphError(model + " is neither an ONNX file (no such file) nor a zoo model (" + zoo + ")");
+  }
   return graph::import_onnx(model, {.allow_unsupported = allow_unsupported});
 }
 
