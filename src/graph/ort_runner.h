@@ -47,7 +47,9 @@ struct OrtResult {
   ir::TensorMap outputs;  // by graph output name
   std::optional<OrtTiming> timing;         // each run as the caller sees it
   std::optional<OrtTiming> kernel_timing;  // with OrtBench::profile: each run's node kernels summed,
-                                           // from ONNX Runtime's profiler (no per-call cost)
+                                           // from ONNX Runtime's profiler (no per-call cost),
+  std::optional<OrtTiming> layout_timing;  // but the NCHWc layout reorders ONNX Runtime adds
+                                           // around convolutions, summed here
   std::string error;      // set when ONNX Runtime could not load or run this model
 };
 

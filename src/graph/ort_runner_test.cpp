@@ -30,6 +30,23 @@ std::filesystem::path relu_model(const ScratchFolder& folder, int64_t width = 4)
   return path;
 }
 
+// A one-node model: a 3x3 convolution of 16 channels over 28x28, which ONNX Runtime runs in its
+// blocked (NCHWc) layout, reordering the input into it and the output out of it.
+std::filesystem::path conv_model(const ScratchFolder& folder) {
+  const ir::OpExpr op = ir::conv2d({.in_channels = 16, .out_channels = 16, .input_size = {28, 28}, .kernel = {3, 3},
+                                    .padding = {1, 1, 1, 1}, .bias = true});
+  Graph graph;
+  graph.name = "conv";
+  graph.inputs = {{"x", {1, 16, 28, 28}}};
+  graph.shapes = {{"x", {1, 16, 28, 28}}, {"y", {1, 16, 28, 28}}};
+  graph.nodes.push_back({.name = "conv", .op_type = "Conv", .inputs = {"x"}, .outputs = {"y"}, .op = op,
+                         .weights = {{"W", ir::Tensor({16, 16, 3, 3}, 0.01f)}, {"B", ir::Tensor({16}, 0.1f)}}});
+  graph.outputs = {{"y", {1, 16, 28, 28}}};
+  auto path = folder.file("conv.onnx");
+  write_onnx(graph, path);
+  return path;
+}
+
 TEST(OrtRunner, IsInstalledBySetup) {
   std::string version = onnx_runtime_version();
   EXPECT_FALSE(version.empty());
@@ -83,6 +100,22 @@ TEST(OrtRunner, ProfiledBenchTimesEachModelsKernelsWithoutTheCallCost) {
   const OrtTiming& big = *results[1].kernel_timing;
   EXPECT_LT(small.median_ms, results[0].timing->median_ms / 2);
   EXPECT_GT(big.median_ms, 10 * std::max(small.median_ms, 0.001));
+}
+
+// A lone convolution's kernel time leaves out the layout reorders around it, which a model pays
+// once at each end of a chain of convolutions; a relu has none.
+TEST(OrtRunner, ProfiledBenchTimesTheLayoutReordersApart) {
+  ScratchFolder folder;
+  auto results = run_onnx_runtime({{conv_model(folder), {{"x", ir::Tensor({1, 16, 28, 28}, 1.0f)}}},
+                                   {relu_model(folder), {{"x", ir::Tensor({1, 4}, 1.0f)}}}},
+                                  {.threads = 1, .bench = OrtBench{.warmup = 2, .repeat = 20, .profile = true}});
+  ASSERT_EQ(results.size(), 2u);
+  ASSERT_TRUE(results[0].layout_timing.has_value()) << results[0].error;
+  ASSERT_TRUE(results[1].layout_timing.has_value()) << results[1].error;
+  const OrtTiming& conv_kernels = *results[0].kernel_timing;
+  EXPECT_GT(results[0].layout_timing->median_ms, 0);
+  EXPECT_LT(results[0].layout_timing->median_ms, conv_kernels.median_ms) << "the 3x3 convolution outweighs its reorders";
+  EXPECT_EQ(results[1].layout_timing->max_ms, 0);
 }
 
 TEST(OrtRunner, UnprofiledBenchHasNoKernelTiming) {

@@ -193,7 +193,7 @@ std::string cache_name(Backend backend) {
   switch (backend) {
     case Backend::Torch: return "torch@3";
     case Backend::Mobile: return "mobile@5";
-    case Backend::Ort: return "ort@4";
+    case Backend::Ort: return "ort@5";
   }
   return std::string(to_string(backend));
 }
@@ -321,6 +321,8 @@ std::vector<Timing> bench_ops(const std::vector<OpToMeasure>& ops, Backend backe
     // An operator's time is its kernels' time from ONNX Runtime's profiler: a run through Node.js
     // costs tens of microseconds whatever the operator, which timed from outside made the
     // operators alone sum to 4-6x their whole model and drowned small operators' differences.
+    // Without the layout reorders ONNX Runtime puts around a lone convolution (a third of a
+    // 16-channel 3x3 one's kernel time), which a model pays once at each end of a chain of them.
     // A fixed count per operator, not the budget: the per-call cost would make spending the budget
     // on each take 5-10x as long (0.25 s against 0.03 s per operator).
     BenchOptions fixed_count = options;

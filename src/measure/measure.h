@@ -35,7 +35,8 @@ const std::vector<std::string>& backend_names();
 // convolutions run as a channel shuffle and a grouped convolution instead of an einsum; "mobile@5",
 // "torch@3": the BLAS held to the thread count too, where it had used every core; "ort@3": ONNX
 // Runtime timed until the budget is spent, where it had timed 50 runs; "ort@4": an operator alone
-// timed by its kernels in ONNX Runtime's profiler, where it had been timed with the call).
+// timed by its kernels in ONNX Runtime's profiler, where it had been timed with the call; "ort@5":
+// those kernels without the NCHWc layout reorders around a lone convolution).
 std::string cache_name(Backend backend);
 
 struct BenchOptions {

@@ -20,7 +20,8 @@
 //                 "output_dir": "out0" } ] }
 // Tensors are raw little-endian float32 files, row-major. The result lists, per run, either
 //   { "outputs": [ { "name", "shape", "file" } ], "timing_ms": { "median", "p10", "p90", ... },
-//     "kernel_ms": { ... } }   (with "profile": each timed run's node kernels summed)
+//     "kernel_ms": { ... }, "layout_ms": { ... } }   (with "profile": each timed run's node
+//   kernels summed, and apart from them the layout reorders ONNX Runtime adds around them)
 // or { "error": "message" }, plus "onnxruntime" (the version). Exit status: 0 when every run
 // succeeded, 1 when some failed (the result says which), 2 for bad usage or an unreadable manifest.
 'use strict';
@@ -131,20 +132,28 @@ function summarise(times, warmup) {
   };
 }
 
+// The nodes ONNX Runtime's NCHWc layout transformer adds: a convolution runs in blocked
+// channels, reordered into them before and out of them after a chain of such convolutions. A
+// lone convolution pays both reorders; inside a model, a chain pays them once at its ends.
+const kLayoutOps = new Set(['ReorderInput', 'ReorderOutput']);
+
 // From ONNX Runtime's profile (a Chrome trace, microseconds): the time each of the last `count`
-// runs spent in node kernels. That is the operators' own time, without the tens of
-// microseconds every session.run costs in Node.js and in the session around the kernels, which
-// would otherwise swamp the operators gos times one at a time.
+// runs spent in node kernels, the operators' own (`kernels`) and the layout reorders around them
+// (`layout`). That is the operators' time without the tens of microseconds every session.run
+// costs in Node.js and in the session around the kernels, which would otherwise swamp the
+// operators gos times one at a time.
 function kernelTimes(trace, count) {
   const runs = trace.filter((event) => event.name === 'model_run').sort((a, b) => a.ts - b.ts).slice(-count);
   const kernels = trace.filter((event) => event.cat === 'Node' && event.name.endsWith('_kernel_time'))
     .sort((a, b) => a.ts - b.ts);
-  const totals = runs.map(() => 0);
+  const totals = { kernels: runs.map(() => 0), layout: runs.map(() => 0) };
   let run = 0;
   for (const kernel of kernels) {
     while (run < runs.length && kernel.ts > runs[run].ts + runs[run].dur) ++run;
     if (run === runs.length) break;
-    if (kernel.ts >= runs[run].ts) totals[run] += kernel.dur / 1000;
+    if (kernel.ts < runs[run].ts) continue;
+    const layout = kLayoutOps.has(kernel.args && kernel.args.op_name);
+    (layout ? totals.layout : totals.kernels)[run] += kernel.dur / 1000;
   }
   return totals;
 }
@@ -202,7 +211,9 @@ async function runOne(ort, run, index, folder, settings) {
     const name = fs.readdirSync(folder).find((file) => file.startsWith(`${path.basename(profilePrefix)}_`));
     if (!name) throw new Error('ONNX Runtime wrote no profile');
     const trace = readProfile(path.join(folder, name));
-    result.kernel_ms = summarise(kernelTimes(trace, result.timing_ms.repeat), result.timing_ms.warmup);
+    const times = kernelTimes(trace, result.timing_ms.repeat);
+    result.kernel_ms = summarise(times.kernels, result.timing_ms.warmup);
+    result.layout_ms = summarise(times.layout, result.timing_ms.warmup);
   }
   if (session.release) await session.release();
   return result;
