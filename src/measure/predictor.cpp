@@ -288,8 +288,17 @@ struct TreeBuilder {
 // fitted step's. A kind's time grows smoothly with its work and traffic, so a plane in their logs
 // per kind carries that, and the trees fit what is left (tiles, windows, fast paths).
 std::vector<double> base_inputs(const std::vector<double>& x) {
-  const size_t first = kinds().size();
-  return {1.0, x[first + 0], x[first + 1], x[first + 2], x[first + 10], x[first + 11]};
+  static const std::vector<size_t> planar = [] {
+    std::vector<size_t> indices;
+    const auto& names = latency_feature_names();
+    for (const char* name : {"log_kmacs", "log_io_kb", "log_weight_kb", "log_output_elements", "log_input_elements"}) {
+      indices.push_back(static_cast<size_t>(std::ranges::find(names, name) - names.begin()));
+    }
+    return indices;
+  }();
+  std::vector<double> inputs{1.0};
+  for (size_t index : planar) inputs.push_back(x.at(index));
+  return inputs;
 }
 
 size_t kind_index(const std::vector<double>& x) {
@@ -372,7 +381,6 @@ std::vector<std::vector<double>> latency_features(const ir::OpExpr& op) {
 }
 
 double LatencyPredictor::base_log_ms(const std::vector<double>& features) const {
-  if (planes_.empty()) return base_;
   return dot(planes_.at(kind_index(features)), base_inputs(features));
 }
 
@@ -405,11 +413,10 @@ LatencyPredictor LatencyPredictor::fit(const std::vector<ir::OpExpr>& ops, const
   }
   LatencyPredictor predictor;
   predictor.learning_rate_ = kLearningRate;
-  predictor.base_ = std::inner_product(y.begin(), y.end(), weight.begin(), 0.0) / std::accumulate(weight.begin(), weight.end(), 0.0);
   std::vector<std::vector<double>> inputs;
   for (const auto& row : x) inputs.push_back(base_inputs(row));
-  std::vector<double> flat(inputs[0].size(), 0.0);
-  flat[0] = predictor.base_;
+  std::vector<double> flat(inputs[0].size(), 0.0);  // the weighted mean log time
+  flat[0] = std::inner_product(y.begin(), y.end(), weight.begin(), 0.0) / std::accumulate(weight.begin(), weight.end(), 0.0);
   const std::vector<double> shared = fit_plane(inputs, y, weight, flat, kSharedRidge);
   for (size_t k = 0; k < kinds().size(); ++k) {
     std::vector<std::vector<double>> kind_inputs;
@@ -471,7 +478,6 @@ std::string LatencyPredictor::to_json() const {
   }
   return nlohmann::json{{"model", "a plane per kind and gradient-boosted trees on log statement time"},
                         {"features", latency_feature_names()},
-                        {"base", base_},
                         {"planes", planes_},
                         {"learning_rate", learning_rate_},
                         {"overhead_per_extra_statement_ms", overhead_per_extra_statement_ms_},
@@ -487,7 +493,6 @@ LatencyPredictor LatencyPredictor::from_json(const std::string& text) {
       throw MeasureError("a stored latency predictor uses other features (run gos latency-model fit again)");
     }
     LatencyPredictor predictor;
-    predictor.base_ = json.at("base").get<double>();
     predictor.planes_ = json.at("planes").get<std::vector<std::vector<double>>>();
     const size_t plane_size = base_inputs(std::vector<double>(latency_feature_names().size(), 0.0)).size();
     if (predictor.planes_.size() != kinds().size() ||

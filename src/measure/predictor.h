@@ -59,7 +59,6 @@ class LatencyPredictor {
  private:
   double base_log_ms(const std::vector<double>& features) const;
 
-  double base_ = 0;  // weighted mean log time
   std::vector<std::vector<double>> planes_;  // per kind: log time as a plane (see predictor.cpp)
   double learning_rate_ = 0.1;
   std::vector<RegressionTree> trees_;
