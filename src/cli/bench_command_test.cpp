@@ -122,6 +122,29 @@ TEST_F(BenchCommand, LatencyModelFitsOnMeasurementsAndReportsHeldOutAccuracy) {
   ASSERT_EQ(report["models"].size(), 1u);
   EXPECT_GT(report["models"][0]["measured_ms"].get<double>(), 0.0);
 
+  // predict gives the model's latency from the stored predictor, measuring nothing: each
+  // operator's prediction, and the whole model as the fit's check computed it.
+  auto predicted = run_gos({"latency-model", "predict", "tcn-ppg", "--backend", "torch", "--cache", cache_.string(), "--json"});
+  ASSERT_EQ(predicted.exit_code, 0) << predicted.err;
+  const auto prediction = nlohmann::json::parse(predicted.out);
+  EXPECT_NEAR(prediction["predicted_ms"].get<double>(), report["models"][0]["predicted_ms"].get<double>(), 1e-9);
+  double operators_ms = 0;
+  for (const auto& op : prediction["ops"]) {
+    EXPECT_GT(op["predicted_ms"].get<double>(), 0.0) << op["node"];
+    operators_ms += op["predicted_ms"].get<double>();
+  }
+  EXPECT_NEAR(prediction["operators_ms"].get<double>(), operators_ms, 1e-9);
+  EXPECT_EQ(prediction["ops"].size(), 9u) << "tcn-ppg's compute nodes";
+  auto predicted_text = run_gos({"latency-model", "predict", "tcn-ppg", "--backend", "torch", "--cache", cache_.string()});
+  ASSERT_EQ(predicted_text.exit_code, 0) << predicted_text.err;
+  EXPECT_NE(predicted_text.out.find("predicted, nothing measured"), std::string::npos) << predicted_text.out;
+  auto no_model = run_gos({"latency-model", "predict", "--backend", "torch", "--cache", cache_.string()});
+  EXPECT_EQ(no_model.exit_code, 2);
+  EXPECT_NE(no_model.err.find("predict needs a MODEL"), std::string::npos) << no_model.err;
+  auto unfitted = run_gos({"latency-model", "predict", "tcn-ppg", "--backend", "mobile", "--cache", cache_.string()});
+  EXPECT_EQ(unfitted.exit_code, 2);
+  EXPECT_NE(unfitted.err.find("run `gos latency-model fit --backend mobile`"), std::string::npos) << unfitted.err;
+
   // eval reports on the same operators as fit when given the same models and candidates.
   const std::vector<std::string> same_operators{"--models", "tcn-ppg", "--candidates", "3"};
   auto eval_args = [&](std::vector<std::string> args) {

@@ -1,16 +1,19 @@
 // `gos latency-model fit|eval --backend B`: fit the latency predictor on the zoo's operators and
-// their candidates (measured once, cached), and report its accuracy on held-out operators.
+// their candidates (measured once, cached), and report its accuracy on held-out operators;
+// `gos latency-model predict MODEL`: a model's latency from the stored predictor, nothing measured.
 #include <fmt/core.h>
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/format.h"
 #include "cli/machine_reference.h"
+#include "cli/model_source.h"
 #include "cli/option_checks.h"
 #include "measure/latency_model.h"
 #include "util/progress.h"
@@ -22,6 +25,7 @@ namespace {
 
 struct LatencyModelOptions {
   std::string action;
+  std::string model;  // predict
   std::string backend = "mobile";
   int threads = 1;
   std::vector<std::string> models;
@@ -131,9 +135,55 @@ void print_human(const measure::LatencyModelReport& report) {
   if (report.newly_measured) fmt::print("\n{} operators measured now; the rest came from the cache\n", report.newly_measured);
 }
 
+int run_predict(const LatencyModelOptions& options, measure::Backend backend, const measure::LatencyCache& cache) {
+  const graph::Graph model = load_model(options.model, /*allow_unsupported=*/false).graph;
+  const measure::ModelLatencyPrediction prediction = measure::predict_model_latency(cache, backend, options.threads, model);
+  std::vector<const graph::Node*> operators;
+  for (const auto& node : model.nodes) {
+    if (node.is_compute()) operators.push_back(&node);
+  }
+  double operators_ms = 0;
+  for (double ms : prediction.node_ms) operators_ms += ms;
+  if (options.json) {
+    nlohmann::json ops = nlohmann::json::array();
+    for (size_t i = 0; i < operators.size(); ++i) {
+      ops.push_back({{"node", operators[i]->name}, {"op_type", operators[i]->op_type},
+                     {"macs", ir::cost(*operators[i]->op).macs}, {"predicted_ms", prediction.node_ms[i]}});
+    }
+    const nlohmann::json out{{"model", options.model}, {"backend", options.backend}, {"threads", options.threads},
+                             {"machine", measure::machine_fingerprint()}, {"predicted_ms", prediction.total_ms},
+                             {"operators_ms", operators_ms}, {"call_overhead_ms", prediction.overheads.call_overhead_ms},
+                             {"overhead_per_node_ms", prediction.overheads.overhead_per_node_ms}, {"ops", ops}};
+    fmt::print("{}\n", out.dump(2));
+    return kSuccess;
+  }
+  fmt::print("{} on {} ({} thread{}, {}), predicted, nothing measured\n", options.model, options.backend, options.threads,
+             options.threads == 1 ? "" : "s", measure::machine_fingerprint());
+  size_t width = 4;
+  for (const auto* node : operators) width = std::max(width, node->name.size());
+  width = std::min<size_t>(width, 40);
+  fmt::print("\n{:<{}}  {:<18} {:>13} {:>13} {:>8}\n", "node", width, "op type", "MACs", "predicted ms", "time %");
+  for (size_t i = 0; i < operators.size(); ++i) {
+    fmt::print("{:<{}}  {:<18} {:>13} {:>13.4f} {:>7.1f}%\n", operators[i]->name, width, operators[i]->op_type,
+               grouped(ir::cost(*operators[i]->op).macs), prediction.node_ms[i],
+               operators_ms > 0 ? 100 * prediction.node_ms[i] / operators_ms : 0.0);
+  }
+  fmt::print("\nwhole model: {:.3f} ms predicted = operators {:.3f} ms - {:.4f} ms call overhead x {} + {:.4f} ms x {} nodes\n",
+             prediction.total_ms, operators_ms, prediction.overheads.call_overhead_ms,
+             operators.empty() ? 0 : operators.size() - 1, prediction.overheads.overhead_per_node_ms, model.nodes.size());
+  fmt::print("(`gos latency-model eval --backend {}` says how far to trust it; `gos bench {} --backend {}` measures it)\n",
+             options.backend, options.model, options.backend);
+  return kSuccess;
+}
+
 int run_latency_model(const LatencyModelOptions& options) {
   const measure::Backend backend = measure::backend_named(options.backend);
+  if ((options.action == "predict") == options.model.empty()) {
+    throw std::invalid_argument(options.model.empty() ? "predict needs a MODEL (an ONNX file or a zoo model)"
+                                                      : "a MODEL is for predict; fit and eval take --models");
+  }
   measure::LatencyCache cache(options.cache.empty() ? measure::default_cache_path() : std::filesystem::path(options.cache));
+  if (options.action == "predict") return run_predict(options, backend, cache);
   measure::LatencyModelReport report;
   std::optional<measure::Timing> machine;  // timed when fitting: eval measures nothing
   const auto models = options.models.empty() ? zoo::model_names() : options.models;
@@ -188,9 +238,10 @@ int run_latency_model(const LatencyModelOptions& options) {
 Action add_latency_model_command(CLI::App& app) {
   auto options = std::make_shared<LatencyModelOptions>();
   auto* command = app.add_subcommand(
-      "latency-model", "Fit the per-backend latency predictor on the zoo's operators and their candidates (fit), or report "
-                       "its accuracy on held-out operators (eval)");
-  command->add_option("action", options->action, "fit or eval")->required()->check(CLI::IsMember({"fit", "eval"}));
+      "latency-model", "Fit the per-backend latency predictor on the zoo's operators and their candidates (fit), report "
+                       "its accuracy on held-out operators (eval), or predict a model's latency with it (predict)");
+  command->add_option("action", options->action, "fit, eval or predict")->required()->check(CLI::IsMember({"fit", "eval", "predict"}));
+  command->add_option("model", options->model, "predict: the ONNX file or zoo model whose latency to predict");
   command->add_option("--backend", options->backend, "torch, mobile or ort")
       ->check(CLI::IsMember(measure::backend_names()))
       ->capture_default_str();

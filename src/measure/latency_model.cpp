@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <bit>
 #include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "lowering/kernels.h"
@@ -16,6 +18,7 @@ namespace gos::measure {
 namespace {
 
 constexpr const char* kPredictorBlob = "latency_predictor";
+constexpr const char* kWholeModelBlob = "latency_whole_model";  // the overheads a whole model adds
 
 CacheKey scope(Backend backend, int threads) { return {cache_name(backend), threads, machine_fingerprint(), ""}; }
 
@@ -217,7 +220,7 @@ LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int t
 
   // Whole models: measured, and predicted as the sum of the operators plus a per-node overhead
   // (data movement, structural nodes, calls) fitted over these models.
-  std::vector<double> overhead_per_node;
+  std::vector<double> overhead_per_node, predicted_ops_ms;
   std::vector<size_t> node_counts, op_counts;
   const ir::OpExpr copy = ir::parse("Y[i] = X[i] where i<1");
   report.call_overhead_ms = bench_ops({{copy, {}}}, backend, per_op).at(0).median_ms;
@@ -232,11 +235,12 @@ LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int t
     }
     for (const auto& timing : measure_cached(cache, nodes, backend, per_op)) check.ops_measured_ms += timing.median_ms;
     const double repeated_calls = report.call_overhead_ms * static_cast<double>(nodes.size() - 1);
-    for (const auto& node : nodes) check.predicted_ms += predictor.predict_ms(node.op);
-    check.predicted_ms -= repeated_calls;
+    predicted_ops_ms.push_back(0);
+    for (const auto& node : nodes) predicted_ops_ms.back() += predictor.predict_ms(node.op);
     overhead_per_node.push_back((check.measured_ms - (check.ops_measured_ms - repeated_calls)) /
                                 static_cast<double>(model.nodes.size()));
     node_counts.push_back(model.nodes.size());
+    op_counts.push_back(nodes.size());
     report.models.push_back(check);
   }
   // The median model's overhead, never negative (operators timed alone can take longer than in the
@@ -245,11 +249,55 @@ LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int t
     std::sort(overhead_per_node.begin(), overhead_per_node.end());
     report.overhead_per_node_ms = std::max(0.0, overhead_per_node[overhead_per_node.size() / 2]);
   }
+  const WholeModelOverheads overheads{report.call_overhead_ms, report.overhead_per_node_ms};
   for (size_t m = 0; m < report.models.size(); ++m) {
-    report.models[m].predicted_ms += report.overhead_per_node_ms * static_cast<double>(node_counts[m]);
+    report.models[m].predicted_ms = overheads.whole_model_ms(predicted_ops_ms[m], op_counts[m], node_counts[m]);
   }
+  cache.put_blob(kWholeModelBlob, scope(backend, threads),
+                 nlohmann::json{{"call_overhead_ms", overheads.call_overhead_ms},
+                                {"overhead_per_node_ms", overheads.overhead_per_node_ms}}
+                     .dump());
   if (on_progress) on_progress("time whole models", models.size(), models.size());
   return report;
+}
+
+double WholeModelOverheads::whole_model_ms(double operators_ms, size_t operators, size_t nodes) const {
+  const double repeated_calls = call_overhead_ms * static_cast<double>(operators > 0 ? operators - 1 : 0);
+  return operators_ms - repeated_calls + overhead_per_node_ms * static_cast<double>(nodes);
+}
+
+namespace {
+
+std::optional<WholeModelOverheads> stored_overheads(const LatencyCache& cache, Backend backend, int threads) {
+  const auto blob = cache.get_blob(kWholeModelBlob, scope(backend, threads));
+  if (!blob) return std::nullopt;
+  try {
+    const auto json = nlohmann::json::parse(*blob);
+    return WholeModelOverheads{json.at("call_overhead_ms").get<double>(), json.at("overhead_per_node_ms").get<double>()};
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+ModelLatencyPrediction predict_model_latency(const LatencyCache& cache, Backend backend, int threads, const graph::Graph& model) {
+  const LatencyPredictor predictor = load_predictor(cache, backend, threads);
+  const auto overheads = stored_overheads(cache, backend, threads);
+  if (!overheads) {
+    throw MeasureError("the latency predictor in " + cache.path().string() + " was fitted by an older gos; run `gos latency-model fit --backend " +
+                       std::string(to_string(backend)) + "` again");
+  }
+  ModelLatencyPrediction prediction;
+  prediction.overheads = *overheads;
+  double operators_ms = 0;
+  for (const auto& node : model.nodes) {
+    if (!node.is_compute()) continue;
+    prediction.node_ms.push_back(predictor.predict_ms(*node.op));
+    operators_ms += prediction.node_ms.back();
+  }
+  prediction.total_ms = prediction.overheads.whole_model_ms(operators_ms, prediction.node_ms.size(), model.nodes.size());
+  return prediction;
 }
 
 LatencyPredictor load_predictor(const LatencyCache& cache, Backend backend, int threads) {

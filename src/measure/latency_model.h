@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "graph/graph.h"
 #include "measure/cache.h"
 #include "measure/predictor.h"
 
@@ -77,5 +78,23 @@ LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int t
 
 // The stored predictor; throws MeasureError saying to run `gos latency-model fit` when none.
 LatencyPredictor load_predictor(const LatencyCache& cache, Backend backend, int threads);
+
+// What a whole model adds to its operators' times, as `fit_latency_model` fitted it on the zoo:
+// each operator timed alone paid a call the model pays once, and each node (structural ones
+// included) moves data.
+struct WholeModelOverheads {
+  double call_overhead_ms = 0, overhead_per_node_ms = 0;
+  double whole_model_ms(double operators_ms, size_t operators, size_t nodes) const;
+};
+
+// A model's latency predicted without measuring anything: every compute node's operator by the
+// stored predictor, and the whole model with the stored overheads.
+struct ModelLatencyPrediction {
+  std::vector<double> node_ms;  // per compute node, in the graph's order
+  WholeModelOverheads overheads;
+  double total_ms = 0;
+};
+// Throws MeasureError saying to run `gos latency-model fit` when the cache has no predictor.
+ModelLatencyPrediction predict_model_latency(const LatencyCache& cache, Backend backend, int threads, const graph::Graph& model);
 
 }  // namespace gos::measure
