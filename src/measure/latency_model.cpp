@@ -285,8 +285,9 @@ ModelLatencyPrediction predict_model_latency(const LatencyCache& cache, Backend 
   const LatencyPredictor predictor = load_predictor(cache, backend, threads);
   const auto overheads = stored_overheads(cache, backend, threads);
   if (!overheads) {
-    throw MeasureError("the latency predictor in " + cache.path().string() + " was fitted by an older gos; run `gos latency-model fit --backend " +
-                       std::string(to_string(backend)) + "` again");
+    throw MeasureError("the latency predictor in " + cache.path().string() +
+                       " has no whole-model overheads (its fit was stopped before timing the whole models, or an older gos "
+                       "fitted it); run `gos latency-model fit --backend " + std::string(to_string(backend)) + "` again");
   }
   ModelLatencyPrediction prediction;
   prediction.overheads = *overheads;
