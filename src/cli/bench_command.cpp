@@ -190,15 +190,9 @@ int run_bench(const BenchCommandOptions& options) {
                100 * measure::kNoisySpread);
   }
   if (!options.per_op) return kSuccess;
-  size_t width = 4;
-  for (const auto& row : rows) width = std::max(width, row.node.size());
-  width = std::min<size_t>(width, 40);
-  fmt::print("\n{:<{}}  {:<18} {:>13} {:>8} {:>10} {:>8}\n", "node", width, "op type", "MACs", "MACs %", "ms", "time %");
-  for (const auto& row : rows) {
-    fmt::print("{:<{}}  {:<18} {:>13} {:>7.1f}% {:>10.4f} {:>7.1f}%\n", row.node, width, row.op_type, grouped(row.macs),
-               total_macs ? 100.0 * static_cast<double>(row.macs) / static_cast<double>(total_macs) : 0.0,
-               row.timing.median_ms, ops_ms > 0 ? 100.0 * row.timing.median_ms / ops_ms : 0.0);
-  }
+  std::vector<OperatorRow> table;
+  for (const auto& row : rows) table.push_back({row.node, row.op_type, row.macs, row.timing.median_ms});
+  print_operator_table(table, "ms");
   // Either way round: a model adds calls and data movement between its operators, and its
   // runtime can fuse operators that alone each pay for their own pass over memory.
   const double gap_ms = whole.median_ms - ops_ms;

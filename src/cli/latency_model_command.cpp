@@ -159,15 +159,11 @@ int run_predict(const LatencyModelOptions& options, measure::Backend backend, co
   }
   fmt::print("{} on {} ({} thread{}, {}), predicted, nothing measured\n", options.model, options.backend, options.threads,
              options.threads == 1 ? "" : "s", measure::machine_fingerprint());
-  size_t width = 4;
-  for (const auto* node : operators) width = std::max(width, node->name.size());
-  width = std::min<size_t>(width, 40);
-  fmt::print("\n{:<{}}  {:<18} {:>13} {:>13} {:>8}\n", "node", width, "op type", "MACs", "predicted ms", "time %");
+  std::vector<OperatorRow> table;
   for (size_t i = 0; i < operators.size(); ++i) {
-    fmt::print("{:<{}}  {:<18} {:>13} {:>13.4f} {:>7.1f}%\n", operators[i]->name, width, operators[i]->op_type,
-               grouped(ir::cost(*operators[i]->op).macs), prediction.node_ms[i],
-               operators_ms > 0 ? 100 * prediction.node_ms[i] / operators_ms : 0.0);
+    table.push_back({operators[i]->name, operators[i]->op_type, ir::cost(*operators[i]->op).macs, prediction.node_ms[i]});
   }
+  print_operator_table(table, "predicted ms");
   fmt::print("\nwhole model: {:.3f} ms predicted = operators {:.3f} ms - {:.4f} ms call overhead x {} + {:.4f} ms x {} nodes\n",
              prediction.total_ms, operators_ms, prediction.overheads.call_overhead_ms,
              operators.empty() ? 0 : operators.size() - 1, prediction.overheads.overhead_per_node_ms, model.nodes.size());
