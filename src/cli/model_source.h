@@ -2,6 +2,8 @@
 // Internal to the CLI: what a MODEL argument names, an ONNX file or (when no file has that name)
 // a zoo model built in C++ as its ONNX import would read (zoo::inference_graph) with seeded random
 // weights.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <string>
@@ -19,9 +21,8 @@ inline graph::ImportResult load_model(const std::string& model, bool allow_unsup
     return built;
   }
   if (!std::filesystem::exists(model) && std::filesystem::path(model).extension() != ".onnx") {
-    std::string zoo;
-    for (const auto& name : names) zoo += (zoo.empty() ? "" : ", ") + name;
-    throw graph::GraphError(model + " is neither an ONNX file (no such file) nor a zoo model (" + zoo + ")");
+    throw graph::GraphError(fmt::format("{} is neither an ONNX file (no such file) nor a zoo model ({})", model,
+                                        fmt::join(names, ", ")));
   }
   return graph::import_onnx(model, {.allow_unsupported = allow_unsupported});
 }

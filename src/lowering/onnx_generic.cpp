@@ -384,8 +384,11 @@ class StatementLowering {
     for (size_t axis = 0; axis < read.letters.size(); ++axis) {
       const char letter = read.letters[axis];
       const bool reduced = std::ranges::find(reduction_letters_, letter) != reduction_letters_.end();
-      if (reduced) axes.push_back(static_cast<int64_t>(axis));
-      if (!reduced) dropping.push_back(letter);
+      if (reduced) {
+        axes.push_back(static_cast<int64_t>(axis));
+      } else {
+        dropping.push_back(letter);
+      }
       keeping.push_back(reduced ? kUnitAxis : letter);
     }
     std::vector<char> output;
