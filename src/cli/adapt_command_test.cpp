@@ -7,6 +7,7 @@
 #include <chrono>
 #include <csignal>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -17,6 +18,8 @@
 #include <unistd.h>
 
 #include "cli/run_binary.h"
+#include "ir/ir.h"
+#include "measure/latency_model.h"
 #include "search/journal.h"
 #include "util/scratch_folder.h"
 
@@ -258,6 +261,66 @@ TEST(AdaptCommand, WritesTheAdaptedModelAndAReportThatKeepsItsPromises) {
   for (const auto& layer : kept["layers"]) EXPECT_TRUE(layer["kept"].get<bool>()) << layer["node"];
   EXPECT_NE(kept["notes"].dump().find("nothing was fine-tuned"), std::string::npos) << kept["notes"];
   EXPECT_TRUE(fs::exists(scratch / "out" / "adapted.onnx"));
+}
+
+// A latency predictor that has learned 1x1 convolutions take 50 ms and others 1 ms: it puts
+// rank_split's candidates of a 3x3 convolution (each has a 1x1 stage) and shrink to a 1x1 window
+// far over the convolution, and the other shrinks level with it.
+measure::LatencyPredictor predictor_slow_on_1x1_convolutions() {
+  struct Window {
+    int height, width, dilation;
+  };
+  std::vector<ir::OpExpr> ops;
+  std::vector<double> ms;
+  for (int channels_in : {4, 8, 16, 32}) {
+    for (int channels_out : {4, 8, 16, 32}) {
+      for (int size : {7, 14, 28}) {
+        for (Window window : {Window{1, 1, 1}, Window{3, 3, 1}, Window{3, 1, 1}, Window{1, 3, 1}, Window{2, 2, 2},
+                              Window{2, 1, 2}, Window{1, 2, 2}, Window{2, 3, 1}}) {
+          const int pad = window.height * window.width == 1 ? 0 : 1;
+          const bool relu = (channels_in + size) % 2 == 0;  // with and without bias and activation
+          ops.push_back(ir::parse(fmt::format(
+              "Y[n,k,h,w] = {5}sum{{c,r,s}} X[n,c,h+{4}*r-{6},w+{4}*s-{6}] * W[k,c,r,s]{7} where n<1, k<{1}, h<{2}, w<{2}, "
+              "c<{0}, r<{3}, s<{8}, in X[1,{0},{2},{2}], param W[{1},{0},{3},{8}]{9}",
+              channels_in, channels_out, size, window.height, window.dilation, relu ? "relu(" : "", pad,
+              relu ? " + B[k])" : "", window.width, relu ? fmt::format(", param B[{}]", channels_out) : "")));
+          ms.push_back(window.height * window.width == 1 ? 50.0 : 1.0);
+        }
+      }
+    }
+  }
+  return measure::LatencyPredictor::fit(ops, ms);
+}
+
+// With a predictor in the latency cache, the candidates it puts far slower than their operator
+// are never timed; the decision is journaled, so a resumed run with another cache skips the same.
+TEST(AdaptCommand, CandidatesTheStoredPredictorPutsFarSlowerAreNotTimed) {
+  ScratchDir scratch;
+  {
+    measure::LatencyCache cache(scratch / "latency.sqlite");
+    measure::store_predictor(cache, measure::Backend::Mobile, 1, predictor_slow_on_1x1_convolutions());
+  }
+  auto run = run_gos(small_adapt(scratch / "out", scratch / "latency.sqlite"));
+  ASSERT_EQ(run.exit_code, 0) << run.err << run.out;
+  const auto report = read_json(scratch / "out" / "report.json");
+  ASSERT_EQ(report["layers"].size(), 3u);
+  for (const auto& layer : report["layers"]) {
+    EXPECT_GE(layer["predicted_slower"].get<int>(), 3) << layer;  // rank_split's and shrink(window=1x1)
+    const std::string derivation = layer["derivation"];
+    EXPECT_TRUE(derivation == "original" || (derivation.starts_with("shrink(window=") && derivation != "shrink(window=1x1)"))
+        << derivation;
+  }
+  EXPECT_NE(report["notes"].dump().find("were not timed"), std::string::npos) << report["notes"];
+  EXPECT_EQ(journal_keys(scratch / "out" / "run.sqlite", "predicted_slower").size(), 3u);
+  const int64_t timed = search::Journal(scratch / "out" / "run.sqlite").entries("latency");
+
+  // The same run again with a cache that has no predictor: nothing more is timed.
+  auto again = run_gos(small_adapt(scratch / "out", scratch / "empty.sqlite"));
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  search::Journal journal(scratch / "out" / "run.sqlite");
+  EXPECT_EQ(journal.entries("latency"), timed);
+  EXPECT_EQ(journal.max_times_written("predicted_slower"), 1);
+  EXPECT_EQ(read_json(scratch / "out" / "report.json")["layers"], report["layers"]);
 }
 
 TEST(AdaptCommand, AKilledRunResumesWithoutRedoingWorkAndEndsAsAnUninterruptedOne) {

@@ -121,6 +121,12 @@ TEST_F(BenchCommand, LatencyModelFitsOnMeasurementsAndReportsHeldOutAccuracy) {
   EXPECT_GE(report["rmse_ms"].get<double>(), 0.0);
   ASSERT_EQ(report["models"].size(), 1u);
   EXPECT_GT(report["models"][0]["measured_ms"].get<double>(), 0.0);
+  // How gos adapt's screen does on the held-out predictions of the candidates against their operators.
+  const auto& screen = report["screen"];
+  EXPECT_EQ(screen["ratio"].get<double>(), 1.25);
+  EXPECT_GT(screen["faster"].get<int>() + screen["slower"].get<int>(), 0) << screen;
+  EXPECT_LE(screen["faster_kept"].get<int>(), screen["faster"].get<int>()) << screen;
+  EXPECT_LE(screen["slower_skipped"].get<int>(), screen["slower"].get<int>()) << screen;
 
   // predict gives the model's latency from the stored predictor, measuring nothing: each
   // operator's prediction, and the whole model as the fit's check computed it.
@@ -154,6 +160,7 @@ TEST_F(BenchCommand, LatencyModelFitsOnMeasurementsAndReportsHeldOutAccuracy) {
   auto eval = run_gos(eval_args({"latency-model", "eval", "--backend", "torch", "--cache", cache_.string(), "--json"}));
   ASSERT_EQ(eval.exit_code, 0) << eval.err;
   EXPECT_EQ(nlohmann::json::parse(eval.out)["within_10pct"], report["within_10pct"]);
+  EXPECT_EQ(nlohmann::json::parse(eval.out)["screen"], report["screen"]);
   // The spread of the measurements it was fitted on tells whether the machine was steady.
   EXPECT_GT(report["median_spread"].get<double>(), 0.0);
   EXPECT_EQ(nlohmann::json::parse(eval.out)["median_spread"], report["median_spread"]);

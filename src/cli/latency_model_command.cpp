@@ -59,6 +59,12 @@ nlohmann::json report_json(const measure::LatencyModelReport& report) {
             {"rmse_ms", report.random_held_out.rmse_ms},
             {"median_abs_error_pct", report.random_held_out.median_abs_error_pct},
             {"n_ops", report.random_held_out.n_ops}}},
+          {"screen",
+           {{"ratio", measure::kPredictedSlowerRatio},
+            {"faster", report.screen.faster},
+            {"faster_kept", report.screen.faster_kept},
+            {"slower", report.screen.slower},
+            {"slower_skipped", report.screen.slower_skipped}}},
           {"n_train", report.n_train},
           {"newly_measured", report.newly_measured},
           {"median_spread", report.median_spread},
@@ -100,6 +106,17 @@ void print_details(const measure::LatencyModelReport& report) {
   }
 }
 
+double share(size_t part, size_t whole) { return whole > 0 ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0; }
+
+// What the held-out predictions would do as gos adapt's screen: a candidate it skips is never timed.
+void print_screen(const measure::ScreenAccuracy& screen) {
+  if (screen.faster + screen.slower == 0) return;
+  fmt::print("as gos adapt's screen (a candidate predicted at {:.2f}x its operator or more is not timed): of {} candidates "
+             "measured at least 5% faster than their operator it times {} ({:.1f}%); of the {} others it skips {} ({:.1f}%)\n",
+             measure::kPredictedSlowerRatio, screen.faster, screen.faster_kept, share(screen.faster_kept, screen.faster),
+             screen.slower, screen.slower_skipped, share(screen.slower_skipped, screen.slower));
+}
+
 void print_human(const measure::LatencyModelReport& report) {
   fmt::print("latency predictor for {} ({} thread{}, {})\n", report.backend, report.threads,
              report.threads == 1 ? "" : "s", report.machine);
@@ -113,6 +130,7 @@ void print_human(const measure::LatencyModelReport& report) {
              "{:.1f}%   within +-20%: {:.1f}%   median error {:.1f}%\n",
              report.random_held_out.n_ops, 100 * report.random_held_out.within_10pct,
              100 * report.random_held_out.within_20pct, report.random_held_out.median_abs_error_pct);
+  print_screen(report.screen);
   fmt::print("measurements: median p10-p90 spread {:.1f}%\n", 100 * report.median_spread);
   if (report.n_swept > 0) {
     fmt::print("repeatability: the two sweeps of an operator agreed within +-10% for {:.1f}% of {} operators; a "

@@ -93,11 +93,19 @@ std::vector<ir::OpExpr> model_operators(const std::vector<std::string>& models) 
 
 }  // namespace
 
-std::vector<OpToMeasure> zoo_operators(const std::vector<std::string>& models, int candidates_per_op) {
+namespace {
+
+// The zoo's operators and candidates to measure, and which operator each whole candidate replaces.
+struct ZooOperators {
   std::vector<OpToMeasure> ops;
+  std::set<std::pair<std::string, std::string>> original_and_candidate;  // canonical keys
+};
+
+ZooOperators zoo_operators_and_candidates(const std::vector<std::string>& models, int candidates_per_op) {
+  ZooOperators zoo;
   std::set<std::string> seen;
   auto add = [&](const ir::OpExpr& op, const ir::TensorMap& weights) {
-    if (seen.insert(op.canonical_key()).second) ops.push_back({op, weights});
+    if (seen.insert(op.canonical_key()).second) zoo.ops.push_back({op, weights});
   };
   for (const auto& name : models) {
     const graph::Graph model = zoo_graph(name);
@@ -110,6 +118,7 @@ std::vector<OpToMeasure> zoo_operators(const std::vector<std::string>& models, i
       for (size_t i = 0; i < count; ++i) {  // evenly spread over the list, which is ordered by MACs
         const auto& candidate = candidates[i * candidates.size() / count];
         add(candidate.op, candidate.weights);
+        zoo.original_and_candidate.emplace(node.op->canonical_key(), candidate.op.canonical_key());
         // Each statement alone too: the predictor learns statements and sums them.
         if (candidate.op.statements().size() < 2) continue;
         for (size_t s = 0; s < candidate.op.statements().size(); ++s) {
@@ -121,7 +130,13 @@ std::vector<OpToMeasure> zoo_operators(const std::vector<std::string>& models, i
       }
     }
   }
-  return ops;
+  return zoo;
+}
+
+}  // namespace
+
+std::vector<OpToMeasure> zoo_operators(const std::vector<std::string>& models, int candidates_per_op) {
+  return zoo_operators_and_candidates(models, candidates_per_op).ops;
 }
 
 namespace {
@@ -132,12 +147,38 @@ std::set<std::string> canonical_keys(const std::vector<OpToMeasure>& ops) {
   return keys;
 }
 
+// How the search's screen (predicted_slower) does on held-out predictions: of the candidates
+// measured faster than their operator, how many it would time; of the others, how many it skips.
+struct HeldOutPrediction {
+  double measured_ms = 0, predicted_ms = 0;
+  bool screenable = false;
+};
+
+ScreenAccuracy screen_accuracy(const std::set<std::pair<std::string, std::string>>& original_and_candidate,
+                               const std::map<std::string, HeldOutPrediction>& held_out) {
+  ScreenAccuracy screen;
+  for (const auto& [original, candidate] : original_and_candidate) {
+    const auto o = held_out.find(original);
+    const auto c = held_out.find(candidate);
+    if (o == held_out.end() || c == held_out.end()) continue;
+    const bool skipped = c->second.screenable && predicted_slower(c->second.predicted_ms, o->second.predicted_ms);
+    if (c->second.measured_ms < kFasterThanItsOperator * o->second.measured_ms) {
+      ++screen.faster;
+      screen.faster_kept += !skipped;
+    } else {
+      ++screen.slower;
+      screen.slower_skipped += skipped;
+    }
+  }
+  return screen;
+}
+
 // The held-out report on samples already read from the cache. Each fold in turn is held out: a
 // predictor fitted on the operators with no statement in it predicts the reported operators with
 // one (each operator in its lowest fold), so every zoo operator and candidate is predicted once
 // by a predictor that never saw one of its statements.
-LatencyModelReport evaluate_samples(const Samples& samples, const LatencyCache& cache, Backend backend, int threads,
-                                    const std::function<void(size_t, size_t)>& on_progress) {
+LatencyModelReport evaluate_samples(const Samples& samples, const ZooOperators& zoo, const LatencyCache& cache, Backend backend,
+                                    int threads, const std::function<void(size_t, size_t)>& on_progress) {
   const Split& random = samples.random_configs;
   const bool any_reported = std::ranges::find(samples.reported, true) != samples.reported.end();
   if (!any_reported || samples.all_ops.size() < 16 || random.train_ops.size() < 8 || random.test_ops.empty()) {
@@ -158,6 +199,7 @@ LatencyModelReport evaluate_samples(const Samples& samples, const LatencyCache& 
   const size_t steps = kHeldOutFolds + 1;
   std::vector<double> predicted, measured;
   size_t fitted = 0, folds_checked = 0;
+  std::map<std::string, HeldOutPrediction> held_out_by_key;
   for (unsigned fold = 0; fold < kHeldOutFolds; ++fold) {
     if (on_progress) on_progress(fold, steps);
     Split split;
@@ -177,8 +219,10 @@ LatencyModelReport evaluate_samples(const Samples& samples, const LatencyCache& 
       predicted.push_back(predictor.predict_ms(op));
       measured.push_back(split.test_ms[i]);
       report.held_out_ops.push_back({kinds, ir::cost(op).macs, split.test_ms[i], predicted.back(), ir::print(op)});
+      held_out_by_key[op.canonical_key()] = {split.test_ms[i], predicted.back(), screenable(op)};
     }
   }
+  report.screen = screen_accuracy(zoo.original_and_candidate, held_out_by_key);
   report.held_out = accuracy_of(predicted, measured);
   report.n_train = fitted / folds_checked;
   if (on_progress) on_progress(kHeldOutFolds, steps);
@@ -193,15 +237,17 @@ LatencyModelReport evaluate_samples(const Samples& samples, const LatencyCache& 
 LatencyModelReport evaluate_latency_model(const LatencyCache& cache, Backend backend, int threads,
                                           const std::vector<std::string>& models, int candidates_per_op,
                                           const std::function<void(size_t, size_t)>& on_progress) {
-  const Samples samples = cached_samples(cache, backend, threads, canonical_keys(zoo_operators(models, candidates_per_op)));
-  return evaluate_samples(samples, cache, backend, threads, on_progress);
+  const ZooOperators zoo = zoo_operators_and_candidates(models, candidates_per_op);
+  const Samples samples = cached_samples(cache, backend, threads, canonical_keys(zoo.ops));
+  return evaluate_samples(samples, zoo, cache, backend, threads, on_progress);
 }
 
 LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int threads, const std::vector<std::string>& models,
                                      int candidates_per_op, size_t sampled_count,
                                      const std::function<void(const std::string&, size_t, size_t)>& on_progress) {
   const BenchOptions per_op{.threads = threads, .warmup = 5, .min_runs = 15, .budget_seconds = 0.2};
-  auto ops = zoo_operators(models, candidates_per_op);
+  const ZooOperators zoo = zoo_operators_and_candidates(models, candidates_per_op);
+  auto ops = zoo.ops;
   const std::set<std::string> zoo_keys = canonical_keys(ops);
   for (auto& sampled : sampled_operators(sampled_count, kSampledOperatorsSeed, model_operators(models))) {
     if (!zoo_keys.contains(sampled.op.canonical_key())) ops.push_back(std::move(sampled));
@@ -211,12 +257,12 @@ LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int t
     if (on_progress) on_progress("time operators", done, total);
   });
   const Samples samples = cached_samples(cache, backend, threads, zoo_keys);  // parsed once for every fit
-  LatencyModelReport report = evaluate_samples(samples, cache, backend, threads, [&](size_t done, size_t total) {
+  LatencyModelReport report = evaluate_samples(samples, zoo, cache, backend, threads, [&](size_t done, size_t total) {
     if (on_progress) on_progress("check the predictor", done, total);
   });
   report.newly_measured = measured;
   const LatencyPredictor predictor = LatencyPredictor::fit(samples.all_ops, samples.all_ms, samples.all_trust);
-  cache.put_blob(kPredictorBlob, scope(backend, threads), predictor.to_json());
+  store_predictor(cache, backend, threads, predictor);
 
   // Whole models: measured, and predicted as the sum of the operators plus a per-node overhead
   // (data movement, structural nodes, calls) fitted over these models.
@@ -234,11 +280,12 @@ LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int t
       if (node.is_compute()) nodes.push_back({*node.op, node.weights});
     }
     for (const auto& timing : measure_cached(cache, nodes, backend, per_op)) check.ops_measured_ms += timing.median_ms;
-    const double repeated_calls = report.call_overhead_ms * static_cast<double>(nodes.size() - 1);
     predicted_ops_ms.push_back(0);
     for (const auto& node : nodes) predicted_ops_ms.back() += predictor.predict_ms(node.op);
-    overhead_per_node.push_back((check.measured_ms - (check.ops_measured_ms - repeated_calls)) /
-                                static_cast<double>(model.nodes.size()));
+    // The measured operators as the whole model runs them: one call between them, not one each.
+    const double operators_one_call_ms =
+        WholeModelOverheads{report.call_overhead_ms, 0.0}.whole_model_ms(check.ops_measured_ms, nodes.size(), 0);
+    overhead_per_node.push_back((check.measured_ms - operators_one_call_ms) / static_cast<double>(model.nodes.size()));
     node_counts.push_back(model.nodes.size());
     op_counts.push_back(nodes.size());
     report.models.push_back(check);
@@ -299,6 +346,10 @@ ModelLatencyPrediction predict_model_latency(const LatencyCache& cache, Backend 
   }
   prediction.total_ms = prediction.overheads.whole_model_ms(operators_ms, prediction.node_ms.size(), model.nodes.size());
   return prediction;
+}
+
+void store_predictor(LatencyCache& cache, Backend backend, int threads, const LatencyPredictor& predictor) {
+  cache.put_blob(kPredictorBlob, scope(backend, threads), predictor.to_json());
 }
 
 LatencyPredictor load_predictor(const LatencyCache& cache, Backend backend, int threads) {

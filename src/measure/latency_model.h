@@ -33,11 +33,21 @@ struct OpPrediction {
   std::string instructions;  // the operator in gos's notation (ir::print), shapes included
 };
 
+// The search's screen (predicted_slower) on held-out predictions of the zoo's candidates against
+// their operators' (each distinct pair once).
+struct ScreenAccuracy {
+  size_t faster = 0;          // candidates measured at least 5% faster than their operator
+  size_t faster_kept = 0;     // of them, timed by the screen (not predicted slower)
+  size_t slower = 0;          // the other candidates
+  size_t slower_skipped = 0;  // of them, predicted slower: not timed
+};
+
 struct LatencyModelReport {
   std::string backend, machine;
   int threads = 1;
   PredictorAccuracy held_out;  // each zoo operator predicted with its statements' fold held out
   std::vector<OpPrediction> held_out_ops;
+  ScreenAccuracy screen;
   // nn-Meter's protocol: a random fifth of the rest (is_in_random_fifth), fitted on the others, so
   // configurations of forms the fit has seen; comparable with the accuracy nn-Meter reports.
   PredictorAccuracy random_held_out;
@@ -75,6 +85,9 @@ constexpr uint64_t kSampledOperatorsSeed = 5;
 LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int threads, const std::vector<std::string>& models,
                                      int candidates_per_op, size_t sampled_count,
                                      const std::function<void(const std::string&, size_t, size_t)>& on_progress = {});
+
+// Stores `predictor` as the one load_predictor reads for this backend, threads and machine.
+void store_predictor(LatencyCache& cache, Backend backend, int threads, const LatencyPredictor& predictor);
 
 // The stored predictor; throws MeasureError saying to run `gos latency-model fit` when none.
 LatencyPredictor load_predictor(const LatencyCache& cache, Backend backend, int threads);

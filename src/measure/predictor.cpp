@@ -355,6 +355,10 @@ double RegressionTree::predict(const std::vector<double>& x) const {
 
 std::string statement_kind(const ir::OpExpr& op, size_t statement) { return kind_of(lowering::recognise(op).at(statement)); }
 
+bool screenable(const ir::OpExpr& candidate) {
+  return std::ranges::none_of(lowering::recognise(candidate), [](const auto& kernel) { return kind_of(kernel) == "generic"; });
+}
+
 const std::vector<std::string>& latency_feature_names() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> list;

@@ -36,7 +36,8 @@ json layer_to_json(const LayerChoice& layer) {
           {"macs_after", layer.macs_after},
           {"fidelity", layer.fidelity},
           {"sensitivity", layer.sensitivity},
-          {"candidates", layer.candidates}};
+          {"candidates", layer.candidates},
+          {"predicted_slower", layer.predicted_slower}};
 }
 
 json front_point_to_json(const FrontPoint& point) {
@@ -186,6 +187,8 @@ LayerChoice layer_from_json(const json& object, const std::string& path) {
   layer.fidelity = in.number("fidelity");
   layer.sensitivity = in.number("sensitivity");
   layer.candidates = in.small_integer("candidates");
+  // Reports written before the search screened candidates by prediction have none.
+  layer.predicted_slower = static_cast<int>(in.optional_number("predicted_slower").value_or(0));
   return layer;
 }
 

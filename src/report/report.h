@@ -38,6 +38,8 @@ struct LayerChoice {
   double fidelity = 0;     // normalised output error of the chosen candidate after local distillation; 0 when kept
   double sensitivity = 0;  // validation accuracy drop (points) with this layer's best candidate alone
   int candidates = 0;      // how many candidates were considered for this layer
+  // How many were not timed because the latency predictor put them far slower than the operator.
+  int predicted_slower = 0;
 };
 
 // One point of the Pareto front of the search (predicted, before fine-tuning).

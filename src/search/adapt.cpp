@@ -27,6 +27,7 @@
 #include "lowering/compute_threads.h"
 #include "lowering/torch_lowering.h"
 #include "measure/cache.h"
+#include "measure/latency_model.h"
 #include "rules/rules.h"
 #include "search/adapt_task.h"
 #include "search/adapted.h"
@@ -44,7 +45,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
-constexpr double kFasterThanOriginal = 0.95;  // a candidate must save at least 5% of its operator's time
 constexpr size_t kMaxMeasuredPerLayer = 48;   // candidates timed per layer, spread over their MACs
 constexpr double kVerifyReserveSeconds = 30;  // kept back from fine-tuning for verification and export
 constexpr double kBudgetRecordSeconds = 5;    // how often the time spent is journaled during a stage
@@ -134,6 +134,7 @@ struct Layer {
   rules::Candidate original;
   double original_ms = 0;
   int derived = 0;                          // candidates the rules gave
+  int predicted_slower = 0;                 // of them, left untimed: the latency predictor put them far slower
   std::vector<rules::Candidate> faster;     // measured faster than the original
   std::vector<double> faster_ms;
   std::vector<size_t> selected;             // into `faster`: the ones distilled
@@ -450,26 +451,72 @@ class AdaptRun {
 
   void find_candidates() {
     const rules::RuleOptions rule_options{.depth = options_.depth, .rules = options_.rules};
-    size_t kept = 0, derived = 0;
+    size_t kept = 0, timed = 0, skipped = 0;
     for (size_t l = 0; l < layers_.size(); ++l) {
       Layer& layer = layers_[l];
       progress("candidates", static_cast<int64_t>(l), static_cast<int64_t>(layers_.size()), layer.node->name);
-      auto candidates = spread_over_macs(rules::derive_candidates(*layer.node->op, layer.node->weights, rule_options),
-                                         kMaxMeasuredPerLayer);
-      layer.derived = static_cast<int>(candidates.size());
-      derived += candidates.size();
+      auto derived = rules::derive_candidates(*layer.node->op, layer.node->weights, rule_options);
+      layer.derived = static_cast<int>(derived.size());
+      const std::set<std::string> slower = journaled_predicted_slower(layer, derived);
+      std::erase_if(derived, [&](const rules::Candidate& c) { return slower.contains(util::stable_hash_hex(c.op.canonical_key())); });
+      layer.predicted_slower = static_cast<int>(layer.derived - derived.size());
+      // The slots go to the candidates not predicted slower, spread over their MACs.
+      const auto candidates = spread_over_macs(std::move(derived), kMaxMeasuredPerLayer);
       std::vector<measure::OpToMeasure> ops;
       for (const auto& c : candidates) ops.push_back({c.op, c.weights});
       const auto ms = latencies_ms(ops, "candidates");
       for (size_t i = 0; i < candidates.size(); ++i) {
-        if (ms[i] < kFasterThanOriginal * layer.original_ms) {
+        if (ms[i] < measure::kFasterThanItsOperator * layer.original_ms) {
           layer.faster.push_back(candidates[i]);
           layer.faster_ms.push_back(ms[i]);
         }
       }
+      timed += candidates.size();
+      skipped += static_cast<size_t>(layer.predicted_slower);
       kept += layer.faster.size();
     }
-    summary_ = fmt::format("{} candidates timed, {} measured at least 5% faster than their operator", derived, kept);
+    summary_ = fmt::format("{} candidates timed, {} measured at least 5% faster than their operator", timed, kept);
+    if (skipped > 0) {
+      summary_ += fmt::format("; {} predicted at least {:.2f}x slower than their operator were not timed", skipped,
+                              measure::kPredictedSlowerRatio);
+      report_.notes.push_back(fmt::format(
+          "{} candidates the latency predictor in the cache put at {:.2f}x their operator's time or more were not timed "
+          "(on held-out operators this screen timed 97.5-100% of the candidates that time faster: docs/latency.md)",
+          skipped, measure::kPredictedSlowerRatio));
+    } else if (predictor_missing_) {
+      summary_ += "; every candidate timed (" + *predictor_missing_ + ")";
+    }
+  }
+
+  // The candidates of `layer` that the stored latency predictor puts at kPredictedSlowerRatio times
+  // its operator or more, by the hash of their canonical form. Journaled when first decided, so a
+  // resumed run skips the same ones whatever predictor the cache holds by then.
+  std::set<std::string> journaled_predicted_slower(const Layer& layer, const std::vector<rules::Candidate>& derived) {
+    if (auto known = journal_->text("predicted_slower", layer.node->name)) return json::parse(*known).get<std::set<std::string>>();
+    std::set<std::string> slower;
+    if (const measure::LatencyPredictor* predictor = stored_predictor()) {
+      const double original_ms = predictor->predict_ms(*layer.node->op);
+      for (const auto& c : derived) {
+        if (measure::screenable(c.op) && measure::predicted_slower(predictor->predict_ms(c.op), original_ms)) {
+          slower.insert(util::stable_hash_hex(c.op.canonical_key()));
+        }
+      }
+    }
+    journal_->put_text("predicted_slower", layer.node->name, json(slower).dump());
+    return slower;
+  }
+
+  // The predictor `gos latency-model fit` stored in the latency cache for this backend, threads and
+  // machine, read once; null (with the reason kept for the stage's summary) when there is none.
+  const measure::LatencyPredictor* stored_predictor() {
+    if (!predictor_ && !predictor_missing_) {
+      try {
+        predictor_ = measure::load_predictor(*cache_, options_.backend, options_.threads);
+      } catch (const measure::MeasureError& error) {
+        predictor_missing_ = error.what();
+      }
+    }
+    return predictor_ ? &*predictor_ : nullptr;
   }
 
   // ---- data ----
@@ -1207,6 +1254,7 @@ class AdaptRun {
       choice.latency_ms_before = layer.original_ms;
       choice.macs_before = ir::cost(layer.original.op).macs;
       choice.candidates = static_cast<int>(layer.faster.size());
+      choice.predicted_slower = layer.predicted_slower;
       double best = INFINITY;
       for (double drop : layer.accuracy_drop) best = std::min(best, drop);
       choice.sensitivity = std::isfinite(best) ? best : 0;
@@ -1327,6 +1375,8 @@ class AdaptRun {
   const AdaptOptions& options_;
   const AdaptCallbacks& callbacks_;
   std::optional<Journal> journal_;  // opened once the inputs are known to be usable
+  std::optional<measure::LatencyPredictor> predictor_;  // stored_predictor()'s
+  std::optional<std::string> predictor_missing_;        // why there is none
   std::optional<measure::LatencyCache> cache_;
   Clock::time_point start_;
   double spent_before_ = 0;  // of the budget, by the earlier starts of this run (journaled)
