@@ -321,6 +321,21 @@ TEST(AdaptCommand, CandidatesTheStoredPredictorPutsFarSlowerAreNotTimed) {
   EXPECT_EQ(journal.entries("latency"), timed);
   EXPECT_EQ(journal.max_times_written("predicted_slower"), 1);
   EXPECT_EQ(read_json(scratch / "out" / "report.json")["layers"], report["layers"]);
+
+  // A run whose candidates stage a gos without the screen finished (every candidate timed, no
+  // decisions journaled), resumed with the predictor, stays as it was.
+  ASSERT_EQ(run_gos(small_adapt(scratch / "unscreened", scratch / "empty.sqlite")).exit_code, 0);
+  const auto unscreened = read_json(scratch / "unscreened" / "report.json");
+  const int64_t unscreened_timed = search::Journal(scratch / "unscreened" / "run.sqlite").entries("latency");
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((scratch / "unscreened" / "run.sqlite").c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db, "DELETE FROM entries WHERE stage = 'predicted_slower'", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  ASSERT_EQ(run_gos(small_adapt(scratch / "unscreened", scratch / "latency.sqlite")).exit_code, 0);
+  EXPECT_EQ(search::Journal(scratch / "unscreened" / "run.sqlite").entries("latency"), unscreened_timed);
+  EXPECT_EQ(read_json(scratch / "unscreened" / "report.json")["layers"], unscreened["layers"]);
 }
 
 TEST(AdaptCommand, AKilledRunResumesWithoutRedoingWorkAndEndsAsAnUninterruptedOne) {

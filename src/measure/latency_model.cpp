@@ -147,13 +147,14 @@ std::set<std::string> canonical_keys(const std::vector<OpToMeasure>& ops) {
   return keys;
 }
 
-// How the search's screen (predicted_slower) does on held-out predictions: of the candidates
-// measured faster than their operator, how many it would time; of the others, how many it skips.
+// A reported operator as its fold's predictor, which never saw its statements, predicted it.
 struct HeldOutPrediction {
   double measured_ms = 0, predicted_ms = 0;
   bool screenable = false;
 };
 
+// How the search's screen (predicted_slower) does on held-out predictions: of the candidates
+// measured faster than their operator, how many it would time; of the others, how many it skips.
 ScreenAccuracy screen_accuracy(const std::set<std::pair<std::string, std::string>>& original_and_candidate,
                                const std::map<std::string, HeldOutPrediction>& held_out) {
   ScreenAccuracy screen;

@@ -494,7 +494,10 @@ class AdaptRun {
   std::set<std::string> journaled_predicted_slower(const Layer& layer, const std::vector<rules::Candidate>& derived) {
     if (auto known = journal_->text("predicted_slower", layer.node->name)) return json::parse(*known).get<std::set<std::string>>();
     std::set<std::string> slower;
-    if (const measure::LatencyPredictor* predictor = stored_predictor()) {
+    // A run whose candidates stage an older gos finished timed every candidate: it stays so.
+    const bool finished_unscreened = journal_->text("stage_seconds", "candidates").has_value();
+    const measure::LatencyPredictor* predictor = finished_unscreened ? nullptr : stored_predictor();
+    if (predictor) {
       const double original_ms = predictor->predict_ms(*layer.node->op);
       for (const auto& c : derived) {
         if (measure::screenable(c.op) && measure::predicted_slower(predictor->predict_ms(c.op), original_ms)) {
