@@ -175,6 +175,8 @@ Action add_adapt_command(CLI::App& app) {
   command->add_option("--seed", a.seed, "makes the run repeatable")->capture_default_str();
   command->add_option("-o,--out", a.out, "output folder (holds the run journal: rerun to resume)")->capture_default_str();
   command->add_option("--cache", a.cache, "latency cache (default: $GOS_CACHE or ~/.cache/gos/latency.sqlite)");
+  command->add_flag("--time-every-candidate", a.time_every_candidate,
+                    "time candidates the cache's latency predictor puts far slower than their operator too");
   command->add_flag("--json", options->json, "print only the final report as JSON");
   command->add_flag("--quiet", options->quiet, "print nothing but errors");
   return [options] { return run_adapt(*options); };

@@ -322,10 +322,15 @@ TEST(AdaptCommand, CandidatesTheStoredPredictorPutsFarSlowerAreNotTimed) {
   EXPECT_EQ(journal.max_times_written("predicted_slower"), 1);
   EXPECT_EQ(read_json(scratch / "out" / "report.json")["layers"], report["layers"]);
 
+  // --time-every-candidate times them all, predictor or not.
+  auto every_candidate = small_adapt(scratch / "unscreened", scratch / "latency.sqlite");
+  every_candidate.push_back("--time-every-candidate");
+  ASSERT_EQ(run_gos(every_candidate).exit_code, 0);
+  const auto unscreened = read_json(scratch / "unscreened" / "report.json");
+  for (const auto& layer : unscreened["layers"]) EXPECT_EQ(layer["predicted_slower"], 0) << layer;
+
   // A run whose candidates stage a gos without the screen finished (every candidate timed, no
   // decisions journaled), resumed with the predictor, stays as it was.
-  ASSERT_EQ(run_gos(small_adapt(scratch / "unscreened", scratch / "empty.sqlite")).exit_code, 0);
-  const auto unscreened = read_json(scratch / "unscreened" / "report.json");
   const int64_t unscreened_timed = search::Journal(scratch / "unscreened" / "run.sqlite").entries("latency");
   {
     sqlite3* db = nullptr;

@@ -496,7 +496,8 @@ class AdaptRun {
     std::set<std::string> slower;
     // A run whose candidates stage an older gos finished timed every candidate: it stays so.
     const bool finished_unscreened = journal_->text("stage_seconds", "candidates").has_value();
-    const measure::LatencyPredictor* predictor = finished_unscreened ? nullptr : stored_predictor();
+    const measure::LatencyPredictor* predictor =
+        finished_unscreened || options_.time_every_candidate ? nullptr : stored_predictor();
     if (predictor) {
       const double original_ms = predictor->predict_ms(*layer.node->op);
       for (const auto& c : derived) {

@@ -63,6 +63,9 @@ struct AdaptOptions {
   uint64_t seed = 1;
   std::filesystem::path out = "gos-out";
   std::filesystem::path cache;       // the latency cache; empty: measure::default_cache_path()
+  // Time every candidate even when the latency cache holds a predictor (which otherwise leaves
+  // those it puts far slower than their operator untimed: docs/latency.md).
+  bool time_every_candidate = false;
 };
 
 // Throws SearchError when the options cannot give a result (a constraint out of range, a budget
