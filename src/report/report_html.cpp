@@ -509,6 +509,12 @@ void front_section(std::string& html, const AdaptReport& report) {
   html += "</p>\n<div class=\"scroll\">" + front_plot(report) + "</div>\n";
 }
 
+// The candidates that entered the search, and those the latency predictor left untimed.
+std::string candidates_cell(const LayerChoice& layer) {
+  if (layer.predicted_slower == 0) return std::to_string(layer.candidates);
+  return fmt::format("{} ({} predicted slower, not timed)", layer.candidates, layer.predicted_slower);
+}
+
 void layer_row(std::string& html, const LayerChoice& layer, const AdaptReport& report) {
   fmt::format_to(std::back_inserter(html),
                  "<tr{}><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
@@ -517,7 +523,7 @@ void layer_row(std::string& html, const LayerChoice& layer, const AdaptReport& r
                  layer.kept ? "kept" : escape(layer.derivation), milliseconds(layer.latency_ms_before),
                  milliseconds(layer.latency_ms_after), count_cell(layer.macs_before), count_cell(layer.macs_after),
                  layer.kept ? "–" : significant(layer.fidelity * 100, 2) + "%", loss_value(layer.sensitivity, report),
-                 layer.candidates);
+                 candidates_cell(layer));
 }
 
 void layer_totals(std::string& html, const AdaptReport& report) {

@@ -225,6 +225,11 @@ TEST(ReportHtml, ListsWhatEachAttemptReplaced) {
   EXPECT_NE(html.find("<code>conv&lt;2&gt;</code>: rank_split(r=4, at=input)"), std::string::npos);
 }
 
+TEST(ReportHtml, SaysHowManyCandidatesThePredictorLeftUntimed) {
+  const std::string html = to_html(sample_report());
+  EXPECT_NE(html.find("7 (3 predicted slower, not timed)"), std::string::npos);
+}
+
 TEST(ReportJson, UnsetTargetsAreOmitted) {
   AdaptReport report = sample_report();
   report.target_speedup.reset();
