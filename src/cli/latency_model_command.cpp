@@ -160,8 +160,6 @@ int run_predict(const LatencyModelOptions& options, measure::Backend backend, co
   for (const auto& node : model.nodes) {
     if (node.is_compute()) operators.push_back(&node);
   }
-  double operators_ms = 0;
-  for (double ms : prediction.node_ms) operators_ms += ms;
   if (options.json) {
     nlohmann::json ops = nlohmann::json::array();
     for (size_t i = 0; i < operators.size(); ++i) {
@@ -170,7 +168,7 @@ int run_predict(const LatencyModelOptions& options, measure::Backend backend, co
     }
     const nlohmann::json out{{"model", options.model}, {"backend", options.backend}, {"threads", options.threads},
                              {"machine", measure::machine_fingerprint()}, {"predicted_ms", prediction.total_ms},
-                             {"operators_ms", operators_ms}, {"call_overhead_ms", prediction.overheads.call_overhead_ms},
+                             {"operators_ms", prediction.operators_ms}, {"call_overhead_ms", prediction.overheads.call_overhead_ms},
                              {"overhead_per_node_ms", prediction.overheads.overhead_per_node_ms}, {"ops", ops}};
     fmt::print("{}\n", out.dump(2));
     return kSuccess;
@@ -183,7 +181,7 @@ int run_predict(const LatencyModelOptions& options, measure::Backend backend, co
   }
   print_operator_table(table, "predicted ms");
   fmt::print("\nwhole model: {:.3f} ms predicted = operators {:.3f} ms - {:.4f} ms call overhead x {} + {:.4f} ms x {} nodes\n",
-             prediction.total_ms, operators_ms, prediction.overheads.call_overhead_ms,
+             prediction.total_ms, prediction.operators_ms, prediction.overheads.call_overhead_ms,
              operators.empty() ? 0 : operators.size() - 1, prediction.overheads.overhead_per_node_ms, model.nodes.size());
   fmt::print("(`gos latency-model eval --backend {}` says how far to trust it; `gos bench {} --backend {}` measures it)\n",
              options.backend, options.model, options.backend);

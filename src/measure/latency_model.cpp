@@ -93,15 +93,7 @@ std::vector<ir::OpExpr> model_operators(const std::vector<std::string>& models) 
 
 }  // namespace
 
-namespace {
-
-// The zoo's operators and candidates to measure, and which operator each whole candidate replaces.
-struct ZooOperators {
-  std::vector<OpToMeasure> ops;
-  std::set<std::pair<std::string, std::string>> original_and_candidate;  // canonical keys
-};
-
-ZooOperators zoo_operators_and_candidates(const std::vector<std::string>& models, int candidates_per_op) {
+ZooOperators zoo_operators(const std::vector<std::string>& models, int candidates_per_op) {
   ZooOperators zoo;
   std::set<std::string> seen;
   auto add = [&](const ir::OpExpr& op, const ir::TensorMap& weights) {
@@ -133,12 +125,6 @@ ZooOperators zoo_operators_and_candidates(const std::vector<std::string>& models
   return zoo;
 }
 
-}  // namespace
-
-std::vector<OpToMeasure> zoo_operators(const std::vector<std::string>& models, int candidates_per_op) {
-  return zoo_operators_and_candidates(models, candidates_per_op).ops;
-}
-
 namespace {
 
 std::set<std::string> canonical_keys(const std::vector<OpToMeasure>& ops) {
@@ -153,7 +139,7 @@ struct HeldOutPrediction {
   bool screenable = false;
 };
 
-// How the search's screen (predicted_slower) does on held-out predictions: of the candidates
+// How the search's screen (left_untimed) does on held-out predictions: of the candidates
 // measured faster than their operator, how many it would time; of the others, how many it skips.
 ScreenAccuracy screen_accuracy(const std::set<std::pair<std::string, std::string>>& original_and_candidate,
                                const std::map<std::string, HeldOutPrediction>& held_out) {
@@ -162,7 +148,7 @@ ScreenAccuracy screen_accuracy(const std::set<std::pair<std::string, std::string
     const auto o = held_out.find(original);
     const auto c = held_out.find(candidate);
     if (o == held_out.end() || c == held_out.end()) continue;
-    const bool skipped = c->second.screenable && predicted_slower(c->second.predicted_ms, o->second.predicted_ms);
+    const bool skipped = left_untimed(c->second.screenable, c->second.predicted_ms, o->second.predicted_ms);
     if (c->second.measured_ms < kFasterThanItsOperator * o->second.measured_ms) {
       ++screen.faster;
       screen.faster_kept += !skipped;
@@ -178,8 +164,10 @@ ScreenAccuracy screen_accuracy(const std::set<std::pair<std::string, std::string
 // predictor fitted on the operators with no statement in it predicts the reported operators with
 // one (each operator in its lowest fold), so every zoo operator and candidate is predicted once
 // by a predictor that never saw one of its statements.
-LatencyModelReport evaluate_samples(const Samples& samples, const ZooOperators& zoo, const LatencyCache& cache, Backend backend,
-                                    int threads, const std::function<void(size_t, size_t)>& on_progress) {
+LatencyModelReport evaluate_samples(const Samples& samples,
+                                    const std::set<std::pair<std::string, std::string>>& original_and_candidate,
+                                    const LatencyCache& cache, Backend backend, int threads,
+                                    const std::function<void(size_t, size_t)>& on_progress) {
   const Split& random = samples.random_configs;
   const bool any_reported = std::ranges::find(samples.reported, true) != samples.reported.end();
   if (!any_reported || samples.all_ops.size() < 16 || random.train_ops.size() < 8 || random.test_ops.empty()) {
@@ -223,7 +211,7 @@ LatencyModelReport evaluate_samples(const Samples& samples, const ZooOperators& 
       held_out_by_key[op.canonical_key()] = {split.test_ms[i], predicted.back(), screenable(op)};
     }
   }
-  report.screen = screen_accuracy(zoo.original_and_candidate, held_out_by_key);
+  report.screen = screen_accuracy(original_and_candidate, held_out_by_key);
   report.held_out = accuracy_of(predicted, measured);
   report.n_train = fitted / folds_checked;
   if (on_progress) on_progress(kHeldOutFolds, steps);
@@ -238,17 +226,17 @@ LatencyModelReport evaluate_samples(const Samples& samples, const ZooOperators& 
 LatencyModelReport evaluate_latency_model(const LatencyCache& cache, Backend backend, int threads,
                                           const std::vector<std::string>& models, int candidates_per_op,
                                           const std::function<void(size_t, size_t)>& on_progress) {
-  const ZooOperators zoo = zoo_operators_and_candidates(models, candidates_per_op);
+  const ZooOperators zoo = zoo_operators(models, candidates_per_op);
   const Samples samples = cached_samples(cache, backend, threads, canonical_keys(zoo.ops));
-  return evaluate_samples(samples, zoo, cache, backend, threads, on_progress);
+  return evaluate_samples(samples, zoo.original_and_candidate, cache, backend, threads, on_progress);
 }
 
 LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int threads, const std::vector<std::string>& models,
                                      int candidates_per_op, size_t sampled_count,
                                      const std::function<void(const std::string&, size_t, size_t)>& on_progress) {
   const BenchOptions per_op{.threads = threads, .warmup = 5, .min_runs = 15, .budget_seconds = 0.2};
-  const ZooOperators zoo = zoo_operators_and_candidates(models, candidates_per_op);
-  auto ops = zoo.ops;
+  ZooOperators zoo = zoo_operators(models, candidates_per_op);
+  std::vector<OpToMeasure> ops = std::move(zoo.ops);
   const std::set<std::string> zoo_keys = canonical_keys(ops);
   for (auto& sampled : sampled_operators(sampled_count, kSampledOperatorsSeed, model_operators(models))) {
     if (!zoo_keys.contains(sampled.op.canonical_key())) ops.push_back(std::move(sampled));
@@ -258,7 +246,7 @@ LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int t
     if (on_progress) on_progress("time operators", done, total);
   });
   const Samples samples = cached_samples(cache, backend, threads, zoo_keys);  // parsed once for every fit
-  LatencyModelReport report = evaluate_samples(samples, zoo, cache, backend, threads, [&](size_t done, size_t total) {
+  LatencyModelReport report = evaluate_samples(samples, zoo.original_and_candidate, cache, backend, threads, [&](size_t done, size_t total) {
     if (on_progress) on_progress("check the predictor", done, total);
   });
   report.newly_measured = measured;
@@ -339,13 +327,13 @@ ModelLatencyPrediction predict_model_latency(const LatencyCache& cache, Backend 
   }
   ModelLatencyPrediction prediction;
   prediction.overheads = *overheads;
-  double operators_ms = 0;
   for (const auto& node : model.nodes) {
     if (!node.is_compute()) continue;
     prediction.node_ms.push_back(predictor.predict_ms(*node.op));
-    operators_ms += prediction.node_ms.back();
+    prediction.operators_ms += prediction.node_ms.back();
   }
-  prediction.total_ms = prediction.overheads.whole_model_ms(operators_ms, prediction.node_ms.size(), model.nodes.size());
+  prediction.total_ms =
+      prediction.overheads.whole_model_ms(prediction.operators_ms, prediction.node_ms.size(), model.nodes.size());
   return prediction;
 }
 

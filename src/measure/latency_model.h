@@ -3,7 +3,9 @@
 // measured (every operator of the zoo models and a spread of their rule candidates), the
 // held-out accuracy, and whole-model predictions against measurements.
 #include <functional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "graph/graph.h"
@@ -15,8 +17,12 @@ namespace gos::measure {
 // Every compute operator of the named zoo models (zoo::inference_graph: batch norms folded,
 // activations fused into their producers; distinct operators once)
 // and, for each one the rules apply to, up to `candidates_per_op` of its depth-1 candidates
-// spread over their MACs.
-std::vector<OpToMeasure> zoo_operators(const std::vector<std::string>& models, int candidates_per_op);
+// spread over their MACs; and which operator each of those candidates replaces.
+struct ZooOperators {
+  std::vector<OpToMeasure> ops;
+  std::set<std::pair<std::string, std::string>> original_and_candidate;  // canonical keys
+};
+ZooOperators zoo_operators(const std::vector<std::string>& models, int candidates_per_op);
 
 struct ModelCheck {
   std::string model;
@@ -33,7 +39,7 @@ struct OpPrediction {
   std::string instructions;  // the operator in gos's notation (ir::print), shapes included
 };
 
-// The search's screen (predicted_slower) on held-out predictions of the zoo's candidates against
+// The search's screen (left_untimed) on held-out predictions of the zoo's candidates against
 // their operators' (each distinct pair once).
 struct ScreenAccuracy {
   size_t faster = 0;          // candidates measured at least 5% faster than their operator
@@ -68,7 +74,7 @@ struct LatencyModelReport {
   std::vector<ModelCheck> models;
 };
 
-// The held-out accuracy, on zoo_operators(models, candidates_per_op), of predictors fitted on the
+// The held-out accuracy, on zoo_operators(models, candidates_per_op).ops, of predictors fitted on the
 // cached measurements of this backend, threads and machine (nothing is measured): each of the
 // five folds of statements held out in turn. Throws MeasureError when the cache has too few.
 LatencyModelReport evaluate_latency_model(const LatencyCache& cache, Backend backend, int threads,
@@ -78,7 +84,7 @@ LatencyModelReport evaluate_latency_model(const LatencyCache& cache, Backend bac
 // The seed of the sampled training operators, fixed so that every fit samples the same ones.
 constexpr uint64_t kSampledOperatorsSeed = 5;
 
-// Measures what the cache lacks among zoo_operators(models, candidates_per_op) and
+// Measures what the cache lacks among zoo_operators(models, candidates_per_op).ops and
 // sampled_operators(sampled_count, kSampledOperatorsSeed) (training only), reports the held-out
 // accuracy, checks whole-model predictions for `models`, and stores the predictor fitted on every
 // measurement in the cache (load_predictor reads it).
@@ -104,6 +110,7 @@ struct WholeModelOverheads {
 // stored predictor, and the whole model with the stored overheads.
 struct ModelLatencyPrediction {
   std::vector<double> node_ms;  // per compute node, in the graph's order
+  double operators_ms = 0;      // their sum
   WholeModelOverheads overheads;
   double total_ms = 0;
 };

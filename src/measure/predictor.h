@@ -66,21 +66,21 @@ class LatencyPredictor {
   size_t trained_on_ = 0;
 };
 
-// Whether the search leaves a candidate untimed because the predictor puts it well over its
-// operator: at kPredictedSlowerRatio times the operator's predicted time or more. Both are
-// predictions, so a predictor fitted on a slower or faster day of the machine screens the same.
-// Held out (with screenable), this screen times 97.5-100% of the candidates that time faster and
-// skips 37-61% of the others (`gos latency-model eval`, docs/latency.md).
-constexpr double kPredictedSlowerRatio = 1.25;
 // A candidate must save this share of its operator's time to count as faster (the search's bar).
 constexpr double kFasterThanItsOperator = 0.95;
-inline bool predicted_slower(double candidate_predicted_ms, double operator_predicted_ms) {
-  return candidate_predicted_ms >= kPredictedSlowerRatio * operator_predicted_ms;
-}
 // Whether the predictor's figure for `candidate` is sure enough to leave it untimed: not when a
 // statement is of a form no kernel covers ("generic": mixer-s's grouped linears), whose held-out
 // errors run to 60% either way.
 bool screenable(const ir::OpExpr& candidate);
+// Whether the search leaves a candidate untimed: it is screenable and the predictor puts it at
+// kPredictedSlowerRatio times its operator's predicted time or more. Both are predictions, so a
+// predictor fitted on a slower or faster day of the machine screens the same. Held out, this
+// screen times 97.5-100% of the candidates that time faster and skips 37-61% of the others
+// (`gos latency-model eval`, docs/latency.md).
+constexpr double kPredictedSlowerRatio = 1.25;
+inline bool left_untimed(bool candidate_screenable, double candidate_predicted_ms, double operator_predicted_ms) {
+  return candidate_screenable && candidate_predicted_ms >= kPredictedSlowerRatio * operator_predicted_ms;
+}
 
 // The feature vector of each of the operator's statements (see latency_feature_names()).
 std::vector<std::vector<double>> latency_features(const ir::OpExpr& op);

@@ -119,8 +119,9 @@ TEST(LatencyPredictor, StatementsAreClassifiedByKernel) {
 // The search's screen leaves a candidate untimed only on a clear margin, and never one with a
 // statement no kernel covers, where the predictor is least sure.
 TEST(LatencyPredictor, TheScreenSkipsOnlyClearlySlowerCandidatesOfKnownKernels) {
-  EXPECT_TRUE(predicted_slower(1.25, 1.0));
-  EXPECT_FALSE(predicted_slower(1.2, 1.0));
+  EXPECT_TRUE(left_untimed(true, 1.25, 1.0));
+  EXPECT_FALSE(left_untimed(true, 1.2, 1.0));
+  EXPECT_FALSE(left_untimed(false, 2.0, 1.0));
   for (const auto& op : operators()) EXPECT_TRUE(screenable(op)) << ir::print(op);
   const ir::OpExpr grouped_shuffled_linear = ir::parse(
       "Y[n,t,8*q+kg] = sum{cg} X[n,t,q+32*cg] * W[8*q+kg,cg] where n<1, t<49, q<32, kg<8, cg<2, in X[1,49,64], param W[256,2]");

@@ -501,7 +501,7 @@ class AdaptRun {
     if (predictor) {
       const double original_ms = predictor->predict_ms(*layer.node->op);
       for (const auto& c : derived) {
-        if (measure::screenable(c.op) && measure::predicted_slower(predictor->predict_ms(c.op), original_ms)) {
+        if (measure::left_untimed(measure::screenable(c.op), predictor->predict_ms(c.op), original_ms)) {
           slower.insert(util::stable_hash_hex(c.op.canonical_key()));
         }
       }
