@@ -124,6 +124,16 @@ Node gemm(const NodeContext& context) {
   return compute_node(context, std::move(op), {context.input(0)}, std::move(weights));
 }
 
+// W[k, n] as W[n, k].
+ir::Tensor transposed(const ir::Tensor& matrix) {
+  const int64_t rows = matrix.shape[0], columns = matrix.shape[1];
+  ir::Tensor result({columns, rows});
+  for (int64_t row = 0; row < rows; ++row) {
+    for (int64_t column = 0; column < columns; ++column) result.data[column * rows + row] = matrix.data[row * columns + column];
+  }
+  return result;
+}
+
 // A @ W with W stored (a Linear: 2-D inputs as Gemm, batched inputs sharing W), or A @ B of two
 // computed values with the same batch dimensions (attention).
 Node matmul(const NodeContext& context) {
@@ -148,9 +158,15 @@ Node matmul(const NodeContext& context) {
     if (weight.shape.size() != 2)
       throw Unsupported{"MatMul with a weight of rank " + std::to_string(weight.shape.size())};
     const int64_t n = weight.shape[1];
-    ir::OpExpr op =
-        batch.empty() ? ir::linear({m, k, n, false, false, false}) : ir::matmul({batch, m, k, n, /*weight_rhs=*/true});
-    return compute_node(context, std::move(op), {context.input(0)}, {{"W", weight.to_tensor()}});
+    if (batch.empty()) {
+      return compute_node(context, ir::linear({m, k, n, false, false, false}), {context.input(0)},
+                          {{"W", weight.to_tensor()}});
+    }
+    // Kept as a linear layer keeps its weight, W[n, k]: PyTorch's exporter writes nn.Linear on 3-D
+    // data as MatMul with the weight transposed into an initializer, and gos's own export writes
+    // Transpose(W), so either way the layer imports as the one form the rules and kernels know.
+    ir::OpExpr op = ir::matmul({.batch_dims = batch, .m = m, .k = k, .n = n, .weight_rhs = true, .weight_transposed = true});
+    return compute_node(context, std::move(op), {context.input(0)}, {{"W", transposed(weight.to_tensor())}});
   }
   const Shape& b = context.shape(1);
   if (b.size() != a.size() || !std::equal(batch.begin(), batch.end(), b.begin())) {

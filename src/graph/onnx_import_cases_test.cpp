@@ -109,9 +109,17 @@ TEST(ImportMatMul, WeightsOnTwoAndThreeDimensionalInputsAndAttention) {
   model.node("MatMul", {"biased", "keys"}, {"scores"});
   Graph graph = import(model);
   ASSERT_EQ(graph.nodes.size(), 3u);
-  // The bias joins the projection as an addend.
-  EXPECT_TRUE(ir::print(*graph.nodes[0].op).starts_with("Y[b0,m,n] = sum{k} X[b0,m,k] * W[k,n] + B[n] where"))
+  // The bias joins the projection as an addend, and the weight is kept as a linear layer keeps
+  // it, [out, in]: the initializer transposed.
+  EXPECT_TRUE(ir::print(*graph.nodes[0].op).starts_with("Y[b0,m,n] = sum{k} X[b0,m,k] * W[n,k] + B[n] where"))
       << ir::print(*graph.nodes[0].op);
+  EXPECT_EQ(graph.nodes[0].weights.at("W").shape, (std::vector<int64_t>{4, 3}));
+  const std::vector<float> stored = ramp(12);
+  std::vector<float> transposed;
+  for (int out = 0; out < 4; ++out) {
+    for (int in = 0; in < 3; ++in) transposed.push_back(stored[in * 4 + out]);
+  }
+  EXPECT_EQ(graph.nodes[0].weights.at("W").data, transposed);
   EXPECT_EQ(graph.nodes[0].weights.at("B").data, ramp(4));
   EXPECT_EQ(*graph.nodes[2].op, ir::matmul({{1}, 5, 4, 5, false}));
 }

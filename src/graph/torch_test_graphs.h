@@ -133,14 +133,18 @@ inline Graph layer_norm_softmax(uint32_t seed = 4) {
   return b.finish({"softmax_out"});
 }
 
-// Mixing across tokens: the weight on the left of the product (MLP-Mixer's token MLP), then
-// LayerNorm over features.
-inline Graph token_mixing(uint32_t seed = 8) {
-  GraphBuilder b("token mixing", seed);
+// An MLP-Mixer block's products: mixing across tokens (the weight on the left of the product),
+// LayerNorm over features, then mixing across features (a linear layer on 3-D data, its weight
+// stored [out, in]).
+inline Graph mixer_block(uint32_t seed = 8) {
+  GraphBuilder b("mixer block", seed);
   b.input("tokens", {1, 6, 8});
   b.compute("mix", {"tokens"}, ir::matmul({.batch_dims = {1}, .m = 4, .k = 6, .n = 8, .weight_lhs = true, .bias = true}));
   b.layer_norm("norm", "mix_out", {1, 4, 8});
-  return b.finish({"norm_out"});
+  b.compute("channels", {"norm_out"},
+            ir::matmul({.batch_dims = {1}, .m = 4, .k = 8, .n = 5, .weight_rhs = true, .weight_transposed = true,
+                        .bias = true}));
+  return b.finish({"channels_out"});
 }
 
 // The remaining structural op types in one chain, with two outputs.
@@ -225,7 +229,7 @@ inline std::vector<NamedGraph> all_graphs() {
   return {{"small classifier", small_classifier()}, {"residual block", residual_block()}, {"SE block", se_block()},
           {"layer norm softmax", layer_norm_softmax()}, {"structural tour", structural_tour()},
           {"generic statements", generic_statements()}, {"temporal block", temporal_block()},
-          {"token mixing", token_mixing()}};
+          {"mixer block", mixer_block()}};
 }
 
 // Random graph inputs at `batch` samples.

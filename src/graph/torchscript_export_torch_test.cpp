@@ -113,14 +113,19 @@ TEST_F(TorchScriptExport, MobileSourceRunsOneDimensionalConvolutionsAsChannelsLa
   EXPECT_NE(plain.find("torch.conv1d("), std::string::npos) << plain;
 }
 
-// The mobile optimiser prepacks linear layers for XNNPACK, not matmuls: a weight on the left of
-// the product is exported as a linear layer over the transposed input.
-TEST_F(TorchScriptExport, MobileExportPrepacksAWeightOnTheLeftAsALinearLayer) {
+// The mobile optimiser prepacks linear layers for XNNPACK, not matmuls or einsums: a weight on the
+// left of the product is exported as a linear layer over the transposed input, and a weight on
+// the right as a linear layer.
+TEST_F(TorchScriptExport, MobileExportPrepacksProductsWithAWeightAsLinearLayers) {
   std::string file = path("model.pt");
-  export_torchscript(token_mixing(), file, /*optimise_for_mobile=*/true);
+  export_torchscript(mixer_block(), file, /*optimise_for_mobile=*/true);
   const std::string graph = torch::jit::load(file).get_method("forward").graph()->toString();
-  EXPECT_NE(graph.find("prepacked::linear_clamp_run"), std::string::npos) << graph;
+  const std::string prepacked = "prepacked::linear_clamp_run";
+  const size_t first = graph.find(prepacked);
+  ASSERT_NE(first, std::string::npos) << graph;
+  EXPECT_NE(graph.find(prepacked, first + prepacked.size()), std::string::npos) << graph;
   EXPECT_EQ(graph.find("aten::matmul"), std::string::npos) << graph;
+  EXPECT_EQ(graph.find("aten::einsum"), std::string::npos) << graph;
 }
 
 TEST_F(TorchScriptExport, UnwritablePathIsAGraphError) {

@@ -518,7 +518,8 @@ OpExpr matmul(const MatMulSpec& spec) {
   require_positive("matmul", "k", spec.k);
   require_positive("matmul", "n", spec.n);
   require(!(spec.weight_rhs && spec.weight_lhs), "matmul", "weight_rhs and weight_lhs exclude each other");
-  require(!spec.bias || spec.weight_lhs, "matmul", "a bias needs weight_lhs");
+  require(!spec.bias || spec.weight_lhs || spec.weight_rhs, "matmul", "a bias needs a weight");
+  require(!spec.weight_transposed || spec.weight_rhs, "matmul", "weight_transposed needs weight_rhs");
   Statement statement;
   statement.output.tensor = "Y";
   std::vector<Affine> batch;
@@ -553,8 +554,17 @@ OpExpr matmul(const MatMulSpec& spec) {
   }
   std::vector<TensorDecl> tensors{declare("X", Role::Input, batched_shape(spec.m, spec.k))};
   if (spec.weight_rhs) {
-    statement.factors = {Access{"X", batched({row, inner})}, Access{"W", {inner, column}}};
-    tensors.push_back(declare("W", Role::Param, {spec.k, spec.n}));
+    if (spec.weight_transposed) {
+      statement.factors = {Access{"X", batched({row, inner})}, Access{"W", {column, inner}}};
+      tensors.push_back(declare("W", Role::Param, {spec.n, spec.k}));
+    } else {
+      statement.factors = {Access{"X", batched({row, inner})}, Access{"W", {inner, column}}};
+      tensors.push_back(declare("W", Role::Param, {spec.k, spec.n}));
+    }
+    if (spec.bias) {
+      statement.addends.push_back(Access{"B", {column}});
+      tensors.push_back(declare("B", Role::Param, {spec.n}));
+    }
   } else {
     statement.factors = {Access{"X", batched({row, inner})}, Access{"Z", batched({inner, column})}};
     tensors.push_back(declare("Z", Role::Input, batched_shape(spec.k, spec.n)));

@@ -67,9 +67,11 @@ OpExpr linear(const LinearSpec& spec);
 
 // Batched MatMul of two data inputs: Y[b..., m, n] = sum{k} X[b..., m, k] * Z[b..., k, n].
 // `batch_dims` may be empty. With `weight_rhs` the right operand is a learned W[k, n] shared
-// across the batch (how exporters write Linear on 3-D inputs). With `weight_lhs` the left operand
-// is a learned W[m, k] and the data X[b..., k, n] is on the right, optionally plus a bias B[m] per
-// row (MLP-Mixer's token mixing: Y[n,u,c] = sum{t} W[u,t] * X[n,t,c] + B[u]).
+// across the batch (how exporters write Linear on 3-D inputs), or with `weight_transposed` a
+// W[n, k] (how Linear layers store it: MLP-Mixer's channel mixing, a transformer's projections),
+// optionally plus a bias B[n] per column. With `weight_lhs` the left operand is a learned W[m, k]
+// and the data X[b..., k, n] is on the right, optionally plus a bias B[m] per row (MLP-Mixer's
+// token mixing: Y[n,u,c] = sum{t} W[u,t] * X[n,t,c] + B[u]).
 struct MatMulSpec {
   std::vector<int64_t> batch_dims;
   int64_t m = 1;
@@ -77,7 +79,8 @@ struct MatMulSpec {
   int64_t n = 1;
   bool weight_rhs = false;
   bool weight_lhs = false;
-  bool bias = false;  // weight_lhs only
+  bool weight_transposed = false;  // weight_rhs only
+  bool bias = false;               // with a weight only
 };
 OpExpr matmul(const MatMulSpec& spec);
 

@@ -63,7 +63,7 @@ TextbookCost textbook_cost(const MatMulSpec& spec) {
   const int64_t batch =
       std::accumulate(spec.batch_dims.begin(), spec.batch_dims.end(), int64_t{1}, std::multiplies<>());
   const int64_t weights = spec.weight_rhs || spec.weight_lhs ? spec.k * (spec.weight_rhs ? spec.n : spec.m) : 0;
-  return {batch * spec.m * spec.k * spec.n, weights + (spec.bias ? spec.m : 0)};
+  return {batch * spec.m * spec.k * spec.n, weights + (spec.bias ? (spec.weight_rhs ? spec.n : spec.m) : 0)};
 }
 
 // Pooling, activations and residual adds multiply no learned values and have no params.

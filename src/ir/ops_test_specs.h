@@ -140,7 +140,7 @@ inline MatMulSpec random_matmul(Random& random) {
   spec.n = random.between(1, 6);
   switch (random.between(0, 2)) {
     case 0: break;
-    case 1: spec.weight_rhs = true; break;
+    case 1: spec.weight_rhs = true, spec.weight_transposed = random.coin(), spec.bias = random.coin(); break;
     case 2: spec.weight_lhs = true, spec.bias = random.coin(); break;
   }
   return spec;
@@ -284,7 +284,8 @@ inline std::string describe(const LinearSpec& spec) {
 inline std::string describe(const MatMulSpec& spec) {
   return "matmul batch_dims=[" + join(spec.batch_dims) + "] m=" + std::to_string(spec.m) +
          " k=" + std::to_string(spec.k) + " n=" + std::to_string(spec.n) + " weight_rhs=" + flag(spec.weight_rhs) +
-         " weight_lhs=" + flag(spec.weight_lhs) + " bias=" + flag(spec.bias);
+         " weight_lhs=" + flag(spec.weight_lhs) + " weight_transposed=" + flag(spec.weight_transposed) +
+         " bias=" + flag(spec.bias);
 }
 
 inline std::string describe(const PoolSpec& spec) {

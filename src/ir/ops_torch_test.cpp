@@ -114,7 +114,10 @@ torch::Tensor reference(const MatMulSpec& spec, const TensorMap& bindings) {
     torch::Tensor y = torch::matmul(bound(bindings, "W"), bound(bindings, "X"));
     return spec.bias ? y + bound(bindings, "B").reshape({spec.m, 1}) : y;
   }
-  return torch::matmul(bound(bindings, "X"), bound(bindings, spec.weight_rhs ? "W" : "Z"));
+  if (!spec.weight_rhs) return torch::matmul(bound(bindings, "X"), bound(bindings, "Z"));
+  torch::Tensor weight = spec.weight_transposed ? bound(bindings, "W").t() : bound(bindings, "W");
+  torch::Tensor y = torch::matmul(bound(bindings, "X"), weight);
+  return spec.bias ? y + bound(bindings, "B") : y;
 }
 
 bool symmetric(const std::vector<int64_t>& onnx_pads) {

@@ -176,11 +176,14 @@ bool recognise_matmul(const OpExpr& stripped, Kernel& kernel) {
   kernel.kind = KernelKind::MatMul;
   const std::vector<int64_t> batch(y.begin(), y.end() - 2);
   const int64_t m = y[y.size() - 2], n = y.back();
-  if (with_weight) {  // the weight on the right (a Linear on 3-D data), or on the left with a bias per row
-    kernel.matmul = {.batch_dims = batch, .m = m, .k = x.back(), .n = n, .weight_rhs = true};
-    if (s.addends.empty() && matches([&] { return ir::matmul(kernel.matmul); }, stripped, kernel)) return true;
-    kernel.matmul = {.batch_dims = batch, .m = m, .k = x[x.size() - 2], .n = n, .weight_lhs = true,
-                     .bias = s.addends.size() == 1};
+  if (with_weight) {  // the weight on the right (a Linear on N-D data), or on the left with a bias per row
+    const bool bias = s.addends.size() == 1;
+    for (bool transposed : {true, false}) {
+      kernel.matmul = {.batch_dims = batch, .m = m, .k = x.back(), .n = n, .weight_rhs = true,
+                       .weight_transposed = transposed, .bias = bias};
+      if (matches([&] { return ir::matmul(kernel.matmul); }, stripped, kernel)) return true;
+    }
+    kernel.matmul = {.batch_dims = batch, .m = m, .k = x[x.size() - 2], .n = n, .weight_lhs = true, .bias = bias};
     return matches([&] { return ir::matmul(kernel.matmul); }, stripped, kernel);
   }
   kernel.matmul = {.batch_dims = batch, .m = m, .k = x.back(), .n = n};

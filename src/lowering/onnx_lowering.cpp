@@ -81,7 +81,11 @@ std::string lower_matmul(const Kernel& kernel, const Operands& operands, OnnxBui
     std::string bias = builder.node_value("Reshape", {operands["B"], builder.int64_vector({kernel.matmul.m, 1})});
     return builder.node_value("Add", {product, bias});
   }
-  return builder.node_value("MatMul", {operands["X"], kernel.matmul.weight_rhs ? operands["W"] : operands["Z"]});
+  if (!kernel.matmul.weight_rhs) return builder.node_value("MatMul", {operands["X"], operands["Z"]});
+  std::string weight = operands["W"];
+  if (kernel.matmul.weight_transposed) weight = builder.node_value("Transpose", {weight});
+  std::string product = builder.node_value("MatMul", {operands["X"], weight});
+  return kernel.matmul.bias ? builder.node_value("Add", {product, operands["B"]}) : product;
 }
 
 // ONNX's attributes for a recognised pool. Floor mode with explicit end padding comes first:

@@ -191,9 +191,9 @@ std::string_view to_string(Backend backend) {
 
 std::string cache_name(Backend backend) {
   switch (backend) {
-    case Backend::Torch: return "torch@3";
-    case Backend::Mobile: return "mobile@5";
-    case Backend::Ort: return "ort@5";
+    case Backend::Torch: return "torch@4";
+    case Backend::Mobile: return "mobile@6";
+    case Backend::Ort: return "ort@6";
   }
   return std::string(to_string(backend));
 }

@@ -36,7 +36,9 @@ const std::vector<std::string>& backend_names();
 // "torch@3": the BLAS held to the thread count too, where it had used every core; "ort@3": ONNX
 // Runtime timed until the budget is spent, where it had timed 50 runs; "ort@4": an operator alone
 // timed by its kernels in ONNX Runtime's profiler, where it had been timed with the call; "ort@5":
-// those kernels without the NCHWc layout reorders around a lone convolution).
+// those kernels without the NCHWc layout reorders around a lone convolution; "mobile@6", "torch@4",
+// "ort@6": a linear layer on N-D data, W[n, k] with a bias, run as a linear layer (prepacked for
+// XNNPACK on mobile) and as MatMul and Add in ONNX, where it had run as an einsum).
 std::string cache_name(Backend backend);
 
 struct BenchOptions {
