@@ -35,6 +35,7 @@ struct OpRow {
   std::string node, op_type;
   int64_t macs = 0;
   measure::Timing timing;
+  bool structural = false;
 };
 
 nlohmann::json timing_json(const measure::Timing& t) {
@@ -130,19 +131,37 @@ int run_bench(const BenchCommandOptions& options) {
   std::vector<OpRow> rows;
   size_t measured = 0;
   if (options.per_op) {
+    // Structural nodes too (a mixer's layer normalisations): the model pays for them, and a table
+    // without them would hide where its time goes.
     std::vector<measure::OpToMeasure> ops;
+    std::vector<size_t> op_rows, node_rows;
+    std::vector<const graph::Node*> structural;
     for (const auto& node : model.nodes) {
-      if (!node.is_compute()) continue;
-      ops.push_back({*node.op, node.weights});
-      rows.push_back({node.name, node.op_type, ir::cost(*node.op).macs, {}});
+      if (node.is_compute()) {
+        ops.push_back({*node.op, node.weights});
+        op_rows.push_back(rows.size());
+        rows.push_back({node.name, node.op_type, ir::cost(*node.op).macs, {}});
+      } else {
+        structural.push_back(&node);
+        node_rows.push_back(rows.size());
+        rows.push_back({node.name, node.op_type, 0, {}, /*structural=*/true});
+      }
     }
     measure::LatencyCache cache(options.cache.empty() ? measure::default_cache_path() : std::filesystem::path(options.cache));
+    const measure::BenchOptions alone{.threads = options.threads, .min_runs = 20, .budget_seconds = 0.25};
     util::Progress progress("time each operator", static_cast<int64_t>(ops.size()), !options.json);
-    auto timings = measure::measure_cached(cache, ops, backend,
-                                           {.threads = options.threads, .min_runs = 20, .budget_seconds = 0.25}, &measured,
+    auto timings = measure::measure_cached(cache, ops, backend, alone, &measured,
                                            [&](size_t done, size_t total) { progress.update_with_total(done, total); });
     progress.finish();
-    for (size_t i = 0; i < rows.size(); ++i) rows[i].timing = timings[i];
+    for (size_t i = 0; i < op_rows.size(); ++i) rows[op_rows[i]].timing = timings[i];
+    size_t measured_nodes = 0;
+    {
+      util::Progress node_progress("time each structural node", 1, !options.json && !structural.empty());
+      auto node_timings = measure::measure_nodes_cached(cache, model, structural, backend, alone, &measured_nodes);
+      node_progress.finish();
+      for (size_t i = 0; i < node_rows.size(); ++i) rows[node_rows[i]].timing = node_timings[i];
+    }
+    measured += measured_nodes;
   }
   int64_t total_macs = 0;
   double ops_ms = 0;
@@ -161,6 +180,7 @@ int run_bench(const BenchCommandOptions& options) {
         nlohmann::json op = timing_json(row.timing);
         op["node"] = row.node;
         op["op_type"] = row.op_type;
+        op["structural"] = row.structural;
         op["macs"] = row.macs;
         op["macs_share"] = total_macs ? static_cast<double>(row.macs) / static_cast<double>(total_macs) : 0.0;
         op["time_share"] = ops_ms > 0 ? row.timing.median_ms / ops_ms : 0.0;

@@ -1,6 +1,7 @@
 // `gos bench` and `gos latency-model` as a user runs them, with a private latency cache.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -92,9 +93,18 @@ TEST_F(BenchCommand, PerOpSharesSumToOneAndRepeatRunsComeFromTheCache) {
   EXPECT_NEAR(time_share, 1.0, 1e-9);
   EXPECT_NEAR(macs_share, 1.0, 1e-9);
   EXPECT_GT(report["newly_measured_ops"].get<int>(), 0);
+  // The structural node (the flatten before the head) is in the table, timed alone too.
+  auto flatten = std::ranges::find_if(report["ops"], [](const auto& op) { return op["node"] == "pool.flatten"; });
+  ASSERT_NE(flatten, report["ops"].end()) << report.dump(2);
+  EXPECT_TRUE((*flatten)["structural"].get<bool>());
+  EXPECT_EQ((*flatten)["op_type"], "Flatten");
+  EXPECT_GT((*flatten)["median_ms"].get<double>(), 0);
+  EXPECT_FALSE(report["ops"][0]["structural"].get<bool>());
   auto second = nlohmann::json::parse(run_gos(args).out);
   EXPECT_EQ(second["newly_measured_ops"].get<int>(), 0);
   EXPECT_EQ(second["ops"][0]["median_ms"], report["ops"][0]["median_ms"]);
+  auto flatten_again = std::ranges::find_if(second["ops"], [](const auto& op) { return op["node"] == "pool.flatten"; });
+  EXPECT_EQ((*flatten_again)["median_ms"], (*flatten)["median_ms"]);
 }
 
 TEST_F(BenchCommand, LatencyModelFitsOnMeasurementsAndReportsHeldOutAccuracy) {

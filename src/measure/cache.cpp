@@ -6,6 +6,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <nlohmann/json.hpp>
+#include <variant>
+
+#include "util/stable_hash.h"
 
 namespace gos::measure {
 
@@ -211,6 +215,34 @@ SweptTiming with_sweep(const std::optional<SweptTiming>& so_far, const Timing& s
   return {sweep.median_ms < so_far->timing.median_ms ? sweep : so_far->timing, so_far->sweeps + 1, slowest};
 }
 
+// What decides a one-node graph's time: its op type, attributes, the shapes it reads and its
+// constants (a reshape's target), not the values of what it learned.
+std::string structural_key(const graph::Graph& single) {
+  const graph::Node& node = single.nodes.at(0);
+  nlohmann::json key{{"op_type", node.op_type}};
+  for (const auto& [name, attribute] : node.attributes) {
+    key["attributes"][name] = std::visit(
+        [](const auto& value) -> nlohmann::json {
+          if constexpr (std::is_same_v<std::decay_t<decltype(value)>, ir::Tensor>) {
+            return {{"shape", value.shape}, {"data", value.data}};
+          } else {
+            return value;
+          }
+        },
+        attribute);
+  }
+  for (const auto& input : node.inputs) {
+    if (auto constant = single.constants.find(input); constant != single.constants.end()) {
+      key["inputs"].push_back({{"shape", constant->second.shape}, {"data", constant->second.data}});
+    } else {
+      key["inputs"].push_back({{"shape", single.shape_of(input)}});
+    }
+  }
+  for (const auto& [name, weight] : node.weights) key["weights"][name] = weight.shape;
+  for (const auto& output : node.outputs) key["outputs"].push_back(single.shape_of(output));
+  return key.dump();
+}
+
 // Timings are stored a chunk at a time: an interrupted run loses at most one chunk (about half a
 // minute on a slow day), while ONNX Runtime starts one process per chunk.
 constexpr size_t kStoreEvery = 250;
@@ -276,6 +308,42 @@ std::vector<Timing> measure_cached(LatencyCache& cache, const std::vector<OpToMe
   std::vector<Timing> result;
   for (const auto& timing : timings) result.push_back(*timing);
   return result;
+}
+
+std::vector<Timing> measure_nodes_cached(LatencyCache& cache, const graph::Graph& model,
+                                         const std::vector<const graph::Node*>& nodes, Backend backend,
+                                         const BenchOptions& options, size_t* measured) {
+  const CacheKey scope{cache_name(backend), options.threads, machine_fingerprint(), ""};
+  std::vector<std::string> names;
+  std::map<std::string, Timing> known;         // by blob name
+  std::map<std::string, size_t> to_time_at;    // by blob name: index into to_time
+  std::vector<graph::Graph> to_time;
+  for (const graph::Node* node : nodes) {
+    graph::Graph single = single_node_graph(model, *node);
+    names.push_back("structural_node:" + util::stable_hash_hex(structural_key(single)));
+    const std::string& name = names.back();
+    if (known.contains(name) || to_time_at.contains(name)) continue;
+    if (auto cached = cache.get_blob(name, scope)) {
+      const auto json = nlohmann::json::parse(*cached);
+      known[name] = {json.at("median_ms"), json.at("p10_ms"), json.at("p90_ms"), json.at("runs")};
+      continue;
+    }
+    to_time_at[name] = to_time.size();
+    to_time.push_back(std::move(single));
+  }
+  const std::vector<Timing> fresh = bench_graphs_alone(to_time, backend, options);
+  for (const auto& [name, at] : to_time_at) {
+    const Timing& timing = fresh[at];
+    cache.put_blob(name, scope,
+                   nlohmann::json{{"median_ms", timing.median_ms}, {"p10_ms", timing.p10_ms}, {"p90_ms", timing.p90_ms},
+                                  {"runs", timing.runs}}
+                       .dump());
+    known[name] = timing;
+  }
+  if (measured) *measured = to_time.size();
+  std::vector<Timing> timings;
+  for (const auto& name : names) timings.push_back(known.at(name));
+  return timings;
 }
 
 }  // namespace gos::measure

@@ -91,4 +91,13 @@ std::vector<Timing> measure_cached(LatencyCache& cache, const std::vector<OpToMe
                                    const BenchOptions& options, size_t* measured = nullptr,
                                    const std::function<void(size_t, size_t)>& on_progress = {});
 
+// Structural nodes of `model` (layer normalisations, transposes, ...) timed alone, through the
+// cache. They have no instructions to key a measurement row by, and the predictor fits on those
+// rows, so each is kept as a named value beside them ("structural_node:<hash>" of its one-node
+// graph: op type, attributes, shapes and constants, not its learned values); alike nodes are
+// timed once, a cached one never again. `measured` (if given) receives how many were timed.
+std::vector<Timing> measure_nodes_cached(LatencyCache& cache, const graph::Graph& model,
+                                         const std::vector<const graph::Node*>& nodes, Backend backend,
+                                         const BenchOptions& options, size_t* measured = nullptr);
+
 }  // namespace gos::measure

@@ -306,17 +306,19 @@ std::pair<Timing, Timing> bench_models_interleaved(const graph::Graph& a, const 
   return {summarise(times_a), summarise(times_b)};
 }
 
-std::vector<Timing> bench_ops(const std::vector<OpToMeasure>& ops, Backend backend, const BenchOptions& options,
-                              const std::function<void(size_t, size_t)>& on_progress) {
+namespace {
+
+// One-node graphs timed by their kernels in ONNX Runtime, all in one process.
+std::vector<Timing> ort_kernel_timings(const std::vector<graph::Graph>& graphs, const BenchOptions& options,
+                                       const std::function<void(size_t, size_t)>& on_progress) {
   std::vector<Timing> timings;
-  if (backend == Backend::Ort) {
+  {
     ScratchFolder folder;
     std::vector<graph::OrtRun> runs;
-    for (size_t i = 0; i < ops.size(); ++i) {
-      graph::Graph single = single_op_graph(ops[i].op, ops[i].weights);
+    for (size_t i = 0; i < graphs.size(); ++i) {
       auto path = folder.file("op" + std::to_string(i) + ".onnx");
-      graph::write_onnx(single, path);
-      runs.push_back({path, random_input_map(single.inputs)});
+      graph::write_onnx(graphs[i], path);
+      runs.push_back({path, random_input_map(graphs[i].inputs)});
     }
     // An operator's time is its kernels' time from ONNX Runtime's profiler: a run through Node.js
     // costs tens of microseconds whatever the operator, which timed from outside made the
@@ -333,31 +335,88 @@ std::vector<Timing> bench_ops(const std::vector<OpToMeasure>& ops, Backend backe
     for (size_t i = 0; i < results.size(); ++i) {
       if (!results[i].error.empty()) throw MeasureError("ONNX Runtime could not run operator " + std::to_string(i) + ": " + results[i].error);
       timings.push_back(from_ort(*results[i].kernel_timing));
-      if (on_progress) on_progress(i + 1, ops.size());
+      if (on_progress) on_progress(i + 1, graphs.size());
     }
-    return timings;
   }
-  // Two passes over all the operators, each with half the runs and budget, and each operator
-  // keeps its faster pass. A shared machine has slow spells of tens of seconds: of 3,031
-  // operators timed in two passes one after the other, a third differed by over 10% (whole
-  // stretches of the list 1.5x slower in one pass), while the faster of two passes agreed within
-  // 10% with the faster of two later ones for 99% (docs/latency.md).
+  return timings;
+}
+
+// Two passes over all the operators, each with half the runs and budget, and each operator
+// keeps its faster pass. A shared machine has slow spells of tens of seconds: of 3,031
+// operators timed in two passes one after the other, a third differed by over 10% (whole
+// stretches of the list 1.5x slower in one pass), while the faster of two passes agreed within
+// 10% with the faster of two later ones for 99% (docs/latency.md).
+std::vector<Timing> two_pass_timings(size_t count, const std::function<Runner(size_t, const ScratchFolder&)>& runner_for,
+                                     const BenchOptions& options, const std::function<void(size_t, size_t)>& on_progress) {
   ThreadScope threads(options.threads);
   ScratchFolder folder;
   BenchOptions half = options;
   half.budget_seconds = options.budget_seconds / 2;
   half.max_runs = std::max(options.min_runs, options.max_runs / 2);
-  timings.resize(ops.size());
+  std::vector<Timing> timings(count);
   for (size_t pass = 0; pass < 2; ++pass) {
-    for (size_t i = 0; i < ops.size(); ++i) {
-      Runner run = backend == Backend::Torch ? op_runner(ops[i]) : op_mobile_runner(ops[i], folder, "op" + std::to_string(i));
-      const Timing timing = time_runs(run, half);
+    for (size_t i = 0; i < count; ++i) {
+      const Timing timing = time_runs(runner_for(i, folder), half);
       if (pass == 0 || timing.median_ms < timings[i].median_ms) timings[i] = timing;
       // In operators: half of one per timing.
-      if (on_progress) on_progress((pass * ops.size() + i + 1) / 2, ops.size());
+      if (on_progress) on_progress((pass * count + i + 1) / 2, count);
     }
   }
   return timings;
+}
+
+}  // namespace
+
+std::vector<Timing> bench_ops(const std::vector<OpToMeasure>& ops, Backend backend, const BenchOptions& options,
+                              const std::function<void(size_t, size_t)>& on_progress) {
+  if (backend == Backend::Ort) {
+    std::vector<graph::Graph> graphs;
+    for (const auto& op : ops) graphs.push_back(single_op_graph(op.op, op.weights));
+    return ort_kernel_timings(graphs, options, on_progress);
+  }
+  return two_pass_timings(
+      ops.size(),
+      [&](size_t i, const ScratchFolder& folder) {
+        return backend == Backend::Torch ? op_runner(ops[i]) : op_mobile_runner(ops[i], folder, "op" + std::to_string(i));
+      },
+      options, on_progress);
+}
+
+std::vector<Timing> bench_graphs_alone(const std::vector<graph::Graph>& graphs, Backend backend, const BenchOptions& options) {
+  if (backend == Backend::Ort) return ort_kernel_timings(graphs, options, {});
+  return two_pass_timings(
+      graphs.size(),
+      [&](size_t i, const ScratchFolder& folder) {
+        return backend == Backend::Torch ? torch_runner(graphs[i]) : model_mobile_runner(graphs[i], folder, "node" + std::to_string(i));
+      },
+      options, {});
+}
+
+graph::Graph single_node_graph(const graph::Graph& model, const graph::Node& node) {
+  graph::Graph graph;
+  graph.name = "single_node";
+  graph::Node copy = node;
+  copy.name = "node";
+  for (size_t i = 0; i < node.inputs.size(); ++i) {
+    const std::string& value = node.inputs[i];
+    const std::string renamed = "x" + std::to_string(i);
+    copy.inputs[i] = renamed;
+    if (auto constant = model.constants.find(value); constant != model.constants.end()) {
+      graph.constants[renamed] = constant->second;
+      graph.shapes[renamed] = constant->second.shape;
+    } else {
+      graph.inputs.push_back({renamed, model.shape_of(value)});
+      graph.shapes[renamed] = model.shape_of(value);
+    }
+  }
+  for (size_t i = 0; i < node.outputs.size(); ++i) {
+    const std::string renamed = "y" + std::to_string(i);
+    copy.outputs[i] = renamed;
+    graph.shapes[renamed] = model.shape_of(node.outputs[i]);
+    graph.outputs.push_back({renamed, graph.shapes[renamed]});
+  }
+  graph.nodes.push_back(std::move(copy));
+  return graph;
 }
 
 Timing time_machine_reference(double budget_seconds) {

@@ -86,6 +86,15 @@ std::vector<Timing> bench_ops(const std::vector<OpToMeasure>& ops, Backend backe
 // The operator as a one-node graph: its inputs are the graph's inputs, its output the output.
 graph::Graph single_op_graph(const ir::OpExpr& op, const ir::TensorMap& weights);
 
+// A structural node of `model` (LayerNormalization, Softmax, Transpose, Concat, ...) as a one-node
+// graph: the values it reads become the graph's inputs, the constants it reads come with it, and
+// values are renamed in order (x0, x1, ..., y0, ...) so that two alike nodes give one graph.
+graph::Graph single_node_graph(const graph::Graph& model, const graph::Node& node);
+// Times one-node graphs alone the way bench_ops times operators (two passes; ONNX Runtime: the
+// kernels inside each run).
+std::vector<Timing> bench_graphs_alone(const std::vector<graph::Graph>& graphs, Backend backend,
+                                       const BenchOptions& options = {});
+
 // The machine's own steadiness at this moment: a fixed arithmetic workload (a dependent chain of
 // multiply-adds over a table that stays in L1, no library, about 0.2 ms on a normal day) timed
 // like a model, on the calling thread, for `budget_seconds`. No model can be timed steadier than

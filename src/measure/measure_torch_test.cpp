@@ -106,6 +106,44 @@ TEST(Bench, BackendsAreNamed) {
   EXPECT_NE(machine_fingerprint(), "");
 }
 
+// Two layer normalisations of one shape (learned values apart) and one of another: structural
+// nodes are timed alone on every backend, alike ones once, and never again from the cache; the
+// operator rows the predictor fits on stay as they were.
+TEST_F(ScratchCache, StructuralNodesAreTimedAloneAndOnce) {
+  graph::Graph model;
+  model.inputs = {{"x", {1, 6, 8}}};
+  model.shapes = {{"x", {1, 6, 8}}, {"a", {1, 6, 8}}, {"b", {1, 6, 8}}, {"c", {1, 8, 6}}, {"d", {1, 8, 6}}};
+  auto norm = [](const std::string& name, const std::string& in, const std::string& out, int64_t features, float scale) {
+    graph::Node node{.name = name, .op_type = "LayerNormalization", .inputs = {in}, .outputs = {out}};
+    node.weights = {{"scale", ir::Tensor({features}, scale)}, {"B", ir::Tensor({features}, 0.0f)}};
+    node.attributes = {{"axis", int64_t{-1}}, {"epsilon", 1e-5}};
+    return node;
+  };
+  model.nodes.push_back(norm("first", "x", "a", 8, 1.0f));
+  model.nodes.push_back(norm("second", "a", "b", 8, 2.0f));
+  model.nodes.push_back({.name = "swap", .op_type = "Transpose", .inputs = {"b"}, .outputs = {"c"},
+                         .attributes = {{"perm", std::vector<int64_t>{0, 2, 1}}}});
+  model.nodes.push_back(norm("third", "c", "d", 6, 1.0f));
+  model.outputs = {{"d", {1, 8, 6}}};
+  graph::validate(model);
+  std::vector<const graph::Node*> nodes;
+  for (const auto& node : model.nodes) nodes.push_back(&node);
+  LatencyCache cache(folder_ / "latency.sqlite");
+  for (Backend backend : {Backend::Torch, Backend::Mobile, Backend::Ort}) {
+    SCOPED_TRACE(std::string(to_string(backend)));
+    size_t measured = 99;
+    auto first = measure_nodes_cached(cache, model, nodes, backend, kQuick, &measured);
+    EXPECT_EQ(measured, 3u);
+    ASSERT_EQ(first.size(), 4u);
+    EXPECT_DOUBLE_EQ(first[0].median_ms, first[1].median_ms);
+    for (const auto& timing : first) EXPECT_GT(timing.runs, 0);
+    auto again = measure_nodes_cached(cache, model, nodes, backend, kQuick, &measured);
+    EXPECT_EQ(measured, 0u);
+    for (size_t i = 0; i < first.size(); ++i) EXPECT_DOUBLE_EQ(again[i].median_ms, first[i].median_ms);
+    EXPECT_TRUE(cache.all(cache_name(backend), 1, machine_fingerprint()).empty());
+  }
+}
+
 TEST_F(ScratchCache, NoOperatorIsMeasuredTwice) {
   LatencyCache cache(folder_ / "sub" / "latency.sqlite");
   auto conv = ir::conv2d({.in_channels = 4, .out_channels = 4, .input_size = {6, 6}, .kernel = {3, 3}});
