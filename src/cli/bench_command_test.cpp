@@ -151,6 +151,13 @@ TEST_F(BenchCommand, LatencyModelFitsOnMeasurementsAndReportsHeldOutAccuracy) {
   }
   EXPECT_NEAR(prediction["operators_ms"].get<double>(), operators_ms, 1e-9);
   EXPECT_EQ(prediction["ops"].size(), 9u) << "tcn-ppg's compute nodes";
+  // Its one structural node (the flatten before the head) at the rate the fit timed for its type.
+  ASSERT_TRUE(report["structural_ms_per_element"].contains("Flatten")) << report["structural_ms_per_element"];
+  EXPECT_NEAR(prediction["structural_ms"].get<double>(), report["structural_ms_per_element"]["Flatten"].get<double>() * 32, 1e-12);
+  EXPECT_NEAR(prediction["predicted_ms"].get<double>(),
+              operators_ms - 8 * prediction["call_overhead_ms"].get<double>() +
+                  10 * prediction["overhead_per_node_ms"].get<double>() + prediction["structural_ms"].get<double>(),
+              1e-9);
   auto predicted_text = run_gos({"latency-model", "predict", "tcn-ppg", "--backend", "torch", "--cache", cache_.string()});
   ASSERT_EQ(predicted_text.exit_code, 0) << predicted_text.err;
   EXPECT_NE(predicted_text.out.find("predicted, nothing measured"), std::string::npos) << predicted_text.out;

@@ -72,6 +72,7 @@ nlohmann::json report_json(const measure::LatencyModelReport& report) {
           {"n_swept", report.n_swept},
           {"overhead_per_node_ms", report.overhead_per_node_ms},
           {"call_overhead_ms", report.call_overhead_ms},
+          {"structural_ms_per_element", report.structural_ms_per_element},
           {"models", models}};
 }
 
@@ -143,7 +144,8 @@ void print_human(const measure::LatencyModelReport& report) {
                100 * measure::kNoisySpread);
   }
   if (report.models.empty()) return;
-  fmt::print("\nwhole models (predicted = operators - {:.4f} ms call overhead per extra operator + {:.4f} ms per node):\n",
+  fmt::print("\nwhole models (predicted = operators - {:.4f} ms call overhead per extra operator + {:.4f} ms per node + "
+             "structural nodes at their op type's time per element; ops alone: operators and structural nodes timed alone):\n",
              report.call_overhead_ms, report.overhead_per_node_ms);
   fmt::print("{:<14} {:>12} {:>14} {:>13} {:>8}\n", "model", "measured ms", "ops alone ms", "predicted ms", "error");
   for (const auto& m : report.models) {
@@ -168,7 +170,8 @@ int run_predict(const LatencyModelOptions& options, measure::Backend backend, co
     }
     const nlohmann::json out{{"model", options.model}, {"backend", options.backend}, {"threads", options.threads},
                              {"machine", measure::machine_fingerprint()}, {"predicted_ms", prediction.total_ms},
-                             {"operators_ms", prediction.operators_ms}, {"call_overhead_ms", prediction.overheads.call_overhead_ms},
+                             {"operators_ms", prediction.operators_ms}, {"structural_ms", prediction.structural_ms},
+                             {"call_overhead_ms", prediction.overheads.call_overhead_ms},
                              {"overhead_per_node_ms", prediction.overheads.overhead_per_node_ms}, {"ops", ops}};
     fmt::print("{}\n", out.dump(2));
     return kSuccess;
@@ -180,9 +183,11 @@ int run_predict(const LatencyModelOptions& options, measure::Backend backend, co
     table.push_back({operators[i]->name, operators[i]->op_type, ir::cost(*operators[i]->op).macs, prediction.node_ms[i]});
   }
   print_operator_table(table, "predicted ms");
-  fmt::print("\nwhole model: {:.3f} ms predicted = operators {:.3f} ms - {:.4f} ms call overhead x {} + {:.4f} ms x {} nodes\n",
+  fmt::print("\nwhole model: {:.3f} ms predicted = operators {:.3f} ms - {:.4f} ms call overhead x {} + {:.4f} ms x {} nodes "
+             "+ structural nodes {:.3f} ms\n",
              prediction.total_ms, prediction.operators_ms, prediction.overheads.call_overhead_ms,
-             operators.empty() ? 0 : operators.size() - 1, prediction.overheads.overhead_per_node_ms, model.nodes.size());
+             operators.empty() ? 0 : operators.size() - 1, prediction.overheads.overhead_per_node_ms, model.nodes.size(),
+             prediction.structural_ms);
   fmt::print("(`gos latency-model eval --backend {}` says how far to trust it; `gos bench {} --backend {}` measures it)\n",
              options.backend, options.model, options.backend);
   return kSuccess;

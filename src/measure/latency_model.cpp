@@ -17,6 +17,13 @@ namespace gos::measure {
 
 namespace {
 
+// A node's first output's elements: what a structural node moves.
+int64_t output_elements(const graph::Graph& model, const graph::Node& node) {
+  int64_t elements = 1;
+  for (int64_t extent : model.shape_of(node.outputs.at(0))) elements *= extent;
+  return elements;
+}
+
 constexpr const char* kPredictorBlob = "latency_predictor";
 constexpr const char* kWholeModelBlob = "latency_whole_model";  // the overheads a whole model adds
 
@@ -257,23 +264,38 @@ LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int t
   // (data movement, structural nodes, calls) fitted over these models.
   std::vector<double> overhead_per_node, predicted_ops_ms;
   std::vector<size_t> node_counts, op_counts;
+  std::map<std::string, std::vector<double>> structural_rates;  // by op type, ms per output element
   const ir::OpExpr copy = ir::parse("Y[i] = X[i] where i<1");
   report.call_overhead_ms = bench_ops({{copy, {}}}, backend, per_op).at(0).median_ms;
+  std::vector<graph::Graph> graphs;
   for (size_t m = 0; m < models.size(); ++m) {
     if (on_progress) on_progress("time whole models", m, models.size());
-    const graph::Graph model = zoo_graph(models[m]);
+    graphs.push_back(zoo_graph(models[m]));
+    const graph::Graph& model = graphs.back();
     ModelCheck check{models[m]};
     check.measured_ms = bench_model(model, backend, {.threads = threads, .budget_seconds = 1.0}).median_ms;
     std::vector<OpToMeasure> nodes;
+    std::vector<const graph::Node*> structural;
     for (const auto& node : model.nodes) {
-      if (node.is_compute()) nodes.push_back({*node.op, node.weights});
+      if (node.is_compute()) {
+        nodes.push_back({*node.op, node.weights});
+      } else {
+        structural.push_back(&node);
+      }
     }
     for (const auto& timing : measure_cached(cache, nodes, backend, per_op)) check.ops_measured_ms += timing.median_ms;
+    const std::vector<Timing> structural_timings = measure_nodes_cached(cache, model, structural, backend, per_op);
+    for (size_t i = 0; i < structural.size(); ++i) {
+      check.ops_measured_ms += structural_timings[i].median_ms;
+      const double elements = static_cast<double>(output_elements(model, *structural[i]));
+      structural_rates[structural[i]->op_type].push_back(
+          std::max(0.0, structural_timings[i].median_ms - report.call_overhead_ms) / std::max(1.0, elements));
+    }
     predicted_ops_ms.push_back(0);
     for (const auto& node : nodes) predicted_ops_ms.back() += predictor.predict_ms(node.op);
     // The measured operators as the whole model runs them: one call between them, not one each.
-    const double operators_one_call_ms =
-        WholeModelOverheads{report.call_overhead_ms, 0.0}.whole_model_ms(check.ops_measured_ms, nodes.size(), 0);
+    const double operators_one_call_ms = WholeModelOverheads{report.call_overhead_ms, 0.0}.whole_model_ms(
+        check.ops_measured_ms, nodes.size() + structural.size(), 0);
     overhead_per_node.push_back((check.measured_ms - operators_one_call_ms) / static_cast<double>(model.nodes.size()));
     node_counts.push_back(model.nodes.size());
     op_counts.push_back(nodes.size());
@@ -285,13 +307,23 @@ LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int t
     std::sort(overhead_per_node.begin(), overhead_per_node.end());
     report.overhead_per_node_ms = std::max(0.0, overhead_per_node[overhead_per_node.size() / 2]);
   }
-  const WholeModelOverheads overheads{report.call_overhead_ms, report.overhead_per_node_ms};
+  WholeModelOverheads overheads{report.call_overhead_ms, report.overhead_per_node_ms, {}};
+  for (auto& [op_type, rates] : structural_rates) {
+    std::sort(rates.begin(), rates.end());
+    overheads.structural_ms_per_element[op_type] = rates[rates.size() / 2];
+  }
+  report.structural_ms_per_element = overheads.structural_ms_per_element;
   for (size_t m = 0; m < report.models.size(); ++m) {
-    report.models[m].predicted_ms = overheads.whole_model_ms(predicted_ops_ms[m], op_counts[m], node_counts[m]);
+    double structural_ms = 0;
+    for (const auto& node : graphs[m].nodes) {
+      if (!node.is_compute()) structural_ms += overheads.structural_ms(graphs[m], node);
+    }
+    report.models[m].predicted_ms = overheads.whole_model_ms(predicted_ops_ms[m], op_counts[m], node_counts[m]) + structural_ms;
   }
   cache.put_blob(kWholeModelBlob, scope(backend, threads),
                  nlohmann::json{{"call_overhead_ms", overheads.call_overhead_ms},
-                                {"overhead_per_node_ms", overheads.overhead_per_node_ms}}
+                                {"overhead_per_node_ms", overheads.overhead_per_node_ms},
+                                {"structural_ms_per_element", overheads.structural_ms_per_element}}
                      .dump());
   if (on_progress) on_progress("time whole models", models.size(), models.size());
   return report;
@@ -302,6 +334,12 @@ double WholeModelOverheads::whole_model_ms(double operators_ms, size_t operators
   return operators_ms - repeated_calls + overhead_per_node_ms * static_cast<double>(nodes);
 }
 
+double WholeModelOverheads::structural_ms(const graph::Graph& model, const graph::Node& node) const {
+  auto rate = structural_ms_per_element.find(node.op_type);
+  if (rate == structural_ms_per_element.end()) return 0;
+  return rate->second * static_cast<double>(output_elements(model, node));
+}
+
 namespace {
 
 std::optional<WholeModelOverheads> stored_overheads(const LatencyCache& cache, Backend backend, int threads) {
@@ -309,7 +347,9 @@ std::optional<WholeModelOverheads> stored_overheads(const LatencyCache& cache, B
   if (!blob) return std::nullopt;
   try {
     const auto json = nlohmann::json::parse(*blob);
-    return WholeModelOverheads{json.at("call_overhead_ms").get<double>(), json.at("overhead_per_node_ms").get<double>()};
+    // A fit before structural nodes were timed has no rates: they count in the per-node overhead.
+    return WholeModelOverheads{json.at("call_overhead_ms").get<double>(), json.at("overhead_per_node_ms").get<double>(),
+                               json.value("structural_ms_per_element", std::map<std::string, double>{})};
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;
   }
@@ -328,12 +368,16 @@ ModelLatencyPrediction predict_model_latency(const LatencyCache& cache, Backend 
   ModelLatencyPrediction prediction;
   prediction.overheads = *overheads;
   for (const auto& node : model.nodes) {
-    if (!node.is_compute()) continue;
+    if (!node.is_compute()) {
+      prediction.structural_ms += prediction.overheads.structural_ms(model, node);
+      continue;
+    }
     prediction.node_ms.push_back(predictor.predict_ms(*node.op));
     prediction.operators_ms += prediction.node_ms.back();
   }
   prediction.total_ms =
-      prediction.overheads.whole_model_ms(prediction.operators_ms, prediction.node_ms.size(), model.nodes.size());
+      prediction.overheads.whole_model_ms(prediction.operators_ms, prediction.node_ms.size(), model.nodes.size()) +
+      prediction.structural_ms;
   return prediction;
 }
 

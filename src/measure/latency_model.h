@@ -3,6 +3,7 @@
 // measured (every operator of the zoo models and a spread of their rule candidates), the
 // held-out accuracy, and whole-model predictions against measurements.
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <utility>
@@ -27,7 +28,7 @@ ZooOperators zoo_operators(const std::vector<std::string>& models, int candidate
 struct ModelCheck {
   std::string model;
   double measured_ms = 0;      // the whole model, timed
-  double ops_measured_ms = 0;  // its operators timed alone, summed (each with the call overhead)
+  double ops_measured_ms = 0;  // its operators and structural nodes timed alone, summed (each with the call overhead)
   double predicted_ms = 0;     // predicted operators summed, less the repeated call overhead, plus the per-node overhead
   double error() const { return measured_ms > 0 ? (predicted_ms - measured_ms) / measured_ms : 0; }
 };
@@ -68,6 +69,7 @@ struct LatencyModelReport {
   double sweeps_within_10pct = 0;
   size_t n_swept = 0;
   double overhead_per_node_ms = 0;
+  std::map<std::string, double> structural_ms_per_element;  // as WholeModelOverheads has it
   // What timing an operator alone adds beyond the operator: a one-element copy timed alone.
   // Whole-model predictions pay it once, not once per operator.
   double call_overhead_ms = 0;
@@ -103,7 +105,12 @@ LatencyPredictor load_predictor(const LatencyCache& cache, Backend backend, int 
 // included) moves data.
 struct WholeModelOverheads {
   double call_overhead_ms = 0, overhead_per_node_ms = 0;
+  // A structural node's time per output element, by op type, without its call: the median over
+  // the zoo's nodes of that type timed alone (mixer-s's nine layer normalisations are a third of
+  // its time on mobile). A type the zoo lacks counts in the per-node overhead only.
+  std::map<std::string, double> structural_ms_per_element;
   double whole_model_ms(double operators_ms, size_t operators, size_t nodes) const;
+  double structural_ms(const graph::Graph& model, const graph::Node& node) const;
 };
 
 // A model's latency predicted without measuring anything: every compute node's operator by the
@@ -111,6 +118,7 @@ struct WholeModelOverheads {
 struct ModelLatencyPrediction {
   std::vector<double> node_ms;  // per compute node, in the graph's order
   double operators_ms = 0;      // their sum
+  double structural_ms = 0;     // the structural nodes, by their op types' times per element
   WholeModelOverheads overheads;
   double total_ms = 0;
 };

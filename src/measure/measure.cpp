@@ -311,32 +311,30 @@ namespace {
 // One-node graphs timed by their kernels in ONNX Runtime, all in one process.
 std::vector<Timing> ort_kernel_timings(const std::vector<graph::Graph>& graphs, const BenchOptions& options,
                                        const std::function<void(size_t, size_t)>& on_progress) {
+  ScratchFolder folder;
+  std::vector<graph::OrtRun> runs;
+  for (size_t i = 0; i < graphs.size(); ++i) {
+    auto path = folder.file("op" + std::to_string(i) + ".onnx");
+    graph::write_onnx(graphs[i], path);
+    runs.push_back({path, random_input_map(graphs[i].inputs)});
+  }
+  // An operator's time is its kernels' time from ONNX Runtime's profiler: a run through Node.js
+  // costs tens of microseconds whatever the operator, which timed from outside made the
+  // operators alone sum to 4-6x their whole model and drowned small operators' differences.
+  // Without the layout reorders ONNX Runtime puts around a lone convolution (a third of a
+  // 16-channel 3x3 one's kernel time), which a model pays once at each end of a chain of them.
+  // A fixed count per operator, not the budget: the per-call cost would make spending the budget
+  // on each take 5-10x as long (0.25 s against 0.03 s per operator).
+  BenchOptions fixed_count = options;
+  fixed_count.budget_seconds = 0;
+  graph::OrtOptions profiled = ort_options(fixed_count);
+  profiled.bench->profile = true;
+  auto results = graph::run_onnx_runtime(runs, profiled);
   std::vector<Timing> timings;
-  {
-    ScratchFolder folder;
-    std::vector<graph::OrtRun> runs;
-    for (size_t i = 0; i < graphs.size(); ++i) {
-      auto path = folder.file("op" + std::to_string(i) + ".onnx");
-      graph::write_onnx(graphs[i], path);
-      runs.push_back({path, random_input_map(graphs[i].inputs)});
-    }
-    // An operator's time is its kernels' time from ONNX Runtime's profiler: a run through Node.js
-    // costs tens of microseconds whatever the operator, which timed from outside made the
-    // operators alone sum to 4-6x their whole model and drowned small operators' differences.
-    // Without the layout reorders ONNX Runtime puts around a lone convolution (a third of a
-    // 16-channel 3x3 one's kernel time), which a model pays once at each end of a chain of them.
-    // A fixed count per operator, not the budget: the per-call cost would make spending the budget
-    // on each take 5-10x as long (0.25 s against 0.03 s per operator).
-    BenchOptions fixed_count = options;
-    fixed_count.budget_seconds = 0;
-    graph::OrtOptions profiled = ort_options(fixed_count);
-    profiled.bench->profile = true;
-    auto results = graph::run_onnx_runtime(runs, profiled);
-    for (size_t i = 0; i < results.size(); ++i) {
-      if (!results[i].error.empty()) throw MeasureError("ONNX Runtime could not run operator " + std::to_string(i) + ": " + results[i].error);
-      timings.push_back(from_ort(*results[i].kernel_timing));
-      if (on_progress) on_progress(i + 1, graphs.size());
-    }
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (!results[i].error.empty()) throw MeasureError("ONNX Runtime could not run operator " + std::to_string(i) + ": " + results[i].error);
+    timings.push_back(from_ort(*results[i].kernel_timing));
+    if (on_progress) on_progress(i + 1, graphs.size());
   }
   return timings;
 }
