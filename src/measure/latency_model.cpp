@@ -24,6 +24,26 @@ int64_t output_elements(const graph::Graph& model, const graph::Node& node) {
   return elements;
 }
 
+// The whole-model formula, the one `fit` checks against the zoo and `predict` answers with: every
+// compute node predicted, the calls repeated among them taken off, the per-node overhead, and the
+// structural nodes at their op type's time per element.
+ModelLatencyPrediction predicted_latency(const LatencyPredictor& predictor, const WholeModelOverheads& overheads,
+                                         const graph::Graph& model) {
+  ModelLatencyPrediction prediction;
+  prediction.overheads = overheads;
+  for (const auto& node : model.nodes) {
+    if (!node.is_compute()) {
+      prediction.structural_ms += overheads.structural_ms(model, node);
+      continue;
+    }
+    prediction.node_ms.push_back(predictor.predict_ms(*node.op));
+    prediction.operators_ms += prediction.node_ms.back();
+  }
+  prediction.total_ms = overheads.whole_model_ms(prediction.operators_ms, prediction.node_ms.size(), model.nodes.size()) +
+                        prediction.structural_ms;
+  return prediction;
+}
+
 constexpr const char* kPredictorBlob = "latency_predictor";
 constexpr const char* kWholeModelBlob = "latency_whole_model";  // the overheads a whole model adds
 
@@ -260,10 +280,10 @@ LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int t
   const LatencyPredictor predictor = LatencyPredictor::fit(samples.all_ops, samples.all_ms, samples.all_trust);
   store_predictor(cache, backend, threads, predictor);
 
-  // Whole models: measured, and predicted as the sum of the operators plus a per-node overhead
-  // (data movement, structural nodes, calls) fitted over these models.
-  std::vector<double> overhead_per_node, predicted_ops_ms;
-  std::vector<size_t> node_counts, op_counts;
+  // Whole models: measured, and predicted by the formula predict uses, with its overheads (per
+  // node: data movement and calls; per structural node type: a time per element) fitted over these
+  // models.
+  std::vector<double> overhead_per_node;
   std::map<std::string, std::vector<double>> structural_rates;  // by op type, ms per output element
   const ir::OpExpr copy = ir::parse("Y[i] = X[i] where i<1");
   report.call_overhead_ms = bench_ops({{copy, {}}}, backend, per_op).at(0).median_ms;
@@ -291,14 +311,10 @@ LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int t
       structural_rates[structural[i]->op_type].push_back(
           std::max(0.0, structural_timings[i].median_ms - report.call_overhead_ms) / std::max(1.0, elements));
     }
-    predicted_ops_ms.push_back(0);
-    for (const auto& node : nodes) predicted_ops_ms.back() += predictor.predict_ms(node.op);
     // The measured operators as the whole model runs them: one call between them, not one each.
     const double operators_one_call_ms = WholeModelOverheads{report.call_overhead_ms, 0.0}.whole_model_ms(
         check.ops_measured_ms, nodes.size() + structural.size(), 0);
     overhead_per_node.push_back((check.measured_ms - operators_one_call_ms) / static_cast<double>(model.nodes.size()));
-    node_counts.push_back(model.nodes.size());
-    op_counts.push_back(nodes.size());
     report.models.push_back(check);
   }
   // The median model's overhead, never negative (operators timed alone can take longer than in the
@@ -314,11 +330,7 @@ LatencyModelReport fit_latency_model(LatencyCache& cache, Backend backend, int t
   }
   report.structural_ms_per_element = overheads.structural_ms_per_element;
   for (size_t m = 0; m < report.models.size(); ++m) {
-    double structural_ms = 0;
-    for (const auto& node : graphs[m].nodes) {
-      if (!node.is_compute()) structural_ms += overheads.structural_ms(graphs[m], node);
-    }
-    report.models[m].predicted_ms = overheads.whole_model_ms(predicted_ops_ms[m], op_counts[m], node_counts[m]) + structural_ms;
+    report.models[m].predicted_ms = predicted_latency(predictor, overheads, graphs[m]).total_ms;
   }
   cache.put_blob(kWholeModelBlob, scope(backend, threads),
                  nlohmann::json{{"call_overhead_ms", overheads.call_overhead_ms},
@@ -365,20 +377,7 @@ ModelLatencyPrediction predict_model_latency(const LatencyCache& cache, Backend 
                        " has no whole-model overheads (its fit was stopped before timing the whole models, or an older gos "
                        "fitted it); run `gos latency-model fit --backend " + std::string(to_string(backend)) + "` again");
   }
-  ModelLatencyPrediction prediction;
-  prediction.overheads = *overheads;
-  for (const auto& node : model.nodes) {
-    if (!node.is_compute()) {
-      prediction.structural_ms += prediction.overheads.structural_ms(model, node);
-      continue;
-    }
-    prediction.node_ms.push_back(predictor.predict_ms(*node.op));
-    prediction.operators_ms += prediction.node_ms.back();
-  }
-  prediction.total_ms =
-      prediction.overheads.whole_model_ms(prediction.operators_ms, prediction.node_ms.size(), model.nodes.size()) +
-      prediction.structural_ms;
-  return prediction;
+  return predicted_latency(predictor, *overheads, model);
 }
 
 void store_predictor(LatencyCache& cache, Backend backend, int threads, const LatencyPredictor& predictor) {

@@ -29,7 +29,7 @@ struct ModelCheck {
   std::string model;
   double measured_ms = 0;      // the whole model, timed
   double ops_measured_ms = 0;  // its operators and structural nodes timed alone, summed (each with the call overhead)
-  double predicted_ms = 0;     // predicted operators summed, less the repeated call overhead, plus the per-node overhead
+  double predicted_ms = 0;     // as predict_model_latency predicts it, with the overheads fitted on these models
   double error() const { return measured_ms > 0 ? (predicted_ms - measured_ms) / measured_ms : 0; }
 };
 
