@@ -1,0 +1,155 @@
+#pragma once
+// Internal to gos adapt: what the stages of one run share. The model and options, the run journal
+// and the latency cache, the data's task, the budget, progress, the report being filled, and what
+// each stage leaves for the next (the layers and their candidates, the front, the timed points).
+// Each stage is a free function over this context, in a file of its own (search/stages.h), in the
+// order docs/search.md describes them.
+#include <chrono>
+#include <map>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "measure/cache.h"
+#include "measure/predictor.h"
+#include "search/adapt.h"
+#include "search/adapt_task.h"
+#include "search/candidates.h"
+#include "search/evolution.h"
+#include "search/journal.h"
+
+namespace gos::search {
+
+using Clock = std::chrono::steady_clock;
+
+// One searched operator and what the stages learn about it.
+struct Layer {
+  explicit Layer(const graph::Node& operator_node);
+  const graph::Node* node;
+  rules::Candidate original;
+  double original_ms = 0;
+  int derived = 0;                          // candidates the rules gave
+  int predicted_slower = 0;                 // of them, left untimed: the latency predictor put them far slower
+  std::vector<rules::Candidate> faster;     // measured faster than the original
+  std::vector<double> faster_ms;
+  std::vector<size_t> selected;             // into `faster`: the ones distilled
+  std::vector<Distilled> distilled;         // per selected
+  std::vector<double> accuracy_drop;        // per selected: validation points lost with it alone
+  bool searched = false;                    // fidelity and sensitivity done within the budget
+};
+
+// An attempt's side-by-side timing and test quality of the original and the adapted model.
+struct Verified {
+  measure::Timing original, adapted;
+  double original_accuracy = 0, adapted_accuracy = 0;
+  std::optional<measure::Timing> machine;  // the fixed loop timed right after; absent in older journals
+};
+
+class RunContext {
+ public:
+  RunContext(const graph::Graph& model, const AdaptOptions& options, const AdaptCallbacks& callbacks);
+
+  // Loads the data (a model that cannot read it leaves nothing behind), then opens the journal and
+  // the latency cache, binds the run's settings and starts the report.
+  void open();
+
+  // Runs one stage, times it (a resumed run reports the time the stage took when it was done) and
+  // says its summary. `journal_key` tells repeated stages (one fine-tune per attempt) apart.
+  void stage(const std::string& name, const std::function<void()>& work, const std::string& journal_key = {});
+  void progress(const std::string& stage, int64_t done, int64_t total, const std::string& detail = {});
+
+  // ---- the budget: --budget is the run's whole time, across restarts ----
+  double seconds_spent() const;
+  double remaining_seconds() const;  // infinite without a budget
+  bool search_budget_left() const;   // the search stages may spend half the budget
+  void record_budget_spent();
+
+  // ---- settings ----
+  std::string finetune_fingerprint() const;
+  double finetune_lr() const;
+  std::string finetune_optimizer() const;
+  train::Distillation finetune_distillation() const;
+  bool was_batch_normalised() const;
+  bool subsampled() const { return options.subsample > 1; }
+  double target_latency_ms() const;
+  // Timing pins libtorch to the target's thread count; training and evaluation take the machine.
+  void use_training_threads() const;
+
+  // ---- measurements shared by stages ----
+  // Latencies of operators: the journal, then the latency cache, then measurement.
+  std::vector<double> latencies_ms(const std::vector<measure::OpToMeasure>& ops, const std::string& stage_name);
+  measure::CacheKey whole_model_cache_scope() const;
+  double validation_quality(const graph::Graph& graph) const;
+  double original_test_quality();
+  // The predictor `gos latency-model fit` stored in the cache for this backend, threads and
+  // machine, read once; null (the reason in predictor_missing) when there is none.
+  const measure::LatencyPredictor* stored_predictor();
+
+  // ---- the search's choices ----
+  std::string distilled_key(const Layer& layer, size_t candidate) const;
+  // Option 1.. of a layer's choice: its selected (distilled) candidates in order; 0 keeps the original.
+  static const rules::Candidate& candidate_of(const Layer& layer, int option);
+  rules::Candidate trained_candidate(const Layer& layer, size_t selected_index) const;
+  std::map<std::string, rules::Candidate> choices(const Configuration& configuration) const;
+  std::map<std::string, std::string> derivations(const Configuration& configuration) const;
+  std::string attempt_key(int front_index) const;
+
+  // ---- words for the report ----
+  std::string unchangeable_time() const;
+  std::string subsample_hint(const std::string& lead) const;
+  std::string goal() const;
+  std::string missed_goal_advice() const;
+  report::ModelSummary model_summary(const graph::Graph& graph, const measure::Timing& timing, double quality) const;
+
+  // ---- what the run works on ----
+  const graph::Graph& model;  // as given: the teacher, and what speed and accuracy are compared with
+  const graph::Subsampled subsampled_model;  // with --subsample applied, and the nodes it changed
+  const graph::Graph& base = subsampled_model.graph;  // what the search replaces operators of
+  const AdaptOptions& options;
+  const AdaptCallbacks& callbacks;
+  std::unique_ptr<AdaptTask> task;
+  ir::Tensor calibration;  // the training samples whose activations are recorded
+  std::optional<Journal> journal;  // opened once the data is known to be usable
+  std::optional<measure::LatencyCache> cache;
+  report::AdaptReport report;
+  std::string summary;  // the current stage's one-line summary
+
+  // ---- what the stages leave for the next ----
+  std::vector<Layer> layers;                     // profile: hottest first
+  double operators_ms = 0;                       // profile: every compute operator timed alone
+  measure::Timing original_timing;               // profile: the model as given, whole
+  measure::Timing base_timing;                   // profile: the searched model, whole
+  double original_validation = 0;                // sensitivity
+  double base_validation = 0;                    // sensitivity: the searched model's
+  std::vector<Configuration> front;              // search: by latency
+  std::map<int, double> timed_ratio;             // screen: front index -> whole-model latency over the original's, side by side
+  int chosen_front_index = -1;                   // screen: the point fine-tuned first
+  bool target_within_reach = true;               // screen: some point was estimated under the target
+  std::map<int, Verified> verified;              // verify: by front index
+  graph::Graph adapted;                          // the model written
+  std::optional<std::string> predictor_missing;  // why the cache holds no predictor (stored_predictor)
+
+ private:
+  std::optional<measure::LatencyPredictor> predictor_;
+  Clock::time_point start_;
+  double spent_before_ = 0;  // of the budget, by the earlier starts of this run (journaled)
+  Clock::time_point budget_recorded_;
+};
+
+// ---- small helpers the stages share ----
+
+// A number as text that reads back to the same double: a resumed run must compute exactly what
+// an uninterrupted one did (std::to_string keeps six decimals).
+std::string exact_text(double value);
+double seconds_since(Clock::time_point start);
+std::string weights_fingerprint(const graph::Graph& model);
+nlohmann::json timing_json(const measure::Timing& timing);
+measure::Timing timing_from(const nlohmann::json& j);
+// How many layers a configuration replaces (option 0 keeps the original).
+int changed_layers(const Configuration& configuration);
+// Rows [begin, end) of a batch of recorded inputs.
+std::vector<ir::Tensor> rows(const std::vector<ir::Tensor>& tensors, int64_t begin, int64_t end);
+
+}  // namespace gos::search

@@ -1,0 +1,162 @@
+// Stage 3, fidelity: each searched operator's inputs recorded on calibration samples; its faster
+// candidates scored, up to --candidates-per-layer selected and distilled to reproduce it; their
+// error on held-out inputs is their fidelity (docs/search.md).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <numeric>
+
+#include "search/stages.h"
+
+namespace gos::search {
+
+namespace {
+
+using nlohmann::json;
+
+ir::TensorMap as_map(const std::vector<ir::Tensor>& tensors) {
+  ir::TensorMap map;
+  for (size_t i = 0; i < tensors.size(); ++i) map[std::to_string(i)] = tensors[i];
+  return map;
+}
+
+std::vector<ir::Tensor> as_list(const ir::TensorMap& map) {
+  std::vector<ir::Tensor> list;
+  for (size_t i = 0; i < map.size(); ++i) list.push_back(map.at(std::to_string(i)));
+  return list;
+}
+
+std::vector<ir::Tensor> recorded_inputs(RunContext& run, const Layer& layer) {
+  if (auto known = run.journal->tensors("recorded", layer.node->name)) return as_list(*known);
+  auto inputs = record_node_inputs(run.base, *layer.node, {run.calibration});
+  run.journal->put_tensors("recorded", layer.node->name, as_map(inputs));
+  return inputs;
+}
+
+// Up to `limit` of the faster candidates: first the (latency, error) Pareto front by increasing
+// latency, then the lowest-error others.
+std::vector<size_t> select(const Layer& layer, const std::vector<double>& init_error, int limit) {
+  std::vector<size_t> by_latency(layer.faster.size());
+  std::iota(by_latency.begin(), by_latency.end(), 0);
+  std::stable_sort(by_latency.begin(), by_latency.end(), [&](size_t a, size_t b) { return layer.faster_ms[a] < layer.faster_ms[b]; });
+  std::vector<size_t> chosen;
+  double best_error = INFINITY;
+  for (size_t i : by_latency) {
+    if (init_error[i] < best_error) {
+      chosen.push_back(i);
+      best_error = init_error[i];
+    }
+  }
+  std::vector<size_t> by_error = by_latency;
+  std::stable_sort(by_error.begin(), by_error.end(), [&](size_t a, size_t b) { return init_error[a] < init_error[b]; });
+  for (size_t i : by_error) {
+    if (std::find(chosen.begin(), chosen.end(), i) == chosen.end()) chosen.push_back(i);
+  }
+  // More than allowed: the first ones, so the fastest of the front before the most faithful others.
+  const size_t allowed = static_cast<size_t>(std::max(1, limit));
+  if (chosen.size() > allowed) chosen.resize(allowed);
+  std::sort(chosen.begin(), chosen.end());
+  return chosen;
+}
+
+Distilled distilled(RunContext& run, const Layer& layer, size_t candidate, const std::vector<ir::Tensor>& train_inputs,
+                    const std::vector<ir::Tensor>& held_out_inputs) {
+  const std::string key = run.distilled_key(layer, candidate);
+  if (auto weights = run.journal->tensors("distilled", key)) {
+    const json errors = json::parse(*run.journal->text("distilled_error", key));
+    return {*weights, errors.at("before").get<double>(), errors.at("after").get<double>()};
+  }
+  DistillOptions distill{.steps = run.options.distill_steps, .seed = run.options.seed};
+  Distilled result = distill_candidate(layer.original, layer.faster[candidate], train_inputs, held_out_inputs, distill);
+  // The error first: the weights entry is what marks the candidate as done.
+  run.journal->put_text("distilled_error", key, json{{"before", result.error_before}, {"after", result.error_after}}.dump());
+  run.journal->put_tensors("distilled", key, result.weights);
+  return result;
+}
+
+// Leaves out of the search the distilled candidates that still miss most of their operator's
+// output, when asked to. On tcn-ppg every configuration holding one (a depthwise or per-channel
+// layer with error 0.85-0.93) lost 0.55-1.26 BPM after 100 epochs of fine-tuning; but without
+// them the fastest points drop most layers' windows instead and lose more (docs/ppg.md), so by
+// default none is left out.
+size_t drop_unfaithful(const RunContext& run, Layer& layer) {
+  if (!run.options.max_candidate_error) return 0;
+  size_t kept = 0;
+  for (size_t s = 0; s < layer.distilled.size(); ++s) {
+    if (layer.distilled[s].error_after > *run.options.max_candidate_error) continue;
+    layer.selected[kept] = layer.selected[s];
+    layer.distilled[kept] = layer.distilled[s];
+    ++kept;
+  }
+  const size_t dropped = layer.distilled.size() - kept;
+  layer.selected.resize(kept);
+  layer.distilled.resize(kept);
+  return dropped;
+}
+
+}  // namespace
+
+void fidelity(RunContext& run) {
+  const AdaptOptions& options = run.options;
+  run.use_training_threads();
+  int64_t total = 0, done = 0;
+  for (const auto& layer : run.layers) total += std::min<int64_t>(layer.faster.size(), options.candidates_per_layer);
+  const int64_t held_out = std::clamp<int64_t>(options.held_out_images, 1, run.calibration.shape[0] - 1);
+  const int64_t trained = run.calibration.shape[0] - held_out;
+  size_t unfaithful = 0;
+  bool out_of_budget = false;
+  for (auto& layer : run.layers) {
+    if (layer.faster.empty()) continue;
+    // Whether a layer is searched is decided once and journaled, so that a resumed run decides
+    // alike and a finished one rerun reads back every layer it searched.
+    const bool begun = run.journal->text("fidelity_begun", layer.node->name).has_value();
+    if (!begun && !run.search_budget_left()) {
+      run.report.notes.push_back("the budget ran out before " + layer.node->name +
+                                 " and the layers after it were searched; they stay as they were");
+      out_of_budget = true;
+      break;
+    }
+    if (!begun) run.journal->put_text("fidelity_begun", layer.node->name, "1");
+    const auto inputs = recorded_inputs(run, layer);
+    const auto train_inputs = rows(inputs, 0, trained), held_out_inputs = rows(inputs, trained, trained + held_out);
+    const auto scored = score_candidates(layer.original, layer.faster, held_out_inputs);
+    std::vector<double> init_error;
+    for (const auto& s : scored) init_error.push_back(s.init_rel_error);
+    layer.selected = select(layer, init_error, options.candidates_per_layer);
+    for (size_t candidate : layer.selected) {
+      run.progress("fidelity", done, total, layer.node->name + " " + layer.faster[candidate].derivation_text());
+      layer.distilled.push_back(distilled(run, layer, candidate, train_inputs, held_out_inputs));
+      ++done;
+    }
+    unfaithful += drop_unfaithful(run, layer);
+    layer.searched = true;
+  }
+  double best_sum = 0;
+  int searched = 0;
+  for (const auto& layer : run.layers) {
+    if (layer.distilled.empty()) continue;
+    ++searched;
+    double best = INFINITY;
+    for (const auto& d : layer.distilled) best = std::min(best, d.error_after);
+    best_sum += best;
+  }
+  run.summary = fmt::format("{} candidates distilled over {} layers; mean best error {:.1f}%", done, searched,
+                            searched ? 100 * best_sum / searched : 0.0);
+  if (out_of_budget && searched == 0) {
+    throw SearchError(fmt::format("the budget ran out before any layer was searched ({:.0f} s of {:.0f} s spent, counting the "
+                                  "run's earlier starts; the search stages may use half); give a larger --budget",
+                                  run.seconds_spent(), options.budget_seconds));
+  }
+  if (unfaithful > 0 && searched == 0) {
+    throw SearchError(fmt::format("all {} distilled candidates still miss their operator's output by more than {:.0f}% "
+                                  "(--max-candidate-error {}): nothing is left to search; raise it or leave it out",
+                                  unfaithful, 100 * *options.max_candidate_error, *options.max_candidate_error));
+  }
+  if (unfaithful > 0) {
+    run.summary += fmt::format("; {} left out, their error above {:.0f}%", unfaithful, 100 * *options.max_candidate_error);
+  }
+}
+
+}  // namespace gos::search

@@ -1,0 +1,323 @@
+// Stages 6 and 7, fine-tune and verify: the chosen configuration fine-tuned with knowledge
+// distillation from the original, then timed side by side with it and evaluated on the test set;
+// further points of the front while the goal is missed (docs/search.md). With no point worth
+// fine-tuning, the original is kept unchanged.
+#include <fmt/format.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "search/adapted.h"
+#include "search/front_choice.h"
+#include "search/stages.h"
+
+namespace gos::search {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr double kVerifyReserveSeconds = 30;  // kept back from fine-tuning for verification and export
+
+class Attempts {
+ public:
+  explicit Attempts(RunContext& run) : run_(run), options_(run.options) {}
+
+  void run() {
+    int index = run_.chosen_front_index;
+    std::set<int> tried;
+    for (int attempt = 0; attempt < options_.max_attempts && index >= 0 && !tried.count(index); ++attempt) {
+      tried.insert(index);
+      graph::Graph adapted;
+      run_.stage("finetune", [&] { adapted = finetuned(index); }, run_.attempt_key(index));
+      // As recorded when it was done: a fine-tune read back from the journal takes no time.
+      last_finetune_seconds_ = run_.report.stages.back().seconds;
+      report::Attempt outcome;
+      run_.stage("verify", [&] { outcome = verify(index, adapted); }, run_.attempt_key(index));
+      auto& attempts = run_.report.attempts;
+      attempts.push_back(outcome);
+      if (outcome.meets_constraint || !best_adapted_ || better(outcome, attempts[best_attempt_])) {
+        best_attempt_ = attempts.size() - 1;
+        best_adapted_ = adapted;
+      }
+      if (outcome.meets_constraint) break;
+      const bool too_slow = !meets_latency(outcome), too_inaccurate = outcome.quality_drop > options_.max_acc_drop;
+      // Before choosing the next point, which may time configurations whole.
+      if (attempt + 1 >= options_.max_attempts) break;
+      if (run_.remaining_seconds() < last_finetune_seconds_ + kVerifyReserveSeconds) {
+        run_.report.notes.push_back("the budget left no time to fine-tune another configuration of the front");
+        break;
+      }
+      const auto [next, calibrated_fit] = next_point(tried);
+      if (next < 0 || !worth_another_attempt(too_slow, too_inaccurate, calibrated_fit, run_.target_within_reach)) {
+        attempts.back().outcome += "; no point of the front is predicted to be both faster and more accurate";
+        break;
+      }
+      index = next;
+      const auto ratio = timed_ratio(run_, index);
+      const Configuration& point = run_.front[index];
+      attempts.back().outcome += fmt::format(
+          "; trying a {} point of the front ({}, predicted loss {:.2f}, {:.2f} as the attempts so far calibrate it)",
+          point.latency_ms < run_.front[outcome.front_index].latency_ms ? "faster" : "more accurate",
+          ratio ? fmt::format("timed whole {:.2f}x faster", 1 / *ratio) : fmt::format("predicted {:.3f} ms", point.latency_ms),
+          point.accuracy_loss, calibrated_loss(attempt_outcomes(), point.accuracy_loss));
+    }
+    const auto& best = run_.report.attempts[best_attempt_];
+    run_.report.front[best.front_index].chosen = true;
+    run_.adapted = *best_adapted_;
+    fill_layers(run_, run_.front[best.front_index]);
+    fill_summary(best);
+  }
+
+  // Fills the report's per-layer table for the configuration written.
+  static void fill_layers(RunContext& run, const Configuration& configuration) {
+    for (size_t l = 0; l < run.layers.size(); ++l) {
+      const Layer& layer = run.layers[l];
+      const int option = configuration.choice[l];
+      report::LayerChoice choice;
+      choice.node = layer.node->name;
+      choice.op_type = layer.node->op_type;
+      choice.original_expr = ir::print(layer.original.op);
+      choice.latency_ms_before = layer.original_ms;
+      choice.macs_before = ir::cost(layer.original.op).macs;
+      choice.candidates = static_cast<int>(layer.faster.size());
+      choice.predicted_slower = layer.predicted_slower;
+      double best = INFINITY;
+      for (double drop : layer.accuracy_drop) best = std::min(best, drop);
+      choice.sensitivity = std::isfinite(best) ? best : 0;
+      if (option == 0) {
+        choice.chosen_expr = choice.original_expr;
+        choice.derivation = "original";
+        choice.latency_ms_after = layer.original_ms;
+        choice.macs_after = choice.macs_before;
+      } else {
+        const size_t s = static_cast<size_t>(option - 1);
+        const auto& candidate = RunContext::candidate_of(layer, option);
+        choice.kept = false;
+        choice.chosen_expr = ir::print(candidate.op);
+        choice.derivation = candidate.derivation_text();
+        choice.latency_ms_after = layer.faster_ms[layer.selected[s]];
+        choice.macs_after = ir::cost(candidate.op).macs;
+        choice.fidelity = layer.distilled[s].error_after;
+      }
+      run.report.layers.push_back(choice);
+    }
+  }
+
+ private:
+  bool meets_latency(const report::Attempt& attempt) const {
+    const auto& verified = run_.verified.at(attempt.front_index);
+    if (options_.latency_ms) return verified.adapted.median_ms <= *options_.latency_ms;
+    return attempt.speedup >= options_.speedup.value_or(2.5);
+  }
+
+  // Meeting the constraint first; else within the accuracy budget and faster; else the smaller drop.
+  bool better(const report::Attempt& a, const report::Attempt& b) const {
+    if (a.meets_constraint != b.meets_constraint) return a.meets_constraint;
+    const bool a_accurate = a.quality_drop <= options_.max_acc_drop, b_accurate = b.quality_drop <= options_.max_acc_drop;
+    if (a_accurate != b_accurate) return a_accurate;
+    return a_accurate ? a.speedup > b.speedup : a.quality_drop < b.quality_drop;
+  }
+
+  // The attempts so far tell how far off the predicted loss is, and timed points how far off the
+  // predicted latency. The next point is the untried changed one whose worse fraction of its
+  // limit (latency target, accuracy budget) is smallest, so that neither is bought with the
+  // other: scaling only the missed quantity by the last attempt jumped between the ends of the
+  // front (vgg11s, tcn-ppg). The point is timed whole before it is taken. Returns the point and
+  // that fraction (above 1: no point is predicted to meet both).
+  std::pair<int, double> next_point(const std::set<int>& tried) {
+    for (;;) {
+      const auto [best, fit] = best_calibrated_point(tried);
+      if (best < 0 || timed_ratio(run_, best) || !time_whole(run_, best)) return {best, fit};
+    }
+  }
+
+  std::pair<int, double> best_calibrated_point(const std::set<int>& tried) const {
+    const double budget = std::max(options_.max_acc_drop, 1e-6);
+    const auto outcomes = attempt_outcomes();
+    int best = -1;
+    double best_fit = 0;
+    for (int i = 0; i < static_cast<int>(run_.front.size()); ++i) {
+      if (tried.count(i) || changed_layers(run_.front[i]) == 0) continue;
+      const double fit = std::max(latency_fraction(run_, i), calibrated_loss(outcomes, run_.front[i].accuracy_loss) / budget);
+      if (best < 0 || fit < best_fit) best = i, best_fit = fit;
+    }
+    return {best, best_fit};
+  }
+
+  std::vector<AttemptOutcome> attempt_outcomes() const {
+    std::vector<AttemptOutcome> outcomes;
+    for (const auto& attempt : run_.report.attempts) {
+      outcomes.push_back({run_.front[attempt.front_index].accuracy_loss, attempt.quality_drop});
+    }
+    return outcomes;
+  }
+
+  // What the attempts so far say a point of this predicted loss drops once fine-tuned.
+  double calibrated_loss(const std::vector<AttemptOutcome>& outcomes, double predicted) const {
+    return calibrated_drop(outcomes, predicted, 0.1 * options_.max_acc_drop);
+  }
+
+  graph::Graph finetuned(int front_index) {
+    graph::Graph adapted = replace_operators(run_.base, run_.choices(run_.front[front_index]));
+    const std::string prefix = run_.attempt_key(front_index) + "|";
+    Journal& journal = *run_.journal;
+    if (journal.text("finetune", prefix + "done").has_value()) {
+      for (auto& node : adapted.nodes) {
+        if (auto weights = journal.tensors("finetune", prefix + node.name)) node.weights = *weights;
+        if (auto op = journal.text("finetune", prefix + node.name + "|op")) node.op = ir::parse(*op);
+      }
+      run_.summary = "fine-tuned weights read from the run journal";
+      return adapted;
+    }
+    run_.use_training_threads();
+    const double budget = std::max(0.0, run_.remaining_seconds() - kVerifyReserveSeconds);
+    if (budget < 10) throw SearchError("the budget is spent before fine-tuning could start; give a larger --budget");
+    train::TrainOptions train_options{.epochs = options_.finetune_epochs,
+                                      .optimizer = run_.finetune_optimizer(),
+                                      .learning_rate = run_.finetune_lr(),
+                                      .seed = options_.seed,
+                                      .threads = options_.train_threads,
+                                      .distillation = run_.finetune_distillation(),
+                                      .budget_seconds = std::isfinite(budget) ? budget : 0,
+                                      .restore_batch_norms = run_.was_batch_normalised()};
+    train::TrainCallbacks train_callbacks;
+    bool diverged = false;
+    train_callbacks.on_batch = [&](int64_t done, int64_t total, double loss) {
+      diverged = diverged || !std::isfinite(loss);
+      // One count over all epochs, so that the ETA is the fine-tuning's, not the epoch's.
+      run_.progress("finetune", epoch_ * total + done, options_.finetune_epochs * total,
+                    fmt::format("epoch {}/{} loss {:.4f}{}", epoch_ + 1, options_.finetune_epochs, loss, last_validation_));
+    };
+    epoch_ = 0;
+    last_validation_.clear();
+    train_callbacks.on_epoch = [&](const train::EpochReport& epoch) {
+      epoch_ = epoch.epoch;
+      last_validation_ = fmt::format("  {} after epoch {}", run_.task->epoch_validation(epoch), epoch.epoch);
+    };
+    auto trained = run_.task->train(adapted, train_options, train_callbacks);
+    if (diverged) {
+      run_.report.notes.push_back(fmt::format("fine-tuning diverged (the loss became NaN) at learning rate {}; rerun with a "
+                                              "smaller --finetune-lr", run_.finetune_lr()));
+    }
+    if (trained.stopped_by_budget) run_.report.notes.push_back("fine-tuning stopped early to stay within the budget");
+    // Folding the batch norms back can give a node a bias it did not have: its op is journaled too.
+    for (const auto& node : trained.model.nodes) {
+      if (!node.weights.empty()) journal.put_tensors("finetune", prefix + node.name, node.weights);
+      if (node.is_compute()) journal.put_text("finetune", prefix + node.name + "|op", ir::print(*node.op));
+    }
+    journal.put_text("finetune", prefix + "done", "1");
+    const auto& last = trained.epochs.empty() ? train::EpochReport{} : trained.epochs.back();
+    run_.summary = fmt::format("{} epoch(s); {}", trained.epochs.size(), run_.task->epoch_validation(last));
+    return trained.model;
+  }
+
+  // Said in the report, since a speedup timed on an unsteady machine may not repeat.
+  std::string unsteady_timing_note(const Verified& v, double speedup) const {
+    const std::string machine =
+        v.machine ? fmt::format("; a fixed arithmetic loop timed right after spread {:.0f}%, where a dedicated core stays under "
+                                "{:.0f}%",
+                                100 * v.machine->spread(), 100 * measure::kUnsteadyMachineSpread)
+                  : "";
+    return fmt::format("attempt {} was timed while the machine was unsteady (p10-p90 spread {:.0f}% for the original, {:.0f}% "
+                       "for the adapted model, over {:.0f}%{}): its {:.2f}x may differ by as much in another run; time both "
+                       "models again when the machine is quiet (for the model written: gos bench MODEL --against "
+                       "OUT/adapted.onnx)",
+                       run_.report.attempts.size() + 1, 100 * v.original.spread(), 100 * v.adapted.spread(),
+                       100 * measure::kNoisySpread, machine, speedup);
+  }
+
+  report::Attempt verify(int front_index, const graph::Graph& adapted) {
+    const std::string key = run_.attempt_key(front_index);
+    const AdaptTask& task = *run_.task;
+    Verified v;
+    if (auto known = run_.journal->text("verify", key)) {
+      const json j = json::parse(*known);
+      v = {timing_from(j.at("original")), timing_from(j.at("adapted")), j.at("original_accuracy"), j.at("adapted_accuracy"),
+           j.contains("machine") ? std::optional(timing_from(j.at("machine"))) : std::nullopt};
+    } else {
+      run_.progress("verify", 0, 3, "timing original and adapted side by side");
+      std::tie(v.original, v.adapted) = measure::bench_models_interleaved(run_.model, adapted, options_.backend,
+                                                                          {.threads = options_.threads, .budget_seconds = 2});
+      v.machine = measure::time_machine_reference();
+      run_.use_training_threads();
+      run_.progress("verify", 1, 3, "test " + task.metric_name() + " of the original");
+      v.original_accuracy = run_.original_test_quality();
+      run_.progress("verify", 2, 3, "test " + task.metric_name() + " of the adapted model");
+      v.adapted_accuracy = task.test_quality(adapted);
+      run_.journal->put_text("verify", key,
+                             json{{"original", timing_json(v.original)}, {"adapted", timing_json(v.adapted)},
+                                  {"machine", timing_json(*v.machine)}, {"original_accuracy", v.original_accuracy},
+                                  {"adapted_accuracy", v.adapted_accuracy}}
+                                 .dump());
+    }
+    run_.verified[front_index] = v;
+    report::Attempt attempt;
+    attempt.front_index = front_index;
+    attempt.speedup = v.original.median_ms / v.adapted.median_ms;
+    attempt.quality_drop = task.drop(v.original_accuracy, v.adapted_accuracy);
+    const bool accurate = attempt.quality_drop <= options_.max_acc_drop;
+    attempt.meets_constraint = accurate && meets_latency(attempt);
+    attempt.changes = run_.derivations(run_.front[front_index]);
+    if (v.original.noisy() || v.adapted.noisy()) run_.report.notes.push_back(unsteady_timing_note(v, attempt.speedup));
+    attempt.outcome = fmt::format("{:.2f}x faster ({:.3f} -> {:.3f} ms), {} {} -> {} ({:+.2f} {})", attempt.speedup,
+                                  v.original.median_ms, v.adapted.median_ms, task.metric_name(), task.format_quality(v.original_accuracy),
+                                  task.format_quality(v.adapted_accuracy), v.adapted_accuracy - v.original_accuracy, task.drop_unit());
+    run_.summary = attempt.outcome;
+    return attempt;
+  }
+
+  void fill_summary(const report::Attempt& best) {
+    const Verified& v = run_.verified.at(best.front_index);
+    const AdaptTask& task = *run_.task;
+    auto& report = run_.report;
+    report.original = run_.model_summary(run_.model, v.original, v.original_accuracy);
+    report.adapted = run_.model_summary(run_.adapted, v.adapted, v.adapted_accuracy);
+    report.speedup = best.speedup;
+    report.quality_drop = best.quality_drop;
+    report.constraint_met = best.meets_constraint;
+    report.verdict = fmt::format("{} runs {:.2f}x faster on {} ({:.3f} -> {:.3f} ms) with test {} {} -> {}. ", options_.model_label,
+                                 best.speedup, report.backend, v.original.median_ms, v.adapted.median_ms, task.metric_name(),
+                                 task.format_quality(v.original_accuracy), task.format_quality(v.adapted_accuracy)) +
+                     (best.meets_constraint ? fmt::format("This meets the goal ({}).", run_.goal())
+                                            : fmt::format("This misses the goal ({}); it is the closest configuration found.{}",
+                                                          run_.goal(), run_.missed_goal_advice()));
+  }
+
+  RunContext& run_;
+  const AdaptOptions& options_;
+  int epoch_ = 0;
+  double last_finetune_seconds_ = 0;
+  std::string last_validation_;
+  size_t best_attempt_ = 0;
+  std::optional<graph::Graph> best_adapted_;
+};
+
+// No configuration timed faster whole: the result is the original, unchanged (speedup 1 and no
+// loss by construction, not measured again), so that a run that found nothing loses nothing.
+void keep_the_original(RunContext& run) {
+  run.use_training_threads();
+  run.adapted = run.model;
+  Attempts::fill_layers(run, Configuration{std::vector<int>(run.layers.size(), 0)});
+  run.report.original = run.model_summary(run.model, run.original_timing, run.original_test_quality());
+  run.report.adapted = run.report.original;
+  run.report.speedup = 1;
+  run.report.quality_drop = 0;
+  run.report.constraint_met = false;
+  run.report.verdict = fmt::format("{} is written unchanged: no configuration of faster candidates timed faster than it whole, so "
+                                   "nothing was fine-tuned (see the notes). This misses the goal ({}).{}",
+                                   run.options.model_label, run.goal(), run.missed_goal_advice());
+}
+
+}  // namespace
+
+void attempts(RunContext& run) {
+  if (run.chosen_front_index < 0) {
+    keep_the_original(run);
+    return;
+  }
+  Attempts(run).run();
+}
+
+}  // namespace gos::search
