@@ -16,6 +16,7 @@
 #include "report/report.h"
 #include "search/adapt.h"
 #include "search/candidates.h"
+#include "util/interrupt.h"
 #include "util/progress.h"
 
 namespace gos::cli {
@@ -48,6 +49,12 @@ class StageReporter {
     line_->update(done, detail);
   }
 
+  // Ends the progress line so that what follows starts on a line of its own.
+  void interrupted() {
+    if (line_) line_->finish();
+    line_.reset();
+  }
+
   void finished(const std::string& stage, const std::string& summary) {
     if (line_) line_->finish();
     line_.reset();
@@ -66,7 +73,10 @@ void print_summary(const report::AdaptReport& report, const std::filesystem::pat
   const bool accuracy = report.metric == "accuracy";
   fmt::print("{:<10} {:>10} {:>12} {:>14} {:>10}\n", "", accuracy ? "accuracy" : "MAE (BPM)", "median ms", "MACs", "params");
   auto row = [&](const char* name, const report::ModelSummary& model) {
-    const std::string quality = accuracy ? fmt::format("{:.2f}%", model.accuracy.value_or(0)) : fmt::format("{:.3f}", model.mae.value_or(0));
+    // A run that found nothing to fine-tune spends no time measuring the unchanged model.
+    std::string quality = "-";
+    if (accuracy && model.accuracy) quality = fmt::format("{:.2f}%", *model.accuracy);
+    if (!accuracy && model.mae) quality = fmt::format("{:.3f}", *model.mae);
     fmt::print("{:<10} {:>10} {:>12.4f} {:>14} {:>10}\n", name, quality, model.median_ms, grouped(model.macs), grouped(model.params));
   };
   row("original", report.original);
@@ -120,7 +130,26 @@ int run_adapt(AdaptCommandOptions options) {
     reporter.progress(stage, done, total, detail);
   };
   callbacks.on_stage = [&](const std::string& stage, const std::string& summary) { reporter.finished(stage, summary); };
-  const auto result = search::adapt(imported.graph, adapt, callbacks);
+  callbacks.on_note = [&](const std::string& note) {
+    if (chatty) fmt::print(stderr, "note: {}\n", note);
+  };
+  // SIGINT or SIGTERM stops the run at the next unit of work, its journal consistent.
+  util::watch_for_interrupts();
+  std::optional<search::AdaptResult> adapted;
+  try {
+    adapted = search::adapt(imported.graph, adapt, callbacks);
+  } catch (const std::exception& error) {
+    // A signal may also end a child process first (ONNX Runtime's runner), whose failure then
+    // arrives as another error: the signal is what the user needs to hear about.
+    if (const int signal = util::interrupt_signal()) {
+      reporter.interrupted();
+      fmt::print(stderr, "gos: stopped by {}; the finished work is journaled in {}: rerun the same command to resume\n",
+                 util::signal_name(signal), (adapt.out / "run.sqlite").string());
+      return 128 + signal;
+    }
+    throw;
+  }
+  const auto& result = *adapted;
   if (options.json) {
     fmt::print("{}\n", report::to_json(result.report).dump(2));
   } else if (!options.quiet) {
@@ -177,6 +206,8 @@ Action add_adapt_command(CLI::App& app) {
   command->add_option("--cache", a.cache, "latency cache (default: $GOS_CACHE or ~/.cache/gos/latency.sqlite)");
   command->add_flag("--time-every-candidate", a.time_every_candidate,
                     "time candidates the cache's latency predictor puts far slower than their operator too");
+  command->add_flag("--restart", a.restart,
+                    "start over: remove the run journal of an earlier run in the output folder (and what it wrote) first");
   command->add_flag("--json", options->json, "print only the final report as JSON");
   command->add_flag("--quiet", options->quiet, "print nothing but errors");
   return [options] { return run_adapt(*options); };

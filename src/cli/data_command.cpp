@@ -1,6 +1,7 @@
 // `gos data`: data sets gos makes itself. `gos data synth-ppg` writes a synthetic wristband set in
 // the layout `--data ppg:DIR` reads (docs/ppg.md).
 #include <fmt/core.h>
+#include <fmt/format.h>
 
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -19,7 +20,15 @@ struct SynthPpgCommandOptions {
   bool json = false;
 };
 
+// Every set gos reads is split by subject into training, validation and test (docs/ppg.md).
+constexpr int kFewestSubjects = 3;
+
 int run_synth_ppg(const SynthPpgCommandOptions& options) {
+  if (options.synth.subjects < kFewestSubjects) {
+    throw data::DataError(fmt::format("--subjects must be at least {}: the subjects are split into training, validation and test, "
+                                      "at least one each (docs/ppg.md)",
+                                      kFewestSubjects));
+  }
   const auto start = std::chrono::steady_clock::now();
   const data::PpgSynthSummary summary = data::synthesize_ppg(options.synth, options.output);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -47,7 +56,7 @@ Action add_data_command(CLI::App& app) {
   auto* synth = command->add_subcommand(
       "synth-ppg", "Write a synthetic wristband set (PPG at 64 Hz, accelerometer at 32 Hz, heart rate per 8 s window) "
                    "in the layout --data ppg:DIR reads (docs/ppg.md)");
-  synth->add_option("--subjects", options->synth.subjects, "subjects S1..S<n>, 1 to 15")
+  synth->add_option("--subjects", options->synth.subjects, "subjects S1..S<n>, 3 to 15")
       ->check(CLI::Range(1, data::kPpgSubjects))
       ->capture_default_str();
   synth->add_option("--minutes", options->synth.minutes, "minutes per subject")

@@ -95,6 +95,13 @@ struct PpgDataset {
 // Validation S11..S12, Test S13..S15.
 std::vector<int> ppg_split_subjects(Split split);
 
+// The split's subjects among those `present` (in a folder): the fixed split when each of its three
+// parts has a subject present, or when fewer than three are present; otherwise (a smaller set,
+// such as `gos data synth-ppg --subjects 4`) the present subjects in order, the last fifth (at
+// least one) for testing, the two fifteenths before them (at least one) for validation, the rest
+// for training.
+std::vector<int> ppg_split_of(const std::vector<int>& present, Split split);
+
 // Windows of the split's subjects found in `dir` (missing ones are skipped), in subject order.
 // Throws DataError when `dir` is not a folder, when it holds none of the split's subjects (naming
 // them), or when a subject's files are missing, malformed or disagree.

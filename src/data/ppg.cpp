@@ -184,17 +184,45 @@ PpgDataset load_ppg_subjects(const std::string& dir, const std::vector<int>& sub
   return dataset;
 }
 
+std::vector<int> ppg_split_of(const std::vector<int>& present, Split split) {
+  auto in_fixed_split = [&](Split part) {
+    std::vector<int> found;
+    for (int subject : ppg_split_subjects(part)) {
+      if (std::find(present.begin(), present.end(), subject) != present.end()) found.push_back(subject);
+    }
+    return found;
+  };
+  const bool fixed_split_filled =
+      !in_fixed_split(Split::Train).empty() && !in_fixed_split(Split::Validation).empty() && !in_fixed_split(Split::Test).empty();
+  std::vector<int> sorted = present;
+  std::sort(sorted.begin(), sorted.end());
+  const int n = static_cast<int>(sorted.size());
+  // Fewer than three cannot be split; they keep the fixed split (a folder of training subjects).
+  if (fixed_split_filled || n < 3) return in_fixed_split(split);
+  const int test = std::max(1, static_cast<int>(std::lround(n * 3.0 / 15)));
+  const int validation = std::max(1, static_cast<int>(std::lround(n * 2.0 / 15)));
+  const int train = n - test - validation;
+  switch (split) {
+    case Split::Train: return {sorted.begin(), sorted.begin() + train};
+    case Split::Validation: return {sorted.begin() + train, sorted.begin() + train + validation};
+    case Split::Test: return {sorted.end() - test, sorted.end()};
+  }
+  return {};
+}
+
 PpgDataset load_ppg(const std::string& dir, Split split) {
   require_folder(dir);
   std::vector<int> present;
-  for (int subject : ppg_split_subjects(split)) {
+  for (int subject = 1; subject <= kPpgSubjects; ++subject) {
     if (fs::is_directory(subject_folder(dir, subject))) present.push_back(subject);
   }
-  if (present.empty()) {
+  const std::vector<int> subjects = ppg_split_of(present, split);
+  if (subjects.empty()) {
     throw DataError(dir + " holds none of the " + std::string(to_string(split)) + " subjects (" +
-                    subject_list(ppg_split_subjects(split)) + " as folders S<k>; docs/ppg.md)");
+                    subject_list(ppg_split_subjects(split)) + " as folders S<k>, or any 3 or more subjects, which are then split " +
+                    "among themselves; docs/ppg.md)");
   }
-  return load_ppg_subjects(dir, present);
+  return load_ppg_subjects(dir, subjects);
 }
 
 std::string_view ppg_activity_name(int activity) {

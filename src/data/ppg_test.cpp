@@ -143,6 +143,24 @@ TEST_F(PpgWindows, SplitsAreFixedSubjectsAndMissingOnesAreSkipped) {
   EXPECT_EQ(load_ppg_subjects(dir(), {15, 3}).subject, (std::vector<int>{15, 15, 3, 3})) << "in the order asked";
 }
 
+// A smaller set than PPG-DaLiA's (gos data synth-ppg --subjects 4) is split among the subjects
+// it has; a set that fills the fixed split keeps it.
+TEST_F(PpgWindows, ASetWithoutTheFixedSplitsSubjectsIsSplitAmongThoseItHas) {
+  for (int id : {1, 2, 3, 4}) write_subject(scratch_.path(), id, fake_subject(10, 2));
+  EXPECT_EQ(load_ppg(dir(), Split::Train).subject, (std::vector<int>{1, 1, 2, 2}));
+  EXPECT_EQ(load_ppg(dir(), Split::Validation).subject, (std::vector<int>{3, 3}));
+  EXPECT_EQ(load_ppg(dir(), Split::Test).subject, (std::vector<int>{4, 4}));
+  std::vector<int> all(15);
+  for (int i = 0; i < 15; ++i) all[i] = i + 1;
+  for (Split split : {Split::Train, Split::Validation, Split::Test}) EXPECT_EQ(ppg_split_of(all, split), ppg_split_subjects(split));
+  EXPECT_EQ(ppg_split_of({2, 5, 7, 8, 9, 12, 14, 15}, Split::Test), (std::vector<int>{14, 15}));  // the fixed split: S12 validates
+  EXPECT_EQ(ppg_split_of({1, 2, 3, 4, 5, 6, 7, 8}, Split::Test), (std::vector<int>{7, 8}));
+  EXPECT_EQ(ppg_split_of({1, 2, 3, 4, 5, 6, 7, 8}, Split::Validation), (std::vector<int>{6}));
+  EXPECT_EQ(ppg_split_of({1, 2, 3}, Split::Validation), (std::vector<int>{2}));
+  EXPECT_EQ(ppg_split_of({4, 9}, Split::Train), (std::vector<int>{4, 9}));  // too few to split: the fixed split
+  EXPECT_TRUE(ppg_split_of({4, 9}, Split::Test).empty());
+}
+
 TEST_F(PpgWindows, ActivityIsReadAndUnknownWithoutItsFile) {
   FakeSubject labelled = fake_subject(12, 3);
   labelled.activity = {1, 7, 7};
@@ -167,7 +185,8 @@ TEST_F(PpgWindows, DaliaStyleColumnsAreAccepted) {
 TEST_F(PpgWindows, AnEmptySplitNamesTheSubjectsItNeeds) {
   write_subject(scratch_.path(), 1, fake_subject(10, 2));
   EXPECT_EQ(error_of([&] { load_ppg(dir(), Split::Test); }),
-            dir() + " holds none of the test subjects (S13, S14, S15 as folders S<k>; docs/ppg.md)");
+            dir() + " holds none of the test subjects (S13, S14, S15 as folders S<k>, or any 3 or more subjects, which are then split "
+                    "among themselves; docs/ppg.md)");
   EXPECT_EQ(error_of([&] { load_ppg_subjects(dir(), {2}); }), (scratch_.path() / "S2").string() + " is missing: no subject S2");
 }
 

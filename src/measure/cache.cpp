@@ -102,6 +102,9 @@ LatencyCache::LatencyCache(const std::filesystem::path& path) : path_(path), db_
                        " (set GOS_CACHE to a writable file)");
   }
   sqlite3_busy_timeout(db_->handle, 10000);  // another gos may be writing
+  // WAL: readers never block the writer, and one process's write waits for another's instead of
+  // failing. A cache that cannot be written (read-only) is still read in the mode it has.
+  sqlite3_exec(db_->handle, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
   char* message = nullptr;
   if (const int status = sqlite3_exec(db_->handle, kSchema, nullptr, nullptr, &message); status != SQLITE_OK) {
     std::string reason = message ? message : "unknown error";

@@ -37,7 +37,8 @@ json layer_to_json(const LayerChoice& layer) {
           {"fidelity", layer.fidelity},
           {"sensitivity", layer.sensitivity},
           {"candidates", layer.candidates},
-          {"predicted_slower", layer.predicted_slower}};
+          {"predicted_slower", layer.predicted_slower},
+          {"sensitivity_estimated", layer.sensitivity_estimated}};
 }
 
 json front_point_to_json(const FrontPoint& point) {
@@ -189,6 +190,7 @@ LayerChoice layer_from_json(const json& object, const std::string& path) {
   layer.candidates = in.small_integer("candidates");
   // Reports written before the search screened candidates by prediction have none.
   layer.predicted_slower = static_cast<int>(in.optional_number("predicted_slower").value_or(0));
+  layer.sensitivity_estimated = static_cast<int>(in.optional_number("sensitivity_estimated").value_or(0));
   return layer;
 }
 
@@ -288,6 +290,10 @@ nlohmann::json to_json(const AdaptReport& report) {
       {"notes", report.notes},
       {"finished_at", report.finished_at},
   };
+  if (report.machine_load) {
+    out["machine_load"] = *report.machine_load;
+    out["machine_cores"] = report.machine_cores;
+  }
   if (report.target_speedup) out["target_speedup"] = *report.target_speedup;
   if (report.target_latency_ms) out["target_latency_ms"] = *report.target_latency_ms;
   // The name the issue promised to readers of classifier reports; quality_drop is the general one.
@@ -304,6 +310,8 @@ AdaptReport from_json(const nlohmann::json& json) {
   report.backend = in.text("backend");
   report.threads = in.small_integer("threads");
   report.machine = in.text("machine");
+  report.machine_load = in.optional_number("machine_load");
+  report.machine_cores = static_cast<int>(in.optional_number("machine_cores").value_or(0));
   report.seed = in.unsigned_integer("seed");
   report.metric = in.text("metric");
   report.target_speedup = in.optional_number("target_speedup");

@@ -40,6 +40,9 @@ struct LayerChoice {
   int candidates = 0;      // how many candidates were considered for this layer
   // How many were not timed because the latency predictor put them far slower than the operator.
   int predicted_slower = 0;
+  // Of the candidates distilled, how many had their effect estimated from their distilled error
+  // instead of measured, because the budget ran short (0: every one measured).
+  int sensitivity_estimated = 0;
 };
 
 // One point of the Pareto front of the search (predicted, before fine-tuning).
@@ -79,6 +82,10 @@ struct AdaptReport {
   std::string backend;  // torch | mobile | ort
   int threads = 1;
   std::string machine;  // measure::machine_fingerprint()
+  // The cores other processes kept busy on average while the run (its latest start) worked, of
+  // machine_cores: over half a core, the machine was loaded and every stage took longer.
+  std::optional<double> machine_load;
+  int machine_cores = 0;
   uint64_t seed = 1;
   std::string metric = "accuracy";  // "accuracy" (higher is better, percent) or "mae" (lower is better)
   // The constraint the user asked for.

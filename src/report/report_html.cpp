@@ -511,8 +511,10 @@ void front_section(std::string& html, const AdaptReport& report) {
 
 // The candidates that entered the search, and those the latency predictor left untimed.
 std::string candidates_cell(const LayerChoice& layer) {
-  if (layer.predicted_slower == 0) return std::to_string(layer.candidates);
-  return fmt::format("{} ({} predicted slower, not timed)", layer.candidates, layer.predicted_slower);
+  std::string cell = std::to_string(layer.candidates);
+  if (layer.predicted_slower > 0) cell += fmt::format(" ({} predicted slower, not timed)", layer.predicted_slower);
+  if (layer.sensitivity_estimated > 0) cell += fmt::format(" ({} effects estimated, not measured)", layer.sensitivity_estimated);
+  return cell;
 }
 
 void layer_row(std::string& html, const LayerChoice& layer, const AdaptReport& report) {

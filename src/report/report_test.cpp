@@ -25,6 +25,8 @@ AdaptReport sample_report() {
   report.backend = "mobile";
   report.threads = 1;
   report.machine = "Intel Xeon 2 cores";
+  report.machine_load = 0.97;
+  report.machine_cores = 2;
   report.seed = 42;
   report.metric = "accuracy";
   report.target_speedup = 2.5;
@@ -39,7 +41,7 @@ AdaptReport sample_report() {
       {.node = "stage3.block3.conv2", .op_type = "Conv", .original_expr = "y[n,o,h,w] += x[n,c,h+i,w+j] * w[o,c,i,j]",
        .chosen_expr = "t[n,r,h,w] += x[n,c,h+i,w+j] * a[r,c,i,j]; y[n,o,h,w] += t[n,r,h,w] * b[o,r]",
        .derivation = "rank_split(r=8)", .kept = false, .latency_ms_before = 0.31, .latency_ms_after = 0.09,
-       .macs_before = 2'359'296, .macs_after = 600'000, .fidelity = 0.012, .sensitivity = 0.4, .candidates = 7, .predicted_slower = 3},
+       .macs_before = 2'359'296, .macs_after = 600'000, .fidelity = 0.012, .sensitivity = 0.4, .candidates = 7, .predicted_slower = 3, .sensitivity_estimated = 2},
       {.node = "stage1.block1.conv1", .op_type = "Conv", .original_expr = "y = conv(x)", .chosen_expr = "y = conv(x)",
        .derivation = "original", .kept = true, .latency_ms_before = 0.12, .latency_ms_after = 0.12,
        .macs_before = 2'359'296, .macs_after = 2'359'296, .fidelity = 0, .sensitivity = 1.1, .candidates = 5},
@@ -76,6 +78,8 @@ void expect_same(const AdaptReport& a, const AdaptReport& b) {
   EXPECT_EQ(a.backend, b.backend);
   EXPECT_EQ(a.threads, b.threads);
   EXPECT_EQ(a.machine, b.machine);
+  EXPECT_EQ(a.machine_load, b.machine_load);
+  EXPECT_EQ(a.machine_cores, b.machine_cores);
   EXPECT_EQ(a.seed, b.seed);
   EXPECT_EQ(a.metric, b.metric);
   EXPECT_EQ(a.target_speedup, b.target_speedup);
@@ -104,6 +108,7 @@ void expect_same(const AdaptReport& a, const AdaptReport& b) {
     EXPECT_EQ(x.sensitivity, y.sensitivity);
     EXPECT_EQ(x.candidates, y.candidates);
     EXPECT_EQ(x.predicted_slower, y.predicted_slower);
+    EXPECT_EQ(x.sensitivity_estimated, y.sensitivity_estimated);
   }
   ASSERT_EQ(a.front.size(), b.front.size());
   for (size_t i = 0; i < a.front.size(); ++i) {

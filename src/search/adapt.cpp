@@ -56,6 +56,7 @@ AdaptResult adapt(const graph::Graph& model, const AdaptOptions& options, const 
   run.stage("search", [&] { search_front(run); });
   run.stage("screen", [&] { choose_first_point(run); });
   attempts(run);
+  run.note_the_machine_load();
   run.stage("export", [&] { export_files(run); });
   return {run.report, run.adapted};
 }

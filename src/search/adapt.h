@@ -66,6 +66,8 @@ struct AdaptOptions {
   // Time every candidate even when the latency cache holds a predictor (which otherwise leaves
   // those it puts far slower than their operator untimed: docs/latency.md).
   bool time_every_candidate = false;
+  // Start over: the journal of an earlier run in `out` (and what it wrote) is removed first.
+  bool restart = false;
 };
 
 // Throws SearchError when the options cannot give a result (a constraint out of range, a budget
@@ -77,6 +79,8 @@ struct AdaptCallbacks {
   std::function<void(const std::string& stage, int64_t done, int64_t total, const std::string& detail)> on_progress;
   // A stage finished (or was found finished in the journal), with a one-line summary.
   std::function<void(const std::string& stage, const std::string& summary)> on_stage;
+  // Something the user should know before the stages' lines (e.g. that no latency predictor helps).
+  std::function<void(const std::string& note)> on_note;
 };
 
 struct AdaptResult {

@@ -9,6 +9,7 @@
 
 #include "graph/torch_module.h"
 #include "lowering/torch_lowering.h"
+#include "util/interrupt.h"
 
 namespace gos::search {
 
@@ -145,6 +146,7 @@ Distilled distill_candidate(const rules::Candidate& original, const rules::Candi
   torch::optim::Adam optimizer(learned, torch::optim::AdamOptions(options.learning_rate));
   torch::Generator generator = at::detail::createCPUGenerator(options.seed);
   for (int step = 0; step < options.steps && !learned.empty(); ++step) {
+    util::stop_if_interrupted();  // a distillation takes seconds; a stopped one is redone
     torch::Tensor rows = torch::randint(count, {std::min(options.batch, count)}, generator, torch::kLong);
     std::vector<torch::Tensor> batch;
     for (const auto& input : train) batch.push_back(input.index_select(0, rows));

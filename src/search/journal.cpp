@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "search/candidates.h"
+#include "util/writable_folder.h"
 
 namespace gos::search {
 
@@ -19,6 +20,27 @@ CREATE TABLE IF NOT EXISTS entries (
 )sql";
 
 constexpr const char* kSettingsStage = "settings";
+
+// What went wrong with the journal, as one line that says what to do: a full disk or a read-only
+// file system (the finished work is kept: rerun to resume), or a damaged file (--restart).
+SearchError journal_error(sqlite3* db, const std::filesystem::path& file, int status) {
+  const std::string sqlite = db ? sqlite3_errmsg(db) : sqlite3_errstr(status);
+  const std::string folder = file.parent_path().empty() ? "." : file.parent_path().string();
+  const int primary = status & 0xff;
+  if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB) {
+    return SearchError(file.string() + " is damaged (" + sqlite + "): rerun with --restart to start the run over (its finished "
+                       "work is lost), or put back a copy of the file");
+  }
+  std::string why = util::why_not_writable(file.parent_path());
+  if (primary == SQLITE_FULL && why.empty()) why = "its disk is full";
+  if (primary == SQLITE_READONLY && why.empty()) why = "the journal cannot be written (" + sqlite + ")";
+  if (!why.empty()) {
+    return SearchError("cannot write the run journal in " + folder + ": " + why + "; make room (or make it writable) and rerun "
+                       "the same command to resume, or choose another -o folder (the run's finished work is kept in " +
+                       file.string() + ")");
+  }
+  return SearchError("run journal " + file.string() + ": " + sqlite);
+}
 
 class Statement {
  public:
@@ -49,7 +71,10 @@ class Statement {
   int64_t column_integer(int column) const { return sqlite3_column_int64(statement_, column); }
 
  private:
-  [[noreturn]] void fail() const { throw SearchError(std::string("run journal: ") + sqlite3_errmsg(db_)); }
+  [[noreturn]] void fail() const {
+    const char* name = sqlite3_db_filename(db_, "main");
+    throw journal_error(db_, name ? name : "", sqlite3_extended_errcode(db_));
+  }
   sqlite3* db_;
   sqlite3_stmt* statement_ = nullptr;
 };
@@ -69,7 +94,9 @@ class Reader {
     return value;
   }
   void take(void* out, size_t size) {
-    if (at_ + size > bytes_.size()) throw SearchError("run journal: a stored tensor is truncated; delete the journal to start over");
+    if (at_ + size > bytes_.size()) {
+      throw SearchError("run journal: a stored tensor is truncated; rerun with --restart to start the run over");
+    }
     std::memcpy(out, bytes_.data() + at_, size);
     at_ += size;
   }
@@ -90,18 +117,50 @@ struct Journal::Db {
 Journal::Journal(const std::filesystem::path& file) : path_(file), db_(std::make_unique<Db>()) {
   std::error_code ignored;
   if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ignored);
-  if (sqlite3_open(file.c_str(), &db_->handle) != SQLITE_OK) {
+  if (const int status = sqlite3_open(file.c_str(), &db_->handle); status != SQLITE_OK) {
+    if (const std::string why = util::why_not_writable(file.parent_path()); !why.empty()) {
+      throw SearchError("cannot open the run journal " + file.string() + ": " + why + "; choose another -o folder");
+    }
     throw SearchError("cannot open the run journal " + file.string() + ": " + sqlite3_errmsg(db_->handle) +
-                      "; choose another --out folder");
+                      "; choose another -o folder");
   }
   sqlite3_busy_timeout(db_->handle, 10000);
   // WAL: a run killed mid-write leaves the last committed entry intact.
   char* error = nullptr;
   const std::string setup = std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;") + kSchema;
-  if (sqlite3_exec(db_->handle, setup.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+  if (const int status = sqlite3_exec(db_->handle, setup.c_str(), nullptr, nullptr, &error); status != SQLITE_OK) {
     const std::string reason = error ? error : "unknown error";
     sqlite3_free(error);
-    throw SearchError(file.string() + " is not a gos run journal (" + reason + "); delete it or choose another --out folder");
+    const int primary = sqlite3_extended_errcode(db_->handle) & 0xff;
+    if (primary == SQLITE_ERROR) {  // a database, but not a journal's schema
+      throw SearchError(file.string() + " is not a gos run journal (" + reason + "); rerun with --restart to replace it, or choose "
+                        "another -o folder");
+    }
+    throw journal_error(db_->handle, file, sqlite3_extended_errcode(db_->handle));
+  }
+  // A file cut short or overwritten in part opens, and fails later in the middle of the run; checked
+  // now, the run is refused before any work.
+  Statement check(db_->handle, "PRAGMA quick_check(1)");
+  if (check.step() && check.column_bytes(0) != "ok") {
+    throw journal_error(db_->handle, file, SQLITE_CORRUPT);
+  }
+}
+
+void Journal::atomically(const std::function<void()>& work) {
+  if (in_transaction_) {
+    work();
+    return;
+  }
+  Statement(db_->handle, "BEGIN IMMEDIATE").step();
+  in_transaction_ = true;
+  try {
+    work();
+    Statement(db_->handle, "COMMIT").step();
+    in_transaction_ = false;
+  } catch (...) {
+    in_transaction_ = false;
+    sqlite3_exec(db_->handle, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
   }
 }
 
@@ -204,7 +263,7 @@ ir::TensorMap deserialise_tensors(const std::string& bytes) {
     ir::Tensor tensor(shape, std::move(data));
     tensors.emplace(std::move(name), std::move(tensor));
   }
-  if (!reader.done()) throw SearchError("run journal: a stored tensor has trailing bytes; delete the journal to start over");
+  if (!reader.done()) throw SearchError("run journal: a stored tensor has trailing bytes; rerun with --restart to start the run over");
   return tensors;
 }
 

@@ -7,6 +7,7 @@
 // Plain C++ and SQLite.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,8 +18,9 @@ namespace gos::search {
 
 class Journal {
  public:
-  // Opens (creating it and its folder if needed) the journal file. Throws SearchError when it
-  // cannot be opened or is not a gos journal.
+  // Opens (creating it and its folder if needed) the journal file. Throws SearchError with one line
+  // that says what to do when it cannot be opened or written (a read-only or full disk), is not a
+  // gos journal, or is damaged (cut short, overwritten in part: checked on opening).
   explicit Journal(const std::filesystem::path& file);
   ~Journal();
   Journal(const Journal&) = delete;
@@ -39,6 +41,11 @@ class Journal {
   std::optional<ir::TensorMap> tensors(const std::string& stage, const std::string& key) const;
   void put_tensors(const std::string& stage, const std::string& key, const ir::TensorMap& tensors);
 
+  // Runs `work`, whose writes land together or not at all: a unit of work that writes several
+  // entries, killed in the middle, is redone whole and never leaves a part of itself behind.
+  // Nested calls join the outer one.
+  void atomically(const std::function<void()>& work);
+
   // How many times an entry was written (0: never); a finished run has written each once.
   int64_t times_written(const std::string& stage, const std::string& key) const;
   // The largest count over the stage's entries (every stage when `stage` is empty), and how many it has.
@@ -53,6 +60,7 @@ class Journal {
   void put_blob(const std::string& stage, const std::string& key, const std::string& bytes);
   std::filesystem::path path_;
   std::unique_ptr<Db> db_;
+  bool in_transaction_ = false;
 };
 
 // Tensors as bytes and back (name, shape, float32 values), for the journal's blobs.

@@ -13,7 +13,9 @@
 #include "lowering/compute_threads.h"
 #include "measure/latency_model.h"
 #include "search/adapted.h"
+#include "util/interrupt.h"
 #include "util/stable_hash.h"
+#include "util/writable_folder.h"
 
 namespace gos::search {
 
@@ -71,6 +73,31 @@ void bind_settings(const RunContext& run, Journal& journal) {
     }
   }
   journal.bind_settings(current.dump());
+}
+
+// One run per output folder: a second gos adapt on it would write the same journal entries and
+// files. The lock is the kernel's, so a run killed in any way leaves none behind.
+void take_the_output_folder(RunContext& run) {
+  const auto& out = run.options.out;
+  std::error_code error;
+  std::filesystem::create_directories(out, error);
+  if (error) {
+    const std::string why = util::why_not_writable(out);
+    throw SearchError("cannot create the output folder " + out.string() + ": " + (why.empty() ? error.message() : why) +
+                      "; choose another -o folder");
+  }
+  try {
+    run.lock.emplace(out / "run.lock");
+  } catch (const std::system_error& failed) {
+    const std::string why = util::why_not_writable(out);
+    throw SearchError("cannot write in the output folder " + out.string() + ": " + (why.empty() ? failed.code().message() : why) +
+                      "; choose another -o folder");
+  }
+  if (!run.lock->held()) {
+    const std::string holder = run.lock->holder().empty() ? "another process" : "another gos (pid " + run.lock->holder() + ")";
+    throw SearchError(out.string() + " is in use by " + holder + " adapting a model there; wait for it to finish, or choose another "
+                      "-o folder");
+  }
 }
 
 report::AdaptReport base_report(const RunContext& run) {
@@ -149,11 +176,26 @@ void RunContext::open() {
                       ir::shape_text(task->sample_shape()));
   }
   calibration = task->calibration_inputs(options.calibration_images, options.seed);
+  take_the_output_folder(*this);
+  if (options.restart) remove_earlier_run();
   journal.emplace(options.out / "run.sqlite");
   if (auto spent = journal->text("budget", "spent_seconds")) spent_before_ = std::stod(*spent);
   cache.emplace(options.cache.empty() ? measure::default_cache_path() : options.cache);
   bind_settings(*this, *journal);
   report = base_report(*this);
+  say_when_no_predictor_helps();
+}
+
+// The first thing a run on a fresh machine says: every candidate will be timed, and what a
+// predictor would save. Not when the candidates were timed already (a resumed run).
+void RunContext::say_when_no_predictor_helps() {
+  if (options.time_every_candidate || journal->text("stage_seconds", "candidates") || stored_predictor() || !callbacks.on_note) return;
+  callbacks.on_note(fmt::format(
+      "no latency predictor for {} ({} thread{}) in {}: every candidate is timed. `gos latency-model fit --backend {}{}` "
+      "(6-10 minutes, once per machine and backend) stores one; with it, gos adapt does not time candidates it predicts "
+      "far slower, which took 10% off the candidates stage on resnet20 and 34% on mobilenetv2s (docs/latency.md)",
+      measure::to_string(options.backend), options.threads, options.threads == 1 ? "" : "s", cache->path().string(),
+      measure::to_string(options.backend), options.cache.empty() ? "" : " --cache " + options.cache.string()));
 }
 
 void RunContext::stage(const std::string& name, const std::function<void()>& work, const std::string& journal_key) {
@@ -180,28 +222,11 @@ void RunContext::stage(const std::string& name, const std::function<void()>& wor
 }
 
 void RunContext::progress(const std::string& stage, int64_t done, int64_t total, const std::string& detail) {
+  // Between units of work: what is finished is journaled whole.
+  util::stop_if_interrupted();
   // Items are journaled one by one except fine-tuning's batches, which a killed run redoes.
   if (stage != "finetune" && seconds_since(budget_recorded_) > kBudgetRecordSeconds) record_budget_spent();
   if (callbacks.on_progress) callbacks.on_progress(stage, done, total, detail);
-}
-
-// The journal keeps what the finished work took, so a killed run resumes with what an
-// uninterrupted one would have left (the work lost in the kill is not counted: it is redone), and
-// a finished run rerun ends as it did.
-double RunContext::seconds_spent() const { return spent_before_ + seconds_since(start_); }
-
-double RunContext::remaining_seconds() const {
-  return options.budget_seconds > 0 ? options.budget_seconds - seconds_spent() : INFINITY;
-}
-
-bool RunContext::search_budget_left() const {
-  return options.budget_seconds <= 0 || seconds_spent() < 0.5 * options.budget_seconds;
-}
-
-void RunContext::record_budget_spent() {
-  if (!journal) return;  // loading the data comes first
-  journal->put_text("budget", "spent_seconds", exact_text(seconds_spent()));
-  budget_recorded_ = Clock::now();
 }
 
 // Fine-tuning settings are not bound to the run: changed, they reuse every search stage and
@@ -236,9 +261,35 @@ double RunContext::target_latency_ms() const {
   return original_timing.median_ms / options.speedup.value_or(2.5);
 }
 
-void RunContext::use_training_threads() const {
-  const int threads = options.train_threads > 0 ? options.train_threads : static_cast<int>(std::thread::hardware_concurrency());
+// On a machine another process keeps busy, a libtorch pool with a thread per core waits at every
+// step for the thread that shares its core: one epoch of resnet20 took 425 s on 2 threads with
+// one core busy, 173 s on 1 (docs/search.md). So the pool takes the cores the others leave,
+// measured over the time since the last choice (at least a second of it).
+void RunContext::use_training_threads() {
+  int threads = options.train_threads;
+  if (threads <= 0) {
+    const int cores = util::machine_cores();
+    threads = cores;
+    if (training_threads_ > 0 && recent_others_.seconds() < 1) {
+      threads = training_threads_;
+    } else if (recent_others_.seconds() >= 1) {
+      threads = std::clamp(cores - static_cast<int>(std::floor(recent_others_.cores() + 0.5)), 1, cores);
+    }
+    recent_others_.restart();
+  }
+  training_threads_ = threads;
+  fewest_training_threads_ = fewest_training_threads_ > 0 ? std::min(fewest_training_threads_, threads) : threads;
   lowering::set_compute_threads(threads);
+}
+
+void RunContext::remove_earlier_run() const {
+  for (const char* name : {"run.sqlite", "run.sqlite-wal", "run.sqlite-shm", "adapted.onnx", "adapted.pt", "report.json", "report.html"}) {
+    std::error_code error;
+    std::filesystem::remove(options.out / name, error);
+    if (error) {
+      throw SearchError("--restart: cannot remove " + (options.out / name).string() + " (" + error.message() + "); remove it by hand");
+    }
+  }
 }
 
 std::vector<double> RunContext::latencies_ms(const std::vector<measure::OpToMeasure>& ops, const std::string& stage_name) {
@@ -269,10 +320,6 @@ std::vector<double> RunContext::latencies_ms(const std::vector<measure::OpToMeas
 
 measure::CacheKey RunContext::whole_model_cache_scope() const {
   return {measure::cache_name(options.backend), options.threads, measure::machine_fingerprint(), ""};
-}
-
-double RunContext::validation_quality(const graph::Graph& graph) const {
-  return task->validation_quality(graph, options.sensitivity_images);
 }
 
 double RunContext::original_test_quality() {

@@ -16,9 +16,12 @@
 #include "measure/predictor.h"
 #include "search/adapt.h"
 #include "search/adapt_task.h"
+#include "search/budget_plan.h"
 #include "search/candidates.h"
 #include "search/evolution.h"
 #include "search/journal.h"
+#include "util/cpu_load.h"
+#include "util/file_lock.h"
 
 namespace gos::search {
 
@@ -37,6 +40,7 @@ struct Layer {
   std::vector<size_t> selected;             // into `faster`: the ones distilled
   std::vector<Distilled> distilled;         // per selected
   std::vector<double> accuracy_drop;        // per selected: validation points lost with it alone
+  std::vector<bool> drop_estimated;         // per selected: estimated from its distilled error, not measured
   bool searched = false;                    // fidelity and sensitivity done within the budget
 };
 
@@ -60,11 +64,25 @@ class RunContext {
   void stage(const std::string& name, const std::function<void()>& work, const std::string& journal_key = {});
   void progress(const std::string& stage, int64_t done, int64_t total, const std::string& detail = {});
 
-  // ---- the budget: --budget is the run's whole time, across restarts ----
+  // ---- the budget: --budget is the run's whole time, across restarts (run_budget.cpp) ----
+  bool budgeted() const { return options.budget_seconds > 0; }
   double seconds_spent() const;
   double remaining_seconds() const;  // infinite without a budget
-  bool search_budget_left() const;   // the search stages may spend half the budget
   void record_budget_spent();
+  // The time spent by which the search stages (up to sensitivity) should be done: decided once,
+  // when first asked, from the unit costs measured then, and journaled; infinite without a budget.
+  double search_deadline();
+  double search_seconds_left() { return search_deadline() - seconds_spent(); }
+  // The cost of a sample through the model in evaluation and of an epoch of fine-tuning of
+  // `model`, each timed on a few batches (run_budget.cpp); costs.distill_step_seconds and
+  // costs.layer_seconds are kept up to date by the fidelity stage.
+  void time_evaluation();
+  double time_epoch(const graph::Graph& model);
+  UnitCosts costs;
+  // Other processes' CPU use since this start of the run, in the report; over half a core, a note
+  // says the machine was loaded.
+  void note_the_machine_load();
+  util::OtherLoad others;
 
   // ---- settings ----
   std::string finetune_fingerprint() const;
@@ -74,14 +92,18 @@ class RunContext {
   bool was_batch_normalised() const;
   bool subsampled() const { return options.subsample > 1; }
   double target_latency_ms() const;
-  // Timing pins libtorch to the target's thread count; training and evaluation take the machine.
-  void use_training_threads() const;
+  // Timing pins libtorch to the target's thread count; training and evaluation take the cores
+  // other processes leave free (all of them unless --train-threads says otherwise).
+  void use_training_threads();
+  int training_threads() const { return training_threads_; }
+  // --restart: the journal and everything written beside it removed before the run starts.
+  void remove_earlier_run() const;
+  void say_when_no_predictor_helps();
 
   // ---- measurements shared by stages ----
   // Latencies of operators: the journal, then the latency cache, then measurement.
   std::vector<double> latencies_ms(const std::vector<measure::OpToMeasure>& ops, const std::string& stage_name);
   measure::CacheKey whole_model_cache_scope() const;
-  double validation_quality(const graph::Graph& graph) const;
   double original_test_quality();
   // The predictor `gos latency-model fit` stored in the cache for this backend, threads and
   // machine, read once; null (the reason in predictor_missing) when there is none.
@@ -111,6 +133,7 @@ class RunContext {
   const AdaptCallbacks& callbacks;
   std::unique_ptr<AdaptTask> task;
   ir::Tensor calibration;  // the training samples whose activations are recorded
+  std::optional<util::FileLock> lock;  // OUT/run.lock: one run per output folder
   std::optional<Journal> journal;  // opened once the data is known to be usable
   std::optional<measure::LatencyCache> cache;
   report::AdaptReport report;
@@ -126,6 +149,7 @@ class RunContext {
   std::vector<Configuration> front;              // search: by latency
   std::map<int, double> timed_ratio;             // screen: front index -> whole-model latency over the original's, side by side
   int chosen_front_index = -1;                   // screen: the point fine-tuned first
+  std::string why_unchanged;                     // screen: with none, why the original is written as it is
   bool target_within_reach = true;               // screen: some point was estimated under the target
   std::map<int, Verified> verified;              // verify: by front index
   graph::Graph adapted;                          // the model written
@@ -136,6 +160,10 @@ class RunContext {
   Clock::time_point start_;
   double spent_before_ = 0;  // of the budget, by the earlier starts of this run (journaled)
   Clock::time_point budget_recorded_;
+  std::optional<double> search_deadline_;
+  util::OtherLoad recent_others_;  // since the last choice of training threads
+  int training_threads_ = 0;
+  int fewest_training_threads_ = 0;  // the fewest chosen in this run (for the report)
 };
 
 // ---- small helpers the stages share ----

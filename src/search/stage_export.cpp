@@ -12,6 +12,7 @@
 #include "graph/torchscript_export.h"
 #include "lowering/torch_lowering.h"
 #include "search/stages.h"
+#include "util/writable_folder.h"
 
 namespace gos::search {
 
@@ -24,12 +25,35 @@ std::string utc_now() {
   return buffer;
 }
 
+// A write that fails because the folder's disk is full or read-only says so in one line; the
+// run's journal holds everything before it, so a rerun writes the files again and nothing else.
+template <typename Write>
+void explaining_failure(const std::filesystem::path& path, Write write) {
+  try {
+    write();
+  } catch (const std::exception&) {
+    if (const std::string why = util::why_not_writable(path.parent_path()); !why.empty()) {
+      throw SearchError("cannot write " + path.string() + ": " + why + "; make room (or make it writable) and rerun the same command "
+                        "to resume (only the files are written again)");
+    }
+    throw;
+  }
+}
+
 // Written beside and renamed into place: a file at `path` is always whole.
 template <typename Write>
 void write_atomically(const std::filesystem::path& path, Write write) {
   const auto temporary = std::filesystem::path(path.string() + ".partial" + path.extension().string());
-  write(temporary);
-  std::filesystem::rename(temporary, path);
+  explaining_failure(path, [&] {
+    try {
+      write(temporary);
+      std::filesystem::rename(temporary, path);
+    } catch (...) {
+      std::error_code ignored;
+      std::filesystem::remove(temporary, ignored);
+      throw;
+    }
+  });
 }
 
 // ONNX Runtime must give the adapted model's answers on a few calibration images.
@@ -58,7 +82,7 @@ void export_files(RunContext& run) {
   check_with_onnx_runtime(run, onnx_path);
   write_atomically(script_path, [&](const std::filesystem::path& path) { graph::export_torchscript(run.adapted, path.string(), true); });
   run.report.finished_at = utc_now();
-  report::write_report(run.report, run.options.out);
+  explaining_failure(run.options.out / "report.json", [&] { report::write_report(run.report, run.options.out); });
   run.summary = "wrote " + onnx_path.string() + ", " + script_path.string() + ", report.json and report.html";
 }
 

@@ -7,6 +7,10 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <optional>
+#include <set>
+
+#include <fmt/ranges.h>
 
 #include "search/stages.h"
 
@@ -61,18 +65,19 @@ std::vector<size_t> select(const Layer& layer, const std::vector<double>& init_e
   return chosen;
 }
 
-Distilled distilled(RunContext& run, const Layer& layer, size_t candidate, const std::vector<ir::Tensor>& train_inputs,
+Distilled distilled(RunContext& run, const Layer& layer, size_t candidate, int steps, const std::vector<ir::Tensor>& train_inputs,
                     const std::vector<ir::Tensor>& held_out_inputs) {
   const std::string key = run.distilled_key(layer, candidate);
   if (auto weights = run.journal->tensors("distilled", key)) {
     const json errors = json::parse(*run.journal->text("distilled_error", key));
     return {*weights, errors.at("before").get<double>(), errors.at("after").get<double>()};
   }
-  DistillOptions distill{.steps = run.options.distill_steps, .seed = run.options.seed};
+  DistillOptions distill{.steps = steps, .seed = run.options.seed};
   Distilled result = distill_candidate(layer.original, layer.faster[candidate], train_inputs, held_out_inputs, distill);
-  // The error first: the weights entry is what marks the candidate as done.
-  run.journal->put_text("distilled_error", key, json{{"before", result.error_before}, {"after", result.error_after}}.dump());
-  run.journal->put_tensors("distilled", key, result.weights);
+  run.journal->atomically([&] {
+    run.journal->put_text("distilled_error", key, json{{"before", result.error_before}, {"after", result.error_after}}.dump());
+    run.journal->put_tensors("distilled", key, result.weights);
+  });
   return result;
 }
 
@@ -96,38 +101,124 @@ size_t drop_unfaithful(const RunContext& run, Layer& layer) {
   return dropped;
 }
 
+// This layer's share of the plan: candidates to distil and their steps. Decided when the layer is
+// begun and journaled, so that a resumed run keeps it; layers begun by a gos without plans took
+// the settings as given.
+struct LayerPlan {
+  int candidates = 0;
+  int steps = 0;
+};
+
+std::optional<LayerPlan> journaled_layer_plan(const RunContext& run, const Layer& layer) {
+  if (!run.journal->text("fidelity_begun", layer.node->name)) return std::nullopt;
+  if (auto known = run.journal->text("plan", layer.node->name)) {
+    const json plan = json::parse(*known);
+    return LayerPlan{plan.at("candidates").get<int>(), plan.at("steps").get<int>()};
+  }
+  return LayerPlan{run.options.candidates_per_layer, run.options.distill_steps};
+}
+
+// What distilling costs here, from a few steps of one candidate: the plan of the first layer
+// needs it before any candidate is distilled.
+double time_distillation_step(const Layer& layer, size_t candidate, const std::vector<ir::Tensor>& train_inputs,
+                              const std::vector<ir::Tensor>& held_out_inputs, uint64_t seed) {
+  constexpr int kSteps = 10;
+  const auto begin = Clock::now();
+  distill_candidate(layer.original, layer.faster[candidate], train_inputs, held_out_inputs, {.steps = kSteps, .seed = seed});
+  return seconds_since(begin) / kSteps;
+}
+
+// The work left from layer `from` on: each layer's faster candidates, and the distilled
+// candidates whose effect is still to be measured.
+SearchWork work_from(const RunContext& run, size_t from) {
+  SearchWork work;
+  for (size_t l = from; l < run.layers.size(); ++l) work.layer_candidates.push_back(static_cast<int>(run.layers[l].faster.size()));
+  for (size_t l = 0; l < from; ++l) work.distilled_unmeasured += static_cast<int>(run.layers[l].distilled.size());
+  return work;
+}
+
+// Running means over the layers and candidates done, which is what the plans of the layers after
+// them are made from.
+class CostTracker {
+ public:
+  void layer(double seconds) {
+    layer_seconds_ += seconds;
+    ++layers_;
+  }
+  void distillation(double seconds, int steps) {
+    distill_seconds_ += seconds;
+    steps_ += steps;
+  }
+  void update(UnitCosts& costs) const {
+    if (layers_ > 0) costs.layer_seconds = layer_seconds_ / layers_;
+    if (steps_ > 0) costs.distill_step_seconds = distill_seconds_ / steps_;
+  }
+
+ private:
+  double layer_seconds_ = 0, distill_seconds_ = 0;
+  int layers_ = 0;
+  int64_t steps_ = 0;
+};
+
 }  // namespace
 
 void fidelity(RunContext& run) {
   const AdaptOptions& options = run.options;
   run.use_training_threads();
+  const SearchScale wanted{options.candidates_per_layer, options.distill_steps, options.sensitivity_images};
   int64_t total = 0, done = 0;
   for (const auto& layer : run.layers) total += std::min<int64_t>(layer.faster.size(), options.candidates_per_layer);
   const int64_t held_out = std::clamp<int64_t>(options.held_out_images, 1, run.calibration.shape[0] - 1);
   const int64_t trained = run.calibration.shape[0] - held_out;
   size_t unfaithful = 0;
   bool out_of_budget = false;
-  for (auto& layer : run.layers) {
+  CostTracker tracker;
+  std::set<std::pair<int, int>> plans_used;  // (candidates, steps) of the layers searched
+  for (size_t l = 0; l < run.layers.size(); ++l) {
+    Layer& layer = run.layers[l];
     if (layer.faster.empty()) continue;
-    // Whether a layer is searched is decided once and journaled, so that a resumed run decides
-    // alike and a finished one rerun reads back every layer it searched.
-    const bool begun = run.journal->text("fidelity_begun", layer.node->name).has_value();
-    if (!begun && !run.search_budget_left()) {
-      run.report.notes.push_back("the budget ran out before " + layer.node->name +
-                                 " and the layers after it were searched; they stay as they were");
-      out_of_budget = true;
-      break;
-    }
-    if (!begun) run.journal->put_text("fidelity_begun", layer.node->name, "1");
+    const auto begin = Clock::now();
     const auto inputs = recorded_inputs(run, layer);
     const auto train_inputs = rows(inputs, 0, trained), held_out_inputs = rows(inputs, trained, trained + held_out);
     const auto scored = score_candidates(layer.original, layer.faster, held_out_inputs);
     std::vector<double> init_error;
     for (const auto& s : scored) init_error.push_back(s.init_rel_error);
-    layer.selected = select(layer, init_error, options.candidates_per_layer);
+    std::optional<LayerPlan> plan = journaled_layer_plan(run, layer);
+    if (!plan) {
+      // Whether a layer is searched, and how much, is decided once and journaled, so that a
+      // resumed run decides alike and a finished one rerun reads back every layer it searched.
+      LayerPlan decided{options.candidates_per_layer, options.distill_steps};
+      if (run.budgeted()) {
+        tracker.layer(seconds_since(begin));
+        if (!(run.costs.distill_step_seconds > 0)) {
+          const size_t first = select(layer, init_error, 1).front();
+          run.costs.distill_step_seconds = time_distillation_step(layer, first, train_inputs, held_out_inputs, options.seed);
+        }
+        tracker.update(run.costs);
+        const SearchPlan search = plan_search(work_from(run, l), wanted, run.costs, run.search_seconds_left());
+        if (search.layers == 0) {
+          run.report.notes.push_back(fmt::format("the budget left no time to search {} and the {} layers after it (hottest first); they "
+                                                 "stay as they were",
+                                                 layer.node->name, run.layers.size() - l - 1));
+          out_of_budget = true;
+          break;
+        }
+        decided = {search.scale.candidates_per_layer, search.scale.distill_steps};
+      }
+      run.journal->atomically([&] {
+        run.journal->put_text("plan", layer.node->name, json{{"candidates", decided.candidates}, {"steps", decided.steps}}.dump());
+        run.journal->put_text("fidelity_begun", layer.node->name, "1");
+      });
+      plan = decided;
+    }
+    plans_used.insert({plan->candidates, plan->steps});
+    layer.selected = select(layer, init_error, plan->candidates);
     for (size_t candidate : layer.selected) {
       run.progress("fidelity", done, total, layer.node->name + " " + layer.faster[candidate].derivation_text());
-      layer.distilled.push_back(distilled(run, layer, candidate, train_inputs, held_out_inputs));
+      const auto distilling = Clock::now();
+      const bool known = run.journal->text("distilled", run.distilled_key(layer, candidate)).has_value();
+      layer.distilled.push_back(distilled(run, layer, candidate, plan->steps, train_inputs, held_out_inputs));
+      if (!known) tracker.distillation(seconds_since(distilling), plan->steps);
       ++done;
     }
     unfaithful += drop_unfaithful(run, layer);
@@ -144,9 +235,20 @@ void fidelity(RunContext& run) {
   }
   run.summary = fmt::format("{} candidates distilled over {} layers; mean best error {:.1f}%", done, searched,
                             searched ? 100 * best_sum / searched : 0.0);
+  const bool planned_less = std::any_of(plans_used.begin(), plans_used.end(), [&](const auto& used) {
+    return used.first < options.candidates_per_layer || used.second < options.distill_steps;
+  });
+  if (planned_less) {
+    std::vector<std::string> used;
+    for (const auto& [candidates, steps] : plans_used) used.push_back(fmt::format("{} x {}", candidates, steps));
+    const std::string plan = fmt::format("to fit the budget, candidates x distillation steps per layer were {} where {} x {} were asked for",
+                                         fmt::join(used, ", "), options.candidates_per_layer, options.distill_steps);
+    run.summary += "; " + plan;
+    run.report.notes.push_back(plan + " (the plan is made from what the first units of work cost: docs/search.md)");
+  }
   if (out_of_budget && searched == 0) {
     throw SearchError(fmt::format("the budget ran out before any layer was searched ({:.0f} s of {:.0f} s spent, counting the "
-                                  "run's earlier starts; the search stages may use half); give a larger --budget",
+                                  "run's earlier starts); give a larger --budget",
                                   run.seconds_spent(), options.budget_seconds));
   }
   if (unfaithful > 0 && searched == 0) {

@@ -83,6 +83,7 @@ class Attempts {
       choice.macs_before = ir::cost(layer.original.op).macs;
       choice.candidates = static_cast<int>(layer.faster.size());
       choice.predicted_slower = layer.predicted_slower;
+      choice.sensitivity_estimated = static_cast<int>(std::count(layer.drop_estimated.begin(), layer.drop_estimated.end(), true));
       double best = INFINITY;
       for (double drop : layer.accuracy_drop) best = std::min(best, drop);
       choice.sensitivity = std::isfinite(best) ? best : 0;
@@ -174,7 +175,8 @@ class Attempts {
     run_.use_training_threads();
     const double budget = std::max(0.0, run_.remaining_seconds() - kVerifyReserveSeconds);
     if (budget < 10) throw SearchError("the budget is spent before fine-tuning could start; give a larger --budget");
-    train::TrainOptions train_options{.epochs = options_.finetune_epochs,
+    const int epochs = planned_epochs(front_index, adapted, budget);
+    train::TrainOptions train_options{.epochs = epochs,
                                       .optimizer = run_.finetune_optimizer(),
                                       .learning_rate = run_.finetune_lr(),
                                       .seed = options_.seed,
@@ -187,8 +189,8 @@ class Attempts {
     train_callbacks.on_batch = [&](int64_t done, int64_t total, double loss) {
       diverged = diverged || !std::isfinite(loss);
       // One count over all epochs, so that the ETA is the fine-tuning's, not the epoch's.
-      run_.progress("finetune", epoch_ * total + done, options_.finetune_epochs * total,
-                    fmt::format("epoch {}/{} loss {:.4f}{}", epoch_ + 1, options_.finetune_epochs, loss, last_validation_));
+      run_.progress("finetune", epoch_ * total + done, epochs * total,
+                    fmt::format("epoch {}/{} loss {:.4f}{}", epoch_ + 1, epochs, loss, last_validation_));
     };
     epoch_ = 0;
     last_validation_.clear();
@@ -203,14 +205,39 @@ class Attempts {
     }
     if (trained.stopped_by_budget) run_.report.notes.push_back("fine-tuning stopped early to stay within the budget");
     // Folding the batch norms back can give a node a bias it did not have: its op is journaled too.
-    for (const auto& node : trained.model.nodes) {
-      if (!node.weights.empty()) journal.put_tensors("finetune", prefix + node.name, node.weights);
-      if (node.is_compute()) journal.put_text("finetune", prefix + node.name + "|op", ir::print(*node.op));
-    }
-    journal.put_text("finetune", prefix + "done", "1");
+    journal.atomically([&] {
+      for (const auto& node : trained.model.nodes) {
+        if (!node.weights.empty()) journal.put_tensors("finetune", prefix + node.name, node.weights);
+        if (node.is_compute()) journal.put_text("finetune", prefix + node.name + "|op", ir::print(*node.op));
+      }
+      journal.put_text("finetune", prefix + "done", "1");
+    });
     const auto& last = trained.epochs.empty() ? train::EpochReport{} : trained.epochs.back();
-    run_.summary = fmt::format("{} epoch(s); {}", trained.epochs.size(), run_.task->epoch_validation(last));
+    run_.summary = fmt::format("{} epoch(s){}; {}", trained.epochs.size(),
+                               epochs < options_.finetune_epochs ? fmt::format(" of the {} asked for, to fit the budget", options_.finetune_epochs) : "",
+                               run_.task->epoch_validation(last));
     return trained.model;
+  }
+
+  // The epochs that fit what is left of the budget, from a few batches of this model timed now:
+  // a schedule that ends is worth more than one stopped halfway. Journaled per attempt, so that a
+  // resumed run trains as the interrupted one planned.
+  int planned_epochs(int front_index, const graph::Graph& adapted, double seconds) {
+    if (!run_.budgeted()) return options_.finetune_epochs;
+    const std::string key = "epochs|" + run_.attempt_key(front_index);
+    if (auto known = run_.journal->text("plan", key)) return std::stoi(*known);
+    run_.progress("finetune", 0, 0, "timing a few batches to plan the epochs");
+    if (!(run_.costs.evaluation_seconds_per_sample > 0)) run_.time_evaluation();
+    const double epoch_seconds = run_.time_epoch(adapted);
+    seconds = std::max(0.0, run_.remaining_seconds() - kVerifyReserveSeconds);  // less what timing took
+    const int epochs = epochs_that_fit(options_.finetune_epochs, epoch_seconds, seconds);
+    run_.journal->put_text("plan", key, std::to_string(epochs));
+    if (epochs < options_.finetune_epochs) {
+      run_.report.notes.push_back(fmt::format("attempt {} was fine-tuned for {} of the {} epochs asked for: an epoch took {:.0f} s here "
+                                              "and {:.0f} s of the budget were left",
+                                              run_.report.attempts.size() + 1, epochs, options_.finetune_epochs, epoch_seconds, seconds));
+    }
+    return epochs;
   }
 
   // Said in the report, since a speedup timed on an unsteady machine may not repeat.
@@ -228,6 +255,26 @@ class Attempts {
                        100 * measure::kNoisySpread, machine, speedup);
   }
 
+  // The original and the adapted model timed side by side, then the fixed loop that says how
+  // steady the machine was. Kept in the latency cache like every timing, by both models' weights:
+  // the same two models are never timed twice on one machine, so a run killed after timing them
+  // and resumed reports what an uninterrupted one would.
+  std::tuple<measure::Timing, measure::Timing, measure::Timing> side_by_side(const graph::Graph& adapted) {
+    const std::string name = "adapted_vs_original:" + weights_fingerprint(run_.model) + "|" + weights_fingerprint(adapted);
+    const measure::CacheKey scope = run_.whole_model_cache_scope();
+    if (auto cached = run_.cache->get_blob(name, scope)) {
+      const json j = json::parse(*cached);
+      return {timing_from(j.at("original")), timing_from(j.at("adapted")), timing_from(j.at("machine"))};
+    }
+    run_.progress("verify", 0, 3, "timing original and adapted side by side");
+    const auto [original, timed] = measure::bench_models_interleaved(run_.model, adapted, options_.backend,
+                                                                     {.threads = options_.threads, .budget_seconds = 2});
+    const measure::Timing machine = measure::time_machine_reference();
+    run_.cache->put_blob(name, scope,
+                         json{{"original", timing_json(original)}, {"adapted", timing_json(timed)}, {"machine", timing_json(machine)}}.dump());
+    return {original, timed, machine};
+  }
+
   report::Attempt verify(int front_index, const graph::Graph& adapted) {
     const std::string key = run_.attempt_key(front_index);
     const AdaptTask& task = *run_.task;
@@ -237,10 +284,7 @@ class Attempts {
       v = {timing_from(j.at("original")), timing_from(j.at("adapted")), j.at("original_accuracy"), j.at("adapted_accuracy"),
            j.contains("machine") ? std::optional(timing_from(j.at("machine"))) : std::nullopt};
     } else {
-      run_.progress("verify", 0, 3, "timing original and adapted side by side");
-      std::tie(v.original, v.adapted) = measure::bench_models_interleaved(run_.model, adapted, options_.backend,
-                                                                          {.threads = options_.threads, .budget_seconds = 2});
-      v.machine = measure::time_machine_reference();
+      std::tie(v.original, v.adapted, v.machine) = side_by_side(adapted);
       run_.use_training_threads();
       run_.progress("verify", 1, 3, "test " + task.metric_name() + " of the original");
       v.original_accuracy = run_.original_test_quality();
@@ -294,20 +338,22 @@ class Attempts {
   std::optional<graph::Graph> best_adapted_;
 };
 
-// No configuration timed faster whole: the result is the original, unchanged (speedup 1 and no
-// loss by construction, not measured again), so that a run that found nothing loses nothing.
+// No configuration worth fine-tuning (none replaces a layer, or none timed faster whole): the
+// result is the original, unchanged (speedup 1 and no loss by construction), so that a run that
+// found nothing loses nothing, and nothing more of the budget is spent on it: the original's test
+// quality is reported only when an earlier attempt measured it.
 void keep_the_original(RunContext& run) {
-  run.use_training_threads();
   run.adapted = run.model;
   Attempts::fill_layers(run, Configuration{std::vector<int>(run.layers.size(), 0)});
-  run.report.original = run.model_summary(run.model, run.original_timing, run.original_test_quality());
+  const auto known = run.journal->text("verify", "original_accuracy");
+  run.report.original = run.model_summary(run.model, run.original_timing, known ? std::stod(*known) : NAN);
+  if (!known) run.report.original.accuracy = run.report.original.mae = std::nullopt;
   run.report.adapted = run.report.original;
   run.report.speedup = 1;
   run.report.quality_drop = 0;
   run.report.constraint_met = false;
-  run.report.verdict = fmt::format("{} is written unchanged: no configuration of faster candidates timed faster than it whole, so "
-                                   "nothing was fine-tuned (see the notes). This misses the goal ({}).{}",
-                                   run.options.model_label, run.goal(), run.missed_goal_advice());
+  run.report.verdict = fmt::format("{} is written unchanged: {}; nothing was fine-tuned. This misses the goal ({}).{}",
+                                   run.options.model_label, run.why_unchanged, run.goal(), run.missed_goal_advice());
 }
 
 }  // namespace

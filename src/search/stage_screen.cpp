@@ -147,6 +147,17 @@ int point_for_a_target_out_of_reach(RunContext& run) {
   return plausible;
 }
 
+// Why the front holds nothing but the original.
+std::string nothing_to_search(const RunContext& run) {
+  const bool any_faster = std::any_of(run.layers.begin(), run.layers.end(), [](const Layer& layer) { return !layer.faster.empty(); });
+  if (!any_faster) {
+    return fmt::format("no candidate of the {} searched operators timed at least 5% faster than its operator on {}, so there is "
+                       "nothing to replace them with",
+                       run.layers.size(), measure::to_string(run.options.backend));
+  }
+  return "no candidate was distilled and measured within the budget; give a larger --budget";
+}
+
 }  // namespace
 
 std::optional<double> timed_ratio(const RunContext& run, int front_index) {
@@ -193,6 +204,12 @@ bool time_whole(RunContext& run, int front_index) {
 
 void choose_first_point(RunContext& run) {
   run.chosen_front_index = -1;
+  if (std::none_of(run.front.begin(), run.front.end(), [](const Configuration& point) { return changed_layers(point) > 0; })) {
+    run.why_unchanged = nothing_to_search(run);
+    run.report.notes.push_back(run.why_unchanged);
+    run.summary = "no configuration replaces any layer: " + run.why_unchanged;
+    return;
+  }
   for (;;) {
     const int best = most_accurate_point_within_target(run);
     if (best < 0) {
@@ -209,6 +226,7 @@ void choose_first_point(RunContext& run) {
   run.target_within_reach = run.chosen_front_index >= 0;
   if (!run.target_within_reach) run.chosen_front_index = point_for_a_target_out_of_reach(run);
   if (run.chosen_front_index < 0) {
+    run.why_unchanged = "no configuration of faster candidates timed faster than it whole (see the notes)";
     run.summary = fmt::format("{} configuration(s) of the front timed whole; none faster than the original", run.timed_ratio.size());
     return;
   }

@@ -1,6 +1,11 @@
 // Stage 4, sensitivity: each distilled candidate put into the model alone, its effect on
-// validation quality measured (docs/search.md).
+// validation quality measured (docs/search.md). Within a budget: on as many validation samples as
+// the plan leaves time for, each layer's most faithful candidate first; the effects the time does
+// not reach are estimated from the candidates' distilled errors, and the report says so.
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
 
 #include "search/adapted.h"
 #include "search/stages.h"
@@ -9,48 +14,118 @@ namespace gos::search {
 
 namespace {
 
-double journaled_validation_quality(RunContext& run, const std::string& key, const graph::Graph& graph) {
+// Validation samples for the candidates' effects and the original's: decided once and journaled.
+// A journal whose original was measured before plans existed was measured on the samples asked for.
+int64_t journaled_samples(RunContext& run) {
+  if (auto known = run.journal->text("plan", "sensitivity_samples")) return std::stoll(*known);
+  int64_t samples = run.options.sensitivity_images;
+  if (run.budgeted() && !run.journal->text("sensitivity", "original")) {
+    int pending = 0;
+    for (const auto& layer : run.layers) pending += static_cast<int>(layer.distilled.size());
+    if (!(run.costs.evaluation_seconds_per_sample > 0)) run.time_evaluation();
+    samples = sensitivity_samples_that_fit(run.options.sensitivity_images, pending, run.costs.evaluation_seconds_per_sample,
+                                           run.search_seconds_left());
+  }
+  run.journal->put_text("plan", "sensitivity_samples", std::to_string(samples));
+  return samples;
+}
+
+double journaled_quality(RunContext& run, const std::string& key, const graph::Graph& graph, int64_t samples) {
   if (auto known = run.journal->text("sensitivity", key)) return std::stod(*known);
-  const double quality = run.validation_quality(graph);
+  const double quality = run.task->validation_quality(graph, samples);
   run.journal->put_text("sensitivity", key, exact_text(quality));
   return quality;
+}
+
+// (layer, selected index) in measuring order: every layer's most faithful candidate (hottest layer
+// first), then every layer's second, and so on, so that a budget that runs out leaves estimated
+// only the less faithful candidates, and the estimate is fitted on every layer.
+std::vector<std::pair<size_t, size_t>> measuring_order(const RunContext& run) {
+  std::vector<std::vector<size_t>> by_fidelity(run.layers.size());
+  size_t longest = 0;
+  for (size_t l = 0; l < run.layers.size(); ++l) {
+    const Layer& layer = run.layers[l];
+    auto& order = by_fidelity[l];
+    for (size_t s = 0; s < layer.distilled.size(); ++s) order.push_back(s);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return layer.distilled[a].error_after < layer.distilled[b].error_after; });
+    longest = std::max(longest, order.size());
+  }
+  std::vector<std::pair<size_t, size_t>> order;
+  for (size_t rank = 0; rank < longest; ++rank) {
+    for (size_t l = 0; l < run.layers.size(); ++l) {
+      if (rank < by_fidelity[l].size()) order.push_back({l, by_fidelity[l][rank]});
+    }
+  }
+  return order;
+}
+
+// The measured effects, for the estimate of the others.
+std::vector<MeasuredEffect> measured_effects(const RunContext& run) {
+  std::vector<MeasuredEffect> measured;
+  for (const auto& layer : run.layers) {
+    for (size_t s = 0; s < layer.accuracy_drop.size(); ++s) {
+      if (!layer.drop_estimated[s]) measured.push_back({layer.distilled[s].error_after, layer.accuracy_drop[s]});
+    }
+  }
+  return measured;
 }
 
 }  // namespace
 
 void sensitivity(RunContext& run) {
   run.use_training_threads();
-  run.original_validation = journaled_validation_quality(run, "original", run.model);
-  // Each candidate's effect is measured in the model it goes into.
-  run.base_validation = run.subsampled() ? journaled_validation_quality(run, "subsampled", run.base) : run.original_validation;
-  int64_t total = 0, done = 0;
-  for (const auto& layer : run.layers) total += static_cast<int64_t>(layer.distilled.size());
-  bool out_of_budget = false;
-  for (auto& layer : run.layers) {
-    for (size_t s = 0; s < layer.distilled.size() && !out_of_budget; ++s) {
-      run.progress("sensitivity", done++, total, layer.node->name);
-      const std::string key = run.distilled_key(layer, layer.selected[s]);
-      double quality = 0;
-      if (auto known = run.journal->text("sensitivity", key)) {
-        quality = std::stod(*known);
-      } else if (!run.search_budget_left()) {
-        out_of_budget = true;
-        run.report.notes.push_back("the budget ran out while measuring sensitivities from " + layer.node->name +
-                                   " on; candidates without one were left out of the search");
-        break;
-      } else {
-        quality = run.validation_quality(replace_operators(run.base, {{layer.node->name, run.trained_candidate(layer, s)}}));
-        run.journal->put_text("sensitivity", key, exact_text(quality));
-      }
-      layer.accuracy_drop.push_back(run.task->drop(run.base_validation, quality));
-    }
-    // Only candidates with a measured effect take part in the search.
-    layer.selected.resize(layer.accuracy_drop.size());
-    layer.distilled.resize(layer.accuracy_drop.size(), Distilled{});
-  }
   const AdaptTask& task = *run.task;
-  run.summary = fmt::format("{} candidates each put in alone; validation {} {} on {} samples", total, task.metric_name(),
-                            task.format_quality(run.original_validation), task.validation_size(run.options.sensitivity_images));
+  const int64_t samples = journaled_samples(run);
+  run.original_validation = journaled_quality(run, "original", run.model, samples);
+  // Each candidate's effect is measured in the model it goes into.
+  run.base_validation = run.subsampled() ? journaled_quality(run, "subsampled", run.base, samples) : run.original_validation;
+  for (auto& layer : run.layers) {
+    layer.accuracy_drop.assign(layer.distilled.size(), NAN);
+    layer.drop_estimated.assign(layer.distilled.size(), true);
+  }
+  const auto order = measuring_order(run);
+  const size_t first_pass = std::count_if(run.layers.begin(), run.layers.end(), [](const Layer& l) { return !l.distilled.empty(); });
+  int64_t done = 0, measured = 0;
+  for (const auto& [l, s] : order) {
+    Layer& layer = run.layers[l];
+    run.progress("sensitivity", done, static_cast<int64_t>(order.size()), layer.node->name);
+    const std::string key = run.distilled_key(layer, layer.selected[s]);
+    std::optional<double> quality;
+    if (auto known = run.journal->text("sensitivity", key)) {
+      quality = std::stod(*known);
+    } else if (static_cast<size_t>(done) < first_pass || run.search_seconds_left() > 0) {
+      // Past the plan's deadline, only the first pass (each layer's most faithful candidate) is
+      // still measured: the estimates of the others are fitted on it.
+      quality = journaled_quality(run, key, replace_operators(run.base, {{layer.node->name, run.trained_candidate(layer, s)}}), samples);
+    }
+    if (quality) {
+      layer.accuracy_drop[s] = task.drop(run.base_validation, *quality);
+      layer.drop_estimated[s] = false;
+      ++measured;
+    }
+    ++done;
+  }
+  const int64_t estimated = static_cast<int64_t>(order.size()) - measured;
+  const double slope = drop_per_error(measured_effects(run));
+  for (auto& layer : run.layers) {
+    for (size_t s = 0; s < layer.accuracy_drop.size(); ++s) {
+      if (layer.drop_estimated[s]) layer.accuracy_drop[s] = slope * layer.distilled[s].error_after;
+    }
+  }
+  run.summary = fmt::format("{} candidates each put in alone; validation {} {} on {} samples", measured, task.metric_name(),
+                            task.format_quality(run.original_validation), task.validation_size(samples));
+  if (task.validation_size(samples) < task.validation_size(run.options.sensitivity_images)) {
+    run.summary += fmt::format(" (of {} asked for, to fit the budget)", run.options.sensitivity_images);
+  }
+  if (estimated > 0) {
+    const std::string estimate =
+        fmt::format("{} of {} candidates' effects were estimated, not measured, to fit the budget: {:.2f} {} per 0.1 of distilled "
+                    "output error, the slope of the {} measured",
+                    estimated, order.size(), 0.1 * slope, task.drop_unit(), measured);
+    run.summary += "; " + estimate;
+    run.report.notes.push_back(estimate + " (each layer's sensitivity_estimated in the report counts them)");
+  }
   if (run.subsampled()) {
     const std::string subsampling =
         fmt::format("computing 1 position in {} before the pooling changes validation {} from {} to {} before fine-tuning",

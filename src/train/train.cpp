@@ -15,6 +15,7 @@
 #include "graph/torch_module.h"
 #include "lowering/compute_threads.h"
 #include "lowering/torch_lowering.h"
+#include "util/interrupt.h"
 
 namespace gos::train {
 
@@ -104,6 +105,7 @@ double accuracy_of(graph::GraphModule& module, const data::ImageDataset& dataset
   auto labels = torch::tensor(dataset.labels, torch::kLong);
   int64_t correct = 0;
   for (int64_t begin = 0; begin < dataset.size(); begin += batch) {
+    util::stop_if_interrupted();  // evaluating a test set takes seconds
     int64_t count = std::min(batch, dataset.size() - begin);
     auto logits = module.forward(images.narrow(0, begin, count));
     correct += logits.argmax(1).eq(labels.narrow(0, begin, count)).sum().item<int64_t>();
@@ -169,6 +171,9 @@ TrainResult fit(const graph::Graph& model, const Objective& objective, const Tra
   const int64_t total_steps = batches * options.epochs;
 
   TrainResult result;
+  result.batches_per_epoch = batches;
+  int64_t batches_done = 0;
+  std::chrono::steady_clock::time_point after_first_batch;
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
     auto start = std::chrono::steady_clock::now();
     module.train();
@@ -192,13 +197,17 @@ TrainResult fit(const graph::Graph& model, const Objective& objective, const Tra
       optimizer->step();
       loss_sum += loss.item<double>() * static_cast<double>(end - begin);
       score_sum += objective.score(outputs.detach(), y);
+      util::stop_if_interrupted();
       if (callbacks.on_batch) callbacks.on_batch(b + 1, batches, loss.item<double>());
+      if (++batches_done == 1) after_first_batch = std::chrono::steady_clock::now();
+      if (options.timing_batches > 0 && batches_done >= options.timing_batches) break;
       if (options.budget_seconds > 0 &&
           std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count() > options.budget_seconds) {
         result.stopped_by_budget = true;
         break;
       }
     }
+    if (options.timing_batches > 0) break;
     EpochReport report{.epoch = epoch, .epochs = options.epochs, .loss = loss_sum / static_cast<double>(samples)};
     objective.report(report, score_sum, samples, module);
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -206,6 +215,9 @@ TrainResult fit(const graph::Graph& model, const Objective& objective, const Tra
     if (callbacks.on_epoch) callbacks.on_epoch(report);
     if (result.stopped_by_budget) break;
   }
+  const auto end = std::chrono::steady_clock::now();
+  result.seconds_per_batch = batches_done > 1 ? std::chrono::duration<double>(end - after_first_batch).count() / static_cast<double>(batches_done - 1)
+                                              : std::chrono::duration<double>(end - run_start).count();
   result.model = graph::fold_batch_norms(module.to_graph());
   if (options.restore_batch_norms) graph::fuse_epilogues(result.model);
   return result;
@@ -245,6 +257,7 @@ std::vector<float> predictions_of(graph::GraphModule& module, const torch::Tenso
   std::vector<float> predicted;
   predicted.reserve(static_cast<size_t>(inputs.size(0)));
   for (int64_t begin = 0; begin < inputs.size(0); begin += batch) {
+    util::stop_if_interrupted();
     const auto outputs = module.forward(inputs.narrow(0, begin, std::min(batch, inputs.size(0) - begin))).reshape({-1}).contiguous();
     predicted.insert(predicted.end(), outputs.data_ptr<float>(), outputs.data_ptr<float>() + outputs.numel());
   }

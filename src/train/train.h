@@ -36,6 +36,9 @@ struct TrainOptions {
   // images so training starts from the same function, trained with batch statistics as the model
   // originally was (stable at larger rates), folded back at the end: the result has the same nodes.
   bool restore_batch_norms = false;
+  // > 0: train this many batches only and return without evaluating, to time a batch
+  // (TrainResult::seconds_per_batch): what an epoch costs on this machine now.
+  int64_t timing_batches = 0;
 };
 
 struct EpochReport {
@@ -59,6 +62,9 @@ struct TrainResult {
   graph::Graph model;  // trained weights, batch norms folded: ready to export
   std::vector<EpochReport> epochs;
   bool stopped_by_budget = false;
+  int64_t batches_per_epoch = 0;
+  // The mean time of a batch (the first left out when there are more: it pays for allocations).
+  double seconds_per_batch = 0;
 };
 
 TrainResult train_classifier(const graph::Graph& model, const data::ImageDataset& train_set,

@@ -1,0 +1,106 @@
+// The run's budget (see run_context.h and budget_plan.h): the time spent across restarts, the
+// search stages' deadline, and the unit costs the plan is made from.
+#include <fmt/format.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "search/run_context.h"
+
+namespace gos::search {
+
+namespace {
+
+// Kept back from the search for what follows fine-tuning: timing front points whole (a few
+// seconds each), verification and export.
+constexpr double kAfterSearchReserveSeconds = 45;
+constexpr int64_t kTimedEvaluationSamples = 500;  // one evaluation batch
+constexpr int64_t kTimedTrainingBatches = 6;
+
+}  // namespace
+
+// The journal keeps what the finished work took, so a killed run resumes with what an
+// uninterrupted one would have left (the work lost in the kill is not counted: it is redone), and
+// a finished run rerun ends as it did.
+double RunContext::seconds_spent() const { return spent_before_ + seconds_since(start_); }
+
+double RunContext::remaining_seconds() const { return budgeted() ? options.budget_seconds - seconds_spent() : INFINITY; }
+
+void RunContext::record_budget_spent() {
+  if (!journal) return;  // loading the data comes first
+  journal->put_text("budget", "spent_seconds", exact_text(seconds_spent()));
+  budget_recorded_ = Clock::now();
+}
+
+void RunContext::time_evaluation() {
+  const auto begin = Clock::now();
+  const int64_t samples = task->validation_size(kTimedEvaluationSamples);
+  task->validation_quality(base, samples);
+  costs.evaluation_seconds_per_sample = seconds_since(begin) / static_cast<double>(std::max<int64_t>(1, samples));
+}
+
+double RunContext::time_epoch(const graph::Graph& graph) {
+  train::TrainOptions probe{.epochs = 1,
+                            .optimizer = finetune_optimizer(),
+                            .learning_rate = finetune_lr(),
+                            .seed = options.seed,
+                            .threads = options.train_threads,
+                            .distillation = finetune_distillation(),
+                            .restore_batch_norms = was_batch_normalised(),
+                            .timing_batches = kTimedTrainingBatches};
+  const auto timed = task->train(graph, probe, {});
+  // Each epoch ends with an evaluation of the validation set.
+  const double validation = static_cast<double>(task->validation_size(INT64_MAX)) * costs.evaluation_seconds_per_sample;
+  return static_cast<double>(timed.batches_per_epoch) * timed.seconds_per_batch + validation;
+}
+
+// The search gets what fine-tuning every epoch asked for leaves, but at least its share
+// (budget_plan.h), of the time left less what follows fine-tuning. Journaled as a time spent with
+// the budget it was planned for, so that a resumed run keeps the same deadline, and one rerun with
+// a larger --budget plans the layers not begun anew.
+double RunContext::search_deadline() {
+  if (search_deadline_) return *search_deadline_;
+  if (!budgeted()) return *(search_deadline_ = INFINITY);
+  if (auto known = journal->text("plan", "search_deadline")) {
+    const auto planned = nlohmann::json::parse(*known, nullptr, false);
+    if (planned.is_object() && planned.value("budget_seconds", 0.0) == options.budget_seconds) {
+      return *(search_deadline_ = planned.at("deadline_seconds").get<double>());
+    }
+  }
+  const double left = remaining_seconds() - kAfterSearchReserveSeconds;
+  if (left <= 0) {
+    search_deadline_ = seconds_spent();  // no time for any search: nothing to measure it with
+  } else {
+    progress("fidelity", 0, 0, "timing an evaluation and a few batches of fine-tuning to plan the budget");
+    if (!(costs.evaluation_seconds_per_sample > 0)) time_evaluation();
+    costs.epoch_seconds = time_epoch(base);
+    const double after_probes = remaining_seconds() - kAfterSearchReserveSeconds;
+    search_deadline_ = seconds_spent() + search_allocation(after_probes, options.finetune_epochs * costs.epoch_seconds);
+  }
+  journal->put_text("plan", "search_deadline",
+                    nlohmann::json{{"budget_seconds", options.budget_seconds},
+                                   {"deadline_seconds", *search_deadline_},
+                                   {"evaluation_seconds_per_sample", costs.evaluation_seconds_per_sample},
+                                   {"epoch_seconds", costs.epoch_seconds}}
+                        .dump());
+  return *search_deadline_;
+}
+
+void RunContext::note_the_machine_load() {
+  constexpr double kLoadedCores = 0.5;
+  const double load = others.cores();
+  report.machine_load = load;
+  report.machine_cores = util::machine_cores();
+  if (load < kLoadedCores) return;
+  const std::string threads = fewest_training_threads_ > 0 && fewest_training_threads_ < report.machine_cores && options.train_threads <= 0
+                                  ? fmt::format("; training and evaluation ran on {} thread{} to leave them theirs", fewest_training_threads_,
+                                                fewest_training_threads_ == 1 ? "" : "s")
+                                  : "";
+  report.notes.push_back(fmt::format("the machine was loaded: other processes kept {:.1f} of its {} cores busy on average while this "
+                                     "run worked ({:.0f} s){}, so every stage took longer{}",
+                                     load, report.machine_cores, others.seconds(), threads,
+                                     budgeted() ? " and the budget bought less of the search and of fine-tuning (the notes above say where)"
+                                                : ""));
+}
+
+}  // namespace gos::search
