@@ -69,6 +69,7 @@ class ClassificationTask : public AdaptTask {
     return 100 * train::classification_accuracy(model, first_images(validation_, count));
   }
   int64_t validation_size(int64_t count) const override { return std::min(count, validation_.size()); }
+  int64_t test_size() const override { return test_.size(); }
   double test_quality(const graph::Graph& model) const override { return 100 * train::classification_accuracy(model, test_); }
 
   train::TrainResult train(const graph::Graph& model, const train::TrainOptions& options,
@@ -122,6 +123,7 @@ class RegressionTask : public AdaptTask {
     return train::mean_absolute_error(model, first_windows(count));
   }
   int64_t validation_size(int64_t count) const override { return std::min(count, validation_.size()); }
+  int64_t test_size() const override { return test_.size(); }
   double test_quality(const graph::Graph& model) const override { return train::mean_absolute_error(model, test_); }
 
   train::TrainResult train(const graph::Graph& model, const train::TrainOptions& options,

@@ -36,6 +36,7 @@ class AdaptTask {
   // Quality on the first `count` validation samples (the sensitivity estimate).
   virtual double validation_quality(const graph::Graph& model, int64_t count) const = 0;
   virtual int64_t validation_size(int64_t count) const = 0;  // how many of them there are
+  virtual int64_t test_size() const = 0;
   virtual double test_quality(const graph::Graph& model) const = 0;
   // Fine-tunes on the training set, validating on the validation set.
   virtual train::TrainResult train(const graph::Graph& model, const train::TrainOptions& options,

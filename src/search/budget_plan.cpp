@@ -31,11 +31,18 @@ std::vector<SearchScale> scale_ladder(const SearchScale& wanted) {
       {fraction_of(c, 1, 3), fraction_of(d, 1, 3), fraction_of(v, 1, 4)},
   };
   std::vector<SearchScale> ladder;
-  for (SearchScale rung : rungs) {
+  auto add = [&](SearchScale rung) {
     rung.candidates_per_layer = at_least(rung.candidates_per_layer, kFewestCandidates, c);
     rung.distill_steps = at_least(rung.distill_steps, kFewestSteps, d);
     rung.sensitivity_samples = at_least(rung.sensitivity_samples, kFewestSamples, v);
     if (ladder.empty() || !(ladder.back() == rung)) ladder.push_back(rung);
+  };
+  for (const SearchScale& rung : rungs) add(rung);
+  // Then steps and samples halved down to their floors: every hot layer with a few roughly
+  // distilled candidates is a better search than fewer layers.
+  while (ladder.back().distill_steps > std::min(kFewestSteps, d) || ladder.back().sensitivity_samples > std::min(kFewestSamples, v)) {
+    const SearchScale last = ladder.back();
+    add({last.candidates_per_layer, last.distill_steps / 2, last.sensitivity_samples / 2});
   }
   return ladder;
 }

@@ -20,8 +20,9 @@ struct SearchScale {
 // From the scale asked for down to the least that still searches, each rung cheaper than the one
 // before: first fewer sensitivity samples (every candidate and the original are measured on the
 // same samples, so their differences keep most of their precision), then fewer distillation steps,
-// then fewer candidates per layer (the fastest of each layer's latency/error front come first).
-// Never below 2 candidates, 50 steps or 250 samples (nor above what was asked).
+// then fewer candidates per layer (the fastest of each layer's latency/error front come first),
+// then steps and samples halved again and again. Never below 2 candidates, 50 steps or 250
+// samples (nor above what was asked).
 std::vector<SearchScale> scale_ladder(const SearchScale& wanted);
 
 // What a unit of work costs on this machine now, measured on the first units.

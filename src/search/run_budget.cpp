@@ -11,9 +11,10 @@ namespace gos::search {
 
 namespace {
 
-// Kept back from the search for what follows fine-tuning: timing front points whole (a few
-// seconds each), verification and export.
-constexpr double kAfterSearchReserveSeconds = 45;
+// Kept back from the search for timing front points whole (a second or two each).
+constexpr double kScreenSeconds = 10;
+// And after fine-tuning, besides the test set's evaluations: the side-by-side timing and export.
+constexpr double kVerifyAndExportSeconds = 10;
 constexpr int64_t kTimedEvaluationSamples = 500;  // one evaluation batch
 constexpr int64_t kTimedTrainingBatches = 6;
 
@@ -30,6 +31,13 @@ void RunContext::record_budget_spent() {
   if (!journal) return;  // loading the data comes first
   journal->put_text("budget", "spent_seconds", exact_text(seconds_spent()));
   budget_recorded_ = Clock::now();
+}
+
+double RunContext::after_finetune_seconds() {
+  if (!budgeted()) return 0;
+  if (!(costs.evaluation_seconds_per_sample > 0)) time_evaluation();
+  // Verification evaluates the original and the adapted model on the test set.
+  return kVerifyAndExportSeconds + 2 * static_cast<double>(task->test_size()) * costs.evaluation_seconds_per_sample;
 }
 
 void RunContext::time_evaluation() {
@@ -67,14 +75,13 @@ double RunContext::search_deadline() {
       return *(search_deadline_ = planned.at("deadline_seconds").get<double>());
     }
   }
-  const double left = remaining_seconds() - kAfterSearchReserveSeconds;
-  if (left <= 0) {
+  if (remaining_seconds() - kScreenSeconds - kVerifyAndExportSeconds <= 0) {
     search_deadline_ = seconds_spent();  // no time for any search: nothing to measure it with
   } else {
     progress("fidelity", 0, 0, "timing an evaluation and a few batches of fine-tuning to plan the budget");
     if (!(costs.evaluation_seconds_per_sample > 0)) time_evaluation();
     costs.epoch_seconds = time_epoch(base);
-    const double after_probes = remaining_seconds() - kAfterSearchReserveSeconds;
+    const double after_probes = remaining_seconds() - kScreenSeconds - after_finetune_seconds();
     search_deadline_ = seconds_spent() + search_allocation(after_probes, options.finetune_epochs * costs.epoch_seconds);
   }
   journal->put_text("plan", "search_deadline",

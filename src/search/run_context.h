@@ -78,6 +78,8 @@ class RunContext {
   // costs.layer_seconds are kept up to date by the fidelity stage.
   void time_evaluation();
   double time_epoch(const graph::Graph& model);
+  // What verifying and exporting an attempt will take: kept back from fine-tuning.
+  double after_finetune_seconds();
   UnitCosts costs;
   // Other processes' CPU use since this start of the run, in the report; over half a core, a note
   // says the machine was loaded.

@@ -18,8 +18,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr double kVerifyReserveSeconds = 30;  // kept back from fine-tuning for verification and export
-
 class Attempts {
  public:
   explicit Attempts(RunContext& run) : run_(run), options_(run.options) {}
@@ -45,7 +43,7 @@ class Attempts {
       const bool too_slow = !meets_latency(outcome), too_inaccurate = outcome.quality_drop > options_.max_acc_drop;
       // Before choosing the next point, which may time configurations whole.
       if (attempt + 1 >= options_.max_attempts) break;
-      if (run_.remaining_seconds() < last_finetune_seconds_ + kVerifyReserveSeconds) {
+      if (run_.remaining_seconds() < last_finetune_seconds_ + run_.after_finetune_seconds()) {
         run_.report.notes.push_back("the budget left no time to fine-tune another configuration of the front");
         break;
       }
@@ -173,16 +171,14 @@ class Attempts {
       return adapted;
     }
     run_.use_training_threads();
-    const double budget = std::max(0.0, run_.remaining_seconds() - kVerifyReserveSeconds);
-    if (budget < 10) throw SearchError("the budget is spent before fine-tuning could start; give a larger --budget");
-    const int epochs = planned_epochs(front_index, adapted, budget);
+    const auto [epochs, budget] = planned_epochs(front_index, adapted);
     train::TrainOptions train_options{.epochs = epochs,
                                       .optimizer = run_.finetune_optimizer(),
                                       .learning_rate = run_.finetune_lr(),
                                       .seed = options_.seed,
                                       .threads = options_.train_threads,
                                       .distillation = run_.finetune_distillation(),
-                                      .budget_seconds = std::isfinite(budget) ? budget : 0,
+                                      .budget_seconds = budget,
                                       .restore_batch_norms = run_.was_batch_normalised()};
     train::TrainCallbacks train_callbacks;
     bool diverged = false;
@@ -220,24 +216,33 @@ class Attempts {
   }
 
   // The epochs that fit what is left of the budget, from a few batches of this model timed now:
-  // a schedule that ends is worth more than one stopped halfway. Journaled per attempt, so that a
-  // resumed run trains as the interrupted one planned.
-  int planned_epochs(int front_index, const graph::Graph& adapted, double seconds) {
-    if (!run_.budgeted()) return options_.finetune_epochs;
+  // a schedule that ends is worth more than one stopped halfway. At least one: a budget the
+  // search overran still gets a fine-tuned model (a quarter over the epoch's estimate at most).
+  // Journaled per attempt, so that a resumed run trains as the interrupted one planned. Returns the
+  // epochs and the seconds fine-tuning may take (0: no limit).
+  std::pair<int, double> planned_epochs(int front_index, const graph::Graph& adapted) {
+    if (!run_.budgeted()) return {options_.finetune_epochs, 0.0};
     const std::string key = "epochs|" + run_.attempt_key(front_index);
-    if (auto known = run_.journal->text("plan", key)) return std::stoi(*known);
-    run_.progress("finetune", 0, 0, "timing a few batches to plan the epochs");
-    if (!(run_.costs.evaluation_seconds_per_sample > 0)) run_.time_evaluation();
-    const double epoch_seconds = run_.time_epoch(adapted);
-    seconds = std::max(0.0, run_.remaining_seconds() - kVerifyReserveSeconds);  // less what timing took
-    const int epochs = epochs_that_fit(options_.finetune_epochs, epoch_seconds, seconds);
-    run_.journal->put_text("plan", key, std::to_string(epochs));
-    if (epochs < options_.finetune_epochs) {
-      run_.report.notes.push_back(fmt::format("attempt {} was fine-tuned for {} of the {} epochs asked for: an epoch took {:.0f} s here "
-                                              "and {:.0f} s of the budget were left",
-                                              run_.report.attempts.size() + 1, epochs, options_.finetune_epochs, epoch_seconds, seconds));
+    double epoch_seconds = 0;
+    int epochs = 0;
+    if (auto known = run_.journal->text("plan", key)) {
+      const json plan = json::parse(*known);
+      epochs = plan.at("epochs").get<int>();
+      epoch_seconds = plan.at("epoch_seconds").get<double>();
+    } else {
+      run_.progress("finetune", 0, 0, "timing a few batches to plan the epochs");
+      epoch_seconds = run_.time_epoch(adapted);
+      const double seconds = std::max(0.0, run_.remaining_seconds() - run_.after_finetune_seconds());
+      epochs = epochs_that_fit(options_.finetune_epochs, epoch_seconds, seconds);
+      run_.journal->put_text("plan", key, json{{"epochs", epochs}, {"epoch_seconds", epoch_seconds}}.dump());
+      if (epochs < options_.finetune_epochs) {
+        run_.report.notes.push_back(fmt::format("attempt {} was fine-tuned for {} of the {} epochs asked for: an epoch took {:.0f} s "
+                                                "here and {:.0f} s of the budget were left",
+                                                run_.report.attempts.size() + 1, epochs, options_.finetune_epochs, epoch_seconds, seconds));
+      }
     }
-    return epochs;
+    const double left = std::max(0.0, run_.remaining_seconds() - run_.after_finetune_seconds());
+    return {epochs, std::max(left, 1.25 * epochs * epoch_seconds)};
   }
 
   // Said in the report, since a speedup timed on an unsteady machine may not repeat.
