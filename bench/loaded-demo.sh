@@ -8,18 +8,23 @@
 # run measured.
 #
 #   bench/loaded-demo.sh            (both runs: about 40 minutes)
-#   RUNS=loaded bench/loaded-demo.sh
+#   RUNS=loaded bench/loaded-demo.sh   (one of them; the table shows every run found in bench-out/loaded-demo)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 make --no-print-directory build >/dev/null
 gos=$PWD/build/gos
 runs=${RUNS:-"loaded unloaded"}
 work=${WORK:-bench-out/loaded-demo}
-rm -rf "$work"
 mkdir -p "$work"
 
 load_pid=
-stop_load() { [[ -n $load_pid ]] && kill "$load_pid" 2>/dev/null && wait "$load_pid" 2>/dev/null; load_pid=; return 0; }
+stop_load() {
+  if [[ -n $load_pid ]]; then
+    kill "$load_pid" 2>/dev/null || true
+    wait "$load_pid" 2>/dev/null || true
+  fi
+  load_pid=
+}
 trap stop_load EXIT
 
 adapt() {  # the demo's command (scripts/demo.sh), into $work/$1
@@ -28,6 +33,7 @@ adapt() {  # the demo's command (scripts/demo.sh), into $work/$1
 }
 
 for run in $runs; do
+  rm -rf "${work:?}/$run" "$work/$run"-latency.sqlite*
   if [[ $run == loaded ]]; then
     # One busy core for at most 40 minutes, whatever happens to this script.
     timeout 40m bash -c 'while :; do :; done' &
@@ -40,7 +46,7 @@ for run in $runs; do
 done
 
 echo "# make demo's adapt run (resnet20, mobile, --speedup 2.2, --budget 18m), $(date -u '+%Y-%m-%d %H:%M UTC')"
-python3 - "$work" $runs <<'PY'
+python3 - "$work" loaded unloaded <<'PY'
 import json, sys
 work, runs = sys.argv[1], sys.argv[2:]
 print("| run | original ms | adapted ms | speedup | accuracy drop | 2.2x within 0.5 | 2x within 0.5 | minutes | other processes' load (cores) |")

@@ -6,29 +6,27 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <spawn.h>
 #include <sqlite3.h>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 
+#include "cli/adapt_test_support.h"
 #include "cli/run_binary.h"
 #include "ir/ir.h"
 #include "measure/latency_model.h"
 #include "search/journal.h"
 #include "util/scratch_folder.h"
 
-extern char** environ;
-
 namespace gos::cli {
 namespace {
 
+using testing::Background;
+using testing::journal_keys;
+using testing::read_json;
 using testing::run_gos;
+using testing::small_adapt;
 namespace fs = std::filesystem;
 
 // The output folders and latency cache of one test.
@@ -37,30 +35,6 @@ class ScratchDir : public util::ScratchFolder {
   ScratchDir() : util::ScratchFolder("gos-adapt-test") {}
   fs::path operator/(const std::string& name) const { return file(name); }
 };
-
-// A search small enough for the suite: three layers, two candidates each, short distillation,
-// one short fine-tuning epoch on a few hundred synthetic images.
-std::vector<std::string> small_adapt(const fs::path& out, const fs::path& cache) {
-  return {"adapt", "resnet20", "--data", "synthetic:300", "--max-layers", "3", "--rules", "shrink", "--rules", "rank_split",
-          "--candidates-per-layer", "2", "--calibration-images", "48", "--held-out-images", "16", "--distill-steps", "150",
-          "--sensitivity-images", "200", "--finetune-epochs", "1", "--train-threads", "1", "--speedup", "1.05",
-          "--max-acc-drop", "100", "--seed", "7", "-o", out.string(), "--cache", cache.string()};
-}
-
-// The keys a run's journal holds for a stage. The journal has no listing of its keys, so they are
-// read from its table.
-std::vector<std::string> journal_keys(const fs::path& journal_file, const std::string& stage) {
-  std::vector<std::string> keys;
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open(journal_file.c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* select = nullptr;
-  EXPECT_EQ(sqlite3_prepare_v2(db, "SELECT key FROM entries WHERE stage = ?", -1, &select, nullptr), SQLITE_OK);
-  sqlite3_bind_text(select, 1, stage.c_str(), -1, SQLITE_TRANSIENT);
-  while (sqlite3_step(select) == SQLITE_ROW) keys.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(select, 0)));
-  sqlite3_finalize(select);
-  sqlite3_close(db);
-  return keys;
-}
 
 // Rewrites the whole-model timings a run's screen journaled so that every configuration timed
 // slower than the original, as operators timed alone on an unsteady machine can mislead a search.
@@ -95,29 +69,6 @@ void make_every_verification_noisy(const fs::path& journal_file) {
     verified["original"]["p90_ms"] = 1.25 * median;
     journal.put_text("verify", key, verified.dump());
   }
-}
-
-nlohmann::json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  return nlohmann::json::parse(in);
-}
-
-// Starts gos in the background, its output discarded.
-pid_t spawn_gos(const std::vector<std::string>& arguments) {
-  std::vector<std::string> argv_strings{GOS_BINARY};
-  argv_strings.insert(argv_strings.end(), arguments.begin(), arguments.end());
-  argv_strings.push_back("--quiet");
-  std::vector<char*> argv;
-  for (auto& argument : argv_strings) argv.push_back(argument.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-  pid_t pid = -1;
-  posix_spawn(&pid, GOS_BINARY, &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  return pid;
 }
 
 TEST(AdaptCommand, WritesTheAdaptedModelAndAReportThatKeepsItsPromises) {
@@ -350,8 +301,10 @@ TEST(AdaptCommand, AKilledRunResumesWithoutRedoingWorkAndEndsAsAnUninterruptedOn
   ASSERT_EQ(uninterrupted.exit_code, 0) << uninterrupted.err;
 
   const fs::path out = scratch / "killed";
-  const pid_t pid = spawn_gos(small_adapt(out, cache));
-  ASSERT_GT(pid, 0);
+  auto arguments = small_adapt(out, cache);
+  arguments.push_back("--quiet");
+  Background run(arguments);
+  ASSERT_GT(run.pid(), 0);
   // Kill it once it has distilled a candidate (the middle of the fidelity stage).
   bool killed_mid_run = false;
   for (int i = 0; i < 3000; ++i) {
@@ -359,16 +312,15 @@ TEST(AdaptCommand, AKilledRunResumesWithoutRedoingWorkAndEndsAsAnUninterruptedOn
     if (fs::exists(out / "run.sqlite")) {
       search::Journal journal(out / "run.sqlite");
       if (journal.entries("distilled") >= 1) {
-        kill(pid, SIGKILL);
+        kill(run.pid(), SIGKILL);
         killed_mid_run = !fs::exists(out / "report.json");
         break;
       }
     }
   }
-  int status = 0;
-  waitpid(pid, &status, 0);
+  const int exit_code = run.wait();
   ASSERT_TRUE(killed_mid_run) << "the run finished before it could be killed";
-  ASSERT_TRUE(WIFSIGNALED(status));
+  ASSERT_EQ(exit_code, -SIGKILL);
 
   auto resumed = run_gos(small_adapt(out, cache));
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;

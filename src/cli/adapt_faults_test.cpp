@@ -3,11 +3,7 @@
 // no finished work, and the same command resumes once the fault is gone.
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -16,27 +12,20 @@
 #include <sstream>
 #include <thread>
 
+#include "cli/adapt_test_support.h"
 #include "cli/run_binary.h"
 #include "search/candidates.h"
 #include "search/journal.h"
 #include "util/scratch_folder.h"
 
-extern char** environ;
-
 namespace gos::cli {
 namespace {
 
+using testing::Background;
 using testing::run_gos;
 using testing::shell_quote;
+using testing::small_adapt;
 namespace fs = std::filesystem;
-
-// The small search of adapt_command_test.cpp: three layers, two candidates each.
-std::vector<std::string> small_adapt(const fs::path& out, const fs::path& cache) {
-  return {"adapt", "resnet20", "--data", "synthetic:300", "--max-layers", "3", "--rules", "shrink", "--rules", "rank_split",
-          "--candidates-per-layer", "2", "--calibration-images", "48", "--held-out-images", "16", "--distill-steps", "150",
-          "--sensitivity-images", "200", "--finetune-epochs", "1", "--train-threads", "1", "--speedup", "1.05",
-          "--max-acc-drop", "100", "--seed", "7", "-o", out.string(), "--cache", cache.string()};
-}
 
 std::string command_line(const std::vector<std::string>& arguments) {
   std::string line = shell_quote(GOS_BINARY);
@@ -52,39 +41,6 @@ std::string read_file(const fs::path& path) {
 }
 
 int lines_in(const std::string& text) { return static_cast<int>(std::count(text.begin(), text.end(), '\n')); }
-
-// A gos started in the background, its stderr kept in a file.
-struct Background {
-  pid_t pid = -1;
-  fs::path stderr_file;
-
-  Background(const std::vector<std::string>& arguments, const fs::path& err) : stderr_file(err) {
-    std::vector<std::string> argv_strings{GOS_BINARY};
-    argv_strings.insert(argv_strings.end(), arguments.begin(), arguments.end());
-    std::vector<char*> argv;
-    for (auto& argument : argv_strings) argv.push_back(argument.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn(&pid, GOS_BINARY, &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-  }
-  // Waits for the process; its exit code, or -signal when a signal ended it.
-  int wait() {
-    int status = 0;
-    waitpid(pid, &status, 0);
-    pid = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-  }
-  ~Background() {
-    if (pid > 0) {
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-    }
-  }
-};
 
 // Waits (up to two minutes) until the run's journal holds an entry of `stage`.
 bool wait_for_entry(const fs::path& journal_file, const std::string& stage, int entries = 1) {
@@ -180,10 +136,10 @@ TEST(AdaptFaults, SigintAndSigtermStopTheRunWithinSecondsAndItResumes) {
     Background run(arguments, scratch.file("err"));
     ASSERT_TRUE(wait_for_entry(journal_file, stage, 2)) << "the run never reached " << stage;
     const auto sent = std::chrono::steady_clock::now();
-    kill(run.pid, signal);
+    kill(run.pid(), signal);
     const int exit_code = run.wait();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
-    const std::string err = read_file(run.stderr_file);
+    const std::string err = read_file(run.stderr_file());
     EXPECT_EQ(exit_code, code) << err;
     EXPECT_LT(seconds, 20) << "it took " << seconds << " s to stop";
     EXPECT_NE(err.find("rerun the same command to resume"), std::string::npos) << err;
@@ -242,10 +198,10 @@ TEST(AdaptFaults, ASecondRunOnTheSameFolderRefusesAtOnceNamingTheFirst) {
   const auto started = std::chrono::steady_clock::now();
   auto second = run_gos(arguments);
   EXPECT_EQ(second.exit_code, 2) << second.err;
-  EXPECT_NE(second.err.find("in use by another gos (pid " + std::to_string(first.pid) + ")"), std::string::npos) << second.err;
+  EXPECT_NE(second.err.find("in use by another gos (pid " + std::to_string(first.pid()) + ")"), std::string::npos) << second.err;
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), 60) << "it did not refuse at once";
 
-  kill(first.pid, SIGKILL);
+  kill(first.pid(), SIGKILL);
   first.wait();
   // The folder is free: a run with other settings now gets as far as the journal, which refuses it.
   auto other = arguments;

@@ -81,6 +81,7 @@ class RunContext {
   // What verifying and exporting an attempt will take: kept back from fine-tuning.
   double after_finetune_seconds();
   UnitCosts costs;
+  bool plan_reduced = false;  // the budget plan did less than asked somewhere (its notes say where)
   // Other processes' CPU use since this start of the run, in the report; over half a core, a note
   // says the machine was loaded.
   void note_the_machine_load();

@@ -241,6 +241,7 @@ class Attempts {
                                                 run_.report.attempts.size() + 1, epochs, options_.finetune_epochs, epoch_seconds, seconds));
       }
     }
+    if (epochs < options_.finetune_epochs) run_.plan_reduced = true;
     const double left = std::max(0.0, run_.remaining_seconds() - run_.after_finetune_seconds());
     return {epochs, std::max(left, 1.25 * epochs * epoch_seconds)};
   }
