@@ -38,9 +38,8 @@ struct AdaptOptions {
   std::vector<std::string> rules;    // the rules to use; empty: all
   int max_layers = 0;                // search only this many of the hottest operators; 0: all
   // Distilled per layer at most. The fastest candidates of the latency/error front come first,
-  // and 6 left no room for the most faithful: on vgg11s 12 brought the mean best distilled error from
-  // 23.6% to 14.7% (24 gave the same), and the predicted loss of the point fine-tuned first from
-  // 3.01 to 1.47 at a faster point (docs/search.md).
+  // and 6 left no room for the most faithful ones; 12 found the same front as 24 on vgg11s
+  // (figures in docs/search.md).
   int candidates_per_layer = 12;
   int calibration_images = 256;      // training images whose activations are recorded
   int held_out_images = 64;          // of them, kept out of distillation to measure fidelity

@@ -12,8 +12,8 @@ struct AttemptOutcome {
 
 // The drop a point of `predicted_loss` would show after fine-tuning: linear between the attempts
 // around it, scaled from the nearest attempt beyond them. The predicted loss ranks points well
-// but overstates the fine-tuned drop 10-50x, and not by one factor (tcn-ppg: predicted 2.4 ->
-// measured -0.3 BPM, 18 -> +1.0), so one ratio does not serve the whole front. A measured drop
+// but overstates the fine-tuned drop many times over, and not by one factor along the front
+// (docs/ppg.md), so one ratio does not serve the whole front. A measured drop
 // below `floor_drop` scales as `floor_drop` (a drop at or below zero says only "overestimated").
 // Of attempts with the same predicted loss, the last counts. No attempts: the prediction itself.
 double calibrated_drop(const std::vector<AttemptOutcome>& attempts, double predicted_loss, double floor_drop);

@@ -40,11 +40,12 @@ double RunContext::after_finetune_seconds() {
   return kVerifyAndExportSeconds + 2 * static_cast<double>(task->test_size()) * costs.evaluation_seconds_per_sample;
 }
 
-// A batch first, untimed: the first evaluation in a process pays for allocations and lazy
-// initialisation, which made a sample look four times dearer than it was.
+// The same evaluation twice, the first untimed: the first in a process, or at a new batch size,
+// pays for allocations and lazy initialisation, which made a sample look several times dearer
+// than it was.
 void RunContext::time_evaluation() {
   const int64_t samples = task->validation_size(kTimedEvaluationSamples);
-  task->validation_quality(base, std::max<int64_t>(1, samples / 5));
+  task->validation_quality(base, samples);
   const auto begin = Clock::now();
   task->validation_quality(base, samples);
   costs.evaluation_seconds_per_sample = seconds_since(begin) / static_cast<double>(std::max<int64_t>(1, samples));

@@ -262,9 +262,9 @@ double RunContext::target_latency_ms() const {
 }
 
 // On a machine another process keeps busy, a libtorch pool with a thread per core waits at every
-// step for the thread that shares its core: one epoch of resnet20 took 425 s on 2 threads with
-// one core busy, 173 s on 1 (docs/search.md). So the pool takes the cores the others leave,
-// measured over the time since the last choice (at least a second of it).
+// step for the thread that shares its core, and trains slower than one thread would (figures in
+// docs/train.md). So the pool takes the cores the others leave, measured over the time since the
+// last choice (at least a second of it).
 void RunContext::use_training_threads() {
   int threads = options.train_threads;
   if (threads <= 0) {

@@ -82,10 +82,9 @@ Distilled distilled(RunContext& run, const Layer& layer, size_t candidate, int s
 }
 
 // Leaves out of the search the distilled candidates that still miss most of their operator's
-// output, when asked to. On tcn-ppg every configuration holding one (a depthwise or per-channel
-// layer with error 0.85-0.93) lost 0.55-1.26 BPM after 100 epochs of fine-tuning; but without
-// them the fastest points drop most layers' windows instead and lose more (docs/ppg.md), so by
-// default none is left out.
+// output, when asked to. On tcn-ppg the configurations holding one lost most after fine-tuning;
+// but without them the fastest points drop most layers' windows instead and lose more (figures in
+// docs/search.md and docs/ppg.md), so by default none is left out.
 size_t drop_unfaithful(const RunContext& run, Layer& layer) {
   if (!run.options.max_candidate_error) return 0;
   size_t kept = 0;

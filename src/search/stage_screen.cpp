@@ -90,8 +90,9 @@ int fastest_plausible_point(const RunContext& run) {
 
 // The points fine-tuning can plausibly recover, from the fastest as predicted, timed whole (a
 // few), and the fastest of them as timed, with how many were timed. Predictions are sums of
-// operators timed alone: on an unsteady machine those mislead (mixer-s: a point predicted 1.27x
-// faster timed 0.90x whole), and nothing else checks a point when the target is out of reach.
+// operators timed alone: on an unsteady machine those mislead (a mixer-s point predicted faster
+// timed slower whole: docs/search.md), and nothing else checks a point when the target is out of
+// reach.
 std::pair<int, int> fastest_timed_plausible_point(RunContext& run) {
   const int first = fastest_plausible_point(run);
   int fastest = first, timed = 0;
