@@ -16,7 +16,7 @@ constexpr double kScreenSeconds = 10;
 // And after fine-tuning, besides the test set's evaluations: the side-by-side timing and export.
 constexpr double kVerifyAndExportSeconds = 10;
 constexpr int64_t kTimedEvaluationSamples = 500;  // one evaluation batch
-constexpr int64_t kTimedTrainingBatches = 6;
+constexpr int64_t kTimedTrainingBatches = 12;
 
 }  // namespace
 

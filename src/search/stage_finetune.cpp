@@ -18,6 +18,9 @@ namespace {
 
 using nlohmann::json;
 
+// An epoch timed on a few batches can come out short on a loaded machine (docs/search.md).
+constexpr double kEpochEstimateMargin = 1.15;
+
 class Attempts {
  public:
   explicit Attempts(RunContext& run) : run_(run), options_(run.options) {}
@@ -215,11 +218,13 @@ class Attempts {
     return trained.model;
   }
 
-  // The epochs that fit what is left of the budget, from a few batches of this model timed now:
-  // a schedule that ends is worth more than one stopped halfway. At least one: a budget the
-  // search overran still gets a fine-tuned model (a quarter over the epoch's estimate at most).
-  // Journaled per attempt, so that a resumed run trains as the interrupted one planned. Returns the
-  // epochs and the seconds fine-tuning may take (0: no limit).
+  // The epochs that fit what is left of the budget, from a few batches of this model timed now and
+  // 15% more for what those batches do not show: a schedule that ends is worth more than one
+  // stopped halfway. Should the estimate still be short, training stops at the budget near the end
+  // of its schedule, where the rate has nearly reached zero. At least one epoch: a budget the search
+  // overran still gets a fine-tuned model (15% over the epoch's estimate at most). Journaled per
+  // attempt, so that a resumed run trains as the interrupted one planned. Returns the epochs and
+  // the seconds fine-tuning may take (0: no limit).
   std::pair<int, double> planned_epochs(int front_index, const graph::Graph& adapted) {
     if (!run_.budgeted()) return {options_.finetune_epochs, 0.0};
     const std::string key = "epochs|" + run_.attempt_key(front_index);
@@ -233,7 +238,7 @@ class Attempts {
       run_.progress("finetune", 0, 0, "timing a few batches to plan the epochs");
       epoch_seconds = run_.time_epoch(adapted);
       const double seconds = std::max(0.0, run_.remaining_seconds() - run_.after_finetune_seconds());
-      epochs = epochs_that_fit(options_.finetune_epochs, epoch_seconds, seconds);
+      epochs = epochs_that_fit(options_.finetune_epochs, kEpochEstimateMargin * epoch_seconds, seconds);
       run_.journal->put_text("plan", key, json{{"epochs", epochs}, {"epoch_seconds", epoch_seconds}}.dump());
       if (epochs < options_.finetune_epochs) {
         run_.report.notes.push_back(fmt::format("attempt {} was fine-tuned for {} of the {} epochs asked for: an epoch took {:.0f} s "
@@ -243,7 +248,7 @@ class Attempts {
     }
     if (epochs < options_.finetune_epochs) run_.plan_reduced = true;
     const double left = std::max(0.0, run_.remaining_seconds() - run_.after_finetune_seconds());
-    return {epochs, std::max(left, 1.25 * epochs * epoch_seconds)};
+    return {epochs, epochs == 1 ? std::max(left, kEpochEstimateMargin * epoch_seconds) : std::max(left, 1.0)};
   }
 
   // Said in the report, since a speedup timed on an unsteady machine may not repeat.
