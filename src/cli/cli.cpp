@@ -39,6 +39,7 @@ int run(int argc, char** argv) {
   auto latency_model = add_latency_model_command(app);
   auto adapt = add_adapt_command(app);
   auto data = add_data_command(app);
+  auto quantize = add_quantize_command(app);
 
   try {
     app.parse(argc, argv);
@@ -63,6 +64,7 @@ int run(int argc, char** argv) {
     if (app.got_subcommand("latency-model")) return latency_model();
     if (app.got_subcommand("adapt")) return adapt();
     if (app.got_subcommand("data")) return data();
+    if (app.got_subcommand("quantize")) return quantize();
   } catch (const ir::IrError& error) {
     return report_bad_input(error);
   } catch (const graph::GraphError& error) {

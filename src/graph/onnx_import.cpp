@@ -115,8 +115,25 @@ std::string UnsupportedNode::message() const {
          ") is not supported by gos: " + reason;
 }
 
+namespace {
+
+// gos reads models as trained and quantizes them itself (gos quantize): an integer model's scales
+// are not weights the rules or training could change.
+void refuse_quantized(const OnnxModel& model, const std::string& source) {
+  static const std::set<std::string> quantized{"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv",
+                                               "QLinearMatMul", "ConvInteger", "MatMulInteger"};
+  for (const auto& node : model.nodes) {
+    if (!quantized.count(node.op_type())) continue;
+    throw GraphError(source + " is already quantized (node '" + node.name() + "' is a " + node.op_type() +
+                     "): gos reads the fp32 model as trained and quantizes it itself (gos quantize); give it that one");
+  }
+}
+
+}  // namespace
+
 ImportResult import_onnx_bytes(const std::string& bytes, const ImportOptions& options, const std::string& source) {
   OnnxModel model = onnx_import::load_model(bytes, source);
+  if (!options.allow_unsupported) refuse_quantized(model, source);
   onnx_import::rewrite_patterns(model);
 
   ImportResult result;

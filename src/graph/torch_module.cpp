@@ -99,12 +99,21 @@ std::map<std::string, torch::Tensor> GraphModule::forward_values(const std::vect
                      std::to_string(inputs.size()));
   }
   std::map<std::string, torch::Tensor> values;
-  for (size_t i = 0; i < inputs.size(); ++i) values[graph_.inputs[i].name] = inputs[i];
+  auto hooked = [&](const std::string& name) {
+    if (value_hook_) values[name] = value_hook_(name, values.at(name));
+  };
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    values[graph_.inputs[i].name] = inputs[i];
+    hooked(graph_.inputs[i].name);
+  }
   for (size_t index = 0; index < nodes_.size(); ++index) {
     const Node& node = graph_.nodes[index];
     const NodeRuntime& runtime = nodes_[index];
     if (!runtime.op) {
       run_structural(runtime, values);
+      for (const auto& output : node.outputs) {
+        if (values.count(output)) hooked(output);
+      }
       continue;
     }
     std::vector<torch::Tensor> node_inputs;
@@ -113,6 +122,7 @@ std::map<std::string, torch::Tensor> GraphModule::forward_values(const std::vect
       node_inputs.push_back(found != values.end() ? found->second : constants_.at(input));
     }
     values[node.outputs.at(0)] = runtime.op->forward(node_inputs, runtime.weights);
+    hooked(node.outputs.at(0));
   }
   return values;
 }

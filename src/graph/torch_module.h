@@ -12,6 +12,7 @@
 #include <torch/nn/module.h>
 #include <torch/types.h>
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -37,6 +38,11 @@ class GraphModule : public torch::nn::Module {
   // A copy of the graph holding the module's current weights and running statistics.
   Graph to_graph() const;
 
+  // Applied to every value as it is produced (graph inputs too), before any node reads it, by
+  // value name: what fake quantization rounds (quant/quant.h). Empty: values pass unchanged.
+  using ValueHook = std::function<torch::Tensor(const std::string& value, const torch::Tensor& tensor)>;
+  void set_value_hook(ValueHook hook) { value_hook_ = std::move(hook); }
+
  private:
   struct NodeRuntime {
     std::optional<lowering::TorchOp> op;          // compute nodes
@@ -51,6 +57,7 @@ class GraphModule : public torch::nn::Module {
   Graph graph_;
   std::vector<NodeRuntime> nodes_;
   std::map<std::string, torch::Tensor> constants_;
+  ValueHook value_hook_;
 };
 
 }  // namespace gos::graph

@@ -1,0 +1,244 @@
+// `gos quantize MODEL --data DATA`: post-training static int8 of the model as given, written as a
+// QDQ ONNX file, with its accuracy and its speed measured side by side against the fp32 model in
+// ONNX Runtime (docs/quantization.md).
+#include <fmt/core.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "cli/format.h"
+#include "cli/model_source.h"
+#include "data/data.h"
+#include "graph/onnx_export.h"
+#include "graph/ort_runner.h"
+#include "quant/quant.h"
+#include "util/progress.h"
+#include "util/scratch_folder.h"
+#include "util/writable_folder.h"
+
+namespace gos::cli {
+
+namespace {
+
+struct QuantizeOptions {
+  std::string model;
+  std::string data = "fashion-mnist";
+  int64_t calibration_images = 512;
+  std::string out = "gos-quantized";
+  int threads = 1;
+  double budget = 6;  // seconds of timing, shared by both models
+  uint64_t seed = 1;
+  bool json = false;
+};
+
+// What the model reads and how its outputs are scored: classification accuracy in percent, or a
+// pulse-rate model's mean absolute error in BPM.
+struct Samples {
+  ir::Tensor calibration;  // drawn from the training split
+  int64_t available = 0;   // training samples there were to draw from
+  ir::Tensor test;
+  std::vector<int64_t> labels;
+  std::vector<float> targets;
+  bool regression = false;
+
+  std::string metric() const { return regression ? "MAE" : "accuracy"; }
+  std::string unit() const { return regression ? " BPM" : "%"; }
+  double score(const ir::Tensor& outputs) const {
+    const int64_t n = outputs.shape.at(0), width = outputs.data.size() / static_cast<size_t>(std::max<int64_t>(n, 1));
+    double total = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const float* row = outputs.data.data() + i * width;
+      if (regression) {
+        total += std::fabs(row[0] - targets[static_cast<size_t>(i)]);
+      } else {
+        total += (std::max_element(row, row + width) - row) == labels[static_cast<size_t>(i)] ? 100.0 : 0.0;
+      }
+    }
+    return total / static_cast<double>(n);
+  }
+};
+
+// `count` samples of [N, ...] chosen by a seeded draw without replacement (all of them if fewer).
+ir::Tensor draw(const ir::Tensor& all, int64_t count, uint64_t seed) {
+  const int64_t n = all.shape.at(0);
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(seed);
+  std::shuffle(order.begin(), order.end(), rng);
+  order.resize(static_cast<size_t>(std::min(count, n)));
+  std::sort(order.begin(), order.end());
+  auto shape = all.shape;
+  shape[0] = static_cast<int64_t>(order.size());
+  ir::Tensor drawn(shape);
+  const size_t per = all.data.size() / static_cast<size_t>(std::max<int64_t>(n, 1));
+  for (size_t i = 0; i < order.size(); ++i) {
+    std::copy_n(all.data.begin() + static_cast<int64_t>(order[i] * static_cast<int64_t>(per)), per, drawn.data.begin() + static_cast<int64_t>(i * per));
+  }
+  return drawn;
+}
+
+Samples load_samples(const QuantizeOptions& options) {
+  const auto spec = data::parse_data_spec(options.data);
+  Samples samples;
+  if (spec.kind == data::DataSpec::Kind::Ppg) {
+    auto train = data::load_ppg(spec, data::Split::Train);
+    auto test = data::load_ppg(spec, data::Split::Test);
+    samples.available = train.size();
+    samples.calibration = draw(train.windows, options.calibration_images, options.seed);
+    samples.test = std::move(test.windows);
+    samples.targets = std::move(test.bpm);
+    samples.regression = true;
+    return samples;
+  }
+  auto train = data::load(spec, data::Split::Train);
+  auto test = data::load(spec, data::Split::Test);
+  samples.available = train.size();
+  samples.calibration = draw(train.images, options.calibration_images, options.seed);
+  samples.test = std::move(test.images);
+  samples.labels = std::move(test.labels);
+  return samples;
+}
+
+void check_output_fits(const graph::Graph& model, const Samples& samples, const std::string& path) {
+  if (model.outputs.size() != 1) throw graph::GraphError(path + " has " + std::to_string(model.outputs.size()) + " outputs; gos quantize scores models with one");
+  const auto& output = model.outputs[0].shape;
+  if (samples.regression ? output != graph::Shape{1, 1} : output.size() != 2) {
+    throw graph::GraphError(path + " writes " + shape_text(output) + (samples.regression ? "; a pulse-rate model writes [1,1]" : "; a classifier writes [1,classes]"));
+  }
+}
+
+// Both files in one ONNX Runtime process, their timed runs in alternating rounds so that both see
+// the same machine; each figure is the median of its rounds' medians.
+std::pair<double, double> time_side_by_side(const std::filesystem::path& fp32, const std::filesystem::path& int8, const ir::TensorMap& input,
+                                            const QuantizeOptions& options) {
+  constexpr int kRounds = 4;
+  std::vector<graph::OrtRun> runs;
+  for (int round = 0; round < kRounds; ++round) {
+    runs.push_back({fp32, input});
+    runs.push_back({int8, input});
+  }
+  const auto results = graph::run_onnx_runtime(
+      runs, {.threads = options.threads, .bench = graph::OrtBench{.warmup = 10, .repeat = 20, .budget_seconds = options.budget / (2 * kRounds)}});
+  std::vector<double> fp32_ms, int8_ms;
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (!results[i].error.empty()) throw graph::OrtError("ONNX Runtime could not time " + runs[i].model.string() + ": " + results[i].error);
+    (i % 2 ? int8_ms : fp32_ms).push_back(results[i].timing->median_ms);
+  }
+  auto median = [](std::vector<double> values) {
+    std::sort(values.begin(), values.end());
+    const size_t n = values.size();
+    return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+  };
+  return {median(fp32_ms), median(int8_ms)};
+}
+
+int run_quantize(const QuantizeOptions& options) {
+  const graph::Graph model = quant::quantizable_form(load_model(options.model, /*allow_unsupported=*/false).graph);
+  const Samples samples = load_samples(options);
+  check_output_fits(model, samples, options.model);
+  if (const auto why = util::why_not_writable(options.out); !why.empty()) {
+    throw graph::GraphError("cannot write to " + options.out + ": " + why);
+  }
+  std::filesystem::create_directories(options.out);
+  const bool talk = !options.json;
+
+  const int64_t calibrating = samples.calibration.shape.at(0);
+  if (calibrating < options.calibration_images && talk) {
+    fmt::print(stderr, "note: the training split holds {} samples; calibrating on all of them, not the {} asked for\n", samples.available,
+               options.calibration_images);
+  }
+  util::Progress progress("quantize", 3, talk);
+  progress.update(0, fmt::format("calibrating on {} samples", calibrating));
+  const quant::Calibration calibration = quant::calibrate(model, samples.calibration);
+  const quant::QuantPlan plan = quant::plan_quantization(model, calibration);
+
+  const std::filesystem::path int8_path = std::filesystem::path(options.out) / "model.int8.onnx";
+  quant::write_qdq_onnx(model, plan, int8_path);
+  util::ScratchFolder scratch("gos-quantize");
+  const std::filesystem::path fp32_path = scratch.path() / "model.fp32.onnx";
+  graph::write_onnx(model, fp32_path);
+
+  progress.update(1, fmt::format("{} of the test split with ONNX Runtime, fp32 and int8", samples.metric()));
+  const std::string input = model.inputs.at(0).name, output = model.outputs.at(0).name;
+  const auto scored = graph::run_onnx_runtime({{fp32_path, {{input, samples.test}}}, {int8_path, {{input, samples.test}}}}, {.threads = 2});
+  for (size_t i = 0; i < scored.size(); ++i) {
+    if (!scored[i].error.empty()) throw graph::OrtError("ONNX Runtime could not run " + std::string(i ? int8_path : fp32_path) + ": " + scored[i].error);
+  }
+  const double fp32_score = samples.score(scored[0].outputs.at(output)), int8_score = samples.score(scored[1].outputs.at(output));
+
+  progress.update(2, "timing fp32 and int8 side by side (batch 1)");
+  auto one = model.inputs.at(0).shape;
+  ir::Tensor single(one);
+  std::copy_n(samples.test.data.begin(), single.data.size(), single.data.begin());
+  const auto [fp32_ms, int8_ms] = time_side_by_side(fp32_path, int8_path, {{input, single}}, options);
+  progress.finish();
+
+  std::vector<const quant::NodePrecision*> fp32_nodes;
+  for (const auto& node : plan.nodes) {
+    if (!node.int8) fp32_nodes.push_back(&node);
+  }
+  if (options.json) {
+    nlohmann::json stays = nlohmann::json::array();
+    for (const auto* node : fp32_nodes) stays.push_back({{"node", node->node}, {"op_type", node->op_type}, {"why", node->why_fp32}});
+    const std::string key = samples.regression ? "mae_bpm" : "accuracy";
+    fmt::print("{}\n", nlohmann::json{{"model", options.model},
+                                      {"data", options.data},
+                                      {"calibration_samples", calibrating},
+                                      {"int8_onnx", int8_path.string()},
+                                      {"compute_nodes", plan.nodes.size()},
+                                      {"int8_nodes", plan.int8_nodes()},
+                                      {"fp32_nodes", stays},
+                                      {"quantized_values", plan.activations.size()},
+                                      {"backend", "ort"},
+                                      {"threads", options.threads},
+                                      {"fp32", {{key, fp32_score}, {"median_ms", fp32_ms}}},
+                                      {"int8", {{key, int8_score}, {"median_ms", int8_ms}}},
+                                      {"speedup", fp32_ms / int8_ms},
+                                      {"test_samples", samples.test.shape.at(0)}}
+                           .dump(2));
+    return kSuccess;
+  }
+  fmt::print("calibrated on {} training samples; {} of {} compute nodes int8, {} values quantized\n", calibrating, plan.int8_nodes(),
+             plan.nodes.size(), plan.activations.size());
+  for (const auto* node : fp32_nodes) fmt::print("  stays fp32: {} ({}): {}\n", node->node, node->op_type, node->why_fp32);
+  fmt::print("{} on {} test samples (ONNX Runtime): fp32 {:.2f}{}, int8 {:.2f}{}\n", samples.metric(), grouped(samples.test.shape.at(0)),
+             fp32_score, samples.unit(), int8_score, samples.unit());
+  fmt::print("latency (ONNX Runtime, {} thread{}, batch 1, side by side): fp32 {:.3f} ms, int8 {:.3f} ms: {:.2f}x faster\n", options.threads,
+             options.threads == 1 ? "" : "s", fp32_ms, int8_ms, fp32_ms / int8_ms);
+  fmt::print("wrote {}\n", int8_path.string());
+  return kSuccess;
+}
+
+}  // namespace
+
+Action add_quantize_command(CLI::App& app) {
+  auto options = std::make_shared<QuantizeOptions>();
+  auto* command = app.add_subcommand("quantize", "Post-training int8 of a model: a QDQ ONNX file, its accuracy and speed beside the fp32 model's");
+  command->add_option("model", options->model, "an ONNX file, or a zoo model name")->required();
+  command->add_option("--data", options->data, "fashion-mnist, fashion-mnist:DIR, synthetic, synthetic:N or ppg:DIR")->capture_default_str();
+  command->add_option("--calibration-images", options->calibration_images, "training samples whose ranges set the activations' scales")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command->add_option("-o,--out", options->out, "output folder")->capture_default_str();
+  command->add_option("--threads", options->threads, "ONNX Runtime intra-op threads for the timing")->check(CLI::PositiveNumber)->capture_default_str();
+  command->add_option("--budget", options->budget, "seconds of side-by-side timing")->check(CLI::PositiveNumber)->capture_default_str();
+  command->add_option("--seed", options->seed, "seeds the draw of calibration samples")->capture_default_str();
+  command->add_flag("--json", options->json, "print one JSON object");
+  return [options] {
+    try {
+      return run_quantize(*options);
+    } catch (const quant::QuantError& error) {
+      fmt::print(stderr, "gos: {}\n", error.what());
+      return static_cast<int>(kBadInput);
+    }
+  };
+}
+
+}  // namespace gos::cli

@@ -1,0 +1,105 @@
+#pragma once
+// The public face of int8 quantization: post-training static quantization of a graph, as the
+// edge runtimes run it (docs/quantization.md).
+//
+//   activations  uint8, per tensor, asymmetric: the range each value took on calibration images
+//                (min and max, widened to hold 0 so that zero padding stays exact)
+//   weights      int8, per output channel, symmetric (zero point 0), of convolutions, linear
+//                layers and products with a weight
+//   biases       int32 at the scale of input times weight, as the integer kernels add them
+//
+// Every value a node reads, other than a graph output, is quantized where it is produced, so
+// every reader sees the same rounded tensor: in the QDQ ONNX file a QuantizeLinear and a
+// DequantizeLinear follow its producer, and the fake-quantized reference (libtorch) rounds it the
+// same way. Compute nodes whose kernels have no int8 form (the generic einsum lowering, gathers)
+// read and write those rounded values in fp32; the plan names them.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "graph/graph.h"
+
+namespace gos::quant {
+
+// Bad calibration data, or a model that cannot be quantized; `what()` is one line for the user.
+class QuantError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Range {
+  float min = 0, max = 0;
+};
+
+// uint8 affine quantization of one tensor: real = scale * (q - zero_point), q in [0, 255].
+struct ActivationQuant {
+  float scale = 1;
+  int32_t zero_point = 0;
+};
+// The range widened to hold 0, over 255 steps; a range of one value gets a scale of 1/255 of it
+// (or of 1, for all zeros), never 0.
+ActivationQuant uint8_quantization(Range range);
+
+// int8 symmetric quantization of a weight along `axis` (per channel): scale = max |w| / 127 of
+// each slice (1 for an all-zero slice), q = round(w / scale) in [-127, 127].
+struct WeightQuant {
+  std::vector<float> scales;  // one per slice along axis
+  std::vector<int8_t> values;  // the weight's shape, row-major
+  int64_t axis = 0;
+};
+WeightQuant int8_per_channel(const ir::Tensor& weight, int64_t axis);
+// The weight as its int8 form computes: each value rounded to its channel's grid.
+ir::Tensor int8_rounded(const ir::Tensor& weight, int64_t axis);
+
+// The range of every value calibration saw: graph inputs and every node's outputs.
+struct Calibration {
+  std::map<std::string, Range> ranges;
+  int64_t images = 0;
+};
+
+// How each compute node runs once quantized.
+struct NodePrecision {
+  std::string node;
+  std::string op_type;
+  bool int8 = false;
+  std::string why_fp32;  // when not int8: which kernel has no int8 form
+};
+
+struct QuantPlan {
+  std::map<std::string, ActivationQuant> activations;  // the quantized values, by value name
+  std::vector<NodePrecision> nodes;                   // compute nodes, in graph order
+  int64_t calibration_images = 0;
+  int int8_nodes() const;
+};
+
+// The values to quantize (read by a node, not a graph output, calibrated) and each compute node's
+// precision. `graph` as calibrated: batch norms folded (quantize_graph below does that).
+QuantPlan plan_quantization(const graph::Graph& graph, const Calibration& calibration);
+
+// Runs `graph` (batch norms folded) over `images` ([N, ...] at the graph's input shape) in
+// batches with libtorch and records every value's range. Throws QuantError when the images do
+// not fit the graph's single input.
+Calibration calibrate(const graph::Graph& graph, const ir::Tensor& images, int64_t batch = 64);
+
+// The graph as every quantized form computes it: batch norms folded, and each compute node of
+// several statements (a candidate's depthwise and 1x1 convolutions) split into a node per
+// statement, named "<node>/<tensor>" but for the last, so that every value one kernel hands the
+// next is calibrated and quantized.
+graph::Graph quantizable_form(const graph::Graph& graph);
+
+// The fake-quantized reference (libtorch): `graph` (quantizable_form) with every weight of an int8
+// node rounded to its int8 grid and every planned value rounded to its uint8 grid where it is
+// produced; what an int8 runtime computes, up to the rounding of its integer accumulation.
+ir::Tensor fake_quantized_forward(const graph::Graph& graph, const QuantPlan& plan, const ir::Tensor& input);
+
+// The QDQ ONNX model (opset 17): gos's ONNX export of `graph` (quantizable_form) with a
+// QuantizeLinear/DequantizeLinear pair after each planned value's producer and int8 weights and
+// int32 biases behind DequantizeLinear for the int8 nodes' convolutions, Gemms and MatMuls. ONNX
+// Runtime fuses these into its integer kernels (QLinearConv, QGemm, QLinearAdd, ...). Checked by
+// onnx::checker and shape inference before it is written; throws graph::GraphError otherwise.
+void write_qdq_onnx(const graph::Graph& graph, const QuantPlan& plan, const std::filesystem::path& path);
+
+}  // namespace gos::quant

@@ -1,0 +1,161 @@
+// int8 as ONNX Runtime runs it against the fake-quantized reference gos computes in libtorch, for
+// every kernel kind gos lowers; the QDQ files pass the ONNX checker (write_qdq_onnx checks them).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+
+#include "graph/onnx_export.h"
+#include "graph/ort_runner.h"
+#include "graph/torch_test_graphs.h"
+#include "ir/ops.h"
+#include "quant/quant.h"
+#include "util/scratch_folder.h"
+#include "zoo/zoo.h"
+
+namespace gos::quant {
+namespace {
+
+using graph::test_graphs::GraphBuilder;
+using graph::test_graphs::conv;
+
+ir::Tensor random_inputs(const graph::Shape& shape, int64_t batch, uint32_t seed, float low = 0, float high = 1) {
+  auto batched = shape;
+  batched[0] = batch;
+  std::mt19937 rng(seed);
+  return graph::test_graphs::random_tensor(batched, rng, low, high);
+}
+
+struct Agreement {
+  double largest = 0;     // the largest |int8 - reference| over every output
+  double magnitude = 0;   // the largest |reference|
+  double fp32_gap = 0;    // the largest |fp32 - reference|: what quantization itself changed
+};
+
+// Quantizes `graph` on calibration inputs, runs the QDQ file in ONNX Runtime and the fp32 export
+// too, and compares both with the fake-quantized reference on fresh inputs.
+Agreement run_int8(const graph::Graph& original, QuantPlan* plan_out = nullptr, float low = 0, float high = 1) {
+  const graph::Graph model = quantizable_form(original);
+  const auto& shape = model.inputs.at(0).shape;
+  const QuantPlan plan = plan_quantization(model, calibrate(model, random_inputs(shape, 64, 1, low, high)));
+  util::ScratchFolder folder("gos-quant-test");
+  const auto int8_path = folder.path() / "int8.onnx", fp32_path = folder.path() / "fp32.onnx";
+  write_qdq_onnx(model, plan, int8_path);
+  graph::write_onnx(model, fp32_path);
+  const ir::Tensor inputs = random_inputs(shape, 16, 2, low, high);
+  const auto reference = fake_quantized_forward(model, plan, inputs);
+  const std::string input = model.inputs[0].name, output = model.outputs[0].name;
+  const auto int8 = graph::run_onnx_runtime(int8_path, {{input, inputs}}).at(output);
+  const auto fp32 = graph::run_onnx_runtime(fp32_path, {{input, inputs}}).at(output);
+  Agreement agreement;
+  EXPECT_EQ(int8.shape, reference.shape);
+  for (size_t i = 0; i < reference.data.size(); ++i) {
+    agreement.largest = std::max(agreement.largest, double{std::fabs(int8.data[i] - reference.data[i])});
+    agreement.fp32_gap = std::max(agreement.fp32_gap, double{std::fabs(fp32.data[i] - reference.data[i])});
+    agreement.magnitude = std::max(agreement.magnitude, double{std::fabs(reference.data[i])});
+  }
+  if (plan_out) *plan_out = plan;
+  return agreement;
+}
+
+// ONNX Runtime's integer kernels round sums the reference rounds in fp32: a value on the edge of
+// two steps may land on the other, and the step moves on through later layers. 2% of the outputs'
+// magnitude holds that; quantization itself moves them by more (checked beside it).
+constexpr double kTolerance = 0.02;
+
+void expect_agreement(const Agreement& agreement, const std::string& what) {
+  EXPECT_LE(agreement.largest, kTolerance * agreement.magnitude) << what << ": int8 in ONNX Runtime differs from the fake-quantized reference by "
+                                                                 << agreement.largest << " where outputs reach " << agreement.magnitude;
+  EXPECT_GT(agreement.fp32_gap, agreement.largest) << what << ": the reference should differ from fp32 more than int8 differs from it";
+}
+
+TEST(QuantParams, ActivationRangesHoldZeroAndMapItExactly) {
+  const auto positive = uint8_quantization({0.5f, 2.0f});
+  EXPECT_EQ(positive.zero_point, 0);
+  EXPECT_FLOAT_EQ(positive.scale, 2.0f / 255);
+  const auto both = uint8_quantization({-1.0f, 3.0f});
+  EXPECT_NEAR(both.scale * (0 - both.zero_point), -1.0f, both.scale);
+  EXPECT_NEAR(both.scale * (255 - both.zero_point), 3.0f, both.scale);
+  EXPECT_GT(uint8_quantization({0, 0}).scale, 0);
+}
+
+TEST(QuantParams, WeightsGetAScalePerOutputChannel) {
+  ir::Tensor weight({2, 3});
+  weight.data = {1, -2, 0.5f, 0, 0, 0};
+  const auto quant = int8_per_channel(weight, 0);
+  ASSERT_EQ(quant.scales.size(), 2u);
+  EXPECT_FLOAT_EQ(quant.scales[0], 2.0f / 127);
+  EXPECT_EQ(quant.values[1], -127);
+  EXPECT_FLOAT_EQ(quant.scales[1], 1.0f) << "an all-zero channel keeps a usable scale";
+  const auto rounded = int8_rounded(weight, 0);
+  EXPECT_NEAR(rounded.data[2], 0.5f, quant.scales[0] / 2);
+}
+
+TEST(Int8, ConvolutionsOfEveryShapeAndALinearLayerMatchTheReference) {
+  GraphBuilder b("convs", 3);
+  b.input("x", {1, 8, 10, 10});
+  b.compute("conv3x3", {"x"}, conv(8, 16, 10, 3, ir::Activation::Relu));
+  b.compute("depthwise", {"conv3x3_out"},
+            ir::depthwise_conv2d({.in_channels = 16, .out_channels = 16, .input_size = {10, 10}, .kernel = {3, 3}, .padding = {1, 1, 1, 1},
+                                  .bias = true, .activation = ir::Activation::Relu}));
+  b.compute("grouped", {"depthwise_out"},
+            ir::conv2d({.in_channels = 16, .out_channels = 16, .input_size = {10, 10}, .kernel = {3, 3}, .padding = {1, 1, 1, 1},
+                        .groups = 4, .bias = true}));
+  b.compute("pointwise", {"grouped_out"}, conv(16, 16, 10, 1, ir::Activation::None));
+  b.compute("residual", {"conv3x3_out", "pointwise_out"}, ir::add({1, 16, 10, 10}, ir::Activation::Relu));
+  b.compute("pool", {"residual_out"}, ir::global_average_pool(1, 16, {10, 10}, /*keep_dims=*/false));
+  b.compute("fc", {"pool_out"}, ir::linear({.in_features = 16, .out_features = 10, .bias = true}));
+  QuantPlan plan;
+  expect_agreement(run_int8(b.finish({"fc_out"}), &plan), "convs");
+  EXPECT_EQ(plan.int8_nodes(), static_cast<int>(plan.nodes.size())) << "every kernel here has an int8 form";
+}
+
+TEST(Int8, ProductsWithAWeightMatchTheReference) {
+  GraphBuilder b("products", 4);
+  b.input("tokens", {1, 6, 8});
+  b.compute("project", {"tokens"}, ir::matmul({.batch_dims = {1}, .m = 6, .k = 8, .n = 12, .weight_rhs = true, .bias = true}));
+  b.compute("stored", {"project_out"},
+            ir::matmul({.batch_dims = {1}, .m = 6, .k = 12, .n = 5, .weight_rhs = true, .weight_transposed = true, .bias = true}));
+  expect_agreement(run_int8(b.finish({"stored_out"}), nullptr, -1, 1), "matmuls");
+}
+
+TEST(Int8, KernelsWithoutAnInt8FormStayFp32AndSayWhy) {
+  GraphBuilder b("fp32 kernels", 5);
+  b.input("x", {1, 2, 4, 4});
+  b.compute("conv", {"x"}, conv(2, 2, 4, 3, ir::Activation::Relu));
+  // A shift (a gather by a one-hot table), then a 1x1 convolution: split into two nodes.
+  b.compute("shift", {"conv_out"},
+            ir::parse("T[n,c,h,w] = sum{r,s} X[n,c,h+r-1,w+s-1] * C[c,0,r,s]; Y[n,k,h,w] = sum{c} T[n,c,h,w] * P[k,c,0,0] "
+                      "where n<1, k<2, c<2, h<4, w<4, r<3, s<3, "
+                      "const C[2,1,3,3] = {0,1,0,0,0,0,0,0,0, 0,0,0,0,1,0,0,0,0}, param P[2,2,1,1]"));
+  // An einsum no kernel computes: a weight with its window axes swapped.
+  b.compute("generic", {"shift_out"}, ir::parse("Y[n,k,h,w] = sum{c,r,s} X[n,c,h+r-1,w+s-1] * W[k,c,s,r] where n<1, k<2, c<2, h<4, w<4, r<3, s<3, in X[1,2,4,4]"));
+  QuantPlan plan;
+  expect_agreement(run_int8(b.finish({"generic_out"}), &plan), "fp32 kernels");
+  std::map<std::string, const NodePrecision*> by_name;
+  for (const auto& node : plan.nodes) by_name[node.node] = &node;
+  ASSERT_TRUE(by_name.count("shift/T")) << "the shift's statements become nodes of their own";
+  EXPECT_FALSE(by_name["shift/T"]->int8);
+  EXPECT_NE(by_name["shift/T"]->why_fp32.find("shift"), std::string::npos);
+  EXPECT_TRUE(by_name["shift"]->int8) << "the 1x1 convolution after the shift is int8";
+  EXPECT_FALSE(by_name["generic"]->int8);
+  EXPECT_NE(by_name["generic"]->why_fp32.find("einsum"), std::string::npos);
+}
+
+TEST(Int8, TheZooResnetMatchesItsReference) {
+  expect_agreement(run_int8(zoo::inference_graph("resnet20", 7)), "resnet20");
+}
+
+TEST(Int8, CalibrationDataThatDoesNotFitTheModelIsRefusedSayingSo) {
+  const graph::Graph model = quantizable_form(zoo::inference_graph("resnet20", 7));
+  try {
+    calibrate(model, random_inputs({1, 3, 32, 32}, 4, 1));
+    FAIL() << "calibration on [3,32,32] images of a [1,28,28] model went through";
+  } catch (const QuantError& error) {
+    EXPECT_NE(std::string(error.what()).find("[1,3,32,32] per sample but the model reads [1,1,28,28]"), std::string::npos) << error.what();
+  }
+}
+
+}  // namespace
+}  // namespace gos::quant
