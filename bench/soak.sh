@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 make --no-print-directory build >/dev/null
-gos=$PWD/build/gos
+gos=${GOS:-$PWD/build/gos}  # GOS: a copy of the binary, to go on building while it soaks
 kills_wanted=${KILLS:-20}
 RANDOM=${SEED:-1}
 work=$(mktemp -d /tmp/gos-soak-XXXXXX)

@@ -18,6 +18,8 @@
 #include "data/data.h"
 #include "graph/onnx_export.h"
 #include "graph/ort_runner.h"
+#include "graph/torchscript_export.h"
+#include "measure/measure.h"
 #include "quant/quant.h"
 #include "util/progress.h"
 #include "util/scratch_folder.h"
@@ -32,6 +34,7 @@ struct QuantizeOptions {
   std::string data = "fashion-mnist";
   int64_t calibration_images = 512;
   std::string out = "gos-quantized";
+  std::string backend = "mobile";
   int threads = 1;
   double budget = 6;  // seconds of timing, shared by both models
   uint64_t seed = 1;
@@ -114,29 +117,11 @@ void check_output_fits(const graph::Graph& model, const Samples& samples, const 
   }
 }
 
-// Both files in one ONNX Runtime process, their timed runs in alternating rounds so that both see
-// the same machine; each figure is the median of its rounds' medians.
-std::pair<double, double> time_side_by_side(const std::filesystem::path& fp32, const std::filesystem::path& int8, const ir::TensorMap& input,
-                                            const QuantizeOptions& options) {
-  constexpr int kRounds = 4;
-  std::vector<graph::OrtRun> runs;
-  for (int round = 0; round < kRounds; ++round) {
-    runs.push_back({fp32, input});
-    runs.push_back({int8, input});
-  }
-  const auto results = graph::run_onnx_runtime(
-      runs, {.threads = options.threads, .bench = graph::OrtBench{.warmup = 10, .repeat = 20, .budget_seconds = options.budget / (2 * kRounds)}});
-  std::vector<double> fp32_ms, int8_ms;
-  for (size_t i = 0; i < results.size(); ++i) {
-    if (!results[i].error.empty()) throw graph::OrtError("ONNX Runtime could not time " + runs[i].model.string() + ": " + results[i].error);
-    (i % 2 ? int8_ms : fp32_ms).push_back(results[i].timing->median_ms);
-  }
-  auto median = [](std::vector<double> values) {
-    std::sort(values.begin(), values.end());
-    const size_t n = values.size();
-    return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-  };
-  return {median(fp32_ms), median(int8_ms)};
+// Each model's outputs on the test samples, run the way the backend runs the file.
+ir::Tensor outputs_on(const std::filesystem::path& file, const graph::Graph& model, const Samples& samples, measure::Backend backend) {
+  const std::string input = model.inputs.at(0).name, output = model.outputs.at(0).name;
+  if (backend == measure::Backend::Ort) return graph::run_onnx_runtime(file, {{input, samples.test}}, {.threads = 2}).at(output);
+  return quant::run_torchscript(file, samples.test);
 }
 
 int run_quantize(const QuantizeOptions& options) {
@@ -159,25 +144,29 @@ int run_quantize(const QuantizeOptions& options) {
   const quant::Calibration calibration = quant::calibrate(model, samples.calibration);
   const quant::QuantPlan plan = quant::plan_quantization(model, calibration);
 
-  const std::filesystem::path int8_path = std::filesystem::path(options.out) / "model.int8.onnx";
-  quant::write_qdq_onnx(model, plan, int8_path);
+  const measure::Backend backend = measure::backend_named(options.backend);
+  const std::filesystem::path onnx_path = std::filesystem::path(options.out) / "model.int8.onnx";
+  const std::filesystem::path script_path = std::filesystem::path(options.out) / "model.int8.pt";
+  quant::write_qdq_onnx(model, plan, onnx_path);
+  quant::write_quantized_torchscript(model, plan, script_path);
   util::ScratchFolder scratch("gos-quantize");
-  const std::filesystem::path fp32_path = scratch.path() / "model.fp32.onnx";
-  graph::write_onnx(model, fp32_path);
-
-  progress.update(1, fmt::format("{} of the test split with ONNX Runtime, fp32 and int8", samples.metric()));
-  const std::string input = model.inputs.at(0).name, output = model.outputs.at(0).name;
-  const auto scored = graph::run_onnx_runtime({{fp32_path, {{input, samples.test}}}, {int8_path, {{input, samples.test}}}}, {.threads = 2});
-  for (size_t i = 0; i < scored.size(); ++i) {
-    if (!scored[i].error.empty()) throw graph::OrtError("ONNX Runtime could not run " + std::string(i ? int8_path : fp32_path) + ": " + scored[i].error);
+  const bool on_ort = backend == measure::Backend::Ort;
+  const std::filesystem::path fp32_path = scratch.path() / (on_ort ? "model.fp32.onnx" : "model.fp32.pt");
+  if (on_ort) {
+    graph::write_onnx(model, fp32_path);
+  } else {
+    graph::export_torchscript(model, fp32_path.string(), /*optimise_for_mobile=*/backend == measure::Backend::Mobile);
   }
-  const double fp32_score = samples.score(scored[0].outputs.at(output)), int8_score = samples.score(scored[1].outputs.at(output));
+  const std::filesystem::path& int8_path = on_ort ? onnx_path : script_path;
+
+  progress.update(1, fmt::format("{} of the test split on {}, fp32 and int8", samples.metric(), options.backend));
+  const double fp32_score = samples.score(outputs_on(fp32_path, model, samples, backend));
+  const double int8_score = samples.score(outputs_on(int8_path, model, samples, backend));
 
   progress.update(2, "timing fp32 and int8 side by side (batch 1)");
-  auto one = model.inputs.at(0).shape;
-  ir::Tensor single(one);
-  std::copy_n(samples.test.data.begin(), single.data.size(), single.data.begin());
-  const auto [fp32_ms, int8_ms] = time_side_by_side(fp32_path, int8_path, {{input, single}}, options);
+  const auto [fp32_timing, int8_timing] =
+      measure::bench_files_interleaved(fp32_path, int8_path, model.inputs, backend, {.threads = options.threads, .budget_seconds = options.budget / 2});
+  const double fp32_ms = fp32_timing.median_ms, int8_ms = int8_timing.median_ms;
   progress.finish();
 
   std::vector<const quant::NodePrecision*> fp32_nodes;
@@ -191,12 +180,13 @@ int run_quantize(const QuantizeOptions& options) {
     fmt::print("{}\n", nlohmann::json{{"model", options.model},
                                       {"data", options.data},
                                       {"calibration_samples", calibrating},
-                                      {"int8_onnx", int8_path.string()},
+                                      {"int8_onnx", onnx_path.string()},
+                                      {"int8_torchscript", script_path.string()},
                                       {"compute_nodes", plan.nodes.size()},
                                       {"int8_nodes", plan.int8_nodes()},
                                       {"fp32_nodes", stays},
                                       {"quantized_values", plan.activations.size()},
-                                      {"backend", "ort"},
+                                      {"backend", options.backend},
                                       {"threads", options.threads},
                                       {"fp32", {{key, fp32_score}, {"median_ms", fp32_ms}}},
                                       {"int8", {{key, int8_score}, {"median_ms", int8_ms}}},
@@ -208,11 +198,11 @@ int run_quantize(const QuantizeOptions& options) {
   fmt::print("calibrated on {} training samples; {} of {} compute nodes int8, {} values quantized\n", calibrating, plan.int8_nodes(),
              plan.nodes.size(), plan.activations.size());
   for (const auto* node : fp32_nodes) fmt::print("  stays fp32: {} ({}): {}\n", node->node, node->op_type, node->why_fp32);
-  fmt::print("{} on {} test samples (ONNX Runtime): fp32 {:.2f}{}, int8 {:.2f}{}\n", samples.metric(), grouped(samples.test.shape.at(0)),
+  fmt::print("{} on {} test samples ({}): fp32 {:.2f}{}, int8 {:.2f}{}\n", samples.metric(), grouped(samples.test.shape.at(0)), options.backend,
              fp32_score, samples.unit(), int8_score, samples.unit());
-  fmt::print("latency (ONNX Runtime, {} thread{}, batch 1, side by side): fp32 {:.3f} ms, int8 {:.3f} ms: {:.2f}x faster\n", options.threads,
+  fmt::print("latency ({}, {} thread{}, batch 1, side by side): fp32 {:.3f} ms, int8 {:.3f} ms: {:.2f}x faster\n", options.backend, options.threads,
              options.threads == 1 ? "" : "s", fp32_ms, int8_ms, fp32_ms / int8_ms);
-  fmt::print("wrote {}\n", int8_path.string());
+  fmt::print("wrote {} and {}\n", onnx_path.string(), script_path.string());
   return kSuccess;
 }
 
@@ -226,8 +216,11 @@ Action add_quantize_command(CLI::App& app) {
   command->add_option("--calibration-images", options->calibration_images, "training samples whose ranges set the activations' scales")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  command->add_option("--backend", options->backend, "where accuracy and speed are measured: mobile (the quantized TorchScript, QNNPACK) or ort (the QDQ ONNX file)")
+      ->check(CLI::IsMember({"mobile", "ort"}))
+      ->capture_default_str();
   command->add_option("-o,--out", options->out, "output folder")->capture_default_str();
-  command->add_option("--threads", options->threads, "ONNX Runtime intra-op threads for the timing")->check(CLI::PositiveNumber)->capture_default_str();
+  command->add_option("--threads", options->threads, "threads for the timing")->check(CLI::PositiveNumber)->capture_default_str();
   command->add_option("--budget", options->budget, "seconds of side-by-side timing")->check(CLI::PositiveNumber)->capture_default_str();
   command->add_option("--seed", options->seed, "seeds the draw of calibration samples")->capture_default_str();
   command->add_flag("--json", options->json, "print one JSON object");

@@ -21,7 +21,7 @@ std::string temp_folder(const std::string& name) {
 
 const std::string kResnet = std::string(GOS_MODELS_DIR) + "/resnet20.onnx";
 
-TEST(QuantizeCommand, TheResnetBaselineInInt8StaysWithinAPointOfItsAccuracy) {
+TEST(QuantizeCommand, TheResnetBaselineInInt8StaysWithinAPointOfItsAccuracyOnMobile) {
   const std::string out = temp_folder("resnet20");
   auto run = run_gos({"quantize", kResnet, "--data", "fashion-mnist", "--budget", "2", "-o", out, "--json"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
@@ -35,6 +35,8 @@ TEST(QuantizeCommand, TheResnetBaselineInInt8StaysWithinAPointOfItsAccuracy) {
   ASSERT_EQ(report.at("fp32_nodes").size(), 1u);
   EXPECT_EQ(report.at("fp32_nodes")[0].at("node").get<std::string>().rfind("normalize", 0), 0u) << run.out;
   EXPECT_EQ(report.at("calibration_samples"), 512);
+  EXPECT_EQ(report.at("backend"), "mobile");
+  EXPECT_TRUE(std::filesystem::exists(report.at("int8_torchscript").get<std::string>()));
   EXPECT_GT(report.at("speedup").get<double>(), 0.0);
 
   // The file is QDQ: int8 weights behind DequantizeLinear, activations through QuantizeLinear.
@@ -60,7 +62,7 @@ TEST(QuantizeCommand, TheResnetBaselineInInt8StaysWithinAPointOfItsAccuracy) {
 
 TEST(QuantizeCommand, FewerTrainingSamplesThanAskedCalibratesOnAllAndSaysSo) {
   const std::string out = temp_folder("few");
-  auto run = run_gos({"quantize", "resnet20", "--data", "synthetic:40", "--calibration-images", "100", "--budget", "1", "-o", out});
+  auto run = run_gos({"quantize", "resnet20", "--data", "synthetic:40", "--calibration-images", "100", "--backend", "ort", "--budget", "1", "-o", out});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_NE(run.err.find("holds 40 samples; calibrating on all of them, not the 100 asked for"), std::string::npos) << run.err;
   EXPECT_NE(run.out.find("calibrated on 40 training samples"), std::string::npos) << run.out;

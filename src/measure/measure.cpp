@@ -262,35 +262,10 @@ Timing bench_model(const graph::Graph& model, Backend backend, const BenchOption
   return time_runs(run, options);
 }
 
-std::pair<Timing, Timing> bench_models_interleaved(const graph::Graph& a, const graph::Graph& b, Backend backend,
-                                                   const BenchOptions& options) {
-  if (backend == Backend::Ort) {
-    // ONNX Runtime runs one model's repetitions after the other's, so alternate short rounds.
-    constexpr int kRounds = 5;
-    ScratchFolder folder;
-    graph::write_onnx(a, folder.file("a.onnx"));
-    graph::write_onnx(b, folder.file("b.onnx"));
-    std::vector<double> medians_a, medians_b;
-    Timing ta, tb;
-    for (int round = 0; round < kRounds; ++round) {
-      auto results = graph::run_onnx_runtime({{folder.file("a.onnx"), random_input_map(a.inputs)},
-                                              {folder.file("b.onnx"), random_input_map(b.inputs)}},
-                                             ort_options(options, kRounds));
-      for (const auto& result : results) {
-        if (!result.error.empty()) throw MeasureError("ONNX Runtime could not run a model: " + result.error);
-      }
-      medians_a.push_back(results[0].timing->median_ms);
-      medians_b.push_back(results[1].timing->median_ms);
-      ta.runs += results[0].timing->repeat;
-      tb.runs += results[1].timing->repeat;
-    }
-    Timing sa = summarise(medians_a), sb = summarise(medians_b);
-    return {{sa.median_ms, sa.p10_ms, sa.p90_ms, ta.runs}, {sb.median_ms, sb.p10_ms, sb.p90_ms, tb.runs}};
-  }
-  ThreadScope threads(options.threads);
-  ScratchFolder folder;
-  Runner run_a = backend == Backend::Torch ? torch_runner(a) : model_mobile_runner(a, folder, "a");
-  Runner run_b = backend == Backend::Torch ? torch_runner(b) : model_mobile_runner(b, folder, "b");
+namespace {
+
+// Runs alternate (A, B, A, B, ...), so that both see the same machine load.
+std::pair<Timing, Timing> time_interleaved(const Runner& run_a, const Runner& run_b, const BenchOptions& options) {
   for (int i = 0; i < options.warmup; ++i) run_a(), run_b();
   std::vector<double> times_a, times_b;
   const auto start = Clock::now();
@@ -304,6 +279,64 @@ std::pair<Timing, Timing> bench_models_interleaved(const graph::Graph& a, const 
     times_b.push_back(milliseconds_since(begin));
   }
   return {summarise(times_a), summarise(times_b)};
+}
+
+// ONNX Runtime runs one model's repetitions after the other's, so alternate short rounds; p10 and
+// p90 are over the rounds' medians.
+std::pair<Timing, Timing> ort_interleaved(const std::filesystem::path& a, const std::filesystem::path& b, const ir::TensorMap& inputs_a,
+                                          const ir::TensorMap& inputs_b, const BenchOptions& options) {
+  constexpr int kRounds = 5;
+  std::vector<double> medians_a, medians_b;
+  Timing ta, tb;
+  for (int round = 0; round < kRounds; ++round) {
+    auto results = graph::run_onnx_runtime({{a, inputs_a}, {b, inputs_b}}, ort_options(options, kRounds));
+    for (const auto& result : results) {
+      if (!result.error.empty()) throw MeasureError("ONNX Runtime could not run a model: " + result.error);
+    }
+    medians_a.push_back(results[0].timing->median_ms);
+    medians_b.push_back(results[1].timing->median_ms);
+    ta.runs += results[0].timing->repeat;
+    tb.runs += results[1].timing->repeat;
+  }
+  Timing sa = summarise(medians_a), sb = summarise(medians_b);
+  return {{sa.median_ms, sa.p10_ms, sa.p90_ms, ta.runs}, {sb.median_ms, sb.p10_ms, sb.p90_ms, tb.runs}};
+}
+
+}  // namespace
+
+std::pair<Timing, Timing> bench_models_interleaved(const graph::Graph& a, const graph::Graph& b, Backend backend,
+                                                   const BenchOptions& options) {
+  if (backend == Backend::Ort) {
+    ScratchFolder folder;
+    graph::write_onnx(a, folder.file("a.onnx"));
+    graph::write_onnx(b, folder.file("b.onnx"));
+    return ort_interleaved(folder.file("a.onnx"), folder.file("b.onnx"), random_input_map(a.inputs), random_input_map(b.inputs), options);
+  }
+  ThreadScope threads(options.threads);
+  ScratchFolder folder;
+  Runner run_a = backend == Backend::Torch ? torch_runner(a) : model_mobile_runner(a, folder, "a");
+  Runner run_b = backend == Backend::Torch ? torch_runner(b) : model_mobile_runner(b, folder, "b");
+  return time_interleaved(run_a, run_b, options);
+}
+
+std::pair<Timing, Timing> bench_files_interleaved(const std::filesystem::path& a, const std::filesystem::path& b,
+                                                  const std::vector<graph::Value>& inputs, Backend backend, const BenchOptions& options) {
+  if (backend == Backend::Ort) {
+    const auto map = random_input_map(inputs);
+    return ort_interleaved(a, b, map, map, options);
+  }
+  ThreadScope threads(options.threads);
+  const auto tensors = channels_last(random_inputs(inputs));
+  auto runner = [&](const std::filesystem::path& path) -> Runner {
+    auto module = std::make_shared<torch::jit::Module>(torch::jit::load(path.string()));
+    module->eval();
+    std::vector<torch::jit::IValue> values(tensors.begin(), tensors.end());
+    return [module, values] {
+      torch::NoGradGuard no_grad;
+      module->forward(values);
+    };
+  };
+  return time_interleaved(runner(a), runner(b), options);
 }
 
 namespace {

@@ -9,6 +9,7 @@
 //
 // Threads are fixed (default 1: one edge core); inputs are random at the model's declared shapes
 // (batch 1). libtorch stays in the .cpp files.
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <stdexcept>
@@ -72,6 +73,13 @@ Timing bench_model(const graph::Graph& model, Backend backend, const BenchOption
 // see the same machine load; for speedups measured in one run.
 std::pair<Timing, Timing> bench_models_interleaved(const graph::Graph& a, const graph::Graph& b, Backend backend,
                                                    const BenchOptions& options = {});
+
+// Two saved files of one model timed side by side at batch 1 on random inputs of `inputs`' shapes:
+// TorchScript files (torch, mobile; loaded with torch::jit::load, so a quantized module packs its
+// weights for the quantized engine set when this is called) or ONNX files (ort).
+std::pair<Timing, Timing> bench_files_interleaved(const std::filesystem::path& a, const std::filesystem::path& b,
+                                                  const std::vector<graph::Value>& inputs, Backend backend,
+                                                  const BenchOptions& options = {});
 
 // One operator alone at its declared shapes.
 struct OpToMeasure {

@@ -75,11 +75,11 @@ struct QuantPlan {
   int int8_nodes() const;
 };
 
-// The values to quantize (read by a node, not a graph output, calibrated) and each compute node's
-// precision. `graph` as calibrated: batch norms folded (quantize_graph below does that).
+// The values to quantize (calibrated, read or written by an int8 node, not a graph output) and
+// each compute node's precision. `graph` in its quantizable_form, as calibrated.
 QuantPlan plan_quantization(const graph::Graph& graph, const Calibration& calibration);
 
-// Runs `graph` (batch norms folded) over `images` ([N, ...] at the graph's input shape) in
+// Runs `graph` (quantizable_form) over `images` ([N, ...] at the graph's input shape) in
 // batches with libtorch and records every value's range. Throws QuantError when the images do
 // not fit the graph's single input.
 Calibration calibrate(const graph::Graph& graph, const ir::Tensor& images, int64_t batch = 64);
@@ -101,5 +101,25 @@ ir::Tensor fake_quantized_forward(const graph::Graph& graph, const QuantPlan& pl
 // Runtime fuses these into its integer kernels (QLinearConv, QGemm, QLinearAdd, ...). Checked by
 // onnx::checker and shape inference before it is written; throws graph::GraphError otherwise.
 void write_qdq_onnx(const graph::Graph& graph, const QuantPlan& plan, const std::filesystem::path& path);
+
+// The quantized TorchScript module for PyTorch Mobile: int8 nodes that are convolutions (2-D,
+// symmetric padding, no shuffle), linear layers, products with a right-hand weight or additions,
+// with no activation or a ReLU, as libtorch's quantized operators (quantized::conv2d(_relu),
+// linear(_relu), add(_relu)) on quint8 tensors with prepacked int8 weights; every
+// other node as its fp32 program on dequantized values (weights rounded as the reference rounds
+// them), so the module computes what fake_quantized_forward computes. Frozen, written with
+// Module::save; load it with torch::jit::load after use_platform_quantized_engine(). Throws
+// graph::GraphError.
+void write_quantized_torchscript(const graph::Graph& graph, const QuantPlan& plan, const std::filesystem::path& path);
+
+// Sets libtorch's quantized engine to the platform's: QNNPACK on ARM (PyTorch Mobile's), oneDNN on
+// x86 (Debian's libtorch has no FBGEMM; its QNNPACK runs there on slow generic kernels). The engine
+// packs a module's weights when it is written and again when it is loaded.
+void use_platform_quantized_engine();
+std::string platform_quantized_engine();  // "QNNPACK" or "oneDNN"
+
+// A TorchScript file (fp32, or written by write_quantized_torchscript) run over `inputs` [N, ...]
+// in batches, with the platform's quantized engine; its single output, [N, ...].
+ir::Tensor run_torchscript(const std::filesystem::path& path, const ir::Tensor& inputs, int64_t batch = 500);
 
 }  // namespace gos::quant

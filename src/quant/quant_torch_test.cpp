@@ -1,5 +1,7 @@
-// int8 as ONNX Runtime runs it against the fake-quantized reference gos computes in libtorch, for
-// every kernel kind gos lowers; the QDQ files pass the ONNX checker (write_qdq_onnx checks them).
+// int8 as ONNX Runtime runs the QDQ file and as libtorch's quantized operators run the TorchScript
+// module (QNNPACK), against the fake-quantized reference gos computes in libtorch and against each
+// other, for every kernel kind gos lowers; the QDQ files pass the ONNX checker (write_qdq_onnx
+// checks them).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,6 +11,7 @@
 #include "graph/onnx_export.h"
 #include "graph/ort_runner.h"
 #include "graph/torch_test_graphs.h"
+#include <torch/script.h>
 #include "ir/ops.h"
 #include "quant/quant.h"
 #include "util/scratch_folder.h"
@@ -28,7 +31,9 @@ ir::Tensor random_inputs(const graph::Shape& shape, int64_t batch, uint32_t seed
 }
 
 struct Agreement {
-  double largest = 0;     // the largest |int8 - reference| over every output
+  double largest = 0;     // the largest |int8 in ONNX Runtime - reference| over every output
+  double torchscript = 0;  // the largest |quantized TorchScript - reference|
+  double between = 0;      // the largest |quantized TorchScript - int8 in ONNX Runtime|
   double magnitude = 0;   // the largest |reference|
   double fp32_gap = 0;    // the largest |fp32 - reference|: what quantization itself changed
 };
@@ -48,10 +53,19 @@ Agreement run_int8(const graph::Graph& original, QuantPlan* plan_out = nullptr, 
   const std::string input = model.inputs[0].name, output = model.outputs[0].name;
   const auto int8 = graph::run_onnx_runtime(int8_path, {{input, inputs}}).at(output);
   const auto fp32 = graph::run_onnx_runtime(fp32_path, {{input, inputs}}).at(output);
+  const auto script_path = folder.path() / "int8.pt";
+  write_quantized_torchscript(model, plan, script_path);
+  use_platform_quantized_engine();
+  auto module = torch::jit::load(script_path.string());
+  torch::NoGradGuard no_grad;
+  const auto scripted = lowering::from_torch(module.forward({lowering::to_torch(inputs)}).toTensor().contiguous());
   Agreement agreement;
   EXPECT_EQ(int8.shape, reference.shape);
+  EXPECT_EQ(scripted.shape, reference.shape);
   for (size_t i = 0; i < reference.data.size(); ++i) {
     agreement.largest = std::max(agreement.largest, double{std::fabs(int8.data[i] - reference.data[i])});
+    agreement.torchscript = std::max(agreement.torchscript, double{std::fabs(scripted.data[i] - reference.data[i])});
+    agreement.between = std::max(agreement.between, double{std::fabs(scripted.data[i] - int8.data[i])});
     agreement.fp32_gap = std::max(agreement.fp32_gap, double{std::fabs(fp32.data[i] - reference.data[i])});
     agreement.magnitude = std::max(agreement.magnitude, double{std::fabs(reference.data[i])});
   }
@@ -67,7 +81,11 @@ constexpr double kTolerance = 0.02;
 void expect_agreement(const Agreement& agreement, const std::string& what) {
   EXPECT_LE(agreement.largest, kTolerance * agreement.magnitude) << what << ": int8 in ONNX Runtime differs from the fake-quantized reference by "
                                                                  << agreement.largest << " where outputs reach " << agreement.magnitude;
-  EXPECT_GT(agreement.fp32_gap, agreement.largest) << what << ": the reference should differ from fp32 more than int8 differs from it";
+  EXPECT_LE(agreement.torchscript, kTolerance * agreement.magnitude) << what << ": quantized TorchScript differs from the reference by "
+                                                                     << agreement.torchscript << " where outputs reach " << agreement.magnitude;
+  EXPECT_LE(agreement.between, kTolerance * agreement.magnitude) << what << ": quantized TorchScript and ONNX Runtime differ by " << agreement.between;
+  EXPECT_GT(agreement.fp32_gap, std::max(agreement.largest, agreement.torchscript))
+      << what << ": the reference should differ from fp32 more than either int8 runtime differs from it";
 }
 
 TEST(QuantParams, ActivationRangesHoldZeroAndMapItExactly) {
