@@ -23,6 +23,7 @@ namespace {
 struct BenchCommandOptions {
   std::string model;
   std::string backend = "mobile";
+  std::string precision = "fp32";
   int threads = 1;
   double budget = 2.0;
   bool per_op = false;
@@ -75,7 +76,8 @@ int run_comparison(const BenchCommandOptions& options) {
     util::Progress progress(fmt::format("bench {} against {} on {}", options.model, options.against, options.backend), 1,
                             !options.json);
     std::tie(timing, other_timing) = measure::bench_models_interleaved(
-        model, other, backend, {.threads = options.threads, .budget_seconds = options.budget / 2});
+        model, other, backend,
+        {.threads = options.threads, .precision = measure::precision_named(options.precision), .budget_seconds = options.budget / 2});
     machine = time_machine_after(options);
     progress.finish();
   }
@@ -84,6 +86,7 @@ int run_comparison(const BenchCommandOptions& options) {
     nlohmann::json report = timing_json(timing);
     report["model"] = options.model;
     report["backend"] = options.backend;
+    report["precision"] = options.precision;
     report["threads"] = options.threads;
     report["against"] = timing_json(other_timing);
     report["against"]["model"] = options.against;
@@ -95,7 +98,7 @@ int run_comparison(const BenchCommandOptions& options) {
     fmt::print("{}\n", report.dump(2));
     return kSuccess;
   }
-  fmt::print("{} against {} on {} ({} thread{}, {}), timed side by side{}\n", options.model, options.against, options.backend,
+  fmt::print("{} against {} on {} in {} ({} thread{}, {}), timed side by side{}\n", options.model, options.against, options.backend, options.precision,
              options.threads, options.threads == 1 ? "" : "s", measure::machine_fingerprint(),
              backend == measure::Backend::Ort ? " (five alternating rounds; p10 and p90 are over the rounds' medians)"
                                               : " (runs alternate)");
@@ -120,7 +123,11 @@ int run_bench(const BenchCommandOptions& options) {
   if (!options.against.empty()) return run_comparison(options);
   const measure::Backend backend = measure::backend_named(options.backend);
   const graph::Graph model = load_model(options.model, /*allow_unsupported=*/false).graph;
-  measure::BenchOptions bench{.threads = options.threads, .budget_seconds = options.budget};
+  const measure::Precision precision = measure::precision_named(options.precision);
+  if (precision == measure::Precision::Int8 && options.per_op) {
+    throw std::invalid_argument("--per-op times operators in fp32 only so far; time the whole model in int8 without it");
+  }
+  measure::BenchOptions bench{.threads = options.threads, .precision = precision, .budget_seconds = options.budget};
   measure::Timing whole, machine;
   {
     util::Progress progress(fmt::format("bench {} on {}", options.model, options.backend), 1, !options.json);
@@ -171,6 +178,7 @@ int run_bench(const BenchCommandOptions& options) {
     nlohmann::json report = timing_json(whole);
     report["model"] = options.model;
     report["backend"] = options.backend;
+    report["precision"] = options.precision;
     report["threads"] = options.threads;
     report["machine"] = measure::machine_fingerprint();
     add_machine_reference(report, machine);
@@ -194,7 +202,7 @@ int run_bench(const BenchCommandOptions& options) {
     fmt::print("{}\n", report.dump(2));
     return kSuccess;
   }
-  fmt::print("{} on {} ({} thread{}, {})\n", options.model, options.backend, options.threads,
+  fmt::print("{} on {} in {} ({} thread{}, {})\n", options.model, options.backend, options.precision, options.threads,
              options.threads == 1 ? "" : "s", measure::machine_fingerprint());
   print_timing("", 0, whole);
   print_machine_reference(machine);
@@ -234,6 +242,11 @@ Action add_bench_command(CLI::App& app) {
   command->add_option("model", options->model, "the ONNX file, or a zoo model")->required();
   command->add_option("--backend", options->backend, "torch (eager libtorch), mobile (TorchScript for mobile, XNNPACK) or ort (ONNX Runtime)")
       ->check(CLI::IsMember(measure::backend_names()))
+      ->capture_default_str();
+  command->add_option("--precision", options->precision,
+                      "fp32, or int8: the model quantized (calibrated on random inputs) as the backend runs it, quantized TorchScript "
+                      "on mobile, QDQ ONNX on ort")
+      ->check(CLI::IsMember({"fp32", "int8"}))
       ->capture_default_str();
   command->add_option("--threads", options->threads, "intra-op threads")->check(whole_number_at_least(1))->capture_default_str();
   command->add_option("--budget", options->budget, "seconds of timed runs for the whole model, or for both with --against (at least 20 runs each)")

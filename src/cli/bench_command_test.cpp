@@ -24,6 +24,22 @@ class BenchCommand : public ::testing::Test {
   std::filesystem::path cache_;
 };
 
+TEST_F(BenchCommand, Int8TimesTheQuantizedFormOfEachBackendAndTorchHasNone) {
+  for (const char* backend : {"mobile", "ort"}) {
+    auto run = run_gos({"bench", "resnet20", "--backend", backend, "--precision", "int8", "--budget", "0.2", "--json"});
+    ASSERT_EQ(run.exit_code, 0) << backend << ": " << run.err;
+    auto report = nlohmann::json::parse(run.out);
+    EXPECT_EQ(report.at("precision"), "int8");
+    EXPECT_GT(report.at("median_ms").get<double>(), 0.0);
+  }
+  auto torch = run_gos({"bench", "resnet20", "--backend", "torch", "--precision", "int8"});
+  EXPECT_EQ(torch.exit_code, 2);
+  EXPECT_NE(torch.err.find("torch has no int8 form"), std::string::npos) << torch.err;
+  auto per_op = run_gos({"bench", "resnet20", "--precision", "int8", "--per-op", "--cache", cache_.string()});
+  EXPECT_EQ(per_op.exit_code, 2);
+  EXPECT_NE(per_op.err.find("--per-op times operators in fp32 only"), std::string::npos) << per_op.err;
+}
+
 TEST_F(BenchCommand, JsonReportsTheStatisticsOfRepeatedRuns) {
   for (const char* backend : {"torch", "mobile", "ort"}) {
     auto run = run_gos({"bench", "tcn-ppg", "--backend", backend, "--budget", "0.1", "--json"});

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -20,6 +21,7 @@
 #include "lowering/compute_threads.h"
 #include "lowering/kernels.h"
 #include "lowering/torch_lowering.h"
+#include "quant/quant.h"
 #include "util/blas_threads.h"
 #include "util/scratch_folder.h"
 
@@ -247,17 +249,69 @@ graph::Graph single_op_graph(const ir::OpExpr& op, const ir::TensorMap& weights)
   return graph;
 }
 
-Timing bench_model(const graph::Graph& model, Backend backend, const BenchOptions& options) {
+std::string_view to_string(Precision precision) { return precision == Precision::Int8 ? "int8" : "fp32"; }
+
+Precision precision_named(std::string_view name) {
+  if (name == "fp32") return Precision::Fp32;
+  if (name == "int8") return Precision::Int8;
+  throw MeasureError("unknown precision '" + std::string(name) + "' (fp32 or int8)");
+}
+
+namespace {
+
+// The model as the backend runs it in int8, written into `folder`: the QDQ ONNX file on ort, the
+// quantized TorchScript on mobile, calibrated on random inputs in [0, 1).
+std::filesystem::path write_int8(const graph::Graph& model, Backend backend, const ScratchFolder& folder, const std::string& name) {
+  if (backend == Backend::Torch) throw MeasureError("int8 runs on mobile (quantized TorchScript) and ort (QDQ ONNX); torch has no int8 form");
+  const graph::Graph form = quant::quantizable_form(model);
+  if (form.inputs.size() != 1) throw MeasureError("int8 timing takes models with one input; this one has " + std::to_string(form.inputs.size()));
+  auto shape = form.inputs[0].shape;
+  shape[0] = 16;
+  ir::Tensor samples(shape);
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> uniform(0, 1);
+  for (float& value : samples.data) value = uniform(rng);
+  const quant::QuantPlan plan = quant::plan_quantization(form, quant::calibrate(form, samples));
   if (backend == Backend::Ort) {
-    ScratchFolder folder;
+    quant::write_qdq_onnx(form, plan, folder.file(name + ".int8.onnx"));
+    return folder.file(name + ".int8.onnx");
+  }
+  quant::write_quantized_torchscript(form, plan, folder.file(name + ".int8.pt"));
+  return folder.file(name + ".int8.pt");
+}
+
+Runner file_runner(const std::filesystem::path& path, const std::vector<torch::Tensor>& tensors) {
+  quant::use_platform_quantized_engine();
+  auto module = std::make_shared<torch::jit::Module>(torch::jit::load(path.string()));
+  module->eval();
+  std::vector<torch::jit::IValue> values(tensors.begin(), tensors.end());
+  return [module, values] {
+    torch::NoGradGuard no_grad;
+    module->forward(values);
+  };
+}
+
+Timing ort_file_timing(const std::filesystem::path& path, const std::vector<graph::Value>& inputs, const BenchOptions& options) {
+  auto results = graph::run_onnx_runtime({{path, random_input_map(inputs)}}, ort_options(options));
+  if (!results[0].error.empty()) throw MeasureError("ONNX Runtime could not run the model: " + results[0].error);
+  return from_ort(*results[0].timing);
+}
+
+}  // namespace
+
+Timing bench_model(const graph::Graph& model, Backend backend, const BenchOptions& options) {
+  ScratchFolder folder;
+  if (options.precision == Precision::Int8) {
+    const auto path = write_int8(model, backend, folder, "model");
+    if (backend == Backend::Ort) return ort_file_timing(path, model.inputs, options);
+    ThreadScope threads(options.threads);
+    return time_runs(file_runner(path, channels_last(random_inputs(model.inputs))), options);
+  }
+  if (backend == Backend::Ort) {
     graph::write_onnx(model, folder.file("model.onnx"));
-    auto results = graph::run_onnx_runtime({{folder.file("model.onnx"), random_input_map(model.inputs)}},
-                                           ort_options(options));
-    if (!results[0].error.empty()) throw MeasureError("ONNX Runtime could not run the model: " + results[0].error);
-    return from_ort(*results[0].timing);
+    return ort_file_timing(folder.file("model.onnx"), model.inputs, options);
   }
   ThreadScope threads(options.threads);
-  ScratchFolder folder;
   Runner run = backend == Backend::Torch ? torch_runner(model) : model_mobile_runner(model, folder, "model");
   return time_runs(run, options);
 }
@@ -306,6 +360,13 @@ std::pair<Timing, Timing> ort_interleaved(const std::filesystem::path& a, const 
 
 std::pair<Timing, Timing> bench_models_interleaved(const graph::Graph& a, const graph::Graph& b, Backend backend,
                                                    const BenchOptions& options) {
+  if (options.precision == Precision::Int8) {
+    ScratchFolder folder;
+    if (a.inputs.size() != 1 || b.inputs.size() != 1 || a.inputs[0].shape != b.inputs[0].shape) {
+      throw MeasureError("int8 models timed side by side must read one input of the same shape");
+    }
+    return bench_files_interleaved(write_int8(a, backend, folder, "a"), write_int8(b, backend, folder, "b"), a.inputs, backend, options);
+  }
   if (backend == Backend::Ort) {
     ScratchFolder folder;
     graph::write_onnx(a, folder.file("a.onnx"));
@@ -327,16 +388,7 @@ std::pair<Timing, Timing> bench_files_interleaved(const std::filesystem::path& a
   }
   ThreadScope threads(options.threads);
   const auto tensors = channels_last(random_inputs(inputs));
-  auto runner = [&](const std::filesystem::path& path) -> Runner {
-    auto module = std::make_shared<torch::jit::Module>(torch::jit::load(path.string()));
-    module->eval();
-    std::vector<torch::jit::IValue> values(tensors.begin(), tensors.end());
-    return [module, values] {
-      torch::NoGradGuard no_grad;
-      module->forward(values);
-    };
-  };
-  return time_interleaved(runner(a), runner(b), options);
+  return time_interleaved(file_runner(a, tensors), file_runner(b, tensors), options);
 }
 
 namespace {

@@ -42,8 +42,15 @@ const std::vector<std::string>& backend_names();
 // XNNPACK on mobile) and as MatMul and Add in ONNX, where it had run as an einsum).
 std::string cache_name(Backend backend);
 
+// What a model runs in: fp32, or int8 (post-training static quantization, quant/quant.h: the
+// quantized TorchScript on mobile, the QDQ ONNX file on ort; torch has no int8 form).
+enum class Precision { Fp32, Int8 };
+std::string_view to_string(Precision precision);
+Precision precision_named(std::string_view name);  // "fp32" or "int8"; throws MeasureError otherwise
+
 struct BenchOptions {
   int threads = 1;
+  Precision precision = Precision::Fp32;  // whole models (bench_model, bench_models_interleaved)
   int warmup = 10;            // untimed runs first
   int min_runs = 20;          // timed runs: at least this many,
   int max_runs = 2000;        // at most this many,
@@ -66,7 +73,8 @@ struct Timing {
 // Median and the 10th/90th percentiles (interpolated nearest ranks) of run times in ms.
 Timing summarise(std::vector<double> times_ms);
 
-// The whole model at its declared input shapes.
+// The whole model at its declared input shapes. In int8 it is calibrated on random inputs in [0, 1)
+// first: the scales set the values, not the work, so the latency is the calibrated model's.
 Timing bench_model(const graph::Graph& model, Backend backend, const BenchOptions& options = {});
 
 // Two models timed side by side: runs alternate between them (A, B, A, B, ...), so that both
