@@ -7,20 +7,17 @@
 #include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <cmath>
-#include <numeric>
-#include <random>
 
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/format.h"
 #include "cli/model_source.h"
-#include "data/data.h"
 #include "graph/onnx_export.h"
 #include "graph/ort_runner.h"
 #include "graph/torchscript_export.h"
 #include "measure/measure.h"
 #include "quant/quant.h"
+#include "search/adapt_task.h"
 #include "util/progress.h"
 #include "util/scratch_folder.h"
 #include "util/writable_folder.h"
@@ -41,107 +38,43 @@ struct QuantizeOptions {
   bool json = false;
 };
 
-// What the model reads and how its outputs are scored: classification accuracy in percent, or a
-// pulse-rate model's mean absolute error in BPM.
-struct Samples {
-  ir::Tensor calibration;  // drawn from the training split
-  int64_t available = 0;   // training samples there were to draw from
-  ir::Tensor test;
-  std::vector<int64_t> labels;
-  std::vector<float> targets;
-  bool regression = false;
-
-  std::string metric() const { return regression ? "MAE" : "accuracy"; }
-  std::string unit() const { return regression ? " BPM" : "%"; }
-  double score(const ir::Tensor& outputs) const {
-    const int64_t n = outputs.shape.at(0), width = outputs.data.size() / static_cast<size_t>(std::max<int64_t>(n, 1));
-    double total = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const float* row = outputs.data.data() + i * width;
-      if (regression) {
-        total += std::fabs(row[0] - targets[static_cast<size_t>(i)]);
-      } else {
-        total += (std::max_element(row, row + width) - row) == labels[static_cast<size_t>(i)] ? 100.0 : 0.0;
-      }
-    }
-    return total / static_cast<double>(n);
-  }
-};
-
-// `count` samples of [N, ...] chosen by a seeded draw without replacement (all of them if fewer).
-ir::Tensor draw(const ir::Tensor& all, int64_t count, uint64_t seed) {
-  const int64_t n = all.shape.at(0);
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  std::iota(order.begin(), order.end(), 0);
-  std::mt19937_64 rng(seed);
-  std::shuffle(order.begin(), order.end(), rng);
-  order.resize(static_cast<size_t>(std::min(count, n)));
-  std::sort(order.begin(), order.end());
-  auto shape = all.shape;
-  shape[0] = static_cast<int64_t>(order.size());
-  ir::Tensor drawn(shape);
-  const size_t per = all.data.size() / static_cast<size_t>(std::max<int64_t>(n, 1));
-  for (size_t i = 0; i < order.size(); ++i) {
-    std::copy_n(all.data.begin() + static_cast<int64_t>(order[i] * static_cast<int64_t>(per)), per, drawn.data.begin() + static_cast<int64_t>(i * per));
-  }
-  return drawn;
-}
-
-Samples load_samples(const QuantizeOptions& options) {
-  const auto spec = data::parse_data_spec(options.data);
-  Samples samples;
-  if (spec.kind == data::DataSpec::Kind::Ppg) {
-    auto train = data::load_ppg(spec, data::Split::Train);
-    auto test = data::load_ppg(spec, data::Split::Test);
-    samples.available = train.size();
-    samples.calibration = draw(train.windows, options.calibration_images, options.seed);
-    samples.test = std::move(test.windows);
-    samples.targets = std::move(test.bpm);
-    samples.regression = true;
-    return samples;
-  }
-  auto train = data::load(spec, data::Split::Train);
-  auto test = data::load(spec, data::Split::Test);
-  samples.available = train.size();
-  samples.calibration = draw(train.images, options.calibration_images, options.seed);
-  samples.test = std::move(test.images);
-  samples.labels = std::move(test.labels);
-  return samples;
-}
-
-void check_output_fits(const graph::Graph& model, const Samples& samples, const std::string& path) {
+void check_output_fits(const graph::Graph& model, const search::AdaptTask& task, const std::string& path) {
   if (model.outputs.size() != 1) throw graph::GraphError(path + " has " + std::to_string(model.outputs.size()) + " outputs; gos quantize scores models with one");
   const auto& output = model.outputs[0].shape;
-  if (samples.regression ? output != graph::Shape{1, 1} : output.size() != 2) {
-    throw graph::GraphError(path + " writes " + shape_text(output) + (samples.regression ? "; a pulse-rate model writes [1,1]" : "; a classifier writes [1,classes]"));
+  const bool regression = !task.higher_is_better();
+  if (regression ? output != graph::Shape{1, 1} : output.size() != 2) {
+    throw graph::GraphError(path + " writes " + shape_text(output) + (regression ? "; a pulse-rate model writes [1,1]" : "; a classifier writes [1,classes]"));
   }
 }
 
 // Each model's outputs on the test samples, run the way the backend runs the file.
-ir::Tensor outputs_on(const std::filesystem::path& file, const graph::Graph& model, const Samples& samples, measure::Backend backend) {
+double quality_on(const std::filesystem::path& file, const graph::Graph& model, const search::AdaptTask& task, measure::Backend backend) {
   const std::string input = model.inputs.at(0).name, output = model.outputs.at(0).name;
-  if (backend == measure::Backend::Ort) return graph::run_onnx_runtime(file, {{input, samples.test}}, {.threads = 2}).at(output);
-  return quant::run_torchscript(file, samples.test);
+  if (backend == measure::Backend::Ort) {
+    return task.test_quality_of(graph::run_onnx_runtime(file, {{input, task.test_inputs()}}, {.threads = 2}).at(output));
+  }
+  return task.test_quality_of(quant::run_torchscript(file, task.test_inputs()));
 }
 
 int run_quantize(const QuantizeOptions& options) {
   const graph::Graph model = quant::quantizable_form(load_model(options.model, /*allow_unsupported=*/false).graph);
-  const Samples samples = load_samples(options);
-  check_output_fits(model, samples, options.model);
+  const auto task = search::load_task(options.data);
+  check_output_fits(model, *task, options.model);
+  const ir::Tensor calibration_samples = task->calibration_inputs(options.calibration_images, options.seed);
   if (const auto why = util::why_not_writable(options.out); !why.empty()) {
     throw graph::GraphError("cannot write to " + options.out + ": " + why);
   }
   std::filesystem::create_directories(options.out);
   const bool talk = !options.json;
 
-  const int64_t calibrating = samples.calibration.shape.at(0);
+  const int64_t calibrating = calibration_samples.shape.at(0);
   if (calibrating < options.calibration_images && talk) {
-    fmt::print(stderr, "note: the training split holds {} samples; calibrating on all of them, not the {} asked for\n", samples.available,
+    fmt::print(stderr, "note: the training split holds {} samples; calibrating on all of them, not the {} asked for\n", calibrating,
                options.calibration_images);
   }
   util::Progress progress("quantize", 3, talk);
   progress.update(0, fmt::format("calibrating on {} samples", calibrating));
-  const quant::Calibration calibration = quant::calibrate(model, samples.calibration);
+  const quant::Calibration calibration = quant::calibrate(model, calibration_samples);
   const quant::QuantPlan plan = quant::plan_quantization(model, calibration);
 
   const measure::Backend backend = measure::backend_named(options.backend);
@@ -159,9 +92,9 @@ int run_quantize(const QuantizeOptions& options) {
   }
   const std::filesystem::path& int8_path = on_ort ? onnx_path : script_path;
 
-  progress.update(1, fmt::format("{} of the test split on {}, fp32 and int8", samples.metric(), options.backend));
-  const double fp32_score = samples.score(outputs_on(fp32_path, model, samples, backend));
-  const double int8_score = samples.score(outputs_on(int8_path, model, samples, backend));
+  progress.update(1, fmt::format("{} of the test split on {}, fp32 and int8", task->metric_name(), options.backend));
+  const double fp32_score = quality_on(fp32_path, model, *task, backend);
+  const double int8_score = quality_on(int8_path, model, *task, backend);
 
   progress.update(2, "timing fp32 and int8 side by side (batch 1)");
   const auto [fp32_timing, int8_timing] =
@@ -176,7 +109,7 @@ int run_quantize(const QuantizeOptions& options) {
   if (options.json) {
     nlohmann::json stays = nlohmann::json::array();
     for (const auto* node : fp32_nodes) stays.push_back({{"node", node->node}, {"op_type", node->op_type}, {"why", node->why_fp32}});
-    const std::string key = samples.regression ? "mae_bpm" : "accuracy";
+    const std::string key = task->higher_is_better() ? "accuracy" : "mae_bpm";
     fmt::print("{}\n", nlohmann::json{{"model", options.model},
                                       {"data", options.data},
                                       {"calibration_samples", calibrating},
@@ -191,15 +124,15 @@ int run_quantize(const QuantizeOptions& options) {
                                       {"fp32", {{key, fp32_score}, {"median_ms", fp32_ms}}},
                                       {"int8", {{key, int8_score}, {"median_ms", int8_ms}}},
                                       {"speedup", fp32_ms / int8_ms},
-                                      {"test_samples", samples.test.shape.at(0)}}
+                                      {"test_samples", task->test_size()}}
                            .dump(2));
     return kSuccess;
   }
   fmt::print("calibrated on {} training samples; {} of {} compute nodes int8, {} values quantized\n", calibrating, plan.int8_nodes(),
              plan.nodes.size(), plan.activations.size());
   for (const auto* node : fp32_nodes) fmt::print("  stays fp32: {} ({}): {}\n", node->node, node->op_type, node->why_fp32);
-  fmt::print("{} on {} test samples ({}): fp32 {:.2f}{}, int8 {:.2f}{}\n", samples.metric(), grouped(samples.test.shape.at(0)), options.backend,
-             fp32_score, samples.unit(), int8_score, samples.unit());
+  fmt::print("{} on {} test samples ({}): fp32 {}, int8 {}\n", task->metric_name(), grouped(task->test_size()), options.backend,
+             task->format_quality(fp32_score), task->format_quality(int8_score));
   fmt::print("latency ({}, {} thread{}, batch 1, side by side): fp32 {:.3f} ms, int8 {:.3f} ms: {:.2f}x faster\n", options.backend, options.threads,
              options.threads == 1 ? "" : "s", fp32_ms, int8_ms, fp32_ms / int8_ms);
   fmt::print("wrote {} and {}\n", onnx_path.string(), script_path.string());

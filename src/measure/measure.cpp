@@ -125,18 +125,25 @@ Runner torch_runner(const graph::Graph& model) {
   };
 }
 
+// A saved TorchScript file, loaded once and run on `tensors`. A quantized module packs its weights
+// as it loads, for the platform's quantized engine.
+Runner file_runner(const std::filesystem::path& path, const std::vector<torch::Tensor>& tensors) {
+  quant::use_platform_quantized_engine();
+  auto module = std::make_shared<torch::jit::Module>(torch::jit::load(path.string()));
+  module->eval();
+  std::vector<torch::jit::IValue> values(tensors.begin(), tensors.end());
+  return [module, values] {
+    torch::NoGradGuard no_grad;
+    module->forward(values);
+  };
+}
+
 Runner mobile_runner(const graph::Graph& model, const std::vector<torch::Tensor>& tensors, const ScratchFolder& folder,
                      const std::string& name) {
   // Exported once: a second pass over the same operator loads the file again.
-  const std::string path = folder.file(name + ".pt").string();
-  if (!std::filesystem::exists(path)) graph::export_torchscript(model, path, /*optimise_for_mobile=*/true);
-  auto module = std::make_shared<torch::jit::Module>(torch::jit::load(path));
-  module->eval();
-  std::vector<torch::jit::IValue> inputs(tensors.begin(), tensors.end());
-  return [module, inputs] {
-    torch::NoGradGuard no_grad;
-    module->forward(inputs);
-  };
+  const std::filesystem::path path = folder.file(name + ".pt");
+  if (!std::filesystem::exists(path)) graph::export_torchscript(model, path.string(), /*optimise_for_mobile=*/true);
+  return file_runner(path, tensors);
 }
 
 Runner model_mobile_runner(const graph::Graph& model, const ScratchFolder& folder, const std::string& name) {
@@ -249,8 +256,6 @@ graph::Graph single_op_graph(const ir::OpExpr& op, const ir::TensorMap& weights)
   return graph;
 }
 
-std::string_view to_string(Precision precision) { return precision == Precision::Int8 ? "int8" : "fp32"; }
-
 Precision precision_named(std::string_view name) {
   if (name == "fp32") return Precision::Fp32;
   if (name == "int8") return Precision::Int8;
@@ -278,17 +283,6 @@ std::filesystem::path write_int8(const graph::Graph& model, Backend backend, con
   }
   quant::write_quantized_torchscript(form, plan, folder.file(name + ".int8.pt"));
   return folder.file(name + ".int8.pt");
-}
-
-Runner file_runner(const std::filesystem::path& path, const std::vector<torch::Tensor>& tensors) {
-  quant::use_platform_quantized_engine();
-  auto module = std::make_shared<torch::jit::Module>(torch::jit::load(path.string()));
-  module->eval();
-  std::vector<torch::jit::IValue> values(tensors.begin(), tensors.end());
-  return [module, values] {
-    torch::NoGradGuard no_grad;
-    module->forward(values);
-  };
 }
 
 Timing ort_file_timing(const std::filesystem::path& path, const std::vector<graph::Value>& inputs, const BenchOptions& options) {

@@ -45,7 +45,6 @@ std::string cache_name(Backend backend);
 // What a model runs in: fp32, or int8 (post-training static quantization, quant/quant.h: the
 // quantized TorchScript on mobile, the QDQ ONNX file on ort; torch has no int8 form).
 enum class Precision { Fp32, Int8 };
-std::string_view to_string(Precision precision);
 Precision precision_named(std::string_view name);  // "fp32" or "int8"; throws MeasureError otherwise
 
 struct BenchOptions {
@@ -83,8 +82,8 @@ std::pair<Timing, Timing> bench_models_interleaved(const graph::Graph& a, const 
                                                    const BenchOptions& options = {});
 
 // Two saved files of one model timed side by side at batch 1 on random inputs of `inputs`' shapes:
-// TorchScript files (torch, mobile; loaded with torch::jit::load, so a quantized module packs its
-// weights for the quantized engine set when this is called) or ONNX files (ort).
+// TorchScript files (torch, mobile; a quantized module is loaded with the platform's quantized
+// engine, quant/quant.h) or ONNX files (ort).
 std::pair<Timing, Timing> bench_files_interleaved(const std::filesystem::path& a, const std::filesystem::path& b,
                                                   const std::vector<graph::Value>& inputs, Backend backend,
                                                   const BenchOptions& options = {});

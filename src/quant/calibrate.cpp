@@ -64,12 +64,7 @@ ir::Tensor fake_quantized_forward(const graph::Graph& graph, const QuantPlan& pl
   std::map<std::string, bool> int8;
   for (const auto& node : plan.nodes) int8[node.node] = node.int8;
   for (auto& node : rounded.nodes) {
-    if (!node.is_compute() || !int8[node.name]) continue;
-    for (const auto& [param, axis] : int8_weight_axes(*node.op)) {
-      auto weight = node.weights.find(param);
-      if (weight == node.weights.end()) continue;
-      weight->second = int8_rounded(weight->second, axis);
-    }
+    if (node.is_compute() && int8[node.name]) node.weights = int8_rounded_weights(*node.op, std::move(node.weights));
   }
   torch::NoGradGuard no_grad;
   auto module = std::make_shared<graph::GraphModule>(rounded);

@@ -194,12 +194,7 @@ class QuantizedScripter {
   // The node's fp32 program (weights of an int8 node rounded as the reference rounds them).
   void fp32_node(const graph::Node& node, size_t index) {
     const bool int8 = int8_.count(node.name) && int8_.at(node.name);
-    ir::TensorMap weights = node.weights;
-    if (int8) {
-      for (const auto& [param, axis] : int8_weight_axes(*node.op)) {
-        if (auto found = weights.find(param); found != weights.end()) found->second = int8_rounded(found->second, axis);
-      }
-    }
+    const ir::TensorMap weights = int8 ? int8_rounded_weights(*node.op, node.weights) : node.weights;
     lowering::TorchOp op(*node.op);
     auto function = lowering::torchscript_function(op.program(), "node_" + std::to_string(index));
     methods_ += function.source + "\n";

@@ -1,6 +1,7 @@
 #include "quant/weight_axes.h"
 
 #include "lowering/kernels.h"
+#include "quant/quant.h"
 
 namespace gos::quant {
 
@@ -38,6 +39,13 @@ std::vector<WeightAxis> int8_weight_axes(const ir::OpExpr& op) {
     }
   }
   return axes;
+}
+
+ir::TensorMap int8_rounded_weights(const ir::OpExpr& op, ir::TensorMap weights) {
+  for (const auto& [param, axis] : int8_weight_axes(op)) {
+    if (auto found = weights.find(param); found != weights.end()) found->second = int8_rounded(found->second, axis);
+  }
+  return weights;
 }
 
 }  // namespace gos::quant

@@ -19,4 +19,8 @@ struct WeightAxis {
 // The weights of `op`'s convolutions, linear layers and products with a weight.
 std::vector<WeightAxis> int8_weight_axes(const ir::OpExpr& op);
 
+// `weights` (the op's params by name) with each of those rounded to its int8 grid, as every int8
+// form of the op computes with them.
+ir::TensorMap int8_rounded_weights(const ir::OpExpr& op, ir::TensorMap weights);
+
 }  // namespace gos::quant

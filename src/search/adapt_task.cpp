@@ -71,6 +71,16 @@ class ClassificationTask : public AdaptTask {
   int64_t validation_size(int64_t count) const override { return std::min(count, validation_.size()); }
   int64_t test_size() const override { return test_.size(); }
   double test_quality(const graph::Graph& model) const override { return 100 * train::classification_accuracy(model, test_); }
+  const ir::Tensor& test_inputs() const override { return test_.images; }
+  double test_quality_of(const ir::Tensor& outputs) const override {
+    const size_t classes = outputs.data.size() / std::max<size_t>(test_.labels.size(), 1);
+    int64_t correct = 0;
+    for (size_t i = 0; i < test_.labels.size(); ++i) {
+      const auto row = outputs.data.begin() + static_cast<std::ptrdiff_t>(i * classes);
+      correct += std::max_element(row, row + static_cast<std::ptrdiff_t>(classes)) - row == test_.labels[i];
+    }
+    return 100.0 * static_cast<double>(correct) / static_cast<double>(std::max<size_t>(test_.labels.size(), 1));
+  }
 
   train::TrainResult train(const graph::Graph& model, const train::TrainOptions& options,
                            const train::TrainCallbacks& callbacks) const override {
@@ -125,6 +135,8 @@ class RegressionTask : public AdaptTask {
   int64_t validation_size(int64_t count) const override { return std::min(count, validation_.size()); }
   int64_t test_size() const override { return test_.size(); }
   double test_quality(const graph::Graph& model) const override { return train::mean_absolute_error(model, test_); }
+  const ir::Tensor& test_inputs() const override { return test_.windows; }
+  double test_quality_of(const ir::Tensor& outputs) const override { return train::mean_absolute_error(outputs.data, test_.bpm); }
 
   train::TrainResult train(const graph::Graph& model, const train::TrainOptions& options,
                            const train::TrainCallbacks& callbacks) const override {

@@ -1,5 +1,6 @@
 #pragma once
-// Internal to gos adapt: what the search needs from the model's job and its data, so that one
+// Internal to the search and the CLI: what gos adapt (and gos quantize) need from the model's job
+// and its data, so that one
 // pipeline adapts image classifiers (quality: test accuracy in percent, higher is better) and
 // pulse-rate regressors (quality: mean absolute error in BPM, lower is better).
 #include <cstdint>
@@ -38,6 +39,10 @@ class AdaptTask {
   virtual int64_t validation_size(int64_t count) const = 0;  // how many of them there are
   virtual int64_t test_size() const = 0;
   virtual double test_quality(const graph::Graph& model) const = 0;
+  // The test samples as one batch, and the quality of outputs some runtime computed for them (an
+  // exported file, run where libtorch's graph module does not run it).
+  virtual const ir::Tensor& test_inputs() const = 0;
+  virtual double test_quality_of(const ir::Tensor& outputs) const = 0;
   // Fine-tunes on the training set, validating on the validation set.
   virtual train::TrainResult train(const graph::Graph& model, const train::TrainOptions& options,
                                    const train::TrainCallbacks& callbacks) const = 0;

@@ -115,8 +115,9 @@ void sensitivity(RunContext& run) {
   }
   run.summary = fmt::format("{} candidates each put in alone; validation {} {} on {} samples", measured, task.metric_name(),
                             task.format_quality(run.original_validation), task.validation_size(samples));
-  if (task.validation_size(samples) < task.validation_size(run.options.sensitivity_images) || estimated > 0) run.plan_reduced = true;
-  if (task.validation_size(samples) < task.validation_size(run.options.sensitivity_images)) {
+  const bool fewer_samples = task.validation_size(samples) < task.validation_size(run.options.sensitivity_images);
+  if (fewer_samples || estimated > 0) run.plan_reduced = true;
+  if (fewer_samples) {
     run.summary += fmt::format(" (of {} asked for, to fit the budget)", run.options.sensitivity_images);
   }
   if (estimated > 0) {

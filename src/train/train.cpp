@@ -264,12 +264,6 @@ std::vector<float> predictions_of(graph::GraphModule& module, const torch::Tenso
   return predicted;
 }
 
-double mae_of(const std::vector<float>& predicted, const std::vector<float>& reference) {
-  double sum = 0;
-  for (size_t i = 0; i < reference.size(); ++i) sum += std::abs(static_cast<double>(predicted[i]) - reference[i]);
-  return sum / static_cast<double>(std::max<size_t>(1, reference.size()));
-}
-
 torch::Tensor windows_of(const data::PpgDataset& dataset) { return lowering::to_torch(dataset.windows); }
 
 }  // namespace
@@ -294,7 +288,7 @@ TrainResult train_regressor(const graph::Graph& model, const data::PpgDataset& t
   };
   objective.report = [&](EpochReport& report, double error_sum, int64_t samples, graph::GraphModule& module) {
     report.train_mae = error_sum / static_cast<double>(samples);
-    report.validation_mae = mae_of(predictions_of(module, validation_windows, 500), validation_set.bpm);
+    report.validation_mae = mean_absolute_error(predictions_of(module, validation_windows, 500), validation_set.bpm);
   };
   return fit(model, objective, options, callbacks);
 }
@@ -304,8 +298,14 @@ std::vector<float> predict(const graph::Graph& model, const data::PpgDataset& da
   return predictions_of(module, windows_of(dataset), batch);
 }
 
+double mean_absolute_error(std::span<const float> predicted, const std::vector<float>& reference) {
+  double sum = 0;
+  for (size_t i = 0; i < reference.size(); ++i) sum += std::abs(static_cast<double>(predicted[i]) - reference[i]);
+  return sum / static_cast<double>(std::max<size_t>(1, reference.size()));
+}
+
 double mean_absolute_error(const graph::Graph& model, const data::PpgDataset& dataset, int64_t batch) {
-  return mae_of(predict(model, dataset, batch), dataset.bpm);
+  return mean_absolute_error(predict(model, dataset, batch), dataset.bpm);
 }
 
 double classification_accuracy(const graph::Graph& model, const data::ImageDataset& dataset, int64_t batch) {

@@ -4,6 +4,7 @@
 // regression), and its accuracy or error measured.
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -87,5 +88,7 @@ TrainResult train_regressor(const graph::Graph& model, const data::PpgDataset& t
 std::vector<float> predict(const graph::Graph& model, const data::PpgDataset& dataset, int64_t batch = 500);
 // Mean absolute error of the predictions against the dataset's reference, in BPM.
 double mean_absolute_error(const graph::Graph& model, const data::PpgDataset& dataset, int64_t batch = 500);
+// The mean absolute error of predictions against their targets, in the targets' unit.
+double mean_absolute_error(std::span<const float> predicted, const std::vector<float>& reference);
 
 }  // namespace gos::train
