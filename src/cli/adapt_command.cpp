@@ -26,6 +26,7 @@ namespace {
 struct AdaptCommandOptions {
   std::string model;
   std::string backend = "mobile";
+  std::string precision = "fp32";
   std::string budget;
   double speedup = 0;
   double latency_ms = 0;
@@ -71,21 +72,24 @@ class StageReporter {
 void print_summary(const report::AdaptReport& report, const std::filesystem::path& out) {
   fmt::print("{}\n\n", report.verdict);
   const bool accuracy = report.metric == "accuracy";
-  fmt::print("{:<10} {:>10} {:>12} {:>14} {:>10}\n", "", accuracy ? "accuracy" : "MAE (BPM)", "median ms", "MACs", "params");
+  fmt::print("{:<16} {:>10} {:>12} {:>14} {:>10}\n", "", accuracy ? "accuracy" : "MAE (BPM)", "median ms", "MACs", "params");
   auto row = [&](const char* name, const report::ModelSummary& model) {
     // A run that found nothing to fine-tune spends no time measuring the unchanged model.
     std::string quality = "-";
     if (accuracy && model.accuracy) quality = fmt::format("{:.2f}%", *model.accuracy);
     if (!accuracy && model.mae) quality = fmt::format("{:.3f}", *model.mae);
-    fmt::print("{:<10} {:>10} {:>12.4f} {:>14} {:>10}\n", name, quality, model.median_ms, grouped(model.macs), grouped(model.params));
+    fmt::print("{:<16} {:>10} {:>12.4f} {:>14} {:>10}\n", name, quality, model.median_ms, grouped(model.macs), grouped(model.params));
   };
-  row("original", report.original);
-  row("adapted", report.adapted);
+  if (report.points.empty()) {
+    row("original", report.original);
+    row("adapted", report.adapted);
+  }
+  for (const auto& point : report.points) row(fmt::format("{} {}", point.model, point.precision).c_str(), point.summary);
   // With no attempt the adapted model is the original: nothing was measured side by side.
   const std::string how = report.attempts.empty() ? "the original, unchanged"
                                                   : fmt::format("measured side by side on {}, {} thread{}", report.backend,
                                                                 report.threads, report.threads == 1 ? "" : "s");
-  fmt::print("\nspeedup {:.2f}x ({}), {}\n", report.speedup, how,
+  fmt::print("\nspeedup {:.2f}x{} ({}), {}\n", report.speedup, report.points.empty() ? "" : " in int8 over the original's int8 form", how,
              accuracy ? fmt::format("accuracy drop {:+.2f} points", report.quality_drop)
                       : fmt::format("MAE increase {:+.3f} BPM", report.quality_drop));
   int changed = 0;
@@ -96,7 +100,8 @@ void print_summary(const report::AdaptReport& report, const std::filesystem::pat
     fmt::print("  {:<36} {:<40} {:.4f} -> {:.4f} ms\n", layer.node, layer.derivation, layer.latency_ms_before, layer.latency_ms_after);
   }
   for (const auto& note : report.notes) fmt::print("note: {}\n", note);
-  fmt::print("\nreport: {}  (and report.json, adapted.onnx, adapted.pt)\n", (out / "report.html").string());
+  fmt::print("\nreport: {}  (and report.json, adapted.onnx, adapted.pt{})\n", (out / "report.html").string(),
+             report.precision == "int8" ? ", adapted.int8.onnx, adapted.int8.pt" : "");
 }
 
 int run_adapt(AdaptCommandOptions options) {
@@ -105,6 +110,7 @@ int run_adapt(AdaptCommandOptions options) {
     throw search::SearchError("target '" + adapt.target + "' is not known; gos measures on this machine: use --target host");
   }
   adapt.backend = measure::backend_named(options.backend);
+  adapt.precision = measure::precision_named(options.precision);
   if (options.speedup != 0) adapt.speedup = options.speedup;
   if (options.latency_ms != 0) adapt.latency_ms = options.latency_ms;
   if (!options.budget.empty()) adapt.budget_seconds = search::parse_duration(options.budget);
@@ -171,6 +177,10 @@ Action add_adapt_command(CLI::App& app) {
   command->add_option("--data", a.data, "fashion-mnist, fashion-mnist:DIR, synthetic, synthetic:N or ppg:DIR")->capture_default_str();
   command->add_option("--target", a.target, "where latency is measured (host: this machine)")->capture_default_str();
   command->add_option("--backend", options->backend, "torch, mobile or ort")->capture_default_str();
+  command->add_option("--precision", options->precision,
+                      "fp32, or int8: the search in int8 (timed as the backend's int8 form runs, quantization-aware fine-tuning; mobile "
+                      "and ort), verified against the original's post-training int8 form")
+      ->capture_default_str();
   command->add_option("--threads", a.threads, "threads for latency (the target's cores)")->capture_default_str();
   auto* speedup = command->add_option("--speedup", options->speedup, "wanted measured speedup (default 2.5)");
   command->add_option("--latency-ms", options->latency_ms, "wanted whole-model latency instead of a speedup")->excludes(speedup);

@@ -124,8 +124,8 @@ int run_bench(const BenchCommandOptions& options) {
   const measure::Backend backend = measure::backend_named(options.backend);
   const graph::Graph model = load_model(options.model, /*allow_unsupported=*/false).graph;
   const measure::Precision precision = measure::precision_named(options.precision);
-  if (precision == measure::Precision::Int8 && options.per_op) {
-    throw std::invalid_argument("--per-op times operators in fp32 only so far; time the whole model in int8 without it");
+  if (precision == measure::Precision::Int8 && backend == measure::Backend::Torch) {
+    throw std::invalid_argument("int8 runs on mobile (quantized TorchScript) and ort (QDQ ONNX); torch has no int8 form: give --backend mobile or ort");
   }
   measure::BenchOptions bench{.threads = options.threads, .precision = precision, .budget_seconds = options.budget};
   measure::Timing whole, machine;
@@ -155,7 +155,7 @@ int run_bench(const BenchCommandOptions& options) {
       }
     }
     measure::LatencyCache cache(options.cache.empty() ? measure::default_cache_path() : std::filesystem::path(options.cache));
-    const measure::BenchOptions alone{.threads = options.threads, .min_runs = 20, .budget_seconds = 0.25};
+    const measure::BenchOptions alone{.threads = options.threads, .precision = precision, .min_runs = 20, .budget_seconds = 0.25};
     util::Progress progress("time each operator", static_cast<int64_t>(ops.size()), !options.json);
     auto timings = measure::measure_cached(cache, ops, backend, alone, &measured,
                                            [&](size_t done, size_t total) { progress.update_with_total(done, total); });

@@ -35,9 +35,23 @@ TEST_F(BenchCommand, Int8TimesTheQuantizedFormOfEachBackendAndTorchHasNone) {
   auto torch = run_gos({"bench", "resnet20", "--backend", "torch", "--precision", "int8"});
   EXPECT_EQ(torch.exit_code, 2);
   EXPECT_NE(torch.err.find("torch has no int8 form"), std::string::npos) << torch.err;
-  auto per_op = run_gos({"bench", "resnet20", "--precision", "int8", "--per-op", "--cache", cache_.string()});
-  EXPECT_EQ(per_op.exit_code, 2);
-  EXPECT_NE(per_op.err.find("--per-op times operators in fp32 only"), std::string::npos) << per_op.err;
+}
+
+TEST_F(BenchCommand, Int8PerOperatorTimingsAreCachedApartFromFp32Ones) {
+  for (const char* backend : {"mobile", "ort"}) {
+    auto per_op = [&](const char* precision) {
+      auto run = run_gos({"bench", "resnet20", "--backend", backend, "--precision", precision, "--per-op", "--budget", "0.1",
+                          "--cache", cache_.string(), "--json"});
+      EXPECT_EQ(run.exit_code, 0) << backend << ": " << run.err;
+      return run.exit_code == 0 ? nlohmann::json::parse(run.out) : nlohmann::json::object();
+    };
+    const auto first = per_op("int8");
+    ASSERT_TRUE(first.contains("ops")) << backend;
+    for (const auto& op : first.at("ops")) EXPECT_GT(op.at("median_ms").get<double>(), 0.0) << op.at("node");
+    EXPECT_GT(first.at("newly_measured_ops").get<int>(), 0);
+    EXPECT_EQ(per_op("int8").at("newly_measured_ops").get<int>(), 0) << "int8 timings are cached";
+    EXPECT_GT(per_op("fp32").at("newly_measured_ops").get<int>(), 0) << "fp32 timings are not int8 ones";
+  }
 }
 
 TEST_F(BenchCommand, JsonReportsTheStatisticsOfRepeatedRuns) {

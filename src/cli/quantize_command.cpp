@@ -12,12 +12,10 @@
 #include "cli/commands.h"
 #include "cli/format.h"
 #include "cli/model_source.h"
-#include "graph/onnx_export.h"
-#include "graph/ort_runner.h"
-#include "graph/torchscript_export.h"
 #include "measure/measure.h"
 #include "quant/quant.h"
 #include "search/adapt_task.h"
+#include "search/int8.h"
 #include "util/progress.h"
 #include "util/scratch_folder.h"
 #include "util/writable_folder.h"
@@ -45,15 +43,6 @@ void check_output_fits(const graph::Graph& model, const search::AdaptTask& task,
   if (regression ? output != graph::Shape{1, 1} : output.size() != 2) {
     throw graph::GraphError(path + " writes " + shape_text(output) + (regression ? "; a pulse-rate model writes [1,1]" : "; a classifier writes [1,classes]"));
   }
-}
-
-// Each model's outputs on the test samples, run the way the backend runs the file.
-double quality_on(const std::filesystem::path& file, const graph::Graph& model, const search::AdaptTask& task, measure::Backend backend) {
-  const std::string input = model.inputs.at(0).name, output = model.outputs.at(0).name;
-  if (backend == measure::Backend::Ort) {
-    return task.test_quality_of(graph::run_onnx_runtime(file, {{input, task.test_inputs()}}, {.threads = 2}).at(output));
-  }
-  return task.test_quality_of(quant::run_torchscript(file, task.test_inputs()));
 }
 
 int run_quantize(const QuantizeOptions& options) {
@@ -84,17 +73,12 @@ int run_quantize(const QuantizeOptions& options) {
   quant::write_quantized_torchscript(model, plan, script_path);
   util::ScratchFolder scratch("gos-quantize");
   const bool on_ort = backend == measure::Backend::Ort;
-  const std::filesystem::path fp32_path = scratch.path() / (on_ort ? "model.fp32.onnx" : "model.fp32.pt");
-  if (on_ort) {
-    graph::write_onnx(model, fp32_path);
-  } else {
-    graph::export_torchscript(model, fp32_path.string(), /*optimise_for_mobile=*/backend == measure::Backend::Mobile);
-  }
+  const std::filesystem::path fp32_path = search::write_fp32_file(model, backend, scratch.path() / "model.fp32");
   const std::filesystem::path& int8_path = on_ort ? onnx_path : script_path;
 
   progress.update(1, fmt::format("{} of the test split on {}, fp32 and int8", task->metric_name(), options.backend));
-  const double fp32_score = quality_on(fp32_path, model, *task, backend);
-  const double int8_score = quality_on(int8_path, model, *task, backend);
+  const double fp32_score = search::file_test_quality(fp32_path, model, *task, backend);
+  const double int8_score = search::file_test_quality(int8_path, model, *task, backend);
 
   progress.update(2, "timing fp32 and int8 side by side (batch 1)");
   const auto [fp32_timing, int8_timing] =

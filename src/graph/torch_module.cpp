@@ -121,7 +121,13 @@ std::map<std::string, torch::Tensor> GraphModule::forward_values(const std::vect
       auto found = values.find(input);
       node_inputs.push_back(found != values.end() ? found->second : constants_.at(input));
     }
-    values[node.outputs.at(0)] = runtime.op->forward(node_inputs, runtime.weights);
+    if (weight_hook_) {
+      std::map<std::string, torch::Tensor> weights;
+      for (const auto& [name, tensor] : runtime.weights) weights[name] = weight_hook_(node.name, name, tensor);
+      values[node.outputs.at(0)] = runtime.op->forward(node_inputs, weights);
+    } else {
+      values[node.outputs.at(0)] = runtime.op->forward(node_inputs, runtime.weights);
+    }
     hooked(node.outputs.at(0));
   }
   return values;

@@ -42,6 +42,11 @@ class GraphModule : public torch::nn::Module {
   // value name: what fake quantization rounds (quant/quant.h). Empty: values pass unchanged.
   using ValueHook = std::function<torch::Tensor(const std::string& value, const torch::Tensor& tensor)>;
   void set_value_hook(ValueHook hook) { value_hook_ = std::move(hook); }
+  // Applied to a compute node's learned tensors each time the node runs, by node and weight name
+  // (the registered parameters stay as they are and receive the gradients through it): what
+  // quantization-aware training rounds. Empty: weights pass unchanged.
+  using WeightHook = std::function<torch::Tensor(const std::string& node, const std::string& weight, const torch::Tensor& tensor)>;
+  void set_weight_hook(WeightHook hook) { weight_hook_ = std::move(hook); }
 
  private:
   struct NodeRuntime {
@@ -58,6 +63,7 @@ class GraphModule : public torch::nn::Module {
   std::vector<NodeRuntime> nodes_;
   std::map<std::string, torch::Tensor> constants_;
   ValueHook value_hook_;
+  WeightHook weight_hook_;
 };
 
 }  // namespace gos::graph

@@ -263,7 +263,7 @@ std::vector<Timing> measure_cached(LatencyCache& cache, const std::vector<OpToMe
   std::vector<std::pair<size_t, size_t>> waiting;  // (operator, its entry in unswept)
   size_t total = 0;
   for (size_t i = 0; i < ops.size(); ++i) {
-    CacheKey key{cache_name(backend), options.threads, machine, ops[i].op.canonical_key()};
+    CacheKey key{cache_name(backend, options.precision), options.threads, machine, ops[i].op.canonical_key()};
     if (auto found = complete.find(key.op); found != complete.end()) {
       timings[i] = found->second;
       continue;
@@ -316,7 +316,7 @@ std::vector<Timing> measure_cached(LatencyCache& cache, const std::vector<OpToMe
 std::vector<Timing> measure_nodes_cached(LatencyCache& cache, const graph::Graph& model,
                                          const std::vector<const graph::Node*>& nodes, Backend backend,
                                          const BenchOptions& options, size_t* measured) {
-  const CacheKey scope{cache_name(backend), options.threads, machine_fingerprint(), ""};
+  const CacheKey scope{cache_name(backend, options.precision), options.threads, machine_fingerprint(), ""};
   std::vector<std::string> names;
   std::map<std::string, Timing> known;         // by blob name
   std::map<std::string, size_t> to_time_at;    // by blob name: index into to_time

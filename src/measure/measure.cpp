@@ -262,27 +262,59 @@ Precision precision_named(std::string_view name) {
   throw MeasureError("unknown precision '" + std::string(name) + "' (fp32 or int8)");
 }
 
+std::string_view to_string(Precision precision) { return precision == Precision::Int8 ? "int8" : "fp32"; }
+
+std::string cache_name(Backend backend, Precision precision) {
+  return precision == Precision::Int8 ? cache_name(backend) + "+int8@1" : cache_name(backend);
+}
+
 namespace {
 
 // The model as the backend runs it in int8, written into `folder`: the QDQ ONNX file on ort, the
-// quantized TorchScript on mobile, calibrated on random inputs in [0, 1).
-std::filesystem::path write_int8(const graph::Graph& model, Backend backend, const ScratchFolder& folder, const std::string& name) {
+// quantized TorchScript on mobile, calibrated on random inputs in [0, 1). An operator `alone`
+// reads and writes int8 as it does between two others inside a model: its output quantized too,
+// and on mobile its inputs handed over quantized and its output left so.
+struct Int8File {
+  std::filesystem::path path;
+  quant::QuantPlan plan;
+};
+
+Int8File write_int8(const graph::Graph& model, Backend backend, const ScratchFolder& folder, const std::string& name,
+                    bool alone = false) {
   if (backend == Backend::Torch) throw MeasureError("int8 runs on mobile (quantized TorchScript) and ort (QDQ ONNX); torch has no int8 form");
   const graph::Graph form = quant::quantizable_form(model);
-  if (form.inputs.size() != 1) throw MeasureError("int8 timing takes models with one input; this one has " + std::to_string(form.inputs.size()));
-  auto shape = form.inputs[0].shape;
-  shape[0] = 16;
-  ir::Tensor samples(shape);
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> uniform(0, 1);
-  for (float& value : samples.data) value = uniform(rng);
-  const quant::QuantPlan plan = quant::plan_quantization(form, quant::calibrate(form, samples));
-  if (backend == Backend::Ort) {
-    quant::write_qdq_onnx(form, plan, folder.file(name + ".int8.onnx"));
-    return folder.file(name + ".int8.onnx");
+  std::vector<ir::Tensor> samples;
+  for (const auto& input : form.inputs) {
+    auto shape = input.shape;
+    shape[0] = 16;
+    ir::Tensor batch(shape);
+    for (float& value : batch.data) value = uniform(rng);
+    samples.push_back(std::move(batch));
   }
-  quant::write_quantized_torchscript(form, plan, folder.file(name + ".int8.pt"));
-  return folder.file(name + ".int8.pt");
+  Int8File file{folder.file(name + (backend == Backend::Ort ? ".int8.onnx" : ".int8.pt")),
+                quant::plan_quantization(form, quant::calibrate_inputs(form, samples), alone)};
+  // Written once: a second pass over the same operator loads the file again.
+  if (std::filesystem::exists(file.path)) return file;
+  if (backend == Backend::Ort) {
+    quant::write_qdq_onnx(form, file.plan, file.path);
+  } else {
+    quant::write_quantized_torchscript(form, file.plan, file.path, /*int8_io=*/alone);
+  }
+  return file;
+}
+
+// Inputs as an int8 operator alone on mobile reads them: quantized at the plan's scale where planned.
+std::vector<torch::Tensor> quantized_where_planned(const graph::Graph& graph, const quant::QuantPlan& plan, std::vector<torch::Tensor> tensors) {
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    auto found = plan.activations.find(graph.inputs[i].name);
+    if (found == plan.activations.end()) continue;
+    const auto format = tensors[i].dim() == 4 && tensors[i].is_contiguous(torch::MemoryFormat::ChannelsLast) ? torch::MemoryFormat::ChannelsLast
+                                                                                                             : torch::MemoryFormat::Contiguous;
+    tensors[i] = torch::quantize_per_tensor(tensors[i], found->second.scale, found->second.zero_point, torch::kQUInt8).contiguous(format);
+  }
+  return tensors;
 }
 
 Timing ort_file_timing(const std::filesystem::path& path, const std::vector<graph::Value>& inputs, const BenchOptions& options) {
@@ -296,7 +328,7 @@ Timing ort_file_timing(const std::filesystem::path& path, const std::vector<grap
 Timing bench_model(const graph::Graph& model, Backend backend, const BenchOptions& options) {
   ScratchFolder folder;
   if (options.precision == Precision::Int8) {
-    const auto path = write_int8(model, backend, folder, "model");
+    const auto path = write_int8(model, backend, folder, "model").path;
     if (backend == Backend::Ort) return ort_file_timing(path, model.inputs, options);
     ThreadScope threads(options.threads);
     return time_runs(file_runner(path, channels_last(random_inputs(model.inputs))), options);
@@ -312,42 +344,59 @@ Timing bench_model(const graph::Graph& model, Backend backend, const BenchOption
 
 namespace {
 
-// Runs alternate (A, B, A, B, ...), so that both see the same machine load.
-std::pair<Timing, Timing> time_interleaved(const Runner& run_a, const Runner& run_b, const BenchOptions& options) {
-  for (int i = 0; i < options.warmup; ++i) run_a(), run_b();
-  std::vector<double> times_a, times_b;
-  const auto start = Clock::now();
-  while (static_cast<int>(times_a.size()) < options.max_runs &&
-         (static_cast<int>(times_a.size()) < options.min_runs || milliseconds_since(start) < 2000 * options.budget_seconds)) {
-    auto begin = Clock::now();
-    run_a();
-    times_a.push_back(milliseconds_since(begin));
-    begin = Clock::now();
-    run_b();
-    times_b.push_back(milliseconds_since(begin));
+// Runs alternate (A, B, C, A, B, C, ...), so that all see the same machine load.
+std::vector<Timing> time_interleaved(const std::vector<Runner>& runners, const BenchOptions& options) {
+  for (int i = 0; i < options.warmup; ++i) {
+    for (const auto& run : runners) run();
   }
-  return {summarise(times_a), summarise(times_b)};
+  std::vector<std::vector<double>> times(runners.size());
+  const auto start = Clock::now();
+  const double budget_ms = 1000 * options.budget_seconds * static_cast<double>(runners.size());
+  while (static_cast<int>(times[0].size()) < options.max_runs &&
+         (static_cast<int>(times[0].size()) < options.min_runs || milliseconds_since(start) < budget_ms)) {
+    for (size_t i = 0; i < runners.size(); ++i) {
+      const auto begin = Clock::now();
+      runners[i]();
+      times[i].push_back(milliseconds_since(begin));
+    }
+  }
+  std::vector<Timing> timings;
+  for (auto& runs : times) timings.push_back(summarise(std::move(runs)));
+  return timings;
+}
+
+std::pair<Timing, Timing> time_interleaved(const Runner& run_a, const Runner& run_b, const BenchOptions& options) {
+  const auto timings = time_interleaved(std::vector<Runner>{run_a, run_b}, options);
+  return {timings[0], timings[1]};
 }
 
 // ONNX Runtime runs one model's repetitions after the other's, so alternate short rounds; p10 and
 // p90 are over the rounds' medians.
+std::vector<Timing> ort_interleaved(const std::vector<graph::OrtRun>& runs, const BenchOptions& options) {
+  constexpr int kRounds = 5;
+  std::vector<std::vector<double>> medians(runs.size());
+  std::vector<int> repeats(runs.size(), 0);
+  for (int round = 0; round < kRounds; ++round) {
+    auto results = graph::run_onnx_runtime(runs, ort_options(options, kRounds));
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (!results[i].error.empty()) throw MeasureError("ONNX Runtime could not run a model: " + results[i].error);
+      medians[i].push_back(results[i].timing->median_ms);
+      repeats[i] += results[i].timing->repeat;
+    }
+  }
+  std::vector<Timing> timings;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    Timing summary = summarise(medians[i]);
+    summary.runs = repeats[i];
+    timings.push_back(summary);
+  }
+  return timings;
+}
+
 std::pair<Timing, Timing> ort_interleaved(const std::filesystem::path& a, const std::filesystem::path& b, const ir::TensorMap& inputs_a,
                                           const ir::TensorMap& inputs_b, const BenchOptions& options) {
-  constexpr int kRounds = 5;
-  std::vector<double> medians_a, medians_b;
-  Timing ta, tb;
-  for (int round = 0; round < kRounds; ++round) {
-    auto results = graph::run_onnx_runtime({{a, inputs_a}, {b, inputs_b}}, ort_options(options, kRounds));
-    for (const auto& result : results) {
-      if (!result.error.empty()) throw MeasureError("ONNX Runtime could not run a model: " + result.error);
-    }
-    medians_a.push_back(results[0].timing->median_ms);
-    medians_b.push_back(results[1].timing->median_ms);
-    ta.runs += results[0].timing->repeat;
-    tb.runs += results[1].timing->repeat;
-  }
-  Timing sa = summarise(medians_a), sb = summarise(medians_b);
-  return {{sa.median_ms, sa.p10_ms, sa.p90_ms, ta.runs}, {sb.median_ms, sb.p10_ms, sb.p90_ms, tb.runs}};
+  const auto timings = ort_interleaved({{a, inputs_a}, {b, inputs_b}}, options);
+  return {timings[0], timings[1]};
 }
 
 }  // namespace
@@ -359,7 +408,8 @@ std::pair<Timing, Timing> bench_models_interleaved(const graph::Graph& a, const 
     if (a.inputs.size() != 1 || b.inputs.size() != 1 || a.inputs[0].shape != b.inputs[0].shape) {
       throw MeasureError("int8 models timed side by side must read one input of the same shape");
     }
-    return bench_files_interleaved(write_int8(a, backend, folder, "a"), write_int8(b, backend, folder, "b"), a.inputs, backend, options);
+    return bench_files_interleaved(write_int8(a, backend, folder, "a").path, write_int8(b, backend, folder, "b").path, a.inputs, backend,
+                                   options);
   }
   if (backend == Backend::Ort) {
     ScratchFolder folder;
@@ -385,6 +435,22 @@ std::pair<Timing, Timing> bench_files_interleaved(const std::filesystem::path& a
   return time_interleaved(file_runner(a, tensors), file_runner(b, tensors), options);
 }
 
+std::vector<Timing> bench_files_side_by_side(const std::vector<std::filesystem::path>& files, const std::vector<graph::Value>& inputs,
+                                             Backend backend, const BenchOptions& options) {
+  if (files.empty()) return {};
+  if (backend == Backend::Ort) {
+    const auto map = random_input_map(inputs);
+    std::vector<graph::OrtRun> runs;
+    for (const auto& file : files) runs.push_back({file, map});
+    return ort_interleaved(runs, options);
+  }
+  ThreadScope threads(options.threads);
+  const auto tensors = channels_last(random_inputs(inputs));
+  std::vector<Runner> runners;
+  for (const auto& file : files) runners.push_back(file_runner(file, tensors));
+  return time_interleaved(runners, options);
+}
+
 namespace {
 
 // One-node graphs timed by their kernels in ONNX Runtime, all in one process.
@@ -393,8 +459,14 @@ std::vector<Timing> ort_kernel_timings(const std::vector<graph::Graph>& graphs, 
   ScratchFolder folder;
   std::vector<graph::OrtRun> runs;
   for (size_t i = 0; i < graphs.size(); ++i) {
-    auto path = folder.file("op" + std::to_string(i) + ".onnx");
-    graph::write_onnx(graphs[i], path);
+    const std::string name = "op" + std::to_string(i);
+    std::filesystem::path path;
+    if (options.precision == Precision::Int8) {
+      path = write_int8(graphs[i], Backend::Ort, folder, name, /*alone=*/true).path;
+    } else {
+      path = folder.file(name + ".onnx");
+      graph::write_onnx(graphs[i], path);
+    }
     runs.push_back({path, random_input_map(graphs[i].inputs)});
   }
   // An operator's time is its kernels' time from ONNX Runtime's profiler: a run through Node.js
@@ -454,7 +526,14 @@ std::vector<Timing> bench_ops(const std::vector<OpToMeasure>& ops, Backend backe
   return two_pass_timings(
       ops.size(),
       [&](size_t i, const ScratchFolder& folder) {
-        return backend == Backend::Torch ? op_runner(ops[i]) : op_mobile_runner(ops[i], folder, "op" + std::to_string(i));
+        const std::string name = "op" + std::to_string(i);
+        if (options.precision == Precision::Int8) {
+          const graph::Graph single = single_op_graph(ops[i].op, ops[i].weights);
+          const Int8File file = write_int8(single, backend, folder, name, /*alone=*/true);
+          const graph::Graph form = quant::quantizable_form(single);
+          return file_runner(file.path, quantized_where_planned(form, file.plan, as_handed_over(ops[i].op, random_inputs(single.inputs))));
+        }
+        return backend == Backend::Torch ? op_runner(ops[i]) : op_mobile_runner(ops[i], folder, name);
       },
       options, on_progress);
 }
@@ -464,7 +543,13 @@ std::vector<Timing> bench_graphs_alone(const std::vector<graph::Graph>& graphs, 
   return two_pass_timings(
       graphs.size(),
       [&](size_t i, const ScratchFolder& folder) {
-        return backend == Backend::Torch ? torch_runner(graphs[i]) : model_mobile_runner(graphs[i], folder, "node" + std::to_string(i));
+        const std::string name = "node" + std::to_string(i);
+        if (options.precision == Precision::Int8) {
+          const Int8File file = write_int8(graphs[i], backend, folder, name, /*alone=*/true);
+          return file_runner(file.path, quantized_where_planned(quant::quantizable_form(graphs[i]), file.plan,
+                                                                channels_last(random_inputs(graphs[i].inputs))));
+        }
+        return backend == Backend::Torch ? torch_runner(graphs[i]) : model_mobile_runner(graphs[i], folder, name);
       },
       options, {});
 }

@@ -46,10 +46,16 @@ std::string cache_name(Backend backend);
 // quantized TorchScript on mobile, the QDQ ONNX file on ort; torch has no int8 form).
 enum class Precision { Fp32, Int8 };
 Precision precision_named(std::string_view name);  // "fp32" or "int8"; throws MeasureError otherwise
+std::string_view to_string(Precision precision);
+// The latency cache's name for timings in `precision`: int8 ones are kept apart from fp32 ones
+// ("mobile@6+int8@1"), as a backend's int8 kernels rank operators differently.
+std::string cache_name(Backend backend, Precision precision);
 
 struct BenchOptions {
   int threads = 1;
-  Precision precision = Precision::Fp32;  // whole models (bench_model, bench_models_interleaved)
+  // int8: every model and operator timed as its int8 form runs (quant/quant.h), calibrated on
+  // random inputs in [0, 1): scales set the values, not the work.
+  Precision precision = Precision::Fp32;
   int warmup = 10;            // untimed runs first
   int min_runs = 20;          // timed runs: at least this many,
   int max_runs = 2000;        // at most this many,
@@ -87,8 +93,13 @@ std::pair<Timing, Timing> bench_models_interleaved(const graph::Graph& a, const 
 std::pair<Timing, Timing> bench_files_interleaved(const std::filesystem::path& a, const std::filesystem::path& b,
                                                   const std::vector<graph::Value>& inputs, Backend backend,
                                                   const BenchOptions& options = {});
+// Any number of saved files (all TorchScript or all ONNX, reading the same inputs) timed side by
+// side the same way, one run of each in turn.
+std::vector<Timing> bench_files_side_by_side(const std::vector<std::filesystem::path>& files, const std::vector<graph::Value>& inputs,
+                                             Backend backend, const BenchOptions& options = {});
 
-// One operator alone at its declared shapes.
+// One operator alone at its declared shapes (in int8: quantized on the way in and dequantized on
+// the way out, which its original and every candidate of it pay alike).
 struct OpToMeasure {
   ir::OpExpr op;
   ir::TensorMap weights;  // params by name (values do not change latency, shapes do)

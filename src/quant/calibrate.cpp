@@ -5,6 +5,7 @@
 
 #include "graph/torch_module.h"
 #include "lowering/torch_lowering.h"
+#include "quant/fake_quant.h"
 #include "quant/quant.h"
 #include "quant/weight_axes.h"
 
@@ -37,6 +38,16 @@ void check_fits(const graph::Graph& graph, const ir::Tensor& images) {
 
 torch::Tensor rows(const torch::Tensor& all, int64_t begin, int64_t end) { return all.slice(0, begin, end); }
 
+// Every floating value's range over the batches, widened batch by batch.
+void record_ranges(const std::map<std::string, torch::Tensor>& values, Calibration& calibration) {
+  for (const auto& [name, tensor] : values) {
+    if (!tensor.is_floating_point() || tensor.numel() == 0) continue;
+    const auto low = tensor.min().item<float>(), high = tensor.max().item<float>();
+    auto [found, fresh] = calibration.ranges.try_emplace(name, Range{low, high});
+    if (!fresh) found->second = {std::min(found->second.min, low), std::max(found->second.max, high)};
+  }
+}
+
 }  // namespace
 
 Calibration calibrate(const graph::Graph& graph, const ir::Tensor& images, int64_t batch) {
@@ -48,33 +59,29 @@ Calibration calibrate(const graph::Graph& graph, const ir::Tensor& images, int64
   Calibration calibration;
   calibration.images = all.size(0);
   for (int64_t begin = 0; begin < all.size(0); begin += batch) {
-    const auto values = module->forward_values({rows(all, begin, std::min(all.size(0), begin + batch))});
-    for (const auto& [name, tensor] : values) {
-      if (!tensor.is_floating_point() || tensor.numel() == 0) continue;
-      const auto low = tensor.min().item<float>(), high = tensor.max().item<float>();
-      auto [found, fresh] = calibration.ranges.try_emplace(name, Range{low, high});
-      if (!fresh) found->second = {std::min(found->second.min, low), std::max(found->second.max, high)};
-    }
+    record_ranges(module->forward_values({rows(all, begin, std::min(all.size(0), begin + batch))}), calibration);
   }
   return calibration;
 }
 
-ir::Tensor fake_quantized_forward(const graph::Graph& graph, const QuantPlan& plan, const ir::Tensor& input) {
-  graph::Graph rounded = graph;
-  std::map<std::string, bool> int8;
-  for (const auto& node : plan.nodes) int8[node.node] = node.int8;
-  for (auto& node : rounded.nodes) {
-    if (node.is_compute() && int8[node.name]) node.weights = int8_rounded_weights(*node.op, std::move(node.weights));
+Calibration calibrate_inputs(const graph::Graph& graph, const std::vector<ir::Tensor>& inputs) {
+  if (inputs.size() != graph.inputs.size() || inputs.empty()) {
+    throw QuantError("calibration needs one batch per model input (" + std::to_string(graph.inputs.size()) + "), got " +
+                     std::to_string(inputs.size()));
   }
   torch::NoGradGuard no_grad;
-  auto module = std::make_shared<graph::GraphModule>(rounded);
+  auto module = std::make_shared<graph::GraphModule>(graph);
   module->eval();
-  module->set_value_hook([&plan](const std::string& value, const torch::Tensor& tensor) {
-    auto found = plan.activations.find(value);
-    if (found == plan.activations.end()) return tensor;
-    return torch::fake_quantize_per_tensor_affine(tensor, found->second.scale, found->second.zero_point, 0, 255);
-  });
-  return lowering::from_torch(module->forward(lowering::to_torch(input)));
+  std::vector<torch::Tensor> tensors;
+  for (const auto& input : inputs) tensors.push_back(lowering::to_torch(input));
+  Calibration calibration;
+  calibration.images = tensors[0].size(0);
+  record_ranges(module->forward_values(tensors), calibration);
+  return calibration;
+}
+
+ir::Tensor fake_quantized_forward(const graph::Graph& graph, const QuantPlan& plan, const ir::Tensor& input) {
+  return fake_quantized_outputs(graph, plan, input);
 }
 
 }  // namespace gos::quant

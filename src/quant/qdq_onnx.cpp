@@ -74,6 +74,10 @@ class QdqRewriter {
       *graph_.add_node() = node;
       for (const auto& output : node.output()) quantize_value(output);
     }
+    // A quantized graph output (an operator timed alone) is handed out as its dequantized value.
+    for (auto& output : *graph_.mutable_output()) {
+      if (auto found = dequantized_.find(output.name()); found != dequantized_.end()) output.set_name(found->second);
+    }
     remove_unread_nodes();
   }
 

@@ -68,7 +68,7 @@ int QuantPlan::int8_nodes() const {
   return static_cast<int>(std::count_if(nodes.begin(), nodes.end(), [](const NodePrecision& node) { return node.int8; }));
 }
 
-QuantPlan plan_quantization(const graph::Graph& graph, const Calibration& calibration) {
+QuantPlan plan_quantization(const graph::Graph& graph, const Calibration& calibration, bool quantize_outputs) {
   QuantPlan plan;
   plan.calibration_images = calibration.images;
   std::set<std::string> int8_node_values;  // values an int8 compute node reads or writes
@@ -89,9 +89,12 @@ QuantPlan plan_quantization(const graph::Graph& graph, const Calibration& calibr
   for (const auto& output : graph.outputs) outputs.insert(output.name);
   const auto readers = graph::reader_counts(graph);
   for (const auto& [value, range] : calibration.ranges) {
-    if (outputs.count(value) || graph.constants.count(value) || !int8_node_values.count(value)) continue;
-    auto read = readers.find(value);
-    if (read == readers.end() || read->second == 0) continue;
+    if (graph.constants.count(value) || !int8_node_values.count(value)) continue;
+    if (outputs.count(value)) {
+      if (!quantize_outputs) continue;
+    } else if (auto read = readers.find(value); read == readers.end() || read->second == 0) {
+      continue;
+    }
     plan.activations[value] = uint8_quantization(range);
   }
   return plan;

@@ -77,12 +77,17 @@ struct QuantPlan {
 
 // The values to quantize (calibrated, read or written by an int8 node, not a graph output) and
 // each compute node's precision. `graph` in its quantizable_form, as calibrated.
-QuantPlan plan_quantization(const graph::Graph& graph, const Calibration& calibration);
+// With `quantize_outputs`, graph outputs written by int8 nodes are quantized too (and handed out
+// dequantized): an operator timed alone as it runs inside a model, writing int8 for the next.
+QuantPlan plan_quantization(const graph::Graph& graph, const Calibration& calibration, bool quantize_outputs = false);
 
 // Runs `graph` (quantizable_form) over `images` ([N, ...] at the graph's input shape) in
 // batches with libtorch and records every value's range. Throws QuantError when the images do
 // not fit the graph's single input.
 Calibration calibrate(const graph::Graph& graph, const ir::Tensor& images, int64_t batch = 64);
+// The same over a graph of any number of inputs, one batch [N, ...] per input in order: what
+// timing an operator alone calibrates on (random inputs).
+Calibration calibrate_inputs(const graph::Graph& graph, const std::vector<ir::Tensor>& inputs);
 
 // The graph as every quantized form computes it: batch norms folded, and each compute node of
 // several statements (a candidate's depthwise and 1x1 convolutions) split into a node per
@@ -110,7 +115,10 @@ void write_qdq_onnx(const graph::Graph& graph, const QuantPlan& plan, const std:
 // them), so the module computes what fake_quantized_forward computes. Frozen, written with
 // Module::save; load it with torch::jit::load after use_platform_quantized_engine(). Throws
 // graph::GraphError.
-void write_quantized_torchscript(const graph::Graph& graph, const QuantPlan& plan, const std::filesystem::path& path);
+// With `int8_io`, planned graph inputs arrive as quint8 tensors at their planned scale and planned
+// outputs leave quantized: an operator timed alone as it runs between two others inside a model.
+void write_quantized_torchscript(const graph::Graph& graph, const QuantPlan& plan, const std::filesystem::path& path,
+                                 bool int8_io = false);
 
 // Sets libtorch's quantized engine to the platform's: QNNPACK on ARM (PyTorch Mobile's), oneDNN on
 // x86 (Debian's libtorch has no FBGEMM; its QNNPACK runs there on slow generic kernels). The engine

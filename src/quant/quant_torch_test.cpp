@@ -13,6 +13,9 @@
 #include "graph/torch_test_graphs.h"
 #include <torch/script.h>
 #include "ir/ops.h"
+#include "graph/torch_module.h"
+#include "lowering/torch_lowering.h"
+#include "quant/fake_quant.h"
 #include "quant/quant.h"
 #include "util/scratch_folder.h"
 #include "zoo/zoo.h"
@@ -173,6 +176,40 @@ TEST(Int8, CalibrationDataThatDoesNotFitTheModelIsRefusedSayingSo) {
   } catch (const QuantError& error) {
     EXPECT_NE(std::string(error.what()).find("[1,3,32,32] per sample but the model reads [1,1,28,28]"), std::string::npos) << error.what();
   }
+}
+
+// Quantization-aware training's module computes what the reference computes, and still trains:
+// the rounding passes gradients straight through to every weight.
+TEST(FakeQuantize, TheTrainingModuleComputesTheReferenceAndPassesGradients) {
+  const graph::Graph model = quantizable_form(zoo::inference_graph("resnet20", 7));
+  const auto& shape = model.inputs.at(0).shape;
+  const QuantPlan plan = plan_quantization(model, calibrate(model, random_inputs(shape, 64, 1)));
+  const ir::Tensor inputs = random_inputs(shape, 8, 2);
+  const auto reference = fake_quantized_outputs(model, plan, inputs);
+
+  graph::GraphModule module(model);
+  fake_quantize(module, model, plan, /*observe=*/false);
+  module.eval();
+  torch::Tensor evaluated;
+  {
+    torch::NoGradGuard no_grad;
+    evaluated = module.forward(lowering::to_torch(inputs));
+  }
+  const auto expected = lowering::to_torch(reference);
+  const double magnitude = expected.abs().max().item<double>();
+  EXPECT_LE((evaluated - expected).abs().max().item<double>(), kTolerance * magnitude)
+      << "the hooks round as the reference's pre-rounded weights and value grid do";
+
+  graph::GraphModule trained(model);
+  fake_quantize(trained, model, plan, /*observe=*/true);
+  trained.train();
+  trained.forward(lowering::to_torch(inputs)).pow(2).sum().backward();
+  int with_gradient = 0, parameters = 0;
+  for (const auto& parameter : trained.parameters()) {
+    ++parameters;
+    with_gradient += parameter.grad().defined() && parameter.grad().abs().sum().item<double>() > 0;
+  }
+  EXPECT_EQ(with_gradient, parameters) << "every weight gets a gradient through the fake quantization";
 }
 
 }  // namespace

@@ -51,7 +51,7 @@ struct Attribute {
 
 class QuantizedScripter {
  public:
-  QuantizedScripter(const graph::Graph& graph, const QuantPlan& plan) : graph_(graph), plan_(plan) {
+  QuantizedScripter(const graph::Graph& graph, const QuantPlan& plan, bool int8_io) : graph_(graph), plan_(plan), int8_io_(int8_io) {
     for (const auto& node : plan.nodes) int8_[node.node] = node.int8;
   }
 
@@ -59,7 +59,7 @@ class QuantizedScripter {
     std::string forward = "def forward(self";
     for (const auto& input : graph_.inputs) {
       forward += ", " + local(input.name);
-      quantized_[input.name] = false;
+      quantized_[input.name] = int8_io_ && planned(input.name);
     }
     forward += "):\n";
     for (size_t index = 0; index < graph_.nodes.size(); ++index) {
@@ -71,7 +71,7 @@ class QuantizedScripter {
       }
     }
     std::vector<std::string> outputs;
-    for (const auto& output : graph_.outputs) outputs.push_back(fp32(output.name));
+    for (const auto& output : graph_.outputs) outputs.push_back(int8_io_ && quantized_.at(output.name) ? local(output.name) : fp32(output.name));
     body_ += "    return " + (outputs.size() == 1 ? outputs[0] : "(" + fmt::format("{}", fmt::join(outputs, ", ")) + ")") + "\n";
     return {methods_ + forward + body_, std::move(attributes_)};
   }
@@ -224,6 +224,7 @@ class QuantizedScripter {
 
   const graph::Graph& graph_;
   const QuantPlan& plan_;
+  const bool int8_io_;
   std::map<std::string, bool> int8_;
   std::string methods_, body_;
   std::vector<Attribute> attributes_;
@@ -250,10 +251,10 @@ std::string platform_quantized_engine() {
 #endif
 }
 
-void write_quantized_torchscript(const graph::Graph& graph, const QuantPlan& plan, const std::filesystem::path& path) {
+void write_quantized_torchscript(const graph::Graph& graph, const QuantPlan& plan, const std::filesystem::path& path, bool int8_io) {
   try {
     use_platform_quantized_engine();
-    auto [source, attributes] = QuantizedScripter(graph, plan).script();
+    auto [source, attributes] = QuantizedScripter(graph, plan, int8_io).script();
     torch::jit::Module module("gos_int8_" + graph::detail::torch_identifier(graph.name));
     for (const auto& attribute : attributes) {
       if (attribute.value.isTensor()) {

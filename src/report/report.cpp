@@ -290,6 +290,15 @@ nlohmann::json to_json(const AdaptReport& report) {
       {"notes", report.notes},
       {"finished_at", report.finished_at},
   };
+  if (report.precision != "fp32") {
+    out["precision"] = report.precision;
+    out["points"] = array_to_json(report.points, [](const PrecisionPoint& point) {
+      json j = summary_to_json(point.summary);
+      j["model"] = point.model;
+      j["precision"] = point.precision;
+      return j;
+    });
+  }
   if (report.machine_load) {
     out["machine_load"] = *report.machine_load;
     out["machine_cores"] = report.machine_cores;
@@ -317,6 +326,13 @@ AdaptReport from_json(const nlohmann::json& json) {
   report.target_speedup = in.optional_number("target_speedup");
   report.target_latency_ms = in.optional_number("target_latency_ms");
   report.max_quality_drop = in.number("max_quality_drop");
+  if (json.contains("precision")) {
+    report.precision = in.text("precision");
+    report.points = in.array<PrecisionPoint>("points", [](const nlohmann::json& object, const std::string& path) {
+      ObjectReader point(object, path);
+      return PrecisionPoint{point.text("model"), point.text("precision"), summary_from_json(point)};
+    });
+  }
   report.original = summary_from_json(in.object("original"));
   report.adapted = summary_from_json(in.object("adapted"));
   report.speedup = in.number("speedup");

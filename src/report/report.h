@@ -74,6 +74,13 @@ struct StageTime {
   double seconds = 0;
 };
 
+// In an int8 run, one of the four models timed side by side and scored on the test set.
+struct PrecisionPoint {
+  std::string model;      // "original" or "adapted"
+  std::string precision;  // "fp32" or "int8"
+  ModelSummary summary;
+};
+
 struct AdaptReport {
   // What was run.
   std::string model;    // the MODEL argument
@@ -93,6 +100,12 @@ struct AdaptReport {
   std::optional<double> target_latency_ms;
   double max_quality_drop = 0.5;  // accuracy points (or MAE increase)
 
+  // What the adapted model runs in: "fp32", or "int8" (gos adapt --precision int8). In int8,
+  // `original` is timed as its post-training int8 form runs (speedup is over it) and scored in
+  // fp32 (quality_drop counts from it), `adapted` is the int8 adapted model, and `points` holds
+  // all four: the original and the adapted model, each in fp32 and in int8.
+  std::string precision = "fp32";
+  std::vector<PrecisionPoint> points;
   ModelSummary original, adapted;
   double speedup = 0;       // original.median_ms / adapted.median_ms, measured in one interleaved run
   double quality_drop = 0;  // accuracy points lost (original - adapted), or MAE increase (adapted - original)

@@ -29,6 +29,9 @@ void check_options(const AdaptOptions& options) {
   if (options.calibration_images < 2 || options.held_out_images < 1 || options.held_out_images >= options.calibration_images) {
     throw SearchError("--calibration-images must exceed --held-out-images, which must be at least 1");
   }
+  if (options.precision == measure::Precision::Int8 && options.backend == measure::Backend::Torch) {
+    throw SearchError("--precision int8 runs on mobile (quantized TorchScript) and ort (QDQ ONNX); torch has no int8 form");
+  }
   if (options.max_attempts < 1) throw SearchError("--max-attempts must be at least 1");
   if (options.max_layers < 0) throw SearchError("--max-layers must be zero (all) or more");
   if (options.threads < 1) throw SearchError("--threads must be at least 1 (the target's cores latency is measured with)");

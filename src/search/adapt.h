@@ -25,6 +25,10 @@ struct AdaptOptions {
   std::string data = "fashion-mnist";  // a data::parse_data_spec text; "ppg:DIR" makes it a regression
   std::string target = "host";
   measure::Backend backend = measure::Backend::Mobile;
+  // int8: the search in int8 (docs/quantization.md): operators and models timed as the backend's
+  // int8 form runs them, candidates' effects measured fake-quantized, fine-tuning
+  // quantization-aware, and the result verified and written in int8 beside its fp32 form.
+  measure::Precision precision = measure::Precision::Fp32;
   int threads = 1;                   // for latency: the target's cores
   int train_threads = 0;             // for recording, distillation and fine-tuning; 0: every core
   std::optional<double> speedup;     // the constraint: at least this measured speedup,

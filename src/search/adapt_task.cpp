@@ -45,6 +45,17 @@ graph::Shape at_batch_one(graph::Shape shape) {
   return shape;
 }
 
+// Top-1 accuracy in percent of logits [N, classes] against N labels.
+double accuracy_of(const ir::Tensor& outputs, const std::vector<int64_t>& labels) {
+  const size_t classes = outputs.data.size() / std::max<size_t>(labels.size(), 1);
+  int64_t correct = 0;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const auto row = outputs.data.begin() + static_cast<std::ptrdiff_t>(i * classes);
+    correct += std::max_element(row, row + static_cast<std::ptrdiff_t>(classes)) - row == labels[i];
+  }
+  return 100.0 * static_cast<double>(correct) / static_cast<double>(std::max<size_t>(labels.size(), 1));
+}
+
 class ClassificationTask : public AdaptTask {
  public:
   explicit ClassificationTask(const data::DataSpec& spec)
@@ -72,14 +83,10 @@ class ClassificationTask : public AdaptTask {
   int64_t test_size() const override { return test_.size(); }
   double test_quality(const graph::Graph& model) const override { return 100 * train::classification_accuracy(model, test_); }
   const ir::Tensor& test_inputs() const override { return test_.images; }
-  double test_quality_of(const ir::Tensor& outputs) const override {
-    const size_t classes = outputs.data.size() / std::max<size_t>(test_.labels.size(), 1);
-    int64_t correct = 0;
-    for (size_t i = 0; i < test_.labels.size(); ++i) {
-      const auto row = outputs.data.begin() + static_cast<std::ptrdiff_t>(i * classes);
-      correct += std::max_element(row, row + static_cast<std::ptrdiff_t>(classes)) - row == test_.labels[i];
-    }
-    return 100.0 * static_cast<double>(correct) / static_cast<double>(std::max<size_t>(test_.labels.size(), 1));
+  double test_quality_of(const ir::Tensor& outputs) const override { return accuracy_of(outputs, test_.labels); }
+  ir::Tensor validation_inputs(int64_t count) const override { return first_images(validation_, count).images; }
+  double validation_quality_of(const ir::Tensor& outputs, int64_t count) const override {
+    return accuracy_of(outputs, first_images(validation_, count).labels);
   }
 
   train::TrainResult train(const graph::Graph& model, const train::TrainOptions& options,
@@ -137,6 +144,10 @@ class RegressionTask : public AdaptTask {
   double test_quality(const graph::Graph& model) const override { return train::mean_absolute_error(model, test_); }
   const ir::Tensor& test_inputs() const override { return test_.windows; }
   double test_quality_of(const ir::Tensor& outputs) const override { return train::mean_absolute_error(outputs.data, test_.bpm); }
+  ir::Tensor validation_inputs(int64_t count) const override { return first_windows(count).windows; }
+  double validation_quality_of(const ir::Tensor& outputs, int64_t count) const override {
+    return train::mean_absolute_error(outputs.data, first_windows(count).bpm);
+  }
 
   train::TrainResult train(const graph::Graph& model, const train::TrainOptions& options,
                            const train::TrainCallbacks& callbacks) const override {

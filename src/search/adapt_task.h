@@ -43,6 +43,10 @@ class AdaptTask {
   // exported file, run where libtorch's graph module does not run it).
   virtual const ir::Tensor& test_inputs() const = 0;
   virtual double test_quality_of(const ir::Tensor& outputs) const = 0;
+  // The first `count` validation samples as one batch, and the quality of outputs computed for
+  // them elsewhere (the int8 search's fake-quantized evaluation).
+  virtual ir::Tensor validation_inputs(int64_t count) const = 0;
+  virtual double validation_quality_of(const ir::Tensor& outputs, int64_t count) const = 0;
   // Fine-tunes on the training set, validating on the validation set.
   virtual train::TrainResult train(const graph::Graph& model, const train::TrainOptions& options,
                                    const train::TrainCallbacks& callbacks) const = 0;

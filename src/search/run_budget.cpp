@@ -45,13 +45,13 @@ double RunContext::after_finetune_seconds() {
 // than it was.
 void RunContext::time_evaluation() {
   const int64_t samples = task->validation_size(kTimedEvaluationSamples);
-  task->validation_quality(base, samples);
+  validation_quality(base, samples);
   const auto begin = Clock::now();
-  task->validation_quality(base, samples);
+  validation_quality(base, samples);
   costs.evaluation_seconds_per_sample = seconds_since(begin) / static_cast<double>(std::max<int64_t>(1, samples));
 }
 
-double RunContext::time_epoch(const graph::Graph& graph) {
+double RunContext::time_epoch(const graph::Graph& graph, const std::function<void(graph::GraphModule&)>& prepare_student) {
   train::TrainOptions probe{.epochs = 1,
                             .optimizer = finetune_optimizer(),
                             .learning_rate = finetune_lr(),
@@ -59,6 +59,7 @@ double RunContext::time_epoch(const graph::Graph& graph) {
                             .threads = options.train_threads,
                             .distillation = finetune_distillation(),
                             .restore_batch_norms = was_batch_normalised(),
+                            .prepare_student = prepare_student,
                             .timing_batches = kTimedTrainingBatches};
   const auto timed = task->train(graph, probe, {});
   // Each epoch ends with an evaluation of the validation set.

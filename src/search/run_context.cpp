@@ -1,5 +1,6 @@
 // What the stages of one `gos adapt` run share (see run_context.h).
 #include "search/run_context.h"
+#include "search/int8.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -57,6 +58,7 @@ json bound_settings(const RunContext& run) {
              {"seed", options.seed}};
   // Recorded only when set, so that runs journaled before it existed resume.
   if (options.subsample > 1) bound["subsample"] = options.subsample;
+  if (run.int8()) bound["precision"] = "int8";
   return bound;
 }
 
@@ -107,6 +109,7 @@ report::AdaptReport base_report(const RunContext& run) {
   r.data = options.data;
   r.target = options.target;
   r.backend = measure::to_string(options.backend);
+  r.precision = measure::to_string(options.precision);
   r.threads = options.threads;
   r.machine = measure::machine_fingerprint();
   r.seed = options.seed;
@@ -305,7 +308,7 @@ std::vector<double> RunContext::latencies_ms(const std::vector<measure::OpToMeas
     }
   }
   if (missing.empty()) return result;
-  const measure::BenchOptions bench{.threads = options.threads, .warmup = 5, .min_runs = 15, .budget_seconds = 0.2};
+  const measure::BenchOptions bench{.threads = options.threads, .precision = options.precision, .warmup = 5, .min_runs = 15, .budget_seconds = 0.2};
   auto timings = measure::measure_cached(*cache, missing, options.backend, bench, nullptr, [&](size_t done, size_t total) {
     progress(stage_name, static_cast<int64_t>(done), static_cast<int64_t>(total), "timing operators");
   });
@@ -319,7 +322,17 @@ std::vector<double> RunContext::latencies_ms(const std::vector<measure::OpToMeas
 }
 
 measure::CacheKey RunContext::whole_model_cache_scope() const {
-  return {measure::cache_name(options.backend), options.threads, measure::machine_fingerprint(), ""};
+  return {measure::cache_name(options.backend, options.precision), options.threads, measure::machine_fingerprint(), ""};
+}
+
+const ir::Tensor& RunContext::int8_calibration() {
+  if (!int8_calibration_) int8_calibration_ = task->calibration_inputs(kInt8CalibrationSamples, options.seed);
+  return *int8_calibration_;
+}
+
+double RunContext::validation_quality(const graph::Graph& graph, int64_t samples) const {
+  if (!int8()) return task->validation_quality(graph, samples);
+  return fake_quantized_validation_quality(graph, calibration, *task, samples);
 }
 
 double RunContext::original_test_quality() {
@@ -331,6 +344,10 @@ double RunContext::original_test_quality() {
 
 const measure::LatencyPredictor* RunContext::stored_predictor() {
   if (!predictor_ && !predictor_missing) {
+    if (int8()) {
+      predictor_missing = "latency predictors are fitted on fp32 timings, and int8 kernels rank operators differently";
+      return nullptr;
+    }
     try {
       predictor_ = measure::load_predictor(*cache, options.backend, options.threads);
     } catch (const measure::MeasureError& error) {

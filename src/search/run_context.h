@@ -49,6 +49,14 @@ struct Verified {
   measure::Timing original, adapted;
   double original_accuracy = 0, adapted_accuracy = 0;
   std::optional<measure::Timing> machine;  // the fixed loop timed right after; absent in older journals
+  // An int8 run: `original` is the original's int8 form (post-training quantization) and `adapted`
+  // the adapted model's, `original_accuracy` the fp32 original's; these are the other two models,
+  // timed in the same side-by-side run.
+  struct Fp32Forms {
+    measure::Timing original, adapted;
+    double original_int8_accuracy = 0, adapted_accuracy = 0;
+  };
+  std::optional<Fp32Forms> fp32;
 };
 
 class RunContext {
@@ -77,7 +85,8 @@ class RunContext {
   // `model`, each timed on a few batches (run_budget.cpp); costs.distill_step_seconds and
   // costs.layer_seconds are kept up to date by the fidelity stage.
   void time_evaluation();
-  double time_epoch(const graph::Graph& model);
+  // `prepare_student`: as fine-tuning will train it (train::TrainOptions), e.g. fake-quantized.
+  double time_epoch(const graph::Graph& model, const std::function<void(graph::GraphModule&)>& prepare_student = {});
   // What verifying and exporting an attempt will take: kept back from fine-tuning.
   double after_finetune_seconds();
   UnitCosts costs;
@@ -102,6 +111,14 @@ class RunContext {
   // --restart: the journal and everything written beside it removed before the run starts.
   void remove_earlier_run() const;
   void say_when_no_predictor_helps();
+
+  // ---- int8 (--precision int8) ----
+  bool int8() const { return options.precision == measure::Precision::Int8; }
+  // The training samples int8 files are calibrated on (search/int8.h), drawn once.
+  const ir::Tensor& int8_calibration();
+  // Validation quality on the first `samples`: as the model computes in fp32, or in an int8 run
+  // fake-quantized as its int8 form computes (calibrated on the recorded calibration images).
+  double validation_quality(const graph::Graph& graph, int64_t samples) const;
 
   // ---- measurements shared by stages ----
   // Latencies of operators: the journal, then the latency cache, then measurement.
@@ -160,6 +177,7 @@ class RunContext {
 
  private:
   std::optional<measure::LatencyPredictor> predictor_;
+  std::optional<ir::Tensor> int8_calibration_;
   Clock::time_point start_;
   double spent_before_ = 0;  // of the budget, by the earlier starts of this run (journaled)
   Clock::time_point budget_recorded_;

@@ -11,6 +11,7 @@
 #include "graph/torch_module.h"
 #include "graph/torchscript_export.h"
 #include "lowering/torch_lowering.h"
+#include "quant/quant.h"
 #include "search/stages.h"
 #include "util/writable_folder.h"
 
@@ -81,9 +82,19 @@ void export_files(RunContext& run) {
   write_atomically(onnx_path, [&](const std::filesystem::path& path) { graph::write_onnx(run.adapted, path); });
   check_with_onnx_runtime(run, onnx_path);
   write_atomically(script_path, [&](const std::filesystem::path& path) { graph::export_torchscript(run.adapted, path.string(), true); });
+  std::string int8_files;
+  if (run.int8()) {
+    // Both int8 forms, whichever backend was searched: each runtime's file, calibrated as verified.
+    const graph::Graph form = quant::quantizable_form(run.adapted);
+    const quant::QuantPlan plan = quant::plan_quantization(form, quant::calibrate(form, run.int8_calibration()));
+    const auto int8_onnx = run.options.out / "adapted.int8.onnx", int8_script = run.options.out / "adapted.int8.pt";
+    write_atomically(int8_onnx, [&](const std::filesystem::path& path) { quant::write_qdq_onnx(form, plan, path); });
+    write_atomically(int8_script, [&](const std::filesystem::path& path) { quant::write_quantized_torchscript(form, plan, path); });
+    int8_files = ", " + int8_onnx.string() + ", " + int8_script.string();
+  }
   run.report.finished_at = utc_now();
   explaining_failure(run.options.out / "report.json", [&] { report::write_report(run.report, run.options.out); });
-  run.summary = "wrote " + onnx_path.string() + ", " + script_path.string() + ", report.json and report.html";
+  run.summary = "wrote " + onnx_path.string() + ", " + script_path.string() + int8_files + ", report.json and report.html";
 }
 
 }  // namespace gos::search

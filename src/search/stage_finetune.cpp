@@ -8,9 +8,12 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "quant/fake_quant.h"
 #include "search/adapted.h"
 #include "search/front_choice.h"
+#include "search/int8.h"
 #include "search/stages.h"
+#include "util/scratch_folder.h"
 
 namespace gos::search {
 
@@ -161,8 +164,19 @@ class Attempts {
     return calibrated_drop(outcomes, predicted, 0.1 * options_.max_acc_drop);
   }
 
+  // In int8, what quantization-aware training installs in the student: fake quantization of the
+  // configuration's int8 form, its value ranges calibrated on the recorded images and then
+  // observed as training goes.
+  std::function<void(graph::GraphModule&)> fake_quantization(const graph::Graph& form) const {
+    if (!run_.int8()) return {};
+    auto plan = std::make_shared<quant::QuantPlan>(quant::plan_quantization(form, quant::calibrate(form, run_.calibration)));
+    return [form, plan](graph::GraphModule& module) { quant::fake_quantize(module, form, *plan, /*observe=*/true); };
+  }
+
   graph::Graph finetuned(int front_index) {
     graph::Graph adapted = replace_operators(run_.base, run_.choices(run_.front[front_index]));
+    // In int8 the model trains as its int8 form computes: each statement of a candidate a node.
+    if (run_.int8()) adapted = quant::quantizable_form(adapted);
     const std::string prefix = run_.attempt_key(front_index) + "|";
     Journal& journal = *run_.journal;
     if (journal.text("finetune", prefix + "done").has_value()) {
@@ -174,7 +188,8 @@ class Attempts {
       return adapted;
     }
     run_.use_training_threads();
-    const auto [epochs, budget] = planned_epochs(front_index, adapted);
+    const auto prepare_student = fake_quantization(adapted);
+    const auto [epochs, budget] = planned_epochs(front_index, adapted, prepare_student);
     train::TrainOptions train_options{.epochs = epochs,
                                       .optimizer = run_.finetune_optimizer(),
                                       .learning_rate = run_.finetune_lr(),
@@ -182,7 +197,8 @@ class Attempts {
                                       .threads = options_.train_threads,
                                       .distillation = run_.finetune_distillation(),
                                       .budget_seconds = budget,
-                                      .restore_batch_norms = run_.was_batch_normalised()};
+                                      .restore_batch_norms = run_.was_batch_normalised(),
+                                      .prepare_student = prepare_student};
     train::TrainCallbacks train_callbacks;
     bool diverged = false;
     train_callbacks.on_batch = [&](int64_t done, int64_t total, double loss) {
@@ -225,7 +241,8 @@ class Attempts {
   // overran still gets a fine-tuned model (15% over the epoch's estimate at most). Journaled per
   // attempt, so that a resumed run trains as the interrupted one planned. Returns the epochs and
   // the seconds fine-tuning may take (0: no limit).
-  std::pair<int, double> planned_epochs(int front_index, const graph::Graph& adapted) {
+  std::pair<int, double> planned_epochs(int front_index, const graph::Graph& adapted,
+                                        const std::function<void(graph::GraphModule&)>& prepare_student) {
     if (!run_.budgeted()) return {options_.finetune_epochs, 0.0};
     const std::string key = "epochs|" + run_.attempt_key(front_index);
     double epoch_seconds = 0;
@@ -236,7 +253,7 @@ class Attempts {
       epoch_seconds = plan.at("epoch_seconds").get<double>();
     } else {
       run_.progress("finetune", 0, 0, "timing a few batches to plan the epochs");
-      epoch_seconds = run_.time_epoch(adapted);
+      epoch_seconds = run_.time_epoch(adapted, prepare_student);
       const double seconds = std::max(0.0, run_.remaining_seconds() - run_.after_finetune_seconds());
       epochs = epochs_that_fit(options_.finetune_epochs, kEpochEstimateMargin * epoch_seconds, seconds);
       run_.journal->put_text("plan", key, json{{"epochs", epochs}, {"epoch_seconds", epoch_seconds}}.dump());
@@ -286,6 +303,57 @@ class Attempts {
     return {original, timed, machine};
   }
 
+  // In int8: the original and the adapted model, each in fp32 and in int8, written as the backend
+  // runs them (the int8 forms calibrated on training images as gos quantize calibrates) and timed
+  // side by side, then the fixed loop; cached like side_by_side. Returns original fp32, original
+  // int8, adapted fp32, adapted int8 and the loop.
+  std::vector<measure::Timing> four_side_by_side(const graph::Graph& adapted, const std::filesystem::path& folder,
+                                                 const std::filesystem::path& original_int8, const std::filesystem::path& adapted_int8) {
+    const std::string name = "int8_adapted_vs_original:" + weights_fingerprint(run_.model) + "|" + weights_fingerprint(adapted);
+    const measure::CacheKey scope = run_.whole_model_cache_scope();
+    std::vector<measure::Timing> timings;
+    if (auto cached = run_.cache->get_blob(name, scope)) {
+      for (const auto& timing : json::parse(*cached)) timings.push_back(timing_from(timing));
+      return timings;
+    }
+    run_.progress("verify", 0, 5, "timing the original and the adapted model in fp32 and int8 side by side");
+    const auto backend = options_.backend;
+    timings = measure::bench_files_side_by_side({write_fp32_file(run_.model, backend, folder / "original"), original_int8,
+                                                 write_fp32_file(adapted, backend, folder / "adapted"), adapted_int8},
+                                                run_.model.inputs, backend, {.threads = options_.threads, .budget_seconds = 2});
+    timings.push_back(measure::time_machine_reference());
+    json stored = json::array();
+    for (const auto& timing : timings) stored.push_back(timing_json(timing));
+    run_.cache->put_blob(name, scope, stored.dump());
+    return timings;
+  }
+
+  Verified verify_int8(const graph::Graph& adapted) {
+    const AdaptTask& task = *run_.task;
+    util::ScratchFolder folder("gos-verify");
+    const auto backend = options_.backend;
+    const auto original_int8 = write_int8_file(run_.model, run_.int8_calibration(), backend, folder.path() / "original").first;
+    const auto adapted_int8 = write_int8_file(adapted, run_.int8_calibration(), backend, folder.path() / "adapted").first;
+    const auto t = four_side_by_side(adapted, folder.path(), original_int8, adapted_int8);
+    Verified v{.original = t[1], .adapted = t[3], .machine = t[4]};
+    v.fp32 = Verified::Fp32Forms{.original = t[0], .adapted = t[2]};
+    run_.use_training_threads();
+    run_.progress("verify", 1, 5, "test " + task.metric_name() + " of the original in fp32");
+    v.original_accuracy = run_.original_test_quality();
+    run_.progress("verify", 2, 5, "test " + task.metric_name() + " of the original in int8");
+    if (auto known = run_.journal->text("verify", "original_int8_accuracy")) {
+      v.fp32->original_int8_accuracy = std::stod(*known);
+    } else {
+      v.fp32->original_int8_accuracy = file_test_quality(original_int8, run_.model, task, backend);
+      run_.journal->put_text("verify", "original_int8_accuracy", exact_text(v.fp32->original_int8_accuracy));
+    }
+    run_.progress("verify", 3, 5, "test " + task.metric_name() + " of the adapted model in fp32");
+    v.fp32->adapted_accuracy = task.test_quality(adapted);
+    run_.progress("verify", 4, 5, "test " + task.metric_name() + " of the adapted model in int8");
+    v.adapted_accuracy = file_test_quality(adapted_int8, run_.model, task, backend);
+    return v;
+  }
+
   report::Attempt verify(int front_index, const graph::Graph& adapted) {
     const std::string key = run_.attempt_key(front_index);
     const AdaptTask& task = *run_.task;
@@ -294,6 +362,21 @@ class Attempts {
       const json j = json::parse(*known);
       v = {timing_from(j.at("original")), timing_from(j.at("adapted")), j.at("original_accuracy"), j.at("adapted_accuracy"),
            j.contains("machine") ? std::optional(timing_from(j.at("machine"))) : std::nullopt};
+      if (j.contains("fp32")) {
+        const json& f = j.at("fp32");
+        v.fp32 = Verified::Fp32Forms{timing_from(f.at("original")), timing_from(f.at("adapted")), f.at("original_int8_accuracy"),
+                                     f.at("adapted_accuracy")};
+      }
+    } else if (run_.int8()) {
+      v = verify_int8(adapted);
+      run_.journal->put_text("verify", key,
+                             json{{"original", timing_json(v.original)}, {"adapted", timing_json(v.adapted)},
+                                  {"machine", timing_json(*v.machine)}, {"original_accuracy", v.original_accuracy},
+                                  {"adapted_accuracy", v.adapted_accuracy},
+                                  {"fp32", {{"original", timing_json(v.fp32->original)}, {"adapted", timing_json(v.fp32->adapted)},
+                                            {"original_int8_accuracy", v.fp32->original_int8_accuracy},
+                                            {"adapted_accuracy", v.fp32->adapted_accuracy}}}}
+                                 .dump());
     } else {
       std::tie(v.original, v.adapted, v.machine) = side_by_side(adapted);
       run_.use_training_threads();
@@ -319,6 +402,15 @@ class Attempts {
     attempt.outcome = fmt::format("{:.2f}x faster ({:.3f} -> {:.3f} ms), {} {} -> {} ({:+.2f} {})", attempt.speedup,
                                   v.original.median_ms, v.adapted.median_ms, task.metric_name(), task.format_quality(v.original_accuracy),
                                   task.format_quality(v.adapted_accuracy), v.adapted_accuracy - v.original_accuracy, task.drop_unit());
+    if (v.fp32) {
+      attempt.outcome = fmt::format("int8 {:.2f}x faster than the original's int8 ({:.3f} -> {:.3f} ms) and {:.2f}x than its fp32 "
+                                    "({:.3f} ms); {} fp32 original {} -> int8 adapted {} ({:+.2f} {}; the original's int8 {}, the "
+                                    "adapted model's fp32 {})",
+                                    attempt.speedup, v.original.median_ms, v.adapted.median_ms, v.fp32->original.median_ms / v.adapted.median_ms,
+                                    v.fp32->original.median_ms, task.metric_name(), task.format_quality(v.original_accuracy),
+                                    task.format_quality(v.adapted_accuracy), v.adapted_accuracy - v.original_accuracy, task.drop_unit(),
+                                    task.format_quality(v.fp32->original_int8_accuracy), task.format_quality(v.fp32->adapted_accuracy));
+    }
     run_.summary = attempt.outcome;
     return attempt;
   }
@@ -329,12 +421,25 @@ class Attempts {
     auto& report = run_.report;
     report.original = run_.model_summary(run_.model, v.original, v.original_accuracy);
     report.adapted = run_.model_summary(run_.adapted, v.adapted, v.adapted_accuracy);
+    if (v.fp32) {
+      report.points = {{"original", "fp32", run_.model_summary(run_.model, v.fp32->original, v.original_accuracy)},
+                       {"original", "int8", run_.model_summary(run_.model, v.original, v.fp32->original_int8_accuracy)},
+                       {"adapted", "fp32", run_.model_summary(run_.adapted, v.fp32->adapted, v.fp32->adapted_accuracy)},
+                       {"adapted", "int8", run_.model_summary(run_.adapted, v.adapted, v.adapted_accuracy)}};
+    }
     report.speedup = best.speedup;
     report.quality_drop = best.quality_drop;
     report.constraint_met = best.meets_constraint;
-    report.verdict = fmt::format("{} runs {:.2f}x faster on {} ({:.3f} -> {:.3f} ms) with test {} {} -> {}. ", options_.model_label,
-                                 best.speedup, report.backend, v.original.median_ms, v.adapted.median_ms, task.metric_name(),
-                                 task.format_quality(v.original_accuracy), task.format_quality(v.adapted_accuracy)) +
+    const std::string speed =
+        v.fp32 ? fmt::format("in int8 runs {:.2f}x faster on {} than the original's int8 form ({:.3f} -> {:.3f} ms; {:.2f}x faster "
+                             "than the fp32 original) with test {} {} (fp32 original) -> {} (the original's int8: {}). ",
+                             best.speedup, report.backend, v.original.median_ms, v.adapted.median_ms,
+                             v.fp32->original.median_ms / v.adapted.median_ms, task.metric_name(), task.format_quality(v.original_accuracy),
+                             task.format_quality(v.adapted_accuracy), task.format_quality(v.fp32->original_int8_accuracy))
+               : fmt::format("runs {:.2f}x faster on {} ({:.3f} -> {:.3f} ms) with test {} {} -> {}. ", best.speedup, report.backend,
+                             v.original.median_ms, v.adapted.median_ms, task.metric_name(), task.format_quality(v.original_accuracy),
+                             task.format_quality(v.adapted_accuracy));
+    report.verdict = options_.model_label + " " + speed +
                      (best.meets_constraint ? fmt::format("This meets the goal ({}).", run_.goal())
                                             : fmt::format("This misses the goal ({}); it is the closest configuration found.{}",
                                                           run_.goal(), run_.missed_goal_advice()));

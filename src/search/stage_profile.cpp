@@ -42,7 +42,7 @@ measure::Timing whole_model_timing(RunContext& run, const graph::Graph& graph) {
   const std::string name = "whole_model:" + weights_fingerprint(graph);
   if (auto cached = run.cache->get_blob(name, scope)) return timing_from(json::parse(*cached));
   run.progress("profile", 0, 0, "timing the whole model");
-  const auto timing = measure::bench_model(graph, run.options.backend, {.threads = run.options.threads});
+  const auto timing = measure::bench_model(graph, run.options.backend, {.threads = run.options.threads, .precision = run.options.precision});
   run.cache->put_blob(name, scope, timing_json(timing).dump());
   return timing;
 }

@@ -191,7 +191,7 @@ bool time_whole(RunContext& run, int front_index) {
       run.progress("screen", 0, 0, fmt::format("timing configuration {} ({} layers replaced) side by side with the original",
                                                run.timed_ratio.size() + 1, changed_layers(run.front[front_index])));
       const auto [original, adapted] = measure::bench_models_interleaved(run.model, replace_operators(run.base, chosen), run.options.backend,
-                                                                         {.threads = run.options.threads, .budget_seconds = 1});
+                                                                         {.threads = run.options.threads, .precision = run.options.precision, .budget_seconds = 1});
       timings = {{"original", timing_json(original)}, {"adapted", timing_json(adapted)}};
       run.cache->put_blob(name, scope, timings.dump());
     }

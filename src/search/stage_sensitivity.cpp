@@ -32,7 +32,7 @@ int64_t journaled_samples(RunContext& run) {
 
 double journaled_quality(RunContext& run, const std::string& key, const graph::Graph& graph, int64_t samples) {
   if (auto known = run.journal->text("sensitivity", key)) return std::stod(*known);
-  const double quality = run.task->validation_quality(graph, samples);
+  const double quality = run.validation_quality(graph, samples);
   run.journal->put_text("sensitivity", key, exact_text(quality));
   return quality;
 }

@@ -157,6 +157,7 @@ TrainResult fit(const graph::Graph& model, const Objective& objective, const Tra
   std::mt19937_64 rng(options.seed);
 
   graph::GraphModule module(options.restore_batch_norms ? with_restored_batch_norms(model, objective.inputs) : model);
+  if (options.prepare_student) options.prepare_student(module);
   auto optimizer = make_optimizer(module, options);
   std::unique_ptr<graph::GraphModule> teacher;
   if (options.distillation) {

@@ -11,6 +11,10 @@
 #include "data/data.h"
 #include "graph/graph.h"
 
+namespace gos::graph {
+class GraphModule;
+}
+
 namespace gos::train {
 
 // Knowledge distillation: the student also matches the teacher's softened outputs,
@@ -37,6 +41,10 @@ struct TrainOptions {
   // images so training starts from the same function, trained with batch statistics as the model
   // originally was (stable at larger rates), folded back at the end: the result has the same nodes.
   bool restore_batch_norms = false;
+  // Called on the student's module before it trains (after the batch norms are restored): what
+  // quantization-aware training installs its fake quantization with (quant/fake_quant.h). The
+  // module trains and is validated with it.
+  std::function<void(graph::GraphModule&)> prepare_student;
   // > 0: train this many batches only and return without evaluating, to time a batch
   // (TrainResult::seconds_per_batch): what an epoch costs on this machine now.
   int64_t timing_batches = 0;

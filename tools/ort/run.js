@@ -134,8 +134,10 @@ function summarise(times, warmup) {
 
 // The nodes ONNX Runtime's NCHWc layout transformer adds: a convolution runs in blocked
 // channels, reordered into them before and out of them after a chain of such convolutions. A
-// lone convolution pays both reorders; inside a model, a chain pays them once at its ends.
-const kLayoutOps = new Set(['ReorderInput', 'ReorderOutput']);
+// lone convolution pays both reorders; inside a model, a chain pays them once at its ends. The
+// same holds for an int8 operator's QuantizeLinear and DequantizeLinear: inside a model, int8
+// operators hand each other quantized tensors.
+const kLayoutOps = new Set(['ReorderInput', 'ReorderOutput', 'QuantizeLinear', 'DequantizeLinear']);
 
 // From ONNX Runtime's profile (a Chrome trace, microseconds): the time each of the last `count`
 // runs spent in node kernels, the operators' own (`kernels`) and the layout reorders around them
