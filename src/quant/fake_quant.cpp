@@ -64,10 +64,10 @@ void fake_quantize(graph::GraphModule& module, const graph::Graph& form, const Q
     if (found == observers->ranges.end()) return tensor;
     Range& range = found->second;
     if (observe && torch::GradMode::is_enabled()) {
-      const auto detached = tensor.detach();
+      const auto [low, high] = torch::aminmax(tensor.detach());
       const float m = observers->momentum;
-      range.min = (1 - m) * range.min + m * detached.min().item<float>();
-      range.max = (1 - m) * range.max + m * detached.max().item<float>();
+      range.min = (1 - m) * range.min + m * low.item<float>();
+      range.max = (1 - m) * range.max + m * high.item<float>();
     }
     const ActivationQuant quant = uint8_quantization(range);
     return torch::fake_quantize_per_tensor_affine(tensor, quant.scale, quant.zero_point, 0, 255);

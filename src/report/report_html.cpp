@@ -492,6 +492,17 @@ void summary(std::string& html, const AdaptReport& report) {
   summary_row(html, "Parameters", count(report.original.params), count(report.adapted.params),
               relative_change(static_cast<double>(report.original.params), static_cast<double>(report.adapted.params)));
   html += "</tbody>\n</table>\n";
+  if (!report.points.empty()) {
+    // An int8 run: "Original" above is the original's int8 latency beside its fp32 quality.
+    html += "<p>In int8 the latency above is the original's int8 form (post-training quantization) and the quality its fp32 "
+            "one, from which the loss counts. All four models, timed side by side in one run:</p>\n<table>\n<thead><tr><th>Model</th>"
+            "<th>Precision</th><th class=\"num\">" + quality_name(report) + "</th><th class=\"num\">Median latency</th></tr></thead>\n<tbody>\n";
+    for (const auto& point : report.points) {
+      fmt::format_to(out, "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n", escape(point.model),
+                     escape(point.precision), quality_of(point.summary, report), latency_cell(point.summary));
+    }
+    html += "</tbody>\n</table>\n";
+  }
   const char* state = report.constraint_met ? "met" : "missed";
   fmt::format_to(out, "<p>Constraint asked for: <strong>{}</strong>. <span class=\"badge {}\">{}</span></p>\n",
                  escape(constraint_words(report)), state, report.constraint_met ? "met" : "not met");

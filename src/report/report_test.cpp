@@ -224,6 +224,26 @@ TEST(ReportJson, AttemptsWithoutChangesReadBackWithNone) {
   EXPECT_EQ(read.attempts[1].changes.size(), 0u);
 }
 
+TEST(ReportJson, AnInt8ReportKeepsItsFourModelsAndAnFp32OneHasNone) {
+  AdaptReport report = sample_report();
+  EXPECT_FALSE(to_json(report).contains("precision"));
+  report.precision = "int8";
+  for (const auto& [model, precision, ms] : {std::tuple{"original", "fp32", 0.4}, {"original", "int8", 0.2}, {"adapted", "fp32", 0.18},
+                                             {"adapted", "int8", 0.09}}) {
+    ModelSummary summary = report.original;
+    summary.median_ms = ms;
+    report.points.push_back({model, precision, summary});
+  }
+  const AdaptReport back = from_json(nlohmann::json::parse(to_json(report).dump()));
+  EXPECT_EQ(back.precision, "int8");
+  ASSERT_EQ(back.points.size(), 4u);
+  EXPECT_EQ(back.points[1].model, "original");
+  EXPECT_EQ(back.points[1].precision, "int8");
+  EXPECT_DOUBLE_EQ(back.points[3].summary.median_ms, 0.09);
+  EXPECT_EQ(back.points[3].summary.accuracy, report.original.accuracy);
+  EXPECT_NE(to_html(report).find("All four models"), std::string::npos);
+}
+
 TEST(ReportHtml, ListsWhatEachAttemptReplaced) {
   const std::string html = to_html(sample_report());
   EXPECT_NE(html.find("<summary>2 operators</summary>"), std::string::npos);
