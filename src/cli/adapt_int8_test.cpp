@@ -59,11 +59,19 @@ TEST(AdaptInt8, SearchesInInt8AndReportsTheFourModelsTimedSideBySide) {
     EXPECT_NEAR(report["quality_drop"].get<double>(), points[0]["accuracy"].get<double>() - points[3]["accuracy"].get<double>(), 1e-9);
     EXPECT_EQ(report["adapted"]["median_ms"], points[3]["median_ms"]);
 
-    // Operators were timed in int8, under the cache's int8 name only.
+    // Operators were timed in int8, and in fp32 as an int8 model runs a layer it keeps in fp32
+    // (mixed precision), each under its own cache name; none as an fp32 model runs them.
     measure::LatencyCache cache(scratch / "latency.sqlite");
     const auto chosen = measure::backend_named(backend);
-    EXPECT_FALSE(cache.all(measure::cache_name(chosen, measure::Precision::Int8), 1, measure::machine_fingerprint()).empty());
+    const auto int8_rows = cache.all(measure::cache_name(chosen, measure::Precision::Int8), 1, measure::machine_fingerprint());
+    const auto mixed_rows = cache.all(measure::cache_name(chosen, measure::Precision::Fp32InInt8), 1, measure::machine_fingerprint());
+    EXPECT_FALSE(int8_rows.empty());
+    EXPECT_FALSE(mixed_rows.empty());
     EXPECT_TRUE(cache.all(measure::cache_name(chosen), 1, measure::machine_fingerprint()).empty());
+    // Each searched layer's effect when kept alone in fp32 was measured for the search.
+    int fp32_effects = 0;
+    for (const auto& key : testing::journal_keys(scratch / "out" / "run.sqlite", "sensitivity")) fp32_effects += key.rfind("fp32|", 0) == 0;
+    EXPECT_EQ(fp32_effects, 3);
     if (backend != "ort") continue;
 
     // A rerun resumes from the journal and reports the same; an fp32 run may not resume it.

@@ -163,6 +163,7 @@ OrtResult result_of(const json& run) {
   if (run.contains("timing_ms")) result.timing = timing_of(run["timing_ms"]);
   if (run.contains("kernel_ms")) result.kernel_timing = timing_of(run["kernel_ms"]);
   if (run.contains("layout_ms")) result.layout_timing = timing_of(run["layout_ms"]);
+  if (run.contains("quantize_ms")) result.quantize_timing = timing_of(run["quantize_ms"]);
   return result;
 }
 

@@ -49,7 +49,9 @@ struct OrtResult {
   std::optional<OrtTiming> kernel_timing;  // with OrtBench::profile: each run's node kernels summed,
                                            // from ONNX Runtime's profiler (no per-call cost),
   std::optional<OrtTiming> layout_timing;  // but the NCHWc layout reorders ONNX Runtime adds
-                                           // around convolutions, summed here
+                                           // around convolutions, summed here,
+  std::optional<OrtTiming> quantize_timing;  // and a QDQ model's QuantizeLinear and
+                                             // DequantizeLinear kernels, summed here
   std::string error;      // set when ONNX Runtime could not load or run this model
 };
 

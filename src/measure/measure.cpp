@@ -262,10 +262,20 @@ Precision precision_named(std::string_view name) {
   throw MeasureError("unknown precision '" + std::string(name) + "' (fp32 or int8)");
 }
 
-std::string_view to_string(Precision precision) { return precision == Precision::Int8 ? "int8" : "fp32"; }
+std::string_view to_string(Precision precision) {
+  switch (precision) {
+    case Precision::Int8: return "int8";
+    case Precision::Fp32InInt8: return "fp32-in-int8";
+    default: return "fp32";
+  }
+}
 
 std::string cache_name(Backend backend, Precision precision) {
-  return precision == Precision::Int8 ? cache_name(backend) + "+int8@1" : cache_name(backend);
+  switch (precision) {
+    case Precision::Int8: return cache_name(backend) + "+int8@1";
+    case Precision::Fp32InInt8: return cache_name(backend) + "+fp32-in-int8@1";
+    default: return cache_name(backend);
+  }
 }
 
 namespace {
@@ -280,7 +290,7 @@ struct Int8File {
 };
 
 Int8File write_int8(const graph::Graph& model, Backend backend, const ScratchFolder& folder, const std::string& name,
-                    bool alone = false) {
+                    bool alone = false, bool quantized_ends = false) {
   if (backend == Backend::Torch) throw MeasureError("int8 runs on mobile (quantized TorchScript) and ort (QDQ ONNX); torch has no int8 form");
   const graph::Graph form = quant::quantizable_form(model);
   std::mt19937 rng(1);
@@ -293,8 +303,14 @@ Int8File write_int8(const graph::Graph& model, Backend backend, const ScratchFol
     for (float& value : batch.data) value = uniform(rng);
     samples.push_back(std::move(batch));
   }
+  const quant::Calibration calibration = quant::calibrate_inputs(form, samples);
   Int8File file{folder.file(name + (backend == Backend::Ort ? ".int8.onnx" : ".int8.pt")),
-                quant::plan_quantization(form, quant::calibrate_inputs(form, samples), alone)};
+                quant::plan_quantization(form, calibration, alone)};
+  if (quantized_ends) {
+    // A layer kept in fp32 alone: what its int8 neighbours hand it and take from it is int8.
+    for (const auto& value : form.inputs) file.plan.activations[value.name] = quant::uint8_quantization(calibration.ranges.at(value.name));
+    for (const auto& value : form.outputs) file.plan.activations[value.name] = quant::uint8_quantization(calibration.ranges.at(value.name));
+  }
   // Written once: a second pass over the same operator loads the file again.
   if (std::filesystem::exists(file.path)) return file;
   if (backend == Backend::Ort) {
@@ -461,8 +477,8 @@ std::vector<Timing> ort_kernel_timings(const std::vector<graph::Graph>& graphs, 
   for (size_t i = 0; i < graphs.size(); ++i) {
     const std::string name = "op" + std::to_string(i);
     std::filesystem::path path;
-    if (options.precision == Precision::Int8) {
-      path = write_int8(graphs[i], Backend::Ort, folder, name, /*alone=*/true).path;
+    if (options.precision != Precision::Fp32) {
+      path = write_int8(graphs[i], Backend::Ort, folder, name, /*alone=*/true, options.precision == Precision::Fp32InInt8).path;
     } else {
       path = folder.file(name + ".onnx");
       graph::write_onnx(graphs[i], path);
@@ -484,7 +500,16 @@ std::vector<Timing> ort_kernel_timings(const std::vector<graph::Graph>& graphs, 
   std::vector<Timing> timings;
   for (size_t i = 0; i < results.size(); ++i) {
     if (!results[i].error.empty()) throw MeasureError("ONNX Runtime could not run operator " + std::to_string(i) + ": " + results[i].error);
-    timings.push_back(from_ort(*results[i].kernel_timing));
+    Timing timing = from_ort(*results[i].kernel_timing);
+    if (options.precision == Precision::Fp32InInt8) {
+      // Inside an int8 model the layer pays its layout reorders (its neighbours run int8 kernels)
+      // and one dequantize in and one quantize out: half the pairs timed here at both ends.
+      const double boundary_ms = results[i].layout_timing->median_ms + 0.5 * results[i].quantize_timing->median_ms;
+      timing.median_ms += boundary_ms;
+      timing.p10_ms += boundary_ms;
+      timing.p90_ms += boundary_ms;
+    }
+    timings.push_back(timing);
     if (on_progress) on_progress(i + 1, graphs.size());
   }
   return timings;
@@ -521,15 +546,19 @@ std::vector<Timing> bench_ops(const std::vector<OpToMeasure>& ops, Backend backe
   if (backend == Backend::Ort) {
     std::vector<graph::Graph> graphs;
     for (const auto& op : ops) graphs.push_back(single_op_graph(op.op, op.weights));
+    if (options.precision == Precision::Fp32InInt8) {
+      for (auto& graph : graphs) quant::keep_in_fp32(graph.nodes.at(0));
+    }
     return ort_kernel_timings(graphs, options, on_progress);
   }
   return two_pass_timings(
       ops.size(),
       [&](size_t i, const ScratchFolder& folder) {
         const std::string name = "op" + std::to_string(i);
-        if (options.precision == Precision::Int8) {
-          const graph::Graph single = single_op_graph(ops[i].op, ops[i].weights);
-          const Int8File file = write_int8(single, backend, folder, name, /*alone=*/true);
+        if (options.precision != Precision::Fp32) {
+          graph::Graph single = single_op_graph(ops[i].op, ops[i].weights);
+          if (options.precision == Precision::Fp32InInt8) quant::keep_in_fp32(single.nodes.at(0));
+          const Int8File file = write_int8(single, backend, folder, name, /*alone=*/true, options.precision == Precision::Fp32InInt8);
           const graph::Graph form = quant::quantizable_form(single);
           return file_runner(file.path, quantized_where_planned(form, file.plan, as_handed_over(ops[i].op, random_inputs(single.inputs))));
         }

@@ -44,9 +44,12 @@ std::string cache_name(Backend backend);
 
 // What a model runs in: fp32, or int8 (post-training static quantization, quant/quant.h: the
 // quantized TorchScript on mobile, the QDQ ONNX file on ort; torch has no int8 form).
-enum class Precision { Fp32, Int8 };
+// Fp32InInt8 times an operator alone (bench_ops only) as an int8 model runs a layer it keeps in
+// fp32 (mixed precision): in fp32, its input dequantized from and its output quantized to the
+// int8 values its neighbours exchange, the conversions counted in.
+enum class Precision { Fp32, Int8, Fp32InInt8 };
 Precision precision_named(std::string_view name);  // "fp32" or "int8"; throws MeasureError otherwise
-std::string_view to_string(Precision precision);
+std::string_view to_string(Precision precision);    // "fp32", "int8", "fp32-in-int8"
 // The latency cache's name for timings in `precision`: int8 ones are kept apart from fp32 ones
 // ("mobile@6+int8@1"), as a backend's int8 kernels rank operators differently.
 std::string cache_name(Backend backend, Precision precision);

@@ -68,6 +68,17 @@ int QuantPlan::int8_nodes() const {
   return static_cast<int>(std::count_if(nodes.begin(), nodes.end(), [](const NodePrecision& node) { return node.int8; }));
 }
 
+namespace {
+constexpr const char* kPrecisionAttribute = "gos.precision";
+}  // namespace
+
+void keep_in_fp32(graph::Node& node) { node.attributes[kPrecisionAttribute] = std::string("fp32"); }
+
+bool kept_in_fp32(const graph::Node& node) {
+  const auto found = node.attributes.find(kPrecisionAttribute);
+  return found != node.attributes.end() && std::get_if<std::string>(&found->second) && std::get<std::string>(found->second) == "fp32";
+}
+
 QuantPlan plan_quantization(const graph::Graph& graph, const Calibration& calibration, bool quantize_outputs) {
   QuantPlan plan;
   plan.calibration_images = calibration.images;
@@ -75,7 +86,7 @@ QuantPlan plan_quantization(const graph::Graph& graph, const Calibration& calibr
   for (const auto& node : graph.nodes) {
     if (!node.is_compute()) continue;
     NodePrecision precision{.node = node.name, .op_type = node.op_type};
-    precision.why_fp32 = why_not_int8(*node.op);
+    precision.why_fp32 = kept_in_fp32(node) ? "kept in fp32 by the search (mixed precision)" : why_not_int8(*node.op);
     precision.int8 = precision.why_fp32.empty();
     if (precision.int8) {
       int8_node_values.insert(node.inputs.begin(), node.inputs.end());
@@ -119,7 +130,7 @@ graph::Graph quantizable_form(const graph::Graph& graph) {
       const bool last = index + 1 == op.statements().size();
       ir::OpExpr single = lowering::statement_as_op(op, index);
       const std::string written = single.output().name;
-      graph::Node part{.name = last ? node.name : node.name + "/" + written, .op_type = node.op_type};
+      graph::Node part{.name = last ? node.name : node.name + "/" + written, .op_type = node.op_type, .attributes = node.attributes};
       for (const auto& input : single.tensors_with_role(ir::Role::Input)) part.inputs.push_back(value_of.at(input.name));
       for (const auto& param : single.tensors_with_role(ir::Role::Param)) part.weights[param.name] = node.weights.at(param.name);
       const std::string output = last ? node.outputs.at(0) : node.name + "/" + written;

@@ -75,6 +75,13 @@ struct QuantPlan {
   int int8_nodes() const;
 };
 
+// Mixed precision: a compute node marked to stay fp32 (the int8 search's choice for a layer whose
+// int8 error is too large, or whose fp32 kernel is faster) is planned fp32 whatever its kernel.
+// The mark is a node attribute, so it follows the node through batch-norm folding, splitting and
+// training; fp32 exports ignore it.
+void keep_in_fp32(graph::Node& node);
+bool kept_in_fp32(const graph::Node& node);
+
 // The values to quantize (calibrated, read or written by an int8 node, not a graph output) and
 // each compute node's precision. `graph` in its quantizable_form, as calibrated.
 // With `quantize_outputs`, graph outputs written by int8 nodes are quantized too (and handed out

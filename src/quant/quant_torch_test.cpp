@@ -164,6 +164,43 @@ TEST(Int8, KernelsWithoutAnInt8FormStayFp32AndSayWhy) {
   EXPECT_NE(by_name["generic"]->why_fp32.find("einsum"), std::string::npos);
 }
 
+// Mixed precision: a layer the search keeps in fp32 runs in fp32 inside the int8 model, in both
+// runtimes as in the reference, every node of it when quantizable_form splits it.
+TEST(Int8, ALayerKeptInFp32RunsInFp32InsideTheInt8Model) {
+  GraphBuilder b("mixed", 6);
+  b.input("x", {1, 8, 8, 8});
+  b.compute("first", {"x"}, conv(8, 16, 8, 3, ir::Activation::Relu));
+  b.compute("kept", {"first_out"},
+            ir::parse("T[n,k,h,w] = sum{c} X[n,c,h,w] * A[k,c,0,0]; Y[n,k,h,w] = sum{c,r,s} T[n,c,h+r-1,w+s-1] * B[k,c,r,s] "
+                      "where n<1, k<16, c<16, h<8, w<8, r<3, s<3, param A[16,16,1,1], param B[16,16,3,3]"));
+  b.compute("last", {"kept_out"}, conv(16, 8, 8, 1, ir::Activation::None));
+  const graph::Graph all_int8 = b.finish({"last_out"});
+  graph::Graph mixed = all_int8;
+  for (auto& node : mixed.nodes) {
+    if (node.name == "kept") keep_in_fp32(node);
+  }
+  QuantPlan plan;
+  expect_agreement(run_int8(mixed, &plan), "mixed");
+  std::map<std::string, const NodePrecision*> by_name;
+  for (const auto& node : plan.nodes) by_name[node.node] = &node;
+  ASSERT_TRUE(by_name.count("kept/T") && by_name.count("kept")) << "the kept layer's two statements become two nodes";
+  for (const char* name : {"kept/T", "kept"}) {
+    EXPECT_FALSE(by_name[name]->int8) << name;
+    EXPECT_NE(by_name[name]->why_fp32.find("kept in fp32"), std::string::npos) << by_name[name]->why_fp32;
+  }
+  EXPECT_TRUE(by_name["first"]->int8);
+  EXPECT_TRUE(by_name["last"]->int8);
+  EXPECT_FALSE(plan.activations.count("kept/T")) << "a value only fp32 nodes read and write stays fp32";
+  // The mark changes what is computed: the kept layer's weights are not rounded.
+  const graph::Graph form = quantizable_form(all_int8), mixed_form = quantizable_form(mixed);
+  const ir::Tensor images = random_inputs(form.inputs[0].shape, 32, 1), inputs = random_inputs(form.inputs[0].shape, 4, 2);
+  const auto int8_out = fake_quantized_forward(form, plan_quantization(form, calibrate(form, images)), inputs);
+  const auto mixed_out = fake_quantized_forward(mixed_form, plan_quantization(mixed_form, calibrate(mixed_form, images)), inputs);
+  double differ = 0;
+  for (size_t i = 0; i < int8_out.data.size(); ++i) differ = std::max(differ, double{std::fabs(int8_out.data[i] - mixed_out.data[i])});
+  EXPECT_GT(differ, 0) << "keeping a layer in fp32 changed nothing in the reference";
+}
+
 TEST(Int8, TheZooResnetMatchesItsReference) {
   expect_agreement(run_int8(zoo::inference_graph("resnet20", 7)), "resnet20");
 }

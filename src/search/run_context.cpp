@@ -126,6 +126,10 @@ report::AdaptReport base_report(const RunContext& run) {
 Layer::Layer(const graph::Node& operator_node)
     : node(&operator_node), original(rules::original(*operator_node.op, operator_node.weights)) {}
 
+double Layer::fastest_ms(size_t faster_index) const {
+  return faster_fp32_ms.empty() ? faster_ms[faster_index] : std::min(faster_ms[faster_index], faster_fp32_ms[faster_index]);
+}
+
 std::string exact_text(double value) { return fmt::format("{}", value); }
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
@@ -295,12 +299,16 @@ void RunContext::remove_earlier_run() const {
   }
 }
 
-std::vector<double> RunContext::latencies_ms(const std::vector<measure::OpToMeasure>& ops, const std::string& stage_name) {
+std::vector<double> RunContext::latencies_ms(const std::vector<measure::OpToMeasure>& ops, const std::string& stage_name,
+                                             std::optional<measure::Precision> precision) {
+  const measure::Precision timed_in = precision.value_or(options.precision);
+  // The run's own precision keeps the section older journals wrote.
+  const std::string section = timed_in == options.precision ? "latency" : "latency_" + std::string(measure::to_string(timed_in));
   std::vector<double> result(ops.size());
   std::vector<measure::OpToMeasure> missing;
   std::vector<size_t> missing_at;
   for (size_t i = 0; i < ops.size(); ++i) {
-    if (auto known = journal->text("latency", util::stable_hash_hex(ops[i].op.canonical_key()))) {
+    if (auto known = journal->text(section, util::stable_hash_hex(ops[i].op.canonical_key()))) {
       result[i] = std::stod(*known);
     } else {
       missing.push_back(ops[i]);
@@ -308,7 +316,7 @@ std::vector<double> RunContext::latencies_ms(const std::vector<measure::OpToMeas
     }
   }
   if (missing.empty()) return result;
-  const measure::BenchOptions bench{.threads = options.threads, .precision = options.precision, .warmup = 5, .min_runs = 15, .budget_seconds = 0.2};
+  const measure::BenchOptions bench{.threads = options.threads, .precision = timed_in, .warmup = 5, .min_runs = 15, .budget_seconds = 0.2};
   auto timings = measure::measure_cached(*cache, missing, options.backend, bench, nullptr, [&](size_t done, size_t total) {
     progress(stage_name, static_cast<int64_t>(done), static_cast<int64_t>(total), "timing operators");
   });
@@ -316,7 +324,7 @@ std::vector<double> RunContext::latencies_ms(const std::vector<measure::OpToMeas
   for (size_t j = 0; j < missing.size(); ++j) {
     result[missing_at[j]] = timings[j].median_ms;
     const std::string key = util::stable_hash_hex(missing[j].op.canonical_key());
-    if (written.insert(key).second) journal->put_text("latency", key, exact_text(timings[j].median_ms));
+    if (written.insert(key).second) journal->put_text(section, key, exact_text(timings[j].median_ms));
   }
   return result;
 }
@@ -362,7 +370,7 @@ std::string RunContext::distilled_key(const Layer& layer, size_t candidate) cons
 }
 
 const rules::Candidate& RunContext::candidate_of(const Layer& layer, int option) {
-  return layer.faster[layer.selected[static_cast<size_t>(option - 1)]];
+  return layer.faster[layer.selected[static_cast<size_t>(operator_option(layer, option) - 1)]];
 }
 
 rules::Candidate RunContext::trained_candidate(const Layer& layer, size_t selected_index) const {
@@ -374,17 +382,40 @@ rules::Candidate RunContext::trained_candidate(const Layer& layer, size_t select
 std::map<std::string, rules::Candidate> RunContext::choices(const Configuration& configuration) const {
   std::map<std::string, rules::Candidate> chosen;
   for (size_t l = 0; l < layers.size(); ++l) {
-    const int option = configuration.choice[l];
+    const int option = operator_option(layers[l], configuration.choice[l]);
     if (option > 0) chosen.emplace(layers[l].node->name, trained_candidate(layers[l], static_cast<size_t>(option - 1)));
   }
   return chosen;
 }
 
+std::set<std::string> RunContext::fp32_layers(const Configuration& configuration) const {
+  std::set<std::string> fp32;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    if (keeps_fp32(layers[l], configuration.choice[l])) fp32.insert(layers[l].node->name);
+  }
+  return fp32;
+}
+
+graph::Graph RunContext::configured(const Configuration& configuration) const {
+  graph::Graph graph = replace_operators(base, choices(configuration));
+  const auto fp32 = fp32_layers(configuration);
+  for (auto& node : graph.nodes) {
+    if (fp32.count(node.name)) quant::keep_in_fp32(node);
+  }
+  return graph;
+}
+
 std::map<std::string, std::string> RunContext::derivations(const Configuration& configuration) const {
   std::map<std::string, std::string> changed;
   for (size_t l = 0; l < layers.size(); ++l) {
+    const Layer& layer = layers[l];
     const int option = configuration.choice[l];
-    if (option > 0) changed[layers[l].node->name] = candidate_of(layers[l], option).derivation_text();
+    const std::string precision = keeps_fp32(layer, option) ? " in fp32" : "";
+    if (operator_option(layer, option) > 0) {
+      changed[layer.node->name] = candidate_of(layer, option).derivation_text() + precision;
+    } else if (!precision.empty()) {
+      changed[layer.node->name] = "original" + precision;
+    }
   }
   return changed;
 }

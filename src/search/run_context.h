@@ -5,10 +5,12 @@
 // Each stage is a free function over this context, in a file of its own (search/stages.h), in the
 // order docs/search.md describes them.
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -42,6 +44,14 @@ struct Layer {
   std::vector<double> accuracy_drop;        // per selected: validation points lost with it alone
   std::vector<bool> drop_estimated;         // per selected: estimated from its distilled error, not measured
   bool searched = false;                    // fidelity and sensitivity done within the budget
+  // An int8 run's mixed precision: the same operators timed alone as the int8 model runs a layer
+  // kept in fp32 (measure::Precision::Fp32InInt8, per `faster`), and the validation loss of the
+  // int8 model with this layer alone kept in fp32 (usually below zero).
+  double original_fp32_ms = NAN;
+  std::vector<double> faster_fp32_ms;
+  double fp32_drop = 0;
+  // A candidate's time in the precision it runs fastest in (its int8 time in an fp32-only run).
+  double fastest_ms(size_t faster_index) const;
 };
 
 // An attempt's side-by-side timing and test quality of the original and the adapted model.
@@ -121,8 +131,10 @@ class RunContext {
   double validation_quality(const graph::Graph& graph, int64_t samples) const;
 
   // ---- measurements shared by stages ----
-  // Latencies of operators: the journal, then the latency cache, then measurement.
-  std::vector<double> latencies_ms(const std::vector<measure::OpToMeasure>& ops, const std::string& stage_name);
+  // Latencies of operators in the run's precision or `precision`: the journal, then the latency
+  // cache, then measurement.
+  std::vector<double> latencies_ms(const std::vector<measure::OpToMeasure>& ops, const std::string& stage_name,
+                                   std::optional<measure::Precision> precision = std::nullopt);
   measure::CacheKey whole_model_cache_scope() const;
   double original_test_quality();
   // The predictor `gos latency-model fit` stored in the cache for this backend, threads and
@@ -131,10 +143,19 @@ class RunContext {
 
   // ---- the search's choices ----
   std::string distilled_key(const Layer& layer, size_t candidate) const;
-  // Option 1.. of a layer's choice: its selected (distilled) candidates in order; 0 keeps the original.
+  // Option 1.. of a layer's choice: its selected (distilled) candidates in order; 0 keeps the
+  // original. An int8 run has each option twice: options_per_precision(layer) and up are the same
+  // operators kept in fp32 (mixed precision).
+  static int options_per_precision(const Layer& layer) { return static_cast<int>(layer.selected.size()) + 1; }
+  static int operator_option(const Layer& layer, int option) { return option % options_per_precision(layer); }
+  static bool keeps_fp32(const Layer& layer, int option) { return option >= options_per_precision(layer); }
   static const rules::Candidate& candidate_of(const Layer& layer, int option);
   rules::Candidate trained_candidate(const Layer& layer, size_t selected_index) const;
   std::map<std::string, rules::Candidate> choices(const Configuration& configuration) const;
+  // The layers a configuration keeps in fp32 (none in an fp32 run).
+  std::set<std::string> fp32_layers(const Configuration& configuration) const;
+  // The searched model with the configuration's operators put in and its fp32 layers marked.
+  graph::Graph configured(const Configuration& configuration) const;
   std::map<std::string, std::string> derivations(const Configuration& configuration) const;
   std::string attempt_key(int front_index) const;
 

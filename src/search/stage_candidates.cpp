@@ -69,17 +69,32 @@ void find_candidates(RunContext& run) {
     std::vector<measure::OpToMeasure> ops;
     for (const auto& c : candidates) ops.push_back({c.op, c.weights});
     const auto ms = run.latencies_ms(ops, "candidates");
-    for (size_t i = 0; i < candidates.size(); ++i) {
-      if (ms[i] < measure::kFasterThanItsOperator * layer.original_ms) {
-        layer.faster.push_back(candidates[i]);
-        layer.faster_ms.push_back(ms[i]);
+    if (!run.int8()) {
+      for (size_t i = 0; i < candidates.size(); ++i) {
+        if (ms[i] < measure::kFasterThanItsOperator * layer.original_ms) {
+          layer.faster.push_back(candidates[i]);
+          layer.faster_ms.push_back(ms[i]);
+        }
+      }
+    } else {
+      // Mixed precision: a candidate stays when, in the precision it runs fastest in, it is faster
+      // than the operator in the precision that runs fastest.
+      const auto fp32_ms = run.latencies_ms(ops, "candidates", measure::Precision::Fp32InInt8);
+      const double operator_ms = std::min(layer.original_ms, layer.original_fp32_ms);
+      for (size_t i = 0; i < candidates.size(); ++i) {
+        if (std::min(ms[i], fp32_ms[i]) < measure::kFasterThanItsOperator * operator_ms) {
+          layer.faster.push_back(candidates[i]);
+          layer.faster_ms.push_back(ms[i]);
+          layer.faster_fp32_ms.push_back(fp32_ms[i]);
+        }
       }
     }
     timed += candidates.size();
     skipped += static_cast<size_t>(layer.predicted_slower);
     kept += layer.faster.size();
   }
-  run.summary = fmt::format("{} candidates timed, {} measured at least 5% faster than their operator", timed, kept);
+  run.summary = fmt::format("{} candidates timed{}, {} measured at least 5% faster than their operator", timed,
+                            run.int8() ? " in int8 and in fp32" : "", kept);
   if (skipped > 0) {
     run.summary += fmt::format("; {} predicted at least {:.2f}x slower than their operator were not timed", skipped,
                                measure::kPredictedSlowerRatio);

@@ -44,7 +44,7 @@ std::vector<ir::Tensor> recorded_inputs(RunContext& run, const Layer& layer) {
 std::vector<size_t> select(const Layer& layer, const std::vector<double>& init_error, int limit) {
   std::vector<size_t> by_latency(layer.faster.size());
   std::iota(by_latency.begin(), by_latency.end(), 0);
-  std::stable_sort(by_latency.begin(), by_latency.end(), [&](size_t a, size_t b) { return layer.faster_ms[a] < layer.faster_ms[b]; });
+  std::stable_sort(by_latency.begin(), by_latency.end(), [&](size_t a, size_t b) { return layer.fastest_ms(a) < layer.fastest_ms(b); });
   std::vector<size_t> chosen;
   double best_error = INFINITY;
   for (size_t i : by_latency) {

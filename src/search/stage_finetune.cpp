@@ -91,18 +91,20 @@ class Attempts {
       double best = INFINITY;
       for (double drop : layer.accuracy_drop) best = std::min(best, drop);
       choice.sensitivity = std::isfinite(best) ? best : 0;
-      if (option == 0) {
+      const bool fp32 = RunContext::keeps_fp32(layer, option);
+      if (RunContext::operator_option(layer, option) == 0) {
         choice.chosen_expr = choice.original_expr;
-        choice.derivation = "original";
-        choice.latency_ms_after = layer.original_ms;
+        choice.derivation = fp32 ? "original in fp32" : "original";
+        choice.kept = !fp32;
+        choice.latency_ms_after = fp32 ? layer.original_fp32_ms : layer.original_ms;
         choice.macs_after = choice.macs_before;
       } else {
-        const size_t s = static_cast<size_t>(option - 1);
+        const size_t s = static_cast<size_t>(RunContext::operator_option(layer, option) - 1);
         const auto& candidate = RunContext::candidate_of(layer, option);
         choice.kept = false;
         choice.chosen_expr = ir::print(candidate.op);
-        choice.derivation = candidate.derivation_text();
-        choice.latency_ms_after = layer.faster_ms[layer.selected[s]];
+        choice.derivation = candidate.derivation_text() + (fp32 ? " in fp32" : "");
+        choice.latency_ms_after = fp32 ? layer.faster_fp32_ms[layer.selected[s]] : layer.faster_ms[layer.selected[s]];
         choice.macs_after = ir::cost(candidate.op).macs;
         choice.fidelity = layer.distilled[s].error_after;
       }
@@ -174,7 +176,7 @@ class Attempts {
   }
 
   graph::Graph finetuned(int front_index) {
-    graph::Graph adapted = replace_operators(run_.base, run_.choices(run_.front[front_index]));
+    graph::Graph adapted = run_.configured(run_.front[front_index]);
     // In int8 the model trains as its int8 form computes: each statement of a candidate a node.
     if (run_.int8()) adapted = quant::quantizable_form(adapted);
     const std::string prefix = run_.attempt_key(front_index) + "|";

@@ -79,6 +79,13 @@ void profile(RunContext& run) {
     }
     ++at;
   }
+  if (run.int8()) {
+    // Mixed precision: each searched operator may stay fp32, at its fp32 time.
+    std::vector<measure::OpToMeasure> searched;
+    for (const auto& layer : run.layers) searched.push_back({*layer.node->op, layer.node->weights});
+    const auto fp32_ms = run.latencies_ms(searched, "profile", measure::Precision::Fp32InInt8);
+    for (size_t l = 0; l < run.layers.size(); ++l) run.layers[l].original_fp32_ms = fp32_ms[l];
+  }
   // Hot operators first: when the budget runs out, the layers that matter most were searched.
   std::stable_sort(run.layers.begin(), run.layers.end(), [](const Layer& a, const Layer& b) { return a.original_ms > b.original_ms; });
   if (run.options.max_layers > 0 && run.layers.size() > static_cast<size_t>(run.options.max_layers)) {

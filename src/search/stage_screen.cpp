@@ -177,6 +177,7 @@ bool time_whole(RunContext& run, int front_index) {
   const auto chosen = run.choices(run.front[front_index]);
   std::string structure = weights_fingerprint(run.base);
   for (const auto& [node, candidate] : chosen) structure += "|" + node + "=" + candidate.op.canonical_key();
+  for (const auto& node : run.fp32_layers(run.front[front_index])) structure += "|" + node + "@fp32";
   const std::string key = util::stable_hash_hex(structure);
   json timings;
   if (auto known = run.journal->text("screen", key)) {
@@ -190,7 +191,7 @@ bool time_whole(RunContext& run, int front_index) {
       // No total: how many points are timed depends on what the timings show.
       run.progress("screen", 0, 0, fmt::format("timing configuration {} ({} layers replaced) side by side with the original",
                                                run.timed_ratio.size() + 1, changed_layers(run.front[front_index])));
-      const auto [original, adapted] = measure::bench_models_interleaved(run.model, replace_operators(run.base, chosen), run.options.backend,
+      const auto [original, adapted] = measure::bench_models_interleaved(run.model, run.configured(run.front[front_index]), run.options.backend,
                                                                          {.threads = run.options.threads, .precision = run.options.precision, .budget_seconds = 1});
       timings = {{"original", timing_json(original)}, {"adapted", timing_json(adapted)}};
       run.cache->put_blob(name, scope, timings.dump());

@@ -1,6 +1,6 @@
 // Stage 5, search: NSGA-II over one choice per layer (keep the operator, or one of its distilled
-// candidates) on predicted latency and predicted loss, the front densified by the exact knapsack
-// at every 1% of latency (docs/search.md).
+// candidates; in an int8 run, each in int8 or in fp32) on predicted latency and predicted loss,
+// the front densified by the exact knapsack at every 1% of latency (docs/search.md).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -24,6 +24,18 @@ void search_front(RunContext& run) {
     std::vector<LayerOption> options{{layer.original_ms, 0}};
     for (size_t s = 0; s < layer.distilled.size(); ++s) {
       options.push_back({layer.faster_ms[layer.selected[s]], predicted_loss(layer.accuracy_drop[s], layer.distilled[s].error_after)});
+    }
+    if (run.int8()) {
+      // Mixed precision: each option again with the layer kept in fp32 (RunContext::keeps_fp32),
+      // at its fp32 time. A candidate's loss there is less what keeping the layer in fp32 gains
+      // (a measured loss from it is noise: fp32 is the reference); like every loss, never below
+      // zero, so the original in fp32 is taken for speed, or to pay back a candidate's loss.
+      const double fp32_gain = std::max(0.0, -layer.fp32_drop);
+      options.push_back({layer.original_fp32_ms, 0});
+      for (size_t s = 0; s < layer.distilled.size(); ++s) {
+        options.push_back({layer.faster_fp32_ms[layer.selected[s]],
+                           predicted_loss(layer.accuracy_drop[s] - fp32_gain, layer.distilled[s].error_after)});
+      }
     }
     problem.layers.push_back(options);
     searched_ms += layer.original_ms;

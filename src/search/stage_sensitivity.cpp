@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "quant/quant.h"
 #include "search/adapted.h"
 #include "search/stages.h"
 
@@ -21,7 +22,7 @@ int64_t journaled_samples(RunContext& run) {
   int64_t samples = run.options.sensitivity_images;
   if (run.budgeted() && !run.journal->text("sensitivity", "original")) {
     int pending = 0;
-    for (const auto& layer : run.layers) pending += static_cast<int>(layer.distilled.size());
+    for (const auto& layer : run.layers) pending += static_cast<int>(layer.distilled.size()) + (run.int8() ? 1 : 0);
     if (!(run.costs.evaluation_seconds_per_sample > 0)) run.time_evaluation();
     samples = sensitivity_samples_that_fit(run.options.sensitivity_images, pending, run.costs.evaluation_seconds_per_sample,
                                            run.search_seconds_left());
@@ -71,6 +72,27 @@ std::vector<MeasuredEffect> measured_effects(const RunContext& run) {
   return measured;
 }
 
+// An int8 run's mixed precision: each layer kept alone in fp32 in the int8 model, its effect on
+// validation quality (a gain is a negative drop). Hottest layer first while the plan leaves time;
+// a layer not reached is taken to gain nothing, so the search keeps it fp32 only where that is
+// faster. Returns how many were measured.
+int fp32_effects(RunContext& run, int64_t samples) {
+  int measured = 0;
+  for (size_t l = 0; l < run.layers.size(); ++l) {
+    Layer& layer = run.layers[l];
+    run.progress("sensitivity", static_cast<int64_t>(l), static_cast<int64_t>(run.layers.size()), layer.node->name + " in fp32");
+    const std::string key = "fp32|" + layer.node->name;
+    if (!run.journal->text("sensitivity", key) && !(run.search_seconds_left() > 0)) continue;
+    graph::Graph mixed = run.base;
+    for (auto& node : mixed.nodes) {
+      if (node.name == layer.node->name) quant::keep_in_fp32(node);
+    }
+    layer.fp32_drop = run.task->drop(run.base_validation, journaled_quality(run, key, mixed, samples));
+    ++measured;
+  }
+  return measured;
+}
+
 }  // namespace
 
 void sensitivity(RunContext& run) {
@@ -84,6 +106,7 @@ void sensitivity(RunContext& run) {
     layer.accuracy_drop.assign(layer.distilled.size(), NAN);
     layer.drop_estimated.assign(layer.distilled.size(), true);
   }
+  const int fp32_measured = run.int8() ? fp32_effects(run, samples) : 0;
   const auto order = measuring_order(run);
   const size_t first_pass = std::count_if(run.layers.begin(), run.layers.end(), [](const Layer& l) { return !l.distilled.empty(); });
   int64_t done = 0, measured = 0;
@@ -115,6 +138,15 @@ void sensitivity(RunContext& run) {
   }
   run.summary = fmt::format("{} candidates each put in alone; validation {} {} on {} samples", measured, task.metric_name(),
                             task.format_quality(run.original_validation), task.validation_size(samples));
+  if (run.int8()) {
+    run.summary += fmt::format(" (int8, fake-quantized); {} of {} layers each kept alone in fp32", fp32_measured, run.layers.size());
+    if (fp32_measured < static_cast<int>(run.layers.size())) {
+      run.plan_reduced = true;
+      run.report.notes.push_back(fmt::format("{} of {} layers' effect in fp32 were not measured, to fit the budget: the search keeps "
+                                             "them in fp32 only where that is faster",
+                                             run.layers.size() - fp32_measured, run.layers.size()));
+    }
+  }
   const bool fewer_samples = task.validation_size(samples) < task.validation_size(run.options.sensitivity_images);
   if (fewer_samples || estimated > 0) run.plan_reduced = true;
   if (fewer_samples) {

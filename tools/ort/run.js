@@ -20,8 +20,9 @@
 //                 "output_dir": "out0" } ] }
 // Tensors are raw little-endian float32 files, row-major. The result lists, per run, either
 //   { "outputs": [ { "name", "shape", "file" } ], "timing_ms": { "median", "p10", "p90", ... },
-//     "kernel_ms": { ... }, "layout_ms": { ... } }   (with "profile": each timed run's node
-//   kernels summed, and apart from them the layout reorders ONNX Runtime adds around them)
+//     "kernel_ms": { ... }, "layout_ms": { ... }, "quantize_ms": { ... } }   (with "profile":
+//   each timed run's node kernels summed, and apart from them the layout reorders ONNX Runtime
+//   adds around them and the QuantizeLinear/DequantizeLinear kernels)
 // or { "error": "message" }, plus "onnxruntime" (the version). Exit status: 0 when every run
 // succeeded, 1 when some failed (the result says which), 2 for bad usage or an unreadable manifest.
 'use strict';
@@ -137,7 +138,10 @@ function summarise(times, warmup) {
 // lone convolution pays both reorders; inside a model, a chain pays them once at its ends. The
 // same holds for an int8 operator's QuantizeLinear and DequantizeLinear: inside a model, int8
 // operators hand each other quantized tensors.
-const kLayoutOps = new Set(['ReorderInput', 'ReorderOutput', 'QuantizeLinear', 'DequantizeLinear']);
+const kLayoutOps = new Set(['ReorderInput', 'ReorderOutput']);
+// The conversions at the ends of a QDQ model's int8 values, which a kernel fused in a model does
+// without, and a layer kept in fp32 inside an int8 model pays.
+const kQuantizeOps = new Set(['QuantizeLinear', 'DequantizeLinear']);
 
 // From ONNX Runtime's profile (a Chrome trace, microseconds): the time each of the last `count`
 // runs spent in node kernels, the operators' own (`kernels`) and the layout reorders around them
@@ -148,14 +152,15 @@ function kernelTimes(trace, count) {
   const runs = trace.filter((event) => event.name === 'model_run').sort((a, b) => a.ts - b.ts).slice(-count);
   const kernels = trace.filter((event) => event.cat === 'Node' && event.name.endsWith('_kernel_time'))
     .sort((a, b) => a.ts - b.ts);
-  const totals = { kernels: runs.map(() => 0), layout: runs.map(() => 0) };
+  const totals = { kernels: runs.map(() => 0), layout: runs.map(() => 0), quantize: runs.map(() => 0) };
   let run = 0;
   for (const kernel of kernels) {
     while (run < runs.length && kernel.ts > runs[run].ts + runs[run].dur) ++run;
     if (run === runs.length) break;
     if (kernel.ts < runs[run].ts) continue;
-    const layout = kLayoutOps.has(kernel.args && kernel.args.op_name);
-    (layout ? totals.layout : totals.kernels)[run] += kernel.dur / 1000;
+    const op = kernel.args && kernel.args.op_name;
+    const bucket = kLayoutOps.has(op) ? totals.layout : kQuantizeOps.has(op) ? totals.quantize : totals.kernels;
+    bucket[run] += kernel.dur / 1000;
   }
   return totals;
 }
@@ -216,6 +221,7 @@ async function runOne(ort, run, index, folder, settings) {
     const times = kernelTimes(trace, result.timing_ms.repeat);
     result.kernel_ms = summarise(times.kernels, result.timing_ms.warmup);
     result.layout_ms = summarise(times.layout, result.timing_ms.warmup);
+    result.quantize_ms = summarise(times.quantize, result.timing_ms.warmup);
   }
   if (session.release) await session.release();
   return result;
