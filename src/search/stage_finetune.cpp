@@ -1,5 +1,5 @@
 // Stages 6 and 7, fine-tune and verify: the chosen configuration fine-tuned with knowledge
-// distillation from the original, then timed side by side with it and evaluated on the test set;
+// distillation from the original, then verified (stage_verify.cpp) and judged against the goal;
 // further points of the front while the goal is missed (docs/search.md). With no point worth
 // fine-tuning, the original is kept unchanged.
 #include <fmt/format.h>
@@ -9,11 +9,10 @@
 #include <set>
 
 #include "quant/fake_quant.h"
+#include "quant/quant.h"
 #include "search/adapted.h"
 #include "search/front_choice.h"
-#include "search/int8.h"
 #include "search/stages.h"
-#include "util/scratch_folder.h"
 
 namespace gos::search {
 
@@ -270,128 +269,9 @@ class Attempts {
     return {epochs, epochs == 1 ? std::max(left, kEpochEstimateMargin * epoch_seconds) : std::max(left, 1.0)};
   }
 
-  // Said in the report, since a speedup timed on an unsteady machine may not repeat.
-  std::string unsteady_timing_note(const Verified& v, double speedup) const {
-    const std::string machine =
-        v.machine ? fmt::format("; a fixed arithmetic loop timed right after spread {:.0f}%, where a dedicated core stays under "
-                                "{:.0f}%",
-                                100 * v.machine->spread(), 100 * measure::kUnsteadyMachineSpread)
-                  : "";
-    return fmt::format("attempt {} was timed while the machine was unsteady (p10-p90 spread {:.0f}% for the original, {:.0f}% "
-                       "for the adapted model, over {:.0f}%{}): its {:.2f}x may differ by as much in another run; time both "
-                       "models again when the machine is quiet (for the model written: gos bench MODEL --against "
-                       "OUT/adapted.onnx)",
-                       run_.report.attempts.size() + 1, 100 * v.original.spread(), 100 * v.adapted.spread(),
-                       100 * measure::kNoisySpread, machine, speedup);
-  }
-
-  // The original and the adapted model timed side by side, then the fixed loop that says how
-  // steady the machine was. Kept in the latency cache like every timing, by both models' weights:
-  // the same two models are never timed twice on one machine, so a run killed after timing them
-  // and resumed reports what an uninterrupted one would.
-  std::tuple<measure::Timing, measure::Timing, measure::Timing> side_by_side(const graph::Graph& adapted) {
-    const std::string name = "adapted_vs_original:" + weights_fingerprint(run_.model) + "|" + weights_fingerprint(adapted);
-    const measure::CacheKey scope = run_.whole_model_cache_scope();
-    if (auto cached = run_.cache->get_blob(name, scope)) {
-      const json j = json::parse(*cached);
-      return {timing_from(j.at("original")), timing_from(j.at("adapted")), timing_from(j.at("machine"))};
-    }
-    run_.progress("verify", 0, 3, "timing original and adapted side by side");
-    const auto [original, timed] = measure::bench_models_interleaved(run_.model, adapted, options_.backend,
-                                                                     {.threads = options_.threads, .budget_seconds = 2});
-    const measure::Timing machine = measure::time_machine_reference();
-    run_.cache->put_blob(name, scope,
-                         json{{"original", timing_json(original)}, {"adapted", timing_json(timed)}, {"machine", timing_json(machine)}}.dump());
-    return {original, timed, machine};
-  }
-
-  // In int8: the original and the adapted model, each in fp32 and in int8, written as the backend
-  // runs them (the int8 forms calibrated on training images as gos quantize calibrates) and timed
-  // side by side, then the fixed loop; cached like side_by_side. Returns original fp32, original
-  // int8, adapted fp32, adapted int8 and the loop.
-  std::vector<measure::Timing> four_side_by_side(const graph::Graph& adapted, const std::filesystem::path& folder,
-                                                 const std::filesystem::path& original_int8, const std::filesystem::path& adapted_int8) {
-    const std::string name = "int8_adapted_vs_original:" + weights_fingerprint(run_.model) + "|" + weights_fingerprint(adapted);
-    const measure::CacheKey scope = run_.whole_model_cache_scope();
-    std::vector<measure::Timing> timings;
-    if (auto cached = run_.cache->get_blob(name, scope)) {
-      for (const auto& timing : json::parse(*cached)) timings.push_back(timing_from(timing));
-      return timings;
-    }
-    run_.progress("verify", 0, 5, "timing the original and the adapted model in fp32 and int8 side by side");
-    const auto backend = options_.backend;
-    timings = measure::bench_files_side_by_side({write_fp32_file(run_.model, backend, folder / "original"), original_int8,
-                                                 write_fp32_file(adapted, backend, folder / "adapted"), adapted_int8},
-                                                run_.model.inputs, backend, {.threads = options_.threads, .budget_seconds = 2});
-    timings.push_back(measure::time_machine_reference());
-    json stored = json::array();
-    for (const auto& timing : timings) stored.push_back(timing_json(timing));
-    run_.cache->put_blob(name, scope, stored.dump());
-    return timings;
-  }
-
-  Verified verify_int8(const graph::Graph& adapted) {
-    const AdaptTask& task = *run_.task;
-    util::ScratchFolder folder("gos-verify");
-    const auto backend = options_.backend;
-    const auto original_int8 = write_int8_file(run_.model, run_.int8_calibration(), backend, folder.path() / "original").first;
-    const auto adapted_int8 = write_int8_file(adapted, run_.int8_calibration(), backend, folder.path() / "adapted").first;
-    const auto t = four_side_by_side(adapted, folder.path(), original_int8, adapted_int8);
-    Verified v{.original = t[1], .adapted = t[3], .machine = t[4]};
-    v.fp32 = Verified::Fp32Forms{.original = t[0], .adapted = t[2]};
-    run_.use_training_threads();
-    run_.progress("verify", 1, 5, "test " + task.metric_name() + " of the original in fp32");
-    v.original_accuracy = run_.original_test_quality();
-    run_.progress("verify", 2, 5, "test " + task.metric_name() + " of the original in int8");
-    if (auto known = run_.journal->text("verify", "original_int8_accuracy")) {
-      v.fp32->original_int8_accuracy = std::stod(*known);
-    } else {
-      v.fp32->original_int8_accuracy = file_test_quality(original_int8, run_.model, task, backend);
-      run_.journal->put_text("verify", "original_int8_accuracy", exact_text(v.fp32->original_int8_accuracy));
-    }
-    run_.progress("verify", 3, 5, "test " + task.metric_name() + " of the adapted model in fp32");
-    v.fp32->adapted_accuracy = task.test_quality(adapted);
-    run_.progress("verify", 4, 5, "test " + task.metric_name() + " of the adapted model in int8");
-    v.adapted_accuracy = file_test_quality(adapted_int8, run_.model, task, backend);
-    return v;
-  }
-
   report::Attempt verify(int front_index, const graph::Graph& adapted) {
-    const std::string key = run_.attempt_key(front_index);
     const AdaptTask& task = *run_.task;
-    Verified v;
-    if (auto known = run_.journal->text("verify", key)) {
-      const json j = json::parse(*known);
-      v = {timing_from(j.at("original")), timing_from(j.at("adapted")), j.at("original_accuracy"), j.at("adapted_accuracy"),
-           j.contains("machine") ? std::optional(timing_from(j.at("machine"))) : std::nullopt};
-      if (j.contains("fp32")) {
-        const json& f = j.at("fp32");
-        v.fp32 = Verified::Fp32Forms{timing_from(f.at("original")), timing_from(f.at("adapted")), f.at("original_int8_accuracy"),
-                                     f.at("adapted_accuracy")};
-      }
-    } else if (run_.int8()) {
-      v = verify_int8(adapted);
-      run_.journal->put_text("verify", key,
-                             json{{"original", timing_json(v.original)}, {"adapted", timing_json(v.adapted)},
-                                  {"machine", timing_json(*v.machine)}, {"original_accuracy", v.original_accuracy},
-                                  {"adapted_accuracy", v.adapted_accuracy},
-                                  {"fp32", {{"original", timing_json(v.fp32->original)}, {"adapted", timing_json(v.fp32->adapted)},
-                                            {"original_int8_accuracy", v.fp32->original_int8_accuracy},
-                                            {"adapted_accuracy", v.fp32->adapted_accuracy}}}}
-                                 .dump());
-    } else {
-      std::tie(v.original, v.adapted, v.machine) = side_by_side(adapted);
-      run_.use_training_threads();
-      run_.progress("verify", 1, 3, "test " + task.metric_name() + " of the original");
-      v.original_accuracy = run_.original_test_quality();
-      run_.progress("verify", 2, 3, "test " + task.metric_name() + " of the adapted model");
-      v.adapted_accuracy = task.test_quality(adapted);
-      run_.journal->put_text("verify", key,
-                             json{{"original", timing_json(v.original)}, {"adapted", timing_json(v.adapted)},
-                                  {"machine", timing_json(*v.machine)}, {"original_accuracy", v.original_accuracy},
-                                  {"adapted_accuracy", v.adapted_accuracy}}
-                                 .dump());
-    }
+    const Verified v = verified_models(run_, front_index, adapted);
     run_.verified[front_index] = v;
     report::Attempt attempt;
     attempt.front_index = front_index;
@@ -400,7 +280,7 @@ class Attempts {
     const bool accurate = attempt.quality_drop <= options_.max_acc_drop;
     attempt.meets_constraint = accurate && meets_latency(attempt);
     attempt.changes = run_.derivations(run_.front[front_index]);
-    if (v.original.noisy() || v.adapted.noisy()) run_.report.notes.push_back(unsteady_timing_note(v, attempt.speedup));
+    if (v.original.noisy() || v.adapted.noisy()) run_.report.notes.push_back(unsteady_timing_note(run_, v, attempt.speedup));
     attempt.outcome = fmt::format("{:.2f}x faster ({:.3f} -> {:.3f} ms), {} {} -> {} ({:+.2f} {})", attempt.speedup,
                                   v.original.median_ms, v.adapted.median_ms, task.metric_name(), task.format_quality(v.original_accuracy),
                                   task.format_quality(v.adapted_accuracy), v.adapted_accuracy - v.original_accuracy, task.drop_unit());

@@ -42,6 +42,13 @@ bool time_whole(RunContext& run, int front_index);
 // missed; or, with no point worth fine-tuning, keep the original. Fills the report's result.
 void attempts(RunContext& run);
 
+// stage_verify.cpp: the attempt's adapted model timed side by side with the original (in int8,
+// the four models: each in fp32 and in int8) and scored on the test set; journaled by the
+// attempt's key, and the timings kept in the latency cache by both models' weights.
+Verified verified_models(RunContext& run, int front_index, const graph::Graph& adapted);
+// The report's note when an attempt was timed on an unsteady machine.
+std::string unsteady_timing_note(const RunContext& run, const Verified& v, double speedup);
+
 // stage_export.cpp: adapted.onnx (checked, run by ONNX Runtime), adapted.pt, report.json and
 // report.html.
 void export_files(RunContext& run);
