@@ -69,24 +69,20 @@ void find_candidates(RunContext& run) {
     std::vector<measure::OpToMeasure> ops;
     for (const auto& c : candidates) ops.push_back({c.op, c.weights});
     const auto ms = run.latencies_ms(ops, "candidates");
-    if (!run.int8()) {
-      for (size_t i = 0; i < candidates.size(); ++i) {
-        if (ms[i] < measure::kFasterThanItsOperator * layer.original_ms) {
-          layer.faster.push_back(candidates[i]);
-          layer.faster_ms.push_back(ms[i]);
-        }
-      }
-    } else {
-      // Mixed precision: a candidate stays when, in the precision it runs fastest in, it is faster
-      // than the operator in the precision that runs fastest.
-      const auto fp32_ms = run.latencies_ms(ops, "candidates", measure::Precision::Fp32InInt8);
-      const double operator_ms = std::min(layer.original_ms, layer.original_fp32_ms);
-      for (size_t i = 0; i < candidates.size(); ++i) {
-        if (std::min(ms[i], fp32_ms[i]) < measure::kFasterThanItsOperator * operator_ms) {
-          layer.faster.push_back(candidates[i]);
-          layer.faster_ms.push_back(ms[i]);
-          layer.faster_fp32_ms.push_back(fp32_ms[i]);
-        }
+    // In int8 (mixed precision) a candidate stays when, in the precision it runs fastest in, it is
+    // faster than the operator in the precision that runs fastest.
+    std::vector<double> fp32_ms;
+    double operator_ms = layer.original_ms;
+    if (run.int8()) {
+      fp32_ms = run.latencies_ms(ops, "candidates", measure::Precision::Fp32InInt8);
+      operator_ms = std::min(operator_ms, layer.original_fp32_ms);
+    }
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      const double fastest_ms = fp32_ms.empty() ? ms[i] : std::min(ms[i], fp32_ms[i]);
+      if (fastest_ms < measure::kFasterThanItsOperator * operator_ms) {
+        layer.faster.push_back(candidates[i]);
+        layer.faster_ms.push_back(ms[i]);
+        if (!fp32_ms.empty()) layer.faster_fp32_ms.push_back(fp32_ms[i]);
       }
     }
     timed += candidates.size();

@@ -91,14 +91,15 @@ class Attempts {
       for (double drop : layer.accuracy_drop) best = std::min(best, drop);
       choice.sensitivity = std::isfinite(best) ? best : 0;
       const bool fp32 = RunContext::keeps_fp32(layer, option);
-      if (RunContext::operator_option(layer, option) == 0) {
+      const int operator_option = RunContext::operator_option(layer, option);
+      if (operator_option == 0) {
         choice.chosen_expr = choice.original_expr;
         choice.derivation = fp32 ? "original in fp32" : "original";
         choice.kept = !fp32;
         choice.latency_ms_after = fp32 ? layer.original_fp32_ms : layer.original_ms;
         choice.macs_after = choice.macs_before;
       } else {
-        const size_t s = static_cast<size_t>(RunContext::operator_option(layer, option) - 1);
+        const size_t s = static_cast<size_t>(operator_option - 1);
         const auto& candidate = RunContext::candidate_of(layer, option);
         choice.kept = false;
         choice.chosen_expr = ir::print(candidate.op);
