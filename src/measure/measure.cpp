@@ -22,6 +22,7 @@
 #include "lowering/kernels.h"
 #include "lowering/torch_lowering.h"
 #include "quant/quant.h"
+#include "quant/torchscript_module.h"
 #include "util/blas_threads.h"
 #include "util/scratch_folder.h"
 
@@ -128,9 +129,7 @@ Runner torch_runner(const graph::Graph& model) {
 // A saved TorchScript file, loaded once and run on `tensors`. A quantized module packs its weights
 // as it loads, for the platform's quantized engine.
 Runner file_runner(const std::filesystem::path& path, const std::vector<torch::Tensor>& tensors) {
-  quant::use_platform_quantized_engine();
-  auto module = std::make_shared<torch::jit::Module>(torch::jit::load(path.string()));
-  module->eval();
+  auto module = std::make_shared<torch::jit::Module>(quant::load_torchscript(path, tensors));
   std::vector<torch::jit::IValue> values(tensors.begin(), tensors.end());
   return [module, values] {
     torch::NoGradGuard no_grad;

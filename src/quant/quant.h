@@ -120,7 +120,7 @@ void write_qdq_onnx(const graph::Graph& graph, const QuantPlan& plan, const std:
 // linear(_relu), add(_relu)) on quint8 tensors with prepacked int8 weights; every
 // other node as its fp32 program on dequantized values (weights rounded as the reference rounds
 // them), so the module computes what fake_quantized_forward computes. Frozen, written with
-// Module::save; load it with torch::jit::load after use_platform_quantized_engine(). Throws
+// Module::save; load it with load_torchscript (torchscript_module.h). Throws
 // graph::GraphError.
 // With `int8_io`, planned graph inputs arrive as quint8 tensors at their planned scale and planned
 // outputs leave quantized: an operator timed alone as it runs between two others inside a model.

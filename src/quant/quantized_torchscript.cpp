@@ -16,6 +16,7 @@
 #include "lowering/torch_lowering.h"
 #include "lowering/torchscript_lowering.h"
 #include "quant/quant.h"
+#include "quant/torchscript_module.h"
 #include "quant/weight_axes.h"
 
 namespace gos::quant {
@@ -276,12 +277,27 @@ void write_quantized_torchscript(const graph::Graph& graph, const QuantPlan& pla
   }
 }
 
-ir::Tensor run_torchscript(const std::filesystem::path& path, const ir::Tensor& inputs, int64_t batch) {
+torch::jit::Module load_torchscript(const std::filesystem::path& path, const std::vector<torch::Tensor>& example_inputs) {
   use_platform_quantized_engine();
-  auto module = torch::jit::load(path.string());
+  torch::jit::Module module = torch::jit::load(path.string());
   module.eval();
-  torch::NoGradGuard no_grad;
+  if (at::globalContext().qEngine() == at::QEngine::ONEDNN) {
+    // libtorch 1.13's oneDNN engine keeps the weight layout its first call picks. When that call
+    // is a large batch (a few hundred samples at 7x7), a grouped quantized convolution keeps its
+    // weights in a grouped layout that every later call misreads ("negative dimension"). A first
+    // call on one sample picks the layout every batch size runs with.
+    torch::NoGradGuard no_grad;
+    std::vector<torch::jit::IValue> one_sample;
+    for (const auto& input : example_inputs) one_sample.emplace_back(input.slice(0, 0, 1));
+    module.forward(one_sample);
+  }
+  return module;
+}
+
+ir::Tensor run_torchscript(const std::filesystem::path& path, const ir::Tensor& inputs, int64_t batch) {
   const torch::Tensor all = lowering::to_torch(inputs);
+  auto module = load_torchscript(path, {all});
+  torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> outputs;
   for (int64_t begin = 0; begin < all.size(0); begin += batch) {
     outputs.push_back(module.forward({all.slice(0, begin, std::min(all.size(0), begin + batch))}).toTensor().contiguous());
