@@ -23,6 +23,7 @@
 // All types are values: cheap to copy, compared structurally. OpExpr equality and hashing use the
 // canonical form (canonical()), so index and tensor renaming and the order of commutative factors
 // and addends do not change them.
+#include <compare>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -210,6 +211,33 @@ using TensorMap = std::map<std::string, Tensor>;
 Tensor evaluate(const OpExpr& op, const TensorMap& bindings);
 // The same, returning every written tensor (intermediates and output) by name.
 TensorMap evaluate_all(const OpExpr& op, const TensorMap& bindings);
+
+// ---- Narrowing (keeping some channels of an axis) --------------------------------------------------
+
+// One axis of one of an operator's tensors.
+struct TensorAxis {
+  std::string tensor;
+  int axis = 0;
+  friend auto operator<=>(const TensorAxis&, const TensorAxis&) = default;
+};
+
+// Every tensor axis that keeps the same positions as `start` when it is narrowed: the axes read or
+// written through the same plain index (a convolution's input channel links X's axis 1 to W's
+// axis 1; its output channel links Y's axis 1 to W's axis 0 and B's), followed across statements
+// through intermediates (a depthwise statement links its input and output channels). Sorted; empty
+// when `start` cannot be narrowed on its own: its subscript is not a plain index (a window, a
+// group's channel), that index also appears inside a compound subscript, or it is reduced by `max`
+// or `mean` (dropping a position would change the result, not just zero it).
+std::vector<TensorAxis> linked_axes(const OpExpr& op, const TensorAxis& start);
+
+// The operator with `start`'s linked axes keeping the positions `kept` (strictly increasing, within
+// the axis): smaller extents, const tables sliced. Evaluated on inputs and params sliced the same
+// way (narrow_tensors), it computes the original's output sliced along any narrowed output axis,
+// with every dropped input position counted as zero. Throws IrError when `start` has no linked axes
+// or `kept` is not a valid selection.
+OpExpr narrow(const OpExpr& op, const TensorAxis& start, const std::vector<int64_t>& kept);
+// The tensors of `op` in `tensors` (inputs, params, by name) sliced along their linked axes.
+TensorMap narrow_tensors(const OpExpr& op, const TensorAxis& start, const std::vector<int64_t>& kept, const TensorMap& tensors);
 
 // ---- Exact cost ------------------------------------------------------------------------------------
 

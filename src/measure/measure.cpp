@@ -271,7 +271,7 @@ std::string_view to_string(Precision precision) {
 
 std::string cache_name(Backend backend, Precision precision) {
   switch (precision) {
-    case Precision::Int8: return cache_name(backend) + "+int8@1";
+    case Precision::Int8: return cache_name(backend) + (backend == Backend::Mobile ? "+int8@2" : "+int8@1");
     case Precision::Fp32InInt8: return cache_name(backend) + "+fp32-in-int8@1";
     default: return cache_name(backend);
   }

@@ -51,7 +51,9 @@ enum class Precision { Fp32, Int8, Fp32InInt8 };
 Precision precision_named(std::string_view name);  // "fp32" or "int8"; throws MeasureError otherwise
 std::string_view to_string(Precision precision);    // "fp32", "int8", "fp32-in-int8"
 // The latency cache's name for timings in `precision`: int8 ones are kept apart from fp32 ones
-// ("mobile@6+int8@1"), as a backend's int8 kernels rank operators differently.
+// ("ort@6+int8@1"), as a backend's int8 kernels rank operators differently ("mobile@6+int8@2": 1-D
+// convolutions as libtorch's quantized::conv1d, where they had run in fp32 between a dequantize and
+// a quantize).
 std::string cache_name(Backend backend, Precision precision);
 
 struct BenchOptions {

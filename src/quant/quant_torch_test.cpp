@@ -17,6 +17,7 @@
 #include "lowering/torch_lowering.h"
 #include "quant/fake_quant.h"
 #include "quant/quant.h"
+#include "quant/torchscript_module.h"
 #include "util/scratch_folder.h"
 #include "zoo/zoo.h"
 
@@ -130,6 +131,29 @@ TEST(Int8, ConvolutionsOfEveryShapeAndALinearLayerMatchTheReference) {
   QuantPlan plan;
   expect_agreement(run_int8(b.finish({"fc_out"}), &plan), "convs");
   EXPECT_EQ(plan.int8_nodes(), static_cast<int>(plan.nodes.size())) << "every kernel here has an int8 form";
+}
+
+// A TCN's dilated 1-D convolutions run as libtorch's quantized::conv1d, not in fp32 between a
+// dequantize and a quantize.
+TEST(Int8, OneDimensionalConvolutionsMatchTheReferenceAsQuantizedOperators) {
+  GraphBuilder b("tcn", 9);
+  b.input("x", {1, 4, 64});
+  b.compute("first", {"x"}, ir::conv1d({.in_channels = 4, .out_channels = 16, .input_length = 64, .kernel = 3, .padding = {1, 1}, .bias = true,
+                                       .activation = ir::Activation::Relu}));
+  b.compute("dilated", {"first_out"}, ir::conv1d({.in_channels = 16, .out_channels = 16, .input_length = 64, .kernel = 3, .padding = {4, 4},
+                                                 .dilation = 4, .bias = true, .activation = ir::Activation::Relu}));
+  b.compute("last", {"dilated_out"}, ir::conv1d({.in_channels = 16, .out_channels = 8, .input_length = 64, .kernel = 1, .bias = true}));
+  const graph::Graph model = b.finish({"last_out"});
+  expect_agreement(run_int8(model), "1-D convolutions");
+  const graph::Graph form = quantizable_form(model);
+  const QuantPlan plan = plan_quantization(form, calibrate(form, random_inputs(form.inputs[0].shape, 16, 1)));
+  util::ScratchFolder folder("gos-quant-test");
+  write_quantized_torchscript(form, plan, folder.path() / "int8.pt");
+  auto module = load_torchscript(folder.path() / "int8.pt", {torch::rand({1, 4, 64})});
+  const std::string graph = module.get_method("forward").graph()->toString();
+  size_t calls = 0;
+  for (size_t at = graph.find("quantized::conv1d"); at != std::string::npos; at = graph.find("quantized::conv1d", at + 1)) ++calls;
+  EXPECT_EQ(calls, 2u) << "the two convolutions whose output an int8 node reads:\n" << graph;
 }
 
 TEST(Int8, ProductsWithAWeightMatchTheReference) {

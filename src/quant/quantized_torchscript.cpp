@@ -140,6 +140,14 @@ class QuantizedScripter {
     std::string call;
     switch (kernel.kind) {
       case KernelKind::Conv: {
+        if (kernel.spatial_rank == 1) {
+          const auto& spec = kernel.conv1d;
+          if (spec.shuffle || spec.padding[0] != spec.padding[1]) return false;
+          auto packed = prepack("quantized::conv1d_prepack", {quantized_weight(node, kernel), bias(node, kernel), c10::List<int64_t>({spec.stride}),
+                                                               c10::List<int64_t>({spec.padding[0]}), c10::List<int64_t>({spec.dilation}), spec.groups});
+          call = fmt::format("quantized.conv1d{}({}, {}, {}, {})", relu, int8(node.inputs[0]), attribute(node.name + "_packed", packed), scale, zero);
+          break;
+        }
         if (kernel.spatial_rank != 2 || kernel.conv2d.shuffle) return false;
         const auto& spec = kernel.conv2d;
         if (spec.padding[0] != spec.padding[2] || spec.padding[1] != spec.padding[3]) return false;
