@@ -7,12 +7,14 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/format.h"
 #include "cli/model_source.h"
 #include "graph/onnx_import.h"
+#include "narrow/narrow.h"
 #include "zoo/zoo.h"
 
 namespace gos::cli {
@@ -22,6 +24,7 @@ namespace {
 struct InspectOptions {
   std::string model;
   bool json = false;
+  bool groups = false;
   int64_t subsample = 1;
 };
 
@@ -157,6 +160,52 @@ void print_human(const std::string& model, const graph::ImportResult& result, co
              count(Kind::Unsupported));
 }
 
+// A channel group as listed: what narrowing it touches.
+struct GroupRow {
+  narrow::ChannelGroup group;
+  int64_t macs = 0;  // of every compute node the group narrows
+};
+
+std::vector<GroupRow> group_rows(const graph::Graph& graph) {
+  std::map<std::string, int64_t> macs;
+  for (const auto& cost : graph::node_costs(graph)) macs[cost.node] = cost.cost.macs;
+  std::vector<GroupRow> listed;
+  for (auto& group : narrow::channel_groups(graph)) {
+    GroupRow row{.group = std::move(group)};
+    std::set<std::string> nodes;
+    for (const auto& narrowed : row.group.narrowed) nodes.insert(narrowed.node);
+    for (const auto& node : nodes) row.macs += macs[node];
+    listed.push_back(std::move(row));
+  }
+  return listed;
+}
+
+nlohmann::json json_groups(const std::vector<GroupRow>& listed) {
+  nlohmann::json array = nlohmann::json::array();
+  for (const auto& row : listed) {
+    array.push_back({{"group", row.group.name()}, {"channels", row.group.extent}, {"producers", row.group.producers},
+                     {"followers", row.group.followers}, {"consumers", row.group.consumers}, {"macs", row.macs}});
+  }
+  return array;
+}
+
+void print_groups(const std::vector<GroupRow>& listed, int64_t total) {
+  fmt::print("\n{} channel group{} (channels that several operators share and that narrow together)\n", listed.size(),
+             listed.size() == 1 ? "" : "s");
+  if (listed.empty()) return;
+  size_t name_width = 5;
+  for (const auto& row : listed) name_width = std::max(name_width, row.group.name().size());
+  name_width = std::min<size_t>(name_width, 48);
+  fmt::print("{:>4}  {:<{}}  {:>8}  {:>9}  {:>9}  {:>9}  {:>10}\n", "#", "group", name_width, "channels", "producers", "followers",
+             "consumers", "MACs share");
+  for (size_t index = 0; index < listed.size(); ++index) {
+    const auto& row = listed[index];
+    fmt::print("{:>4}  {:<{}}  {:>8}  {:>9}  {:>9}  {:>9}  {:>9.1f}%\n", index + 1, row.group.name(), name_width, row.group.extent,
+               row.group.producers.size(), row.group.followers.size(), row.group.consumers.size(),
+               total ? 100.0 * static_cast<double>(row.macs) / static_cast<double>(total) : 0.0);
+  }
+}
+
 // One stderr line naming every node gos cannot represent.
 void warn_unsupported(const std::vector<graph::UnsupportedNode>& unsupported) {
   if (unsupported.empty()) return;
@@ -186,15 +235,24 @@ Action add_inspect_command(CLI::App& app) {
                       "show the model computing only every Nth position the global average pooling averages, as "
                       "gos adapt --subsample N searches it")
       ->capture_default_str();
+  command->add_flag("--groups", options->groups,
+                    "also list the channel groups: channels that several operators share (through residual additions, "
+                    "depthwise layers, ...) and that narrow together");
   return [options] {
     graph::ImportResult result = load_model(options->model, /*allow_unsupported=*/true);
     result.graph = graph::subsample_pooled_positions(result.graph, options->subsample).graph;
     std::vector<Row> listed = rows(result);
+    // A graph with nodes gos cannot represent has no groups to trust: those nodes may mix channels.
+    const bool groups = options->groups && result.unsupported.empty();
+    const std::vector<GroupRow> group_list = groups ? group_rows(result.graph) : std::vector<GroupRow>{};
     if (options->json) {
-      fmt::print("{}\n", json_rows(listed).dump(2));
+      const auto nodes = json_rows(listed);
+      fmt::print("{}\n", (groups ? nlohmann::json{{"nodes", nodes}, {"groups", json_groups(group_list)}} : nodes).dump(2));
     } else {
       print_human(options->model, result, listed);
+      if (groups) print_groups(group_list, total_macs(listed));
     }
+    if (options->groups && !groups) fmt::print(stderr, "gos: warning: no channel groups listed: the model has unsupported nodes\n");
     warn_unsupported(result.unsupported);
     return kSuccess;
   };

@@ -141,6 +141,25 @@ TEST(InspectCommand, SubsampleShowsTheStridedFirstLayerAndFewerMacs) {
   EXPECT_NE(refused.err.find("at least 1"), std::string::npos) << refused.err;
 }
 
+TEST(InspectCommand, GroupsListTheChannelsOperatorsShare) {
+  auto human = run_gos({"inspect", "resnet20", "--groups"});
+  ASSERT_EQ(human.exit_code, 0) << human.err;
+  EXPECT_NE(human.out.find("12 channel groups"), std::string::npos) << human.out;
+  auto json = run_gos({"inspect", "mobilenetv2s", "--groups", "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  const auto parsed = nlohmann::json::parse(json.out);
+  ASSERT_TRUE(parsed.at("nodes").is_array());
+  bool expansion = false;
+  for (const auto& group : parsed.at("groups")) {
+    if (group.at("group") != "block2.expand.conv") continue;
+    expansion = true;
+    EXPECT_EQ(group.at("followers"), nlohmann::json::array({"block2.depthwise.conv"})) << group;
+    EXPECT_EQ(group.at("consumers"), nlohmann::json::array({"block2.project.conv"})) << group;
+    EXPECT_EQ(group.at("channels"), 48) << group;
+  }
+  EXPECT_TRUE(expansion) << json.out;
+}
+
 TEST(InspectCommand, HelpExitsZero) {
   auto run = run_gos({"inspect", "--help"});
   EXPECT_EQ(run.exit_code, 0);

@@ -236,6 +236,8 @@ std::vector<TensorAxis> linked_axes(const OpExpr& op, const TensorAxis& start);
 // with every dropped input position counted as zero. Throws IrError when `start` has no linked axes
 // or `kept` is not a valid selection.
 OpExpr narrow(const OpExpr& op, const TensorAxis& start, const std::vector<int64_t>& kept);
+// The positions `positions` of `tensor`'s axis `axis`, in that order.
+Tensor take(const Tensor& tensor, int axis, const std::vector<int64_t>& positions);
 // The tensors of `op` in `tensors` (inputs, params, by name) sliced along their linked axes.
 TensorMap narrow_tensors(const OpExpr& op, const TensorAxis& start, const std::vector<int64_t>& kept, const TensorMap& tensors);
 

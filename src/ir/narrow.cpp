@@ -90,33 +90,33 @@ Links checked_links(const OpExpr& op, const TensorAxis& start, const std::vector
   return links;
 }
 
-std::vector<float> slice_values(const std::vector<int64_t>& shape, const std::vector<float>& values, int axis, const std::vector<int64_t>& kept) {
-  int64_t outer = 1, inner = 1;
-  for (int d = 0; d < axis; ++d) outer *= shape[d];
-  for (size_t d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
-  const int64_t extent = shape[axis];
-  std::vector<float> sliced;
-  sliced.reserve(outer * static_cast<int64_t>(kept.size()) * inner);
-  for (int64_t o = 0; o < outer; ++o) {
-    for (int64_t position : kept) {
-      const auto begin = values.begin() + (o * extent + position) * inner;
-      sliced.insert(sliced.end(), begin, begin + inner);
-    }
-  }
-  return sliced;
-}
-
 // Slices every linked axis of one tensor.
-void slice_linked(const Links& links, const std::string& name, std::vector<int64_t>& shape, std::vector<float>& values,
-                  const std::vector<int64_t>& kept) {
+Tensor slice_linked(const Links& links, const std::string& name, Tensor tensor, const std::vector<int64_t>& kept) {
   for (const auto& axis : links.axes) {
-    if (axis.tensor != name) continue;
-    values = slice_values(shape, values, axis.axis, kept);
-    shape[axis.axis] = static_cast<int64_t>(kept.size());
+    if (axis.tensor == name) tensor = take(tensor, axis.axis, kept);
   }
+  return tensor;
 }
 
 }  // namespace
+
+Tensor take(const Tensor& tensor, int axis, const std::vector<int64_t>& positions) {
+  int64_t outer = 1, inner = 1;
+  for (int d = 0; d < axis; ++d) outer *= tensor.shape.at(d);
+  for (size_t d = axis + 1; d < tensor.shape.size(); ++d) inner *= tensor.shape[d];
+  const int64_t extent = tensor.shape.at(axis);
+  std::vector<int64_t> shape = tensor.shape;
+  shape[axis] = static_cast<int64_t>(positions.size());
+  Tensor taken(shape);
+  auto out = taken.data.begin();
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t position : positions) {
+      const auto begin = tensor.data.begin() + (o * extent + position) * inner;
+      out = std::copy(begin, begin + inner, out);
+    }
+  }
+  return taken;
+}
 
 std::vector<TensorAxis> linked_axes(const OpExpr& op, const TensorAxis& start) {
   const Links links = find_links(op, start);
@@ -130,9 +130,9 @@ OpExpr narrow(const OpExpr& op, const TensorAxis& start, const std::vector<int64
     if (tensor.role == Role::Intermediate || tensor.role == Role::Output) continue;
     TensorDecl narrowed = tensor;
     if (tensor.values) {
-      std::vector<float> values = *tensor.values;
-      slice_linked(links, tensor.name, narrowed.shape, values, kept);
-      narrowed.values = std::make_shared<const std::vector<float>>(std::move(values));
+      Tensor values = slice_linked(links, tensor.name, Tensor(tensor.shape, *tensor.values), kept);
+      narrowed.shape = values.shape;
+      narrowed.values = std::make_shared<const std::vector<float>>(std::move(values.data));
     } else {
       for (const auto& axis : links.axes) {
         if (axis.tensor == tensor.name) narrowed.shape[axis.axis] = static_cast<int64_t>(kept.size());
@@ -154,11 +154,7 @@ OpExpr narrow(const OpExpr& op, const TensorAxis& start, const std::vector<int64
 TensorMap narrow_tensors(const OpExpr& op, const TensorAxis& start, const std::vector<int64_t>& kept, const TensorMap& tensors) {
   const Links links = checked_links(op, start, kept);
   TensorMap narrowed;
-  for (const auto& [name, tensor] : tensors) {
-    Tensor sliced = tensor;
-    slice_linked(links, name, sliced.shape, sliced.data, kept);
-    narrowed.emplace(name, std::move(sliced));
-  }
+  for (const auto& [name, tensor] : tensors) narrowed.emplace(name, slice_linked(links, name, tensor, kept));
   return narrowed;
 }
 

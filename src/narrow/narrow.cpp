@@ -257,21 +257,6 @@ void check_kept(const ChannelGroup& group, const std::vector<int64_t>& kept) {
   }
 }
 
-ir::Tensor slice(const ir::Tensor& tensor, int axis, const std::vector<int64_t>& kept) {
-  const int64_t inner = product(tensor.shape, axis + 1, tensor.shape.size()), extent = tensor.shape.at(axis);
-  graph::Shape shape = tensor.shape;
-  shape[axis] = static_cast<int64_t>(kept.size());
-  ir::Tensor sliced(shape);
-  auto out = sliced.data.begin();
-  for (int64_t outer = 0; outer < product(tensor.shape, 0, axis); ++outer) {
-    for (int64_t position : kept) {
-      const auto begin = tensor.data.begin() + (outer * extent + position) * inner;
-      out = std::copy(begin, begin + inner, out);
-    }
-  }
-  return sliced;
-}
-
 }  // namespace
 
 Graph narrow_group(const Graph& graph, const ChannelGroup& group, const std::vector<int64_t>& kept) {
@@ -288,14 +273,14 @@ Graph narrow_group(const Graph& graph, const ChannelGroup& group, const std::vec
         node.op = ir::narrow(*node.op, axis, kept);
       }
     } else if (structural.count(node.name) && node.op_type == "BatchNormalization") {
-      for (auto& [name, weight] : node.weights) weight = slice(weight, 0, kept);
+      for (auto& [name, weight] : node.weights) weight = ir::take(weight, 0, kept);
     }
     for (const auto& constant : group.constants) {
       if (constant.node != node.name) continue;
       // A copy per reading node: the same constant may serve nodes outside the group.
       ir::Tensor value = graph.constants.at(constant.value);
       if (constant.axis >= 0) {
-        value = slice(value, constant.axis, kept);
+        value = ir::take(value, constant.axis, kept);
       } else {
         const auto& output_axes = group.values;
         for (const auto& value_axis : output_axes) {
