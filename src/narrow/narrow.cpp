@@ -167,8 +167,8 @@ class GroupFinder {
     const bool from_output = value.value == output;
     Touch touch;
     if (op == "Identity" || op == "BatchNormalization") {
-      touch.values = {{node.inputs.at(0), value.axis}, {output, value.axis}};
       if (op == "BatchNormalization" && value.axis != 1) return std::nullopt;
+      touch.values = {{node.inputs.at(0), value.axis}, {output, value.axis}};
       return touch;
     }
     if (elementwise_structural().count(op)) {
@@ -282,8 +282,7 @@ Graph narrow_group(const Graph& graph, const ChannelGroup& group, const std::vec
       if (constant.axis >= 0) {
         value = ir::take(value, constant.axis, kept);
       } else {
-        const auto& output_axes = group.values;
-        for (const auto& value_axis : output_axes) {
+        for (const auto& value_axis : group.values) {
           if (value_axis.value == node.outputs.at(0) && value.data.at(value_axis.axis) == static_cast<float>(group.extent)) {
             value.data[value_axis.axis] = static_cast<float>(count);
           }
