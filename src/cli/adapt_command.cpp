@@ -92,9 +92,11 @@ void print_summary(const report::AdaptReport& report, const std::filesystem::pat
   fmt::print("\nspeedup {:.2f}x{} ({}), {}\n", report.speedup, report.points.empty() ? "" : " in int8 over the original's int8 form", how,
              accuracy ? fmt::format("accuracy drop {:+.2f} points", report.quality_drop)
                       : fmt::format("MAE increase {:+.3f} BPM", report.quality_drop));
+  if (!report.narrowed.empty()) fmt::print("{} channel groups narrowed:\n", report.narrowed.size());
+  for (const auto& [group, derivation] : report.narrowed) fmt::print("  {}\n", derivation);
   int changed = 0;
   for (const auto& layer : report.layers) changed += !layer.kept;
-  fmt::print("{} of {} searched operators replaced:\n", changed, report.layers.size());
+  if (!report.layers.empty() || report.narrowed.empty()) fmt::print("{} of {} searched operators replaced:\n", changed, report.layers.size());
   for (const auto& layer : report.layers) {
     if (layer.kept) continue;
     fmt::print("  {:<36} {:<40} {:.4f} -> {:.4f} ms\n", layer.node, layer.derivation, layer.latency_ms_before, layer.latency_ms_after);
@@ -198,6 +200,11 @@ Action add_adapt_command(CLI::App& app) {
                       "compute only every Nth position (time step, pixel) of the features the global average pooling "
                       "averages; the layers before it are strided or their dilations divided to match (1: all)")
       ->capture_default_str();
+  command->add_option("--narrow", a.narrow,
+                      "narrow channels shared by several operators first: 'search' (measured-latency steps, channels kept "
+                      "by what their consumers read of them, consumers refitted by least squares, then the per-operator "
+                      "search) or 'l1:F' (the plain pruning baseline: every channel group keeps the fraction F by weight "
+                      "norm, no per-operator search)");
   command->add_option("--depth", a.depth, "rule applications per candidate (1 or 2)")->capture_default_str();
   command->add_option("--rules", a.rules, "rules to use (default: all)");
   command->add_option("--max-layers", a.max_layers, "search only this many of the hottest operators (0: all)")->capture_default_str();

@@ -151,7 +151,7 @@ TEST(InspectCommand, GroupsListTheChannelsOperatorsShare) {
   ASSERT_TRUE(parsed.at("nodes").is_array());
   bool expansion = false;
   for (const auto& group : parsed.at("groups")) {
-    if (group.at("group") != "block2.expand.conv") continue;
+    if (group.at("group") != "block2.expand.conv:k") continue;
     expansion = true;
     EXPECT_EQ(group.at("followers"), nlohmann::json::array({"block2.depthwise.conv"})) << group;
     EXPECT_EQ(group.at("consumers"), nlohmann::json::array({"block2.project.conv"})) << group;

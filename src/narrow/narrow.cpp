@@ -53,6 +53,22 @@ struct Touch {
   std::vector<std::pair<std::string, int>> constants;  // structural nodes: graph constants sliced (name, axis)
 };
 
+// The name the operator gives the output axis a group narrows ("k" for a convolution's output
+// channels); the axis number when its subscript is not one index.
+std::string output_index(const ir::OpExpr& op, const std::vector<Touch>& touches) {
+  for (const auto& touch : touches) {
+    for (const auto& axis : touch.op_axes) {
+      if (axis.tensor != op.output().name) continue;
+      for (const auto& statement : op.statements()) {
+        if (statement.output.tensor != axis.tensor) continue;
+        if (auto index = statement.output.subscripts.at(axis.axis).plain_index()) return *index;
+      }
+      return std::to_string(axis.axis);
+    }
+  }
+  return "?";
+}
+
 class GroupFinder {
  public:
   explicit GroupFinder(const Graph& graph) : graph_(graph) {
@@ -117,6 +133,7 @@ class GroupFinder {
         }
       }
       if (!weighted) continue;
+      if (writes && !reads && group.producers.empty()) group.label = node.name + ":" + output_index(*node.op, node_touches);
       if (writes && !reads) group.producers.push_back(node.name);
       if (reads && !writes) group.consumers.push_back(node.name);
       if (reads && writes) group.followers.push_back(node.name);
@@ -219,8 +236,6 @@ class GroupFinder {
 };
 
 }  // namespace
-
-std::string ChannelGroup::name() const { return producers.empty() ? values.front().value : producers.front(); }
 
 std::vector<ChannelGroup> channel_groups(const Graph& graph) {
   const GroupFinder finder(graph);

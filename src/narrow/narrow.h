@@ -49,8 +49,10 @@ struct ChannelGroup {
   };
   std::vector<Constant> constants;
 
-  // How derivations name the group: its first producer's output channels, e.g. "stage1.block1.conv1.conv:k".
-  std::string name() const;
+  // How derivations name the group: its first producer and the index of its output channels in
+  // that operator, e.g. "stage1.block1.conv1.conv/Conv:k".
+  std::string label;
+  const std::string& name() const { return label; }
 };
 
 // Every narrowable channel group of the graph, each once, in the graph order of its first producer.
@@ -64,5 +66,34 @@ std::vector<ChannelGroup> channel_groups(const graph::Graph& graph);
 // weight of a dropped position (in each of the group's nodes) set to zero. Throws graph::GraphError
 // when `kept` is not a valid selection.
 graph::Graph narrow_group(const graph::Graph& graph, const ChannelGroup& group, const std::vector<int64_t>& kept);
+
+// ---- Which channels, and the weights they inherit (narrow/refit.cpp, by libtorch) ----------------
+
+// Per position of the group, the L1 norm of its producers' weights along it: what the common
+// pruning libraries rank channels by (Torch-Pruning's and NNI's default), kept as the baseline.
+std::vector<double> weight_norms(const graph::Graph& graph, const ChannelGroup& group);
+
+// Per position of the group, its contribution to its consumers' outputs when the model runs on
+// `samples` (one batch per graph input): the energy of the part of each consumer's output (before
+// its activation) that the channel alone computes, over the energy of that output, summed over the
+// consumers. A channel that is large but read by small weights (or small but read by large ones)
+// is ranked by what it changes downstream, not by its producer's weights.
+std::vector<double> channel_importance(const graph::Graph& graph, const ChannelGroup& group, const std::vector<ir::Tensor>& samples);
+
+// The `count` positions of the highest scores, increasing (ties: the lower position).
+std::vector<int64_t> strongest(const std::vector<double>& scores, int64_t count);
+
+// narrow_group, then each consumer's weights refitted by least squares so that its output (before
+// its activation) on the kept channels of `samples`' recorded inputs stays as close as possible to
+// the original's on all of them (He et al., 2017, channel pruning's reconstruction). A consumer
+// whose refit would not lower that error keeps its sliced weights.
+struct Refitted {
+  graph::Graph graph;
+  // ||consumers' outputs - original's|| / ||original's|| over the samples and every consumer
+  // together: with the kept slices as they are, and after the refit.
+  double sliced_error = 0, refit_error = 0;
+};
+Refitted narrow_and_refit(const graph::Graph& graph, const ChannelGroup& group, const std::vector<int64_t>& kept,
+                          const std::vector<ir::Tensor>& samples);
 
 }  // namespace gos::narrow

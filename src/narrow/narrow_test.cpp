@@ -18,7 +18,7 @@ using Names = std::vector<std::string>;
 
 const ChannelGroup& group_named(const std::vector<ChannelGroup>& groups, const std::string& name) {
   for (const auto& group : groups) {
-    if (group.name() == name) return group;
+    if (group.name() == name + ":k") return group;
   }
   throw std::runtime_error("no group named " + name);
 }

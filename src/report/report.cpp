@@ -290,6 +290,7 @@ nlohmann::json to_json(const AdaptReport& report) {
       {"notes", report.notes},
       {"finished_at", report.finished_at},
   };
+  if (!report.narrowed.empty()) out["narrowed"] = report.narrowed;
   if (report.precision != "fp32") {
     out["precision"] = report.precision;
     out["points"] = array_to_json(report.points, [](const PrecisionPoint& point) {
@@ -339,6 +340,7 @@ AdaptReport from_json(const nlohmann::json& json) {
   report.quality_drop = in.number("quality_drop");
   report.constraint_met = in.boolean("constraint_met");
   report.verdict = in.text("verdict");
+  report.narrowed = in.optional_texts("narrowed");
   report.layers = in.array<LayerChoice>("layers", layer_from_json);
   report.front = in.array<FrontPoint>("front", front_point_from_json);
   report.attempts = in.array<Attempt>("attempts", attempt_from_json);

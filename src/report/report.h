@@ -112,6 +112,9 @@ struct AdaptReport {
   bool constraint_met = false;
   std::string verdict;  // one or two sentences a user reads first
 
+  // gos adapt --narrow: each narrowed channel group (named by its first producer's output
+  // channels) -> its derivation, e.g. "narrow(stage2.block1.conv1:k, 16)". Empty without.
+  std::map<std::string, std::string> narrowed;
   std::vector<LayerChoice> layers;
   std::vector<FrontPoint> front;
   std::vector<Attempt> attempts;

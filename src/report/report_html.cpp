@@ -639,6 +639,14 @@ void stages_section(std::string& html, const AdaptReport& report) {
                  duration(total));
 }
 
+void narrowed_section(std::string& html, const AdaptReport& report) {
+  if (report.narrowed.empty()) return;
+  fmt::format_to(std::back_inserter(html), "<h2>Narrowed channel groups</h2>\n<p>{} groups of channels that several operators "
+                 "share, narrowed before the per-operator search:</p>\n<ul>\n", report.narrowed.size());
+  for (const auto& [group, derivation] : report.narrowed) fmt::format_to(std::back_inserter(html), "<li><code>{}</code></li>\n", escape(derivation));
+  html += "</ul>\n";
+}
+
 void notes_section(std::string& html, const AdaptReport& report) {
   if (report.notes.empty()) return;
   html += "<h2>Notes</h2>\n<ul>\n";
@@ -695,6 +703,7 @@ std::string to_html(const AdaptReport& report) {
   title_and_verdict(html, report);
   summary(html, report);
   front_section(html, report);
+  narrowed_section(html, report);
   layers_section(html, report);
   attempts_section(html, report);
   stages_section(html, report);

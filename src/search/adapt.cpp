@@ -24,6 +24,12 @@ void check_options(const AdaptOptions& options) {
   }
   if (options.candidates_per_layer < 1) throw SearchError("--candidates-per-layer must be at least 1");
   if (options.max_candidate_error && !(*options.max_candidate_error > 0)) throw SearchError("--max-candidate-error must be positive (a normalised error; 1 is as far off as a zero output)");
+  if (!options.narrow.empty() && options.narrow != "search") {
+    static const std::regex fraction(R"(^l1:(0?\.\d+|1(\.0*)?)$)");
+    if (!std::regex_match(options.narrow, fraction) || std::stod(options.narrow.substr(3)) <= 0) {
+      throw SearchError("--narrow takes search or l1:F with F the fraction of channels kept, e.g. l1:0.5; not '" + options.narrow + "'");
+    }
+  }
   if (options.subsample < 1) throw SearchError("--subsample must be at least 1 (every position)");
   if (options.depth < 1 || options.depth > 2) throw SearchError("--depth must be 1 or 2");
   if (options.calibration_images < 2 || options.held_out_images < 1 || options.held_out_images >= options.calibration_images) {
@@ -52,6 +58,7 @@ AdaptResult adapt(const graph::Graph& model, const AdaptOptions& options, const 
   check_options(options);
   RunContext run(model, options, callbacks);
   run.open();
+  if (run.narrowing()) run.stage("narrow", [&] { narrow_channels(run); });
   run.stage("profile", [&] { profile(run); });
   run.stage("candidates", [&] { find_candidates(run); });
   run.stage("fidelity", [&] { fidelity(run); });

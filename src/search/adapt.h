@@ -38,6 +38,11 @@ struct AdaptOptions {
   // computes the others (graph::subsample_pooled_positions); the search starts from that model,
   // and the teacher and every comparison stay the model as given. 1: every position.
   int subsample = 1;
+  // Channels shared by several operators narrowed first (docs/search.md): "search" (gos's own:
+  // measured-latency greedy steps, channels kept by their contribution to the consumers' outputs,
+  // consumers refitted by least squares), "l1:F" (the plain baseline: every channel group keeps
+  // the fraction F by weight norm, nothing refitted, no per-operator search), or empty: none.
+  std::string narrow;
   int depth = 1;                     // rule applications per candidate
   std::vector<std::string> rules;    // the rules to use; empty: all
   int max_layers = 0;                // search only this many of the hottest operators; 0: all

@@ -58,6 +58,7 @@ json bound_settings(const RunContext& run) {
              {"seed", options.seed}};
   // Recorded only when set, so that runs journaled before it existed resume.
   if (options.subsample > 1) bound["subsample"] = options.subsample;
+  if (!options.narrow.empty()) bound["narrow"] = options.narrow;
   if (run.int8()) bound["precision"] = "int8";
   return bound;
 }
@@ -263,6 +264,11 @@ bool RunContext::was_batch_normalised() const {
   return std::none_of(model.nodes.begin(), model.nodes.end(), [](const graph::Node& node) { return node.op_type == "LayerNormalization"; });
 }
 
+std::optional<double> RunContext::uniform_narrowing() const {
+  if (!options.narrow.starts_with("l1:")) return std::nullopt;
+  return std::stod(options.narrow.substr(3));
+}
+
 double RunContext::target_latency_ms() const {
   if (options.latency_ms) return *options.latency_ms;
   return original_timing.median_ms / options.speedup.value_or(2.5);
@@ -406,7 +412,7 @@ graph::Graph RunContext::configured(const Configuration& configuration) const {
 }
 
 std::map<std::string, std::string> RunContext::derivations(const Configuration& configuration) const {
-  std::map<std::string, std::string> changed;
+  std::map<std::string, std::string> changed = narrowed_groups;
   for (size_t l = 0; l < layers.size(); ++l) {
     const Layer& layer = layers[l];
     const int option = configuration.choice[l];
@@ -418,6 +424,10 @@ std::map<std::string, std::string> RunContext::derivations(const Configuration& 
     }
   }
   return changed;
+}
+
+bool RunContext::changes_model(const Configuration& configuration) const {
+  return !narrowed_groups.empty() || changed_layers(configuration) > 0;
 }
 
 // By the configuration, not its place on the front, which a change of the search moves.

@@ -113,6 +113,13 @@ class RunContext {
   train::Distillation finetune_distillation() const;
   bool was_batch_normalised() const;
   bool subsampled() const { return options.subsample > 1; }
+  // --narrow: channel groups narrowed before the per-operator search (stage_narrow.cpp); with
+  // l1:F, the plain baseline at that fraction, and no per-operator search.
+  bool narrowing() const { return !options.narrow.empty(); }
+  std::optional<double> uniform_narrowing() const;
+  bool operator_search() const { return !uniform_narrowing(); }
+  // The search starts from another model than the one given (subsampled or narrowed).
+  bool base_changed() const { return subsampled() || !narrowed_groups.empty(); }
   double target_latency_ms() const;
   // Timing pins libtorch to the target's thread count; training and evaluation take the cores
   // other processes leave free (all of them unless --train-threads says otherwise).
@@ -158,6 +165,9 @@ class RunContext {
   graph::Graph configured(const Configuration& configuration) const;
   std::map<std::string, std::string> derivations(const Configuration& configuration) const;
   std::string attempt_key(int front_index) const;
+  // Whether the configuration is worth fine-tuning: it replaces a layer, or the search started
+  // from a narrowed model.
+  bool changes_model(const Configuration& configuration) const;
 
   // ---- words for the report ----
   std::string unchangeable_time() const;
@@ -169,7 +179,10 @@ class RunContext {
   // ---- what the run works on ----
   const graph::Graph& model;  // as given: the teacher, and what speed and accuracy are compared with
   const graph::Subsampled subsampled_model;  // with --subsample applied, and the nodes it changed
-  const graph::Graph& base = subsampled_model.graph;  // what the search replaces operators of
+  graph::Graph base = subsampled_model.graph;  // what the search replaces operators of
+  void set_base(graph::Graph narrowed) { base = std::move(narrowed); }
+  // narrow: the derivation of each narrowed channel group, by group name ("narrow(g:k, 16)").
+  std::map<std::string, std::string> narrowed_groups;
   const AdaptOptions& options;
   const AdaptCallbacks& callbacks;
   std::unique_ptr<AdaptTask> task;

@@ -146,7 +146,7 @@ class Attempts {
     int best = -1;
     double best_fit = 0;
     for (int i = 0; i < static_cast<int>(run_.front.size()); ++i) {
-      if (tried.count(i) || changed_layers(run_.front[i]) == 0) continue;
+      if (tried.count(i) || !run_.changes_model(run_.front[i])) continue;
       const double fit = std::max(latency_fraction(run_, i), calibrated_loss(outcomes, run_.front[i].accuracy_loss) / budget);
       if (best < 0 || fit < best_fit) best = i, best_fit = fit;
     }

@@ -47,6 +47,8 @@ measure::Timing whole_model_timing(RunContext& run, const graph::Graph& graph) {
   return timing;
 }
 
+}  // namespace
+
 measure::Timing journaled_whole_model_timing(RunContext& run, const std::string& key, const graph::Graph& graph) {
   if (auto known = run.journal->text("profile", key)) return timing_from(json::parse(*known));
   const measure::Timing timing = whole_model_timing(run, graph);
@@ -54,13 +56,11 @@ measure::Timing journaled_whole_model_timing(RunContext& run, const std::string&
   return timing;
 }
 
-}  // namespace
-
 void profile(RunContext& run) {
   for (const auto& node : run.base.nodes) {
-    if (node.is_compute() && rules::why_not_searchable(*node.op).empty()) run.layers.emplace_back(node);
+    if (run.operator_search() && node.is_compute() && rules::why_not_searchable(*node.op).empty()) run.layers.emplace_back(node);
   }
-  if (run.layers.empty()) {
+  if (run.layers.empty() && run.operator_search()) {
     throw SearchError("the model has no operator the rewrite rules apply to (no convolution, linear or matmul with "
                       "learned weights); gos adapt has nothing to search");
   }
@@ -94,9 +94,19 @@ void profile(RunContext& run) {
     run.layers.resize(static_cast<size_t>(run.options.max_layers), run.layers.front());
   }
   run.original_timing = journaled_whole_model_timing(run, "whole_model", run.model);
-  run.base_timing = run.subsampled() ? journaled_whole_model_timing(run, "whole_subsampled_model", run.base) : run.original_timing;
+  if (run.subsampled() && run.narrowed_groups.empty()) {
+    run.base_timing = journaled_whole_model_timing(run, "whole_subsampled_model", run.base);
+  } else if (run.base_changed()) {
+    run.base_timing = journaled_whole_model_timing(run, "whole_narrowed_model", run.base);
+  } else {
+    run.base_timing = run.original_timing;
+  }
   run.summary = fmt::format("{} operators, {} searchable; whole model {:.3f} ms (operators alone {:.3f} ms)", ops.size(),
                             run.layers.size(), run.original_timing.median_ms, run.operators_ms);
+  if (!run.narrowed_groups.empty()) {
+    const double faster = run.original_timing.median_ms / run.base_timing.median_ms;
+    run.summary += fmt::format("; narrowed: {:.3f} ms, {:.2f}x faster", run.base_timing.median_ms, faster);
+  }
   if (run.subsampled()) {
     const double faster = run.original_timing.median_ms / run.base_timing.median_ms;
     run.summary += fmt::format("; computing 1 position in {} before the pooling: {:.3f} ms, {:.2f}x faster", run.options.subsample,

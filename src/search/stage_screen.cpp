@@ -61,8 +61,8 @@ int fastest_untimed_point_near_target(const RunContext& run) {
 }
 
 // Whether the fastest point timed whole leaves nothing worth fine-tuning: it is no faster than
-// the original. Not with --subsample, whose unchanged layers already differ from the original.
-bool none_faster(const RunContext& run, double fastest_ratio) { return fastest_ratio >= 1 && !run.subsampled(); }
+// the original. Not with --subsample or --narrow, whose unchanged layers already differ from the original.
+bool none_faster(const RunContext& run, double fastest_ratio) { return fastest_ratio >= 1 && !run.base_changed(); }
 
 // `timed` says which points were timed, e.g. "4 configurations predicted near it".
 std::string nothing_faster(const std::string& timed, double fastest_ratio) {
@@ -81,7 +81,7 @@ int fastest_plausible_point(const RunContext& run) {
   const double plausible = 4 * std::max(run.options.max_acc_drop, 0.1);
   int most_accurate_changed = 0;
   for (int i = 0; i < static_cast<int>(run.front.size()); ++i) {
-    if (changed_layers(run.front[i]) == 0) continue;  // the original itself is no answer to a speed target
+    if (!run.changes_model(run.front[i])) continue;  // the original itself is no answer to a speed target
     if (run.front[i].accuracy_loss <= plausible) return i;  // the front is by latency
     most_accurate_changed = i;
   }
@@ -98,7 +98,7 @@ std::pair<int, int> fastest_timed_plausible_point(RunContext& run) {
   int fastest = first, timed = 0;
   // Along the front the loss only falls, so every later point is as plausible as the first.
   for (int i = first; i < static_cast<int>(run.front.size()) && timed < kOutOfReachTimedPoints; ++i) {
-    if (changed_layers(run.front[i]) == 0) continue;
+    if (!run.changes_model(run.front[i])) continue;
     if (!timed_ratio(run, i) && !time_whole(run, i)) break;
     ++timed;
     if (!timed_ratio(run, fastest) || *timed_ratio(run, i) < *timed_ratio(run, fastest)) fastest = i;
@@ -206,7 +206,7 @@ bool time_whole(RunContext& run, int front_index) {
 
 void choose_first_point(RunContext& run) {
   run.chosen_front_index = -1;
-  if (std::none_of(run.front.begin(), run.front.end(), [](const Configuration& point) { return changed_layers(point) > 0; })) {
+  if (std::none_of(run.front.begin(), run.front.end(), [&](const Configuration& point) { return run.changes_model(point); })) {
     run.why_unchanged = nothing_to_search(run);
     run.report.notes.push_back(run.why_unchanged);
     run.summary = "no configuration replaces any layer: " + run.why_unchanged;

@@ -101,7 +101,13 @@ void sensitivity(RunContext& run) {
   const int64_t samples = journaled_samples(run);
   run.original_validation = journaled_quality(run, "original", run.model, samples);
   // Each candidate's effect is measured in the model it goes into.
-  run.base_validation = run.subsampled() ? journaled_quality(run, "subsampled", run.base, samples) : run.original_validation;
+  if (run.subsampled() && run.narrowed_groups.empty()) {
+    run.base_validation = journaled_quality(run, "subsampled", run.base, samples);
+  } else if (run.base_changed()) {
+    run.base_validation = journaled_quality(run, "narrowed", run.base, samples);
+  } else {
+    run.base_validation = run.original_validation;
+  }
   for (auto& layer : run.layers) {
     layer.accuracy_drop.assign(layer.distilled.size(), NAN);
     layer.drop_estimated.assign(layer.distilled.size(), true);
@@ -159,6 +165,13 @@ void sensitivity(RunContext& run) {
                     estimated, order.size(), 0.1 * slope, task.drop_unit(), measured);
     run.summary += "; " + estimate;
     run.report.notes.push_back(estimate + " (each layer's sensitivity_estimated in the report counts them)");
+  }
+  if (!run.narrowed_groups.empty()) {
+    const std::string narrowing =
+        fmt::format("narrowing {} channel groups changes validation {} from {} to {} before fine-tuning", run.narrowed_groups.size(),
+                    task.metric_name(), task.format_quality(run.original_validation), task.format_quality(run.base_validation));
+    run.summary += "; " + narrowing;
+    run.report.notes.push_back(narrowing + " (every candidate's effect is measured from there)");
   }
   if (run.subsampled()) {
     const std::string subsampling =

@@ -8,9 +8,15 @@
 
 namespace gos::search {
 
+// stage_narrow.cpp (--narrow): channel groups narrowed, their consumers refitted; run.base becomes
+// the narrowed model the per-operator search starts from.
+void narrow_channels(RunContext& run);
+
 // stage_profile.cpp: the machine's steadiness, every operator and the whole model timed; the
 // searchable operators, hottest first.
 void profile(RunContext& run);
+// A whole model's timing on the target (the journal under `key`, then the latency cache).
+measure::Timing journaled_whole_model_timing(RunContext& run, const std::string& key, const graph::Graph& graph);
 
 // stage_candidates.cpp: each operator's rule candidates, screened by the latency predictor, timed;
 // only those faster than their operator stay.

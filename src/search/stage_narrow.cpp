@@ -1,0 +1,237 @@
+// Stage 0, narrow (--narrow): channels shared by several operators kept fewer, before the
+// per-operator search starts from the narrowed model (docs/search.md, "Narrowing channels").
+//
+// `--narrow search` is gos's own: a measured-latency greedy search in the manner of NetAdapt. Each
+// step, every channel group proposes its widest width (a multiple of the backend's vector width)
+// whose operators, timed on the target, save at least a step of latency; the channels it keeps are
+// those that contribute most to its consumers' outputs on the calibration images, and the consumers
+// are refitted by least squares; the proposal that costs the least output error per millisecond
+// saved is taken. Until the estimated latency meets the target. Each step is journaled (the group,
+// the kept channels, the refitted weights), so a resumed run replays them.
+//
+// `--narrow l1:F` is the plain baseline the common pruning libraries give: every group keeps the
+// fraction F of its channels with the largest producer weight norms, nothing refitted, and no
+// per-operator search; fine-tuned and verified like any attempt.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "graph/torch_module.h"
+#include "lowering/torch_lowering.h"
+#include "narrow/narrow.h"
+#include "search/stages.h"
+
+namespace gos::search {
+
+namespace {
+
+using nlohmann::json;
+
+const narrow::ChannelGroup* find_group(const std::vector<narrow::ChannelGroup>& groups, const std::string& name) {
+  for (const auto& group : groups) {
+    if (group.name() == name) return &group;
+  }
+  return nullptr;
+}
+
+// The widths a group may take below `current`: multiples of the width kernels vectorise over
+// (8 floats; 4 for small groups), down to an eighth of the original channels.
+std::vector<int64_t> narrower_widths(int64_t original, int64_t current) {
+  const int64_t align = original >= 32 ? 8 : original >= 8 ? 4 : 1;
+  const int64_t fewest = std::max(align, original / 8);
+  std::vector<int64_t> widths;
+  for (int64_t width = (current - 1) / align * align; width >= fewest; width -= align) widths.push_back(width);
+  return widths;
+}
+
+// The operators a group touches, as they are in `graph`.
+std::vector<measure::OpToMeasure> touched_ops(const graph::Graph& graph, const narrow::ChannelGroup& group) {
+  std::set<std::string> names;
+  for (const auto& [node, axis] : group.narrowed) names.insert(node);
+  std::vector<measure::OpToMeasure> ops;
+  for (const auto& node : graph.nodes) {
+    if (names.count(node.name)) ops.push_back({*node.op, node.weights});
+  }
+  return ops;
+}
+
+double sum(const std::vector<double>& values, size_t begin, size_t end) {
+  double total = 0;
+  for (size_t i = begin; i < end; ++i) total += values[i];
+  return total;
+}
+
+double operators_ms(RunContext& run, const graph::Graph& graph) {
+  std::vector<measure::OpToMeasure> ops;
+  for (const auto& node : graph.nodes) {
+    if (node.is_compute()) ops.push_back({*node.op, node.weights});
+  }
+  const auto ms = run.latencies_ms(ops, "narrow");
+  return sum(ms, 0, ms.size());
+}
+
+torch::Tensor outputs(const graph::Graph& graph, const ir::Tensor& batch) {
+  torch::NoGradGuard no_grad;
+  graph::GraphModule module(graph);
+  module.eval();
+  return module.forward(lowering::to_torch(batch));
+}
+
+struct Step {
+  std::string group;
+  std::vector<int64_t> kept;
+  ir::TensorMap weights;  // the refitted consumers' weights, "node/weight"
+};
+
+ir::TensorMap consumer_weights(const graph::Graph& graph, const narrow::ChannelGroup& group) {
+  ir::TensorMap weights;
+  for (const auto& name : group.consumers) {
+    for (const auto& [weight, tensor] : graph.find_node(name)->weights) weights[name + "/" + weight] = tensor;
+  }
+  return weights;
+}
+
+graph::Graph apply(const graph::Graph& graph, const Step& step) {
+  const auto groups = narrow::channel_groups(graph);
+  const narrow::ChannelGroup* group = find_group(groups, step.group);
+  if (!group) throw SearchError("the journal's narrowing step names the channel group " + step.group + ", which the model does not have; rerun with --restart");
+  graph::Graph narrowed = narrow::narrow_group(graph, *group, step.kept);
+  for (auto& node : narrowed.nodes) {
+    for (auto& [weight, tensor] : node.weights) {
+      if (auto found = step.weights.find(node.name + "/" + weight); found != step.weights.end()) tensor = found->second;
+    }
+  }
+  return narrowed;
+}
+
+void journal_step(RunContext& run, size_t index, const Step& step) {
+  run.journal->atomically([&] {
+    run.journal->put_text("narrow", fmt::format("step{}", index), json{{"group", step.group}, {"kept", step.kept}}.dump());
+    run.journal->put_tensors("narrow_weights", fmt::format("step{}", index), step.weights);
+  });
+}
+
+std::optional<Step> journaled_step(const RunContext& run, size_t index) {
+  auto text = run.journal->text("narrow", fmt::format("step{}", index));
+  auto tensors = run.journal->tensors("narrow_weights", fmt::format("step{}", index));
+  if (!text || !tensors) return std::nullopt;
+  const json j = json::parse(*text);
+  return Step{j.at("group").get<std::string>(), j.at("kept").get<std::vector<int64_t>>(), *tensors};
+}
+
+// The plain baseline: every group at the fraction, by producer weight norms.
+std::vector<Step> uniform_l1_steps(const graph::Graph& base, double fraction) {
+  std::vector<Step> steps;
+  graph::Graph current = base;
+  for (const auto& group : narrow::channel_groups(base)) {
+    const auto now = narrow::channel_groups(current);
+    const narrow::ChannelGroup* same = find_group(now, group.name());
+    if (!same) continue;
+    const int64_t keep = std::max<int64_t>(1, std::llround(fraction * static_cast<double>(same->extent)));
+    if (keep >= same->extent) continue;
+    Step step{same->name(), narrow::strongest(narrow::weight_norms(current, *same), keep), {}};
+    current = apply(current, step);
+    steps.push_back(std::move(step));
+  }
+  return steps;
+}
+
+struct Proposal {
+  Step step;
+  graph::Graph graph;
+  double saved_ms = 0, error = 0;
+};
+
+}  // namespace
+
+void narrow_channels(RunContext& run) {
+  if (!run.narrowing()) return;
+  graph::Graph current = run.base;
+  std::vector<Step> steps;
+  while (auto step = journaled_step(run, steps.size())) {
+    current = apply(current, *step);
+    steps.push_back(std::move(*step));
+  }
+  const double base_ops_ms = operators_ms(run, run.base);
+  if (auto fraction = run.uniform_narrowing()) {
+    if (steps.empty()) {
+      steps = uniform_l1_steps(run.base, *fraction);
+      for (size_t i = 0; i < steps.size(); ++i) journal_step(run, i, steps[i]);
+      for (const auto& step : steps) current = apply(current, step);
+    }
+  } else {
+    const measure::Timing original = journaled_whole_model_timing(run, "whole_model", run.model);
+    const double target_ms = run.options.latency_ms ? *run.options.latency_ms : original.median_ms / run.options.speedup.value_or(2.5);
+    // The estimate: the whole model scaled by its operators' time, timed alone (which can add up
+    // to more than the whole model: runtimes overlap and fuse work between operators).
+    auto estimated_ms = [&](double ops_ms) { return original.median_ms * ops_ms / std::max(base_ops_ms, 1e-9); };
+    const double step_ms = 0.03 * base_ops_ms;
+    const int64_t held_out = std::min<int64_t>(run.options.held_out_images, run.calibration.shape[0] / 2);
+    const int64_t fit_count = std::min<int64_t>(128, run.calibration.shape[0] - held_out);
+    const auto fit = rows({run.calibration}, 0, fit_count);
+    const auto ranking = rows({run.calibration}, 0, std::min<int64_t>(32, fit_count));
+    const auto held = rows({run.calibration}, run.calibration.shape[0] - held_out, run.calibration.shape[0]);
+    const torch::Tensor expected = outputs(run.base, held[0]);
+    const double expected_norm = std::max(expected.norm().item<double>(), 1e-30);
+    auto output_error = [&](const graph::Graph& graph) { return (outputs(graph, held[0]) - expected).norm().item<double>() / expected_norm; };
+    std::map<std::string, int64_t> original_extent;
+    for (const auto& group : narrow::channel_groups(run.base)) original_extent[group.name()] = group.extent;
+    double current_ms = operators_ms(run, current);
+    double current_error = steps.empty() ? 0.0 : output_error(current);
+    while (estimated_ms(current_ms) > target_ms) {
+      run.progress("narrow", 0, 0, fmt::format("step {}: {:.3f} ms estimated, target {:.3f} ms", steps.size() + 1, estimated_ms(current_ms), target_ms));
+      const auto groups = narrow::channel_groups(current);
+      std::optional<Proposal> best;
+      double best_score = INFINITY;
+      for (const auto& group : groups) {
+        auto extent = original_extent.find(group.name());
+        if (extent == original_extent.end()) continue;
+        const auto now = run.latencies_ms(touched_ops(current, group), "narrow");
+        const double now_ms = sum(now, 0, now.size());
+        // The widest width that saves a step; else the one that saves most.
+        std::optional<int64_t> width;
+        double saved = 0;
+        for (int64_t candidate : narrower_widths(extent->second, group.extent)) {
+          std::vector<int64_t> first(candidate);
+          std::iota(first.begin(), first.end(), 0);
+          const auto ms = run.latencies_ms(touched_ops(narrow::narrow_group(current, group, first), group), "narrow");
+          const double saves = now_ms - sum(ms, 0, ms.size());
+          if (saves > saved) {
+            width = candidate;
+            saved = saves;
+          }
+          if (saves >= step_ms) break;
+        }
+        if (!width) continue;
+        const auto kept = narrow::strongest(narrow::channel_importance(current, group, ranking), *width);
+        auto refitted = narrow::narrow_and_refit(current, group, kept, fit);
+        const double error = output_error(refitted.graph);
+        const double score = (error - current_error) / saved;
+        if (score < best_score) {
+          best_score = score;
+          best = Proposal{Step{group.name(), kept, consumer_weights(refitted.graph, group)}, std::move(refitted.graph), saved, error};
+        }
+      }
+      if (!best) break;  // every group is as narrow as it may be
+      journal_step(run, steps.size(), best->step);
+      current = std::move(best->graph);
+      current_error = best->error;
+      current_ms = operators_ms(run, current);
+      steps.push_back(std::move(best->step));
+    }
+  }
+  std::map<std::string, size_t> widths;  // each group's last width
+  for (const auto& step : steps) widths[step.group] = step.kept.size();
+  for (const auto& [group, width] : widths) run.narrowed_groups[group] = fmt::format("narrow({}, {})", group, width);
+  run.report.narrowed = run.narrowed_groups;
+  run.set_base(current);
+  const double narrowed_ms = operators_ms(run, current);
+  run.summary = fmt::format("{} steps over {} channel groups: operators {:.3f} ms -> {:.3f} ms ({:.2f}x)", steps.size(), widths.size(),
+                            base_ops_ms, narrowed_ms, base_ops_ms / std::max(narrowed_ms, 1e-9));
+}
+
+}  // namespace gos::search
