@@ -92,7 +92,7 @@ void print_summary(const report::AdaptReport& report, const std::filesystem::pat
   fmt::print("\nspeedup {:.2f}x{} ({}), {}\n", report.speedup, report.points.empty() ? "" : " in int8 over the original's int8 form", how,
              accuracy ? fmt::format("accuracy drop {:+.2f} points", report.quality_drop)
                       : fmt::format("MAE increase {:+.3f} BPM", report.quality_drop));
-  if (!report.narrowed.empty()) fmt::print("{} channel groups narrowed:\n", report.narrowed.size());
+  if (!report.narrowed.empty()) fmt::print("{} channel groups narrowed or branches dropped:\n", report.narrowed.size());
   for (const auto& [group, derivation] : report.narrowed) fmt::print("  {}\n", derivation);
   int changed = 0;
   for (const auto& layer : report.layers) changed += !layer.kept;

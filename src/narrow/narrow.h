@@ -67,6 +67,28 @@ std::vector<ChannelGroup> channel_groups(const graph::Graph& graph);
 // when `kept` is not a valid selection.
 graph::Graph narrow_group(const graph::Graph& graph, const ChannelGroup& group, const std::vector<int64_t>& kept);
 
+// ---- Dropping (narrow/drop.cpp) ---------------------------------------------------------------------
+
+// A residual branch replaced by nothing (the block becomes its shortcut: `act(X + F(X))` ->
+// `act(X)`), or an operator whose output has its input's shape replaced by the identity (its
+// activation kept).
+struct Drop {
+  std::string name;                  // the derivation: "drop(<the addition or the operator>)"
+  std::string node;                  // the addition, or the operator, that passes `kept` on
+  std::string kept;                  // the value passed on: the shortcut, or the operator's input
+  std::vector<std::string> removed;  // a branch: its nodes (computing nothing else), graph order
+};
+
+// Every residual branch and every same-shape operator with weights that can be dropped, in graph
+// order of `node`. A branch is the nodes that compute one operand of an addition of two equal
+// shapes and nothing else; the other operand is its shortcut.
+std::vector<Drop> droppable(const graph::Graph& graph);
+
+// The graph with `drop` applied: the branch's nodes removed and the addition (or the operator)
+// become its activation of `kept`, or an Identity when it has none. Throws graph::GraphError when
+// `drop` does not fit the graph.
+graph::Graph apply_drop(const graph::Graph& graph, const Drop& drop);
+
 // ---- Which channels, and the weights they inherit (narrow/refit.cpp, by libtorch) ----------------
 
 // Per position of the group, the L1 norm of its producers' weights along it: what the common

@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "graph/torch_module.h"
+#include "ir/ops.h"
 #include "lowering/torch_lowering.h"
 #include "narrow/narrow.h"
 #include "util/interrupt.h"
@@ -23,18 +24,6 @@ const Node& node_named(const Graph& graph, const std::string& name) {
   const Node* node = graph.find_node(name);
   if (!node) throw graph::GraphError("the group names " + name + ", which the graph does not have");
   return *node;
-}
-
-// The operator as it computes before its last statement's activation: what least squares fits
-// (the consumer is affine in its weights there).
-ir::OpExpr before_activation(const ir::OpExpr& op) {
-  std::vector<ir::TensorDecl> declared;
-  for (const auto& tensor : op.tensors()) {
-    if (tensor.role == ir::Role::Input || tensor.role == ir::Role::Param || tensor.role == ir::Role::Const) declared.push_back(tensor);
-  }
-  auto statements = op.statements();
-  statements.back().activation = ir::Activation::None;
-  return ir::OpExpr::make(std::move(declared), std::move(statements));
 }
 
 // The node's op axes the group narrows, every linked axis included.
@@ -57,7 +46,8 @@ std::map<std::string, torch::Tensor> record(const Graph& graph, const std::vecto
   return module.forward_values(inputs);
 }
 
-// A compute node's operator before its activation, with its inputs as recorded (by op tensor name).
+// A compute node's operator before its activation (where it is affine in its weights: what least
+// squares fits), with its inputs as recorded (by op tensor name).
 struct Consumer {
   const Node* node;
   lowering::TorchOp op;
@@ -66,7 +56,7 @@ struct Consumer {
   Params weights;
 
   Consumer(const Graph& graph, const Node& n, const std::map<std::string, torch::Tensor>& values)
-      : node(&n), op(before_activation(*n.op)) {
+      : node(&n), op(ir::without_activation(*n.op)) {
     const auto declared = n.op->tensors_with_role(ir::Role::Input);
     for (size_t i = 0; i < declared.size(); ++i) {
       input_names.push_back(declared[i].name);

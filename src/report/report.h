@@ -113,7 +113,8 @@ struct AdaptReport {
   std::string verdict;  // one or two sentences a user reads first
 
   // gos adapt --narrow: each narrowed channel group (named by its first producer's output
-  // channels) -> its derivation, e.g. "narrow(stage2.block1.conv1:k, 16)". Empty without.
+  // channels) -> its derivation, e.g. "narrow(stage2.block1.conv1.conv:k, 16)", and each dropped
+  // residual branch or operator (by the addition or operator) -> "drop(stage3.block2.add)".
   std::map<std::string, std::string> narrowed;
   std::vector<LayerChoice> layers;
   std::vector<FrontPoint> front;

@@ -641,8 +641,8 @@ void stages_section(std::string& html, const AdaptReport& report) {
 
 void narrowed_section(std::string& html, const AdaptReport& report) {
   if (report.narrowed.empty()) return;
-  fmt::format_to(std::back_inserter(html), "<h2>Narrowed channel groups</h2>\n<p>{} groups of channels that several operators "
-                 "share, narrowed before the per-operator search:</p>\n<ul>\n", report.narrowed.size());
+  fmt::format_to(std::back_inserter(html), "<h2>Narrowed channels and dropped branches</h2>\n<p>{} groups of channels that several "
+                 "operators share narrowed, or residual branches and operators dropped, before the per-operator search:</p>\n<ul>\n", report.narrowed.size());
   for (const auto& [group, derivation] : report.narrowed) fmt::format_to(std::back_inserter(html), "<li><code>{}</code></li>\n", escape(derivation));
   html += "</ul>\n";
 }

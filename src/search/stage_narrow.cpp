@@ -81,10 +81,12 @@ torch::Tensor outputs(const graph::Graph& graph, const ir::Tensor& batch) {
   return module.forward(lowering::to_torch(batch));
 }
 
+// A group narrowed to the channels `kept` (its consumers' weights refitted), or a drop.
 struct Step {
   std::string group;
   std::vector<int64_t> kept;
   ir::TensorMap weights;  // the refitted consumers' weights, "node/weight"
+  std::string drop;       // narrow::Drop::name
 };
 
 ir::TensorMap consumer_weights(const graph::Graph& graph, const narrow::ChannelGroup& group) {
@@ -96,6 +98,12 @@ ir::TensorMap consumer_weights(const graph::Graph& graph, const narrow::ChannelG
 }
 
 graph::Graph apply(const graph::Graph& graph, const Step& step) {
+  if (!step.drop.empty()) {
+    for (const auto& drop : narrow::droppable(graph)) {
+      if (drop.name == step.drop) return narrow::apply_drop(graph, drop);
+    }
+    throw SearchError("the journal's narrowing step " + step.drop + " does not fit the model; rerun with --restart");
+  }
   const auto groups = narrow::channel_groups(graph);
   const narrow::ChannelGroup* group = find_group(groups, step.group);
   if (!group) throw SearchError("the journal's narrowing step names the channel group " + step.group + ", which the model does not have; rerun with --restart");
@@ -110,7 +118,8 @@ graph::Graph apply(const graph::Graph& graph, const Step& step) {
 
 void journal_step(RunContext& run, size_t index, const Step& step) {
   run.journal->atomically([&] {
-    run.journal->put_text("narrow", fmt::format("step{}", index), json{{"group", step.group}, {"kept", step.kept}}.dump());
+    const json j = step.drop.empty() ? json{{"group", step.group}, {"kept", step.kept}} : json{{"drop", step.drop}};
+    run.journal->put_text("narrow", fmt::format("step{}", index), j.dump());
     run.journal->put_tensors("narrow_weights", fmt::format("step{}", index), step.weights);
   });
 }
@@ -120,7 +129,8 @@ std::optional<Step> journaled_step(const RunContext& run, size_t index) {
   auto tensors = run.journal->tensors("narrow_weights", fmt::format("step{}", index));
   if (!text || !tensors) return std::nullopt;
   const json j = json::parse(*text);
-  return Step{j.at("group").get<std::string>(), j.at("kept").get<std::vector<int64_t>>(), *tensors};
+  if (j.contains("drop")) return Step{{}, {}, {}, j.at("drop").get<std::string>()};
+  return Step{j.at("group").get<std::string>(), j.at("kept").get<std::vector<int64_t>>(), *tensors, {}};
 }
 
 // The plain baseline: every group at the fraction, by producer weight norms.
@@ -216,7 +226,19 @@ void narrow_channels(RunContext& run) {
           best = Proposal{Step{group.name(), kept, consumer_weights(refitted.graph, group)}, std::move(refitted.graph), saved, error};
         }
       }
-      if (!best) break;  // every group is as narrow as it may be
+      // Residual branches dropped (the block becomes its shortcut), operators become the identity.
+      for (const auto& drop : narrow::droppable(current)) {
+        graph::Graph dropped = narrow::apply_drop(current, drop);
+        const double saved = current_ms - operators_ms(run, dropped);
+        if (saved <= 0) continue;
+        const double error = output_error(dropped);
+        const double score = (error - current_error) / saved;
+        if (score < best_score) {
+          best_score = score;
+          best = Proposal{Step{{}, {}, {}, drop.name}, std::move(dropped), saved, error};
+        }
+      }
+      if (!best) break;  // every group is as narrow as it may be, and nothing drops
       journal_step(run, steps.size(), best->step);
       current = std::move(best->graph);
       current_error = best->error;
@@ -225,13 +247,21 @@ void narrow_channels(RunContext& run) {
     }
   }
   std::map<std::string, size_t> widths;  // each group's last width
-  for (const auto& step : steps) widths[step.group] = step.kept.size();
+  int drops = 0;
+  for (const auto& step : steps) {
+    if (step.drop.empty()) {
+      widths[step.group] = step.kept.size();
+    } else {
+      run.narrowed_groups[step.drop.substr(5, step.drop.size() - 6)] = step.drop;
+      ++drops;
+    }
+  }
   for (const auto& [group, width] : widths) run.narrowed_groups[group] = fmt::format("narrow({}, {})", group, width);
   run.report.narrowed = run.narrowed_groups;
   run.set_base(current);
   const double narrowed_ms = operators_ms(run, current);
-  run.summary = fmt::format("{} steps over {} channel groups: operators {:.3f} ms -> {:.3f} ms ({:.2f}x)", steps.size(), widths.size(),
-                            base_ops_ms, narrowed_ms, base_ops_ms / std::max(narrowed_ms, 1e-9));
+  run.summary = fmt::format("{} steps: {} channel groups narrowed, {} branches or operators dropped; operators {:.3f} ms -> {:.3f} ms ({:.2f}x)",
+                            steps.size(), widths.size(), drops, base_ops_ms, narrowed_ms, base_ops_ms / std::max(narrowed_ms, 1e-9));
 }
 
 }  // namespace gos::search
