@@ -24,6 +24,7 @@
 #include "lowering/torch_lowering.h"
 #include "narrow/narrow.h"
 #include "search/stages.h"
+#include "util/stable_hash.h"
 
 namespace gos::search {
 
@@ -97,6 +98,30 @@ ir::TensorMap consumer_weights(const graph::Graph& graph, const narrow::ChannelG
   return weights;
 }
 
+// The group narrowed as `step` says, its consumers' weights as the step refitted them.
+graph::Graph narrowed_with(const graph::Graph& graph, const narrow::ChannelGroup& group, const Step& step) {
+  graph::Graph narrowed = narrow::narrow_group(graph, group, step.kept);
+  for (auto& node : narrowed.nodes) {
+    for (auto& [weight, tensor] : node.weights) {
+      if (auto found = step.weights.find(node.name + "/" + weight); found != step.weights.end()) tensor = found->second;
+    }
+  }
+  return narrowed;
+}
+
+// What a group's proposal depends on: its operators and their weights.
+std::string group_signature(const graph::Graph& graph, const narrow::ChannelGroup& group) {
+  std::set<std::string> names;
+  for (const auto& [node, axis] : group.narrowed) names.insert(node);
+  std::string bytes = std::to_string(group.extent);
+  for (const auto& node : graph.nodes) {
+    if (!names.count(node.name)) continue;
+    bytes += node.name + node.op->canonical_key();
+    for (const auto& [name, tensor] : node.weights) bytes.append(reinterpret_cast<const char*>(tensor.data.data()), tensor.data.size() * sizeof(float));
+  }
+  return util::stable_hash_hex(bytes);
+}
+
 graph::Graph apply(const graph::Graph& graph, const Step& step) {
   if (!step.drop.empty()) {
     for (const auto& drop : narrow::droppable(graph)) {
@@ -107,13 +132,7 @@ graph::Graph apply(const graph::Graph& graph, const Step& step) {
   const auto groups = narrow::channel_groups(graph);
   const narrow::ChannelGroup* group = find_group(groups, step.group);
   if (!group) throw SearchError("the journal's narrowing step names the channel group " + step.group + ", which the model does not have; rerun with --restart");
-  graph::Graph narrowed = narrow::narrow_group(graph, *group, step.kept);
-  for (auto& node : narrowed.nodes) {
-    for (auto& [weight, tensor] : node.weights) {
-      if (auto found = step.weights.find(node.name + "/" + weight); found != step.weights.end()) tensor = found->second;
-    }
-  }
-  return narrowed;
+  return narrowed_with(graph, *group, step);
 }
 
 void journal_step(RunContext& run, size_t index, const Step& step) {
@@ -190,6 +209,12 @@ void narrow_channels(RunContext& run) {
     auto output_error = [&](const graph::Graph& graph) { return (outputs(graph, held[0]) - expected).norm().item<double>() / expected_norm; };
     std::map<std::string, int64_t> original_extent;
     for (const auto& group : narrow::channel_groups(run.base)) original_extent[group.name()] = group.extent;
+    struct KnownProposal {
+      std::string signature;
+      std::optional<Step> step;  // none: no narrower width saves time
+      double saved = 0;
+    };
+    std::map<std::string, KnownProposal> proposals;  // by group
     double current_ms = operators_ms(run, current);
     double current_error = steps.empty() ? 0.0 : output_error(current);
     while (estimated_ms(current_ms) > target_ms) {
@@ -200,30 +225,50 @@ void narrow_channels(RunContext& run) {
       for (const auto& group : groups) {
         auto extent = original_extent.find(group.name());
         if (extent == original_extent.end()) continue;
+        // A proposal stands while the group's operators are as they were when it was made: the
+        // kept channels and refitted weights were chosen on activations a step or more old, and
+        // the output error is measured again on the model as it is.
+        const std::string signature = group_signature(current, group);
+        if (auto known = proposals.find(group.name()); known != proposals.end() && known->second.signature == signature) {
+          if (!known->second.step) continue;  // nothing narrower saves time
+          graph::Graph narrowed = narrowed_with(current, group, *known->second.step);
+          const double error = output_error(narrowed);
+          const double score = (error - current_error) / known->second.saved;
+          if (score < best_score) {
+            best_score = score;
+            best = Proposal{*known->second.step, std::move(narrowed), known->second.saved, error};
+          }
+          continue;
+        }
+        proposals[group.name()] = {signature, std::nullopt, 0};
         const auto now = run.latencies_ms(touched_ops(current, group), "narrow");
         const double now_ms = sum(now, 0, now.size());
-        // The widest width that saves a step; else the one that saves most.
-        std::optional<int64_t> width;
-        double saved = 0;
+        // The widest width that saves a step; else (a small group) the widest that saves half of
+        // what its narrowest would, so that no group jumps further than it must.
+        std::vector<std::pair<int64_t, double>> savings;
         for (int64_t candidate : narrower_widths(extent->second, group.extent)) {
           std::vector<int64_t> first(candidate);
           std::iota(first.begin(), first.end(), 0);
           const auto ms = run.latencies_ms(touched_ops(narrow::narrow_group(current, group, first), group), "narrow");
-          const double saves = now_ms - sum(ms, 0, ms.size());
-          if (saves > saved) {
-            width = candidate;
-            saved = saves;
-          }
-          if (saves >= step_ms) break;
+          savings.emplace_back(candidate, now_ms - sum(ms, 0, ms.size()));
+          if (savings.back().second >= step_ms) break;
         }
-        if (!width) continue;
-        const auto kept = narrow::strongest(narrow::channel_importance(current, group, ranking), *width);
+        double most = 0;
+        for (const auto& [candidate, saves] : savings) most = std::max(most, saves);
+        if (!(most > 0)) continue;
+        const double enough = std::min(step_ms, 0.5 * most);
+        const auto chosen = std::find_if(savings.begin(), savings.end(), [&](const auto& s) { return s.second >= enough; });
+        const int64_t width = chosen->first;
+        const double saved = chosen->second;
+        const auto kept = narrow::strongest(narrow::channel_importance(current, group, ranking), width);
         auto refitted = narrow::narrow_and_refit(current, group, kept, fit);
         const double error = output_error(refitted.graph);
         const double score = (error - current_error) / saved;
+        Step step{group.name(), kept, consumer_weights(refitted.graph, group), {}};
+        proposals[group.name()] = {signature, step, saved};
         if (score < best_score) {
           best_score = score;
-          best = Proposal{Step{group.name(), kept, consumer_weights(refitted.graph, group)}, std::move(refitted.graph), saved, error};
+          best = Proposal{std::move(step), std::move(refitted.graph), saved, error};
         }
       }
       // Residual branches dropped (the block becomes its shortcut), operators become the identity.
