@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <random>
+#include <set>
 
 #include "graph/onnx_import.h"
 #include "graph/onnx_test_models.h"
@@ -140,7 +141,9 @@ TEST(ChannelGroups, TorchvisionModelsNarrowTheirGroups) {
   const auto fixtures = graph::testing::fixtures();
   if (fixtures.empty()) GTEST_SKIP() << "no fixtures in " << graph::testing::fixture_directory();
   for (const auto& fixture : fixtures) {
-    if (fixture.name != "resnet18_opset11" && fixture.name != "mobilenet_v2_opset13" && fixture.name != "mobilenet_v3_small_opset17") continue;
+    static const std::set<std::string> checked{"resnet18_opset11", "mobilenet_v2_opset13", "mobilenet_v3_small_opset17",
+                                               "squeezenet1_1_opset13", "efficientnet_b0_opset13", "shufflenet_v2_opset13"};
+    if (!checked.count(fixture.name)) continue;
     const graph::Graph model = graph::import_onnx(fixture.path).graph;
     const auto groups = channel_groups(model);
     ASSERT_FALSE(groups.empty()) << fixture.name;
@@ -150,6 +153,11 @@ TEST(ChannelGroups, TorchvisionModelsNarrowTheirGroups) {
     });
     std::cout << fixture.name << ": " << groups.size() << " groups; the widest, " << widest->name() << ", has " << widest->producers.size()
               << " producers, " << widest->followers.size() << " followers and " << widest->consumers.size() << " consumers\n";
+    if (fixture.name == "resnet18_opset11" || fixture.name == "mobilenet_v2_opset13") {
+      const auto drops = droppable(model);
+      const auto branches = std::count_if(drops.begin(), drops.end(), [](const Drop& d) { return !d.removed.empty(); });
+      EXPECT_EQ(branches, fixture.name == "resnet18_opset11" ? 8 : 10) << fixture.name << ": every residual block drops to its shortcut";
+    }
     const graph::Graph narrowed = narrow_group(model, *widest, every_other(widest->extent));
     EXPECT_LT(graph::total_macs(narrowed), graph::total_macs(model)) << fixture.name;
   }
