@@ -9,6 +9,7 @@
 #include <random>
 #include <set>
 
+#include "cli/candidates_options.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/format.h"
@@ -23,23 +24,7 @@ namespace gos::cli {
 
 namespace {
 
-struct CandidatesOptions {
-  std::string model;
-  std::string op;
-  int depth = 2;
-  size_t max = 20;
-  std::string sort = "pareto";
-  std::vector<std::string> rules;
-  std::string data;  // empty: random normal model inputs
-  int64_t batch = 32;
-  uint32_t seed = 1;
-  bool keep_costlier = false;
-  int64_t subsample = 1;
-  std::string backend;  // empty: no latency
-  int threads = 1;
-  std::string cache;
-  bool json = false;
-};
+
 
 // Measured latencies (cached) of the original and every candidate on the backend.
 struct Latencies {
@@ -63,8 +48,8 @@ Latencies measure_latencies(const CandidatesOptions& options, const rules::Candi
   return latencies;
 }
 
-// A batch of the model's inputs: the first images of the data's validation split, or random normal
-// values of the model's input shape.
+}  // namespace
+
 std::vector<ir::Tensor> model_inputs(const graph::Graph& model, const CandidatesOptions& options) {
   if (options.data.empty()) {
     std::mt19937 engine(options.seed);
@@ -93,6 +78,8 @@ std::vector<ir::Tensor> model_inputs(const graph::Graph& model, const Candidates
   shape[0] = count;
   return {ir::Tensor(shape, std::vector<float>(dataset.images.data.begin(), dataset.images.data.begin() + count * per_image))};
 }
+
+namespace {
 
 // The listing order: the MACs/error Pareto front first (by MACs), then the rest by MACs; or all by
 // MACs, or all by error.
@@ -137,6 +124,10 @@ nlohmann::json json_candidate(const search::ScoredCandidate& s, const ir::Cost& 
 }
 
 int run_candidates(const CandidatesOptions& options) {
+  if (options.op.empty() == options.group.empty()) {
+    throw search::SearchError("give --op NODE (an operator's candidates) or --group NAME (a channel group's widths; gos inspect MODEL --groups lists them)");
+  }
+  if (!options.group.empty()) return run_group_widths(options);
   auto imported = load_model(options.model, /*allow_unsupported=*/false);
   const graph::Graph model = graph::subsample_pooled_positions(imported.graph, options.subsample).graph;
   const graph::Node& node = search::searchable_node(model, options.op);
@@ -218,8 +209,10 @@ Action add_candidates_command(CLI::App& app) {
       "candidates", "List the replacement operators the rewrite rules derive for one operator of a model, with their "
                     "MACs, params and initial error on the operator's real inputs");
   command->add_option("model", options->model, "the ONNX file, or a zoo model (random weights)")->required();
-  command->add_option("--op", options->op, "the operator's node name (as gos inspect lists it), or a unique prefix")
-      ->required();
+  command->add_option("--op", options->op, "the operator's node name (as gos inspect lists it), or a unique prefix");
+  command->add_option("--group", options->group,
+                      "instead of --op: a channel group (as gos inspect --groups lists it, or a unique prefix): the widths it "
+                      "may narrow to, with the model's output error when narrowed");
   command->add_option("--depth", options->depth, "rules composed, 1 or 2")->check(CLI::Range(1, 2))->capture_default_str();
   command->add_option("--max", options->max, "candidates to list (0: all)")->capture_default_str();
   command->add_option("--sort", options->sort, "pareto (the MACs/error front first), macs or error")

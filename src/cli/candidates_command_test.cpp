@@ -116,5 +116,26 @@ TEST(CandidatesCommand, UnknownOrUnsearchableOperatorsExitTwoNamingTheSearchable
   EXPECT_NE(pool.err.find("has no candidates"), std::string::npos) << pool.err;
 }
 
+// The trained baseline's residual stream of the last stage (64 channels shared by four producers):
+// every width a multiple of 8, and least squares brings the model closer to the original than
+// slicing at each.
+TEST(CandidatesCommand, AChannelGroupsWidthsShowTheRefitBelowSlicing) {
+  auto run = run_gos({"candidates", kResnet20, "--group", "stage3.block1.conv2", "--data", "fashion-mnist", "--batch", "32", "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const auto list = nlohmann::json::parse(run.out);
+  ASSERT_EQ(list.size(), 7u);  // 56, 48, ..., 8
+  int64_t previous_macs = 64 * 64 * 9 * 7 * 7 * 100;
+  for (const auto& width : list) {
+    EXPECT_EQ(width["width"].get<int64_t>() % 8, 0);
+    EXPECT_LT(width["macs"].get<int64_t>(), previous_macs);
+    previous_macs = width["macs"].get<int64_t>();
+    EXPECT_LT(width["error_refitted"].get<double>(), width["error_by_contribution"].get<double>()) << width.dump();
+    EXPECT_TRUE(width["derivation"].get<std::string>().starts_with("narrow(stage3.block1.conv2.conv/Conv:k, ")) << width["derivation"];
+  }
+  auto neither = run_gos({"candidates", kResnet20});
+  EXPECT_EQ(neither.exit_code, 2);
+  EXPECT_NE(neither.err.find("--group NAME"), std::string::npos) << neither.err;
+}
+
 }  // namespace
 }  // namespace gos::cli

@@ -274,6 +274,14 @@ void check_kept(const ChannelGroup& group, const std::vector<int64_t>& kept) {
 
 }  // namespace
 
+std::vector<int64_t> kernel_widths(int64_t original, int64_t current) {
+  const int64_t align = original >= 32 ? 8 : original >= 8 ? 4 : 1;
+  const int64_t fewest = std::max(align, original / 8);
+  std::vector<int64_t> widths;
+  for (int64_t width = (current - 1) / align * align; width >= fewest; width -= align) widths.push_back(width);
+  return widths;
+}
+
 Graph narrow_group(const Graph& graph, const ChannelGroup& group, const std::vector<int64_t>& kept) {
   check_kept(group, kept);
   const int64_t count = static_cast<int64_t>(kept.size());

@@ -67,6 +67,11 @@ std::vector<ChannelGroup> channel_groups(const graph::Graph& graph);
 // when `kept` is not a valid selection.
 graph::Graph narrow_group(const graph::Graph& graph, const ChannelGroup& group, const std::vector<int64_t>& kept);
 
+// The widths a group of `original` channels may take below `current`, widest first: multiples of
+// the width kernels vectorise over (8 floats; 4 for groups under 32 channels), down to an eighth
+// of the original.
+std::vector<int64_t> kernel_widths(int64_t original, int64_t current);
+
 // ---- Dropping (narrow/drop.cpp) ---------------------------------------------------------------------
 
 // A residual branch replaced by nothing (the block becomes its shortcut: `act(X + F(X))` ->

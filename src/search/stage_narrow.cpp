@@ -39,16 +39,6 @@ const narrow::ChannelGroup* find_group(const std::vector<narrow::ChannelGroup>& 
   return nullptr;
 }
 
-// The widths a group may take below `current`: multiples of the width kernels vectorise over
-// (8 floats; 4 for small groups), down to an eighth of the original channels.
-std::vector<int64_t> narrower_widths(int64_t original, int64_t current) {
-  const int64_t align = original >= 32 ? 8 : original >= 8 ? 4 : 1;
-  const int64_t fewest = std::max(align, original / 8);
-  std::vector<int64_t> widths;
-  for (int64_t width = (current - 1) / align * align; width >= fewest; width -= align) widths.push_back(width);
-  return widths;
-}
-
 // The operators a group touches, as they are in `graph`.
 std::vector<measure::OpToMeasure> touched_ops(const graph::Graph& graph, const narrow::ChannelGroup& group) {
   std::set<std::string> names;
@@ -246,7 +236,7 @@ void narrow_channels(RunContext& run) {
         // The widest width that saves a step; else (a small group) the widest that saves half of
         // what its narrowest would, so that no group jumps further than it must.
         std::vector<std::pair<int64_t, double>> savings;
-        for (int64_t candidate : narrower_widths(extent->second, group.extent)) {
+        for (int64_t candidate : narrow::kernel_widths(extent->second, group.extent)) {
           std::vector<int64_t> first(candidate);
           std::iota(first.begin(), first.end(), 0);
           const auto ms = run.latencies_ms(touched_ops(narrow::narrow_group(current, group, first), group), "narrow");
