@@ -32,6 +32,8 @@ namespace {
 
 using nlohmann::json;
 
+constexpr double kNarrowingBudgetShare = 0.25;  // of --budget, at most, before the per-operator search
+
 const narrow::ChannelGroup* find_group(const std::vector<narrow::ChannelGroup>& groups, const std::string& name) {
   for (const auto& group : groups) {
     if (group.name() == name) return &group;
@@ -208,6 +210,14 @@ void narrow_channels(RunContext& run) {
     double current_ms = operators_ms(run, current);
     double current_error = steps.empty() ? 0.0 : output_error(current);
     while (estimated_ms(current_ms) > target_ms) {
+      // A slow machine narrows less, and leaves the search and fine-tuning their time.
+      if (run.budgeted() && run.seconds_spent() > kNarrowingBudgetShare * run.options.budget_seconds) {
+        run.plan_reduced = true;
+        run.report.notes.push_back(fmt::format("narrowing stopped after {} steps, at {:.0f}% of --budget, {:.3f} ms estimated against the "
+                                               "target's {:.3f} ms; the per-operator search goes on from there",
+                                               steps.size(), 100 * kNarrowingBudgetShare, estimated_ms(current_ms), target_ms));
+        break;
+      }
       run.progress("narrow", 0, 0, fmt::format("step {}: {:.3f} ms estimated, target {:.3f} ms", steps.size() + 1, estimated_ms(current_ms), target_ms));
       const auto groups = narrow::channel_groups(current);
       std::optional<Proposal> best;
