@@ -427,7 +427,7 @@ std::map<std::string, std::string> RunContext::derivations(const Configuration& 
 }
 
 bool RunContext::changes_model(const Configuration& configuration) const {
-  return !narrowed_groups.empty() || changed_layers(configuration) > 0;
+  return base_changed() || changed_layers(configuration) > 0;
 }
 
 // By the configuration, not its place on the front, which a change of the search moves.
