@@ -44,12 +44,8 @@ torch::Tensor outputs(const graph::Graph& graph, const ir::Tensor& batch) {
 }
 
 std::vector<measure::OpToMeasure> touched_ops(const graph::Graph& graph, const narrow::ChannelGroup& group) {
-  std::set<std::string> names;
-  for (const auto& [node, axis] : group.narrowed) names.insert(node);
   std::vector<measure::OpToMeasure> ops;
-  for (const auto& node : graph.nodes) {
-    if (names.count(node.name)) ops.push_back({*node.op, node.weights});
-  }
+  for (const graph::Node* node : narrow::touched_nodes(graph, group)) ops.push_back({*node->op, node->weights});
   return ops;
 }
 

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "narrow/narrow.h"
+#include "narrow/narrow_test_support.h"
 #include "zoo/zoo.h"
 
 namespace gos::narrow {
@@ -26,14 +27,7 @@ graph::Node& node_named(graph::Graph& graph, const std::string& name) {
 }
 
 void expect_same_outputs(const graph::Graph& expected_graph, const graph::Graph& actual_graph) {
-  std::mt19937 rng(3);
-  std::uniform_real_distribution<float> uniform(0, 1);
-  ir::TensorMap inputs;
-  for (const auto& input : expected_graph.inputs) {
-    ir::Tensor tensor(input.shape);
-    for (auto& value : tensor.data) value = uniform(rng);
-    inputs[input.name] = tensor;
-  }
+  const auto inputs = testing::random_inputs(expected_graph, 3);
   const auto expected = graph::evaluate(expected_graph, inputs);
   const auto actual = graph::evaluate(actual_graph, inputs);
   for (const auto& [name, tensor] : expected) {

@@ -274,6 +274,16 @@ void check_kept(const ChannelGroup& group, const std::vector<int64_t>& kept) {
 
 }  // namespace
 
+std::vector<const Node*> touched_nodes(const Graph& graph, const ChannelGroup& group) {
+  std::set<std::string> names;
+  for (const auto& [node, axis] : group.narrowed) names.insert(node);
+  std::vector<const Node*> nodes;
+  for (const auto& node : graph.nodes) {
+    if (names.count(node.name)) nodes.push_back(&node);
+  }
+  return nodes;
+}
+
 std::vector<int64_t> kernel_widths(int64_t original, int64_t current) {
   const int64_t align = original >= 32 ? 8 : original >= 8 ? 4 : 1;
   const int64_t fewest = std::max(align, original / 8);

@@ -67,6 +67,9 @@ std::vector<ChannelGroup> channel_groups(const graph::Graph& graph);
 // when `kept` is not a valid selection.
 graph::Graph narrow_group(const graph::Graph& graph, const ChannelGroup& group, const std::vector<int64_t>& kept);
 
+// The compute nodes the group narrows, in graph order (what its narrowing changes the time of).
+std::vector<const graph::Node*> touched_nodes(const graph::Graph& graph, const ChannelGroup& group);
+
 // The widths a group of `original` channels may take below `current`, widest first: multiples of
 // the width kernels vectorise over (8 floats; 4 for groups under 32 channels), down to an eighth
 // of the original.

@@ -10,6 +10,7 @@
 
 #include "graph/onnx_import.h"
 #include "graph/onnx_test_models.h"
+#include "narrow/narrow_test_support.h"
 #include "zoo/zoo.h"
 
 namespace gos::narrow {
@@ -26,35 +27,13 @@ const ChannelGroup& group_named(const std::vector<ChannelGroup>& groups, const s
 
 // The original with every weight of a dropped position zeroed, in each of the group's nodes.
 graph::Graph zero_dropped(graph::Graph graph, const ChannelGroup& group, const std::vector<int64_t>& kept) {
-  for (const auto& [node_name, start] : group.narrowed) {
-    for (auto& node : graph.nodes) {
-      if (node.name != node_name) continue;
-      for (const auto& axis : ir::linked_axes(*node.op, start)) {
-        if (node.op->tensor(axis.tensor).role != ir::Role::Param) continue;
-        ir::Tensor& weight = node.weights.at(axis.tensor);
-        int64_t inner = 1;
-        for (size_t d = axis.axis + 1; d < weight.shape.size(); ++d) inner *= weight.shape[d];
-        for (int64_t i = 0; i < weight.elements(); ++i) {
-          const int64_t position = (i / inner) % weight.shape[axis.axis];
-          if (!std::binary_search(kept.begin(), kept.end(), position)) weight.data[i] = 0;
-        }
-      }
-    }
-  }
+  testing::change_group_weights(graph, group, [](const std::string&) { return true; }, [&](int64_t channel, float& weight) {
+    if (!std::binary_search(kept.begin(), kept.end(), channel)) weight = 0;
+  });
   return graph;
 }
 
-ir::TensorMap random_inputs(const graph::Graph& graph, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> uniform(0, 1);
-  ir::TensorMap inputs;
-  for (const auto& input : graph.inputs) {
-    ir::Tensor tensor(input.shape);
-    for (auto& value : tensor.data) value = uniform(rng);
-    inputs[input.name] = tensor;
-  }
-  return inputs;
-}
+using testing::random_inputs;
 
 std::vector<int64_t> every_other(int64_t extent) {
   std::vector<int64_t> kept;

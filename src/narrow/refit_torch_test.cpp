@@ -13,6 +13,7 @@
 #include "graph/torchscript_export.h"
 #include "lowering/torch_lowering.h"
 #include "narrow/narrow.h"
+#include "narrow/narrow_test_support.h"
 #include "zoo/zoo.h"
 
 namespace gos::narrow {
@@ -46,30 +47,14 @@ const ChannelGroup& group_named(const std::vector<ChannelGroup>& groups, const s
   throw std::runtime_error("no group named " + prefix);
 }
 
-graph::Node& node_named(graph::Graph& graph, const std::string& name) {
-  for (auto& node : graph.nodes) {
-    if (node.name == name) return node;
-  }
-  throw std::runtime_error("no node " + name);
-}
-
 // The consumer's input-channel slice of its weight, scaled.
 void scale_consumer_column(graph::Graph& graph, const ChannelGroup& group, int64_t channel, float factor) {
-  for (const auto& consumer : group.consumers) {
-    graph::Node& node = node_named(graph, consumer);
-    for (const auto& [name, start] : group.narrowed) {
-      if (name != consumer) continue;
-      for (const auto& axis : ir::linked_axes(*node.op, start)) {
-        if (node.op->tensor(axis.tensor).role != ir::Role::Param) continue;
-        ir::Tensor& weight = node.weights.at(axis.tensor);
-        int64_t inner = 1;
-        for (size_t d = axis.axis + 1; d < weight.shape.size(); ++d) inner *= weight.shape[d];
-        for (int64_t i = 0; i < weight.elements(); ++i) {
-          if ((i / inner) % weight.shape[axis.axis] == channel) weight.data[i] *= factor;
-        }
-      }
-    }
-  }
+  const auto is_consumer = [&](const std::string& node) {
+    return std::find(group.consumers.begin(), group.consumers.end(), node) != group.consumers.end();
+  };
+  testing::change_group_weights(graph, group, is_consumer, [&](int64_t position, float& weight) {
+    if (position == channel) weight *= factor;
+  });
 }
 
 TEST(ChannelImportance, RanksAChannelByWhatItsConsumersReadOfIt) {

@@ -43,12 +43,8 @@ const narrow::ChannelGroup* find_group(const std::vector<narrow::ChannelGroup>& 
 
 // The operators a group touches, as they are in `graph`.
 std::vector<measure::OpToMeasure> touched_ops(const graph::Graph& graph, const narrow::ChannelGroup& group) {
-  std::set<std::string> names;
-  for (const auto& [node, axis] : group.narrowed) names.insert(node);
   std::vector<measure::OpToMeasure> ops;
-  for (const auto& node : graph.nodes) {
-    if (names.count(node.name)) ops.push_back({*node.op, node.weights});
-  }
+  for (const graph::Node* node : narrow::touched_nodes(graph, group)) ops.push_back({*node->op, node->weights});
   return ops;
 }
 
@@ -103,13 +99,10 @@ graph::Graph narrowed_with(const graph::Graph& graph, const narrow::ChannelGroup
 
 // What a group's proposal depends on: its operators and their weights.
 std::string group_signature(const graph::Graph& graph, const narrow::ChannelGroup& group) {
-  std::set<std::string> names;
-  for (const auto& [node, axis] : group.narrowed) names.insert(node);
   std::string bytes = std::to_string(group.extent);
-  for (const auto& node : graph.nodes) {
-    if (!names.count(node.name)) continue;
-    bytes += node.name + node.op->canonical_key();
-    for (const auto& [name, tensor] : node.weights) bytes.append(reinterpret_cast<const char*>(tensor.data.data()), tensor.data.size() * sizeof(float));
+  for (const graph::Node* node : narrow::touched_nodes(graph, group)) {
+    bytes += node->name + node->op->canonical_key();
+    for (const auto& [name, tensor] : node->weights) bytes.append(reinterpret_cast<const char*>(tensor.data.data()), tensor.data.size() * sizeof(float));
   }
   return util::stable_hash_hex(bytes);
 }
