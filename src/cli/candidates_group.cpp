@@ -3,7 +3,6 @@
 // contribution to the consumers' outputs, and that with the consumers refitted by least squares)
 // and, with --backend, the time of the operators the group touches.
 #include <fmt/format.h>
-#include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
 #include <set>
@@ -12,8 +11,6 @@
 #include "cli/cli.h"
 #include "cli/format.h"
 #include "cli/model_source.h"
-#include "graph/torch_module.h"
-#include "lowering/torch_lowering.h"
 #include "measure/cache.h"
 #include "narrow/narrow.h"
 #include "search/candidates.h"
@@ -34,19 +31,6 @@ const narrow::ChannelGroup& group_named(const std::vector<narrow::ChannelGroup>&
   for (const auto& group : groups) names += (names.empty() ? "" : ", ") + group.name();
   throw search::SearchError(fmt::format("{} channel group is named '{}'; the model's groups are: {}", matches.empty() ? "no" : "more than one",
                                         name, names.empty() ? "(none)" : names));
-}
-
-torch::Tensor outputs(const graph::Graph& graph, const ir::Tensor& batch) {
-  torch::NoGradGuard no_grad;
-  graph::GraphModule module(graph);
-  module.eval();
-  return module.forward(lowering::to_torch(batch));
-}
-
-std::vector<measure::OpToMeasure> touched_ops(const graph::Graph& graph, const narrow::ChannelGroup& group) {
-  std::vector<measure::OpToMeasure> ops;
-  for (const graph::Node* node : narrow::touched_nodes(graph, group)) ops.push_back({*node->op, node->weights});
-  return ops;
 }
 
 struct WidthRow {
@@ -73,9 +57,7 @@ int run_group_widths(const CandidatesOptions& options) {
   };
   if (inputs.shape[0] < 2) throw search::SearchError("--batch must be at least 2: half the inputs fit the refit, half measure the errors");
   const ir::Tensor fit = rows_of(0, half), held = rows_of(half, inputs.shape[0]);
-  const torch::Tensor expected = outputs(model, held);
-  const double expected_norm = std::max(expected.norm().item<double>(), 1e-30);
-  auto error_of = [&](const graph::Graph& graph) { return (outputs(graph, held) - expected).norm().item<double>() / expected_norm; };
+  const narrow::OutputError error_of(model, held);
 
   const auto norms = narrow::weight_norms(model, group);
   const auto importance = narrow::channel_importance(model, group, {fit});
@@ -99,12 +81,12 @@ int run_group_widths(const CandidatesOptions& options) {
   std::optional<double> original_ms;
   if (!options.backend.empty()) {
     measure::LatencyCache cache(options.cache.empty() ? measure::default_cache_path() : std::filesystem::path(options.cache));
-    std::vector<measure::OpToMeasure> ops = touched_ops(model, group);
+    std::vector<measure::OpToMeasure> ops = measure::operators_of(narrow::touched_nodes(model, group));
     std::vector<size_t> ends{ops.size()};
     for (const auto& row : rows) {
       std::vector<int64_t> first(row.width);
       for (int64_t i = 0; i < row.width; ++i) first[i] = i;
-      for (auto& op : touched_ops(narrow::narrow_group(model, group, first), group)) ops.push_back(std::move(op));
+      for (auto& op : measure::operators_of(narrow::touched_nodes(narrow::narrow_group(model, group, first), group))) ops.push_back(std::move(op));
       ends.push_back(ops.size());
     }
     util::Progress progress("time the group's operators on " + options.backend, static_cast<int64_t>(ops.size()), !options.json);

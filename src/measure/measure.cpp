@@ -230,6 +230,20 @@ Timing summarise(std::vector<double> times_ms) {
   return {quantile(0.5), quantile(0.1), quantile(0.9), static_cast<int>(times_ms.size())};
 }
 
+std::vector<OpToMeasure> operators_of(const std::vector<const graph::Node*>& nodes) {
+  std::vector<OpToMeasure> ops;
+  for (const graph::Node* node : nodes) ops.push_back({*node->op, node->weights});
+  return ops;
+}
+
+std::vector<OpToMeasure> operators_of(const graph::Graph& graph) {
+  std::vector<const graph::Node*> compute;
+  for (const auto& node : graph.nodes) {
+    if (node.is_compute()) compute.push_back(&node);
+  }
+  return operators_of(compute);
+}
+
 graph::Graph single_op_graph(const ir::OpExpr& op, const ir::TensorMap& weights) {
   graph::Graph graph;
   graph::Node node;

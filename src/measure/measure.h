@@ -109,6 +109,10 @@ struct OpToMeasure {
   ir::OpExpr op;
   ir::TensorMap weights;  // params by name (values do not change latency, shapes do)
 };
+// The operators of compute nodes as they run in their graph: of these nodes, or of every compute
+// node of a graph, in graph order.
+std::vector<OpToMeasure> operators_of(const std::vector<const graph::Node*>& nodes);
+std::vector<OpToMeasure> operators_of(const graph::Graph& graph);
 // Times every operator; `on_progress(done, total)` after each. ONNX Runtime times them all in
 // one process.
 std::vector<Timing> bench_ops(const std::vector<OpToMeasure>& ops, Backend backend, const BenchOptions& options = {},

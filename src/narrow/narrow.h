@@ -126,4 +126,17 @@ struct Refitted {
 Refitted narrow_and_refit(const graph::Graph& graph, const ChannelGroup& group, const std::vector<int64_t>& kept,
                           const std::vector<ir::Tensor>& samples);
 
+// How far a changed model's outputs are from the original's on a batch (a graph with one input and
+// one output): ||changed(batch) - original(batch)|| / ||original(batch)||. What every narrowing
+// choice is judged by before any training.
+class OutputError {
+ public:
+  OutputError(const graph::Graph& original, ir::Tensor batch);
+  double operator()(const graph::Graph& changed) const;
+
+ private:
+  ir::Tensor batch_, expected_;
+  double expected_norm_ = 1;
+};
+
 }  // namespace gos::narrow

@@ -143,7 +143,25 @@ Params narrowed_inputs(const Consumer& consumer, const std::vector<ir::TensorAxi
   return inputs;
 }
 
+torch::Tensor outputs_of(const Graph& graph, const ir::Tensor& batch) {
+  torch::NoGradGuard no_grad;
+  graph::GraphModule module(graph);
+  module.eval();
+  return module.forward(lowering::to_torch(batch));
+}
+
 }  // namespace
+
+OutputError::OutputError(const Graph& original, ir::Tensor batch) : batch_(std::move(batch)) {
+  const torch::Tensor expected = outputs_of(original, batch_);
+  expected_ = lowering::from_torch(expected);
+  expected_norm_ = std::max(expected.norm().item<double>(), 1e-30);
+}
+
+double OutputError::operator()(const Graph& changed) const {
+  torch::NoGradGuard no_grad;
+  return (outputs_of(changed, batch_) - lowering::to_torch(expected_)).norm().item<double>() / expected_norm_;
+}
 
 std::vector<double> weight_norms(const Graph& graph, const ChannelGroup& group) {
   std::vector<double> norms(group.extent, 0.0);

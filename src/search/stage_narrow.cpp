@@ -20,8 +20,6 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "graph/torch_module.h"
-#include "lowering/torch_lowering.h"
 #include "narrow/narrow.h"
 #include "search/stages.h"
 #include "util/stable_hash.h"
@@ -41,41 +39,21 @@ const narrow::ChannelGroup* find_group(const std::vector<narrow::ChannelGroup>& 
   return nullptr;
 }
 
-// The operators a group touches, as they are in `graph`.
-std::vector<measure::OpToMeasure> touched_ops(const graph::Graph& graph, const narrow::ChannelGroup& group) {
-  std::vector<measure::OpToMeasure> ops;
-  for (const graph::Node* node : narrow::touched_nodes(graph, group)) ops.push_back({*node->op, node->weights});
-  return ops;
+double total(const std::vector<double>& values) { return std::accumulate(values.begin(), values.end(), 0.0); }
+
+// The time of the operators a group touches, as they are in `graph`.
+double touched_ms(RunContext& run, const graph::Graph& graph, const narrow::ChannelGroup& group) {
+  return total(run.latencies_ms(measure::operators_of(narrow::touched_nodes(graph, group)), "narrow"));
 }
 
-double sum(const std::vector<double>& values, size_t begin, size_t end) {
-  double total = 0;
-  for (size_t i = begin; i < end; ++i) total += values[i];
-  return total;
-}
-
-double operators_ms(RunContext& run, const graph::Graph& graph) {
-  std::vector<measure::OpToMeasure> ops;
-  for (const auto& node : graph.nodes) {
-    if (node.is_compute()) ops.push_back({*node.op, node.weights});
-  }
-  const auto ms = run.latencies_ms(ops, "narrow");
-  return sum(ms, 0, ms.size());
-}
-
-torch::Tensor outputs(const graph::Graph& graph, const ir::Tensor& batch) {
-  torch::NoGradGuard no_grad;
-  graph::GraphModule module(graph);
-  module.eval();
-  return module.forward(lowering::to_torch(batch));
-}
+double operators_ms(RunContext& run, const graph::Graph& graph) { return total(run.latencies_ms(measure::operators_of(graph), "narrow")); }
 
 // A group narrowed to the channels `kept` (its consumers' weights refitted), or a drop.
 struct Step {
   std::string group;
   std::vector<int64_t> kept;
   ir::TensorMap weights;  // the refitted consumers' weights, "node/weight"
-  std::string drop;       // narrow::Drop::name
+  std::optional<narrow::Drop> drop;
 };
 
 ir::TensorMap consumer_weights(const graph::Graph& graph, const narrow::ChannelGroup& group) {
@@ -107,12 +85,15 @@ std::string group_signature(const graph::Graph& graph, const narrow::ChannelGrou
   return util::stable_hash_hex(bytes);
 }
 
-graph::Graph apply(const graph::Graph& graph, const Step& step) {
-  if (!step.drop.empty()) {
+// A journaled step as it applies to `graph`: its group's narrowing, or the drop of that name.
+graph::Graph apply(const graph::Graph& graph, Step& step) {
+  if (step.drop) {
     for (const auto& drop : narrow::droppable(graph)) {
-      if (drop.name == step.drop) return narrow::apply_drop(graph, drop);
+      if (drop.name != step.drop->name) continue;
+      step.drop = drop;
+      return narrow::apply_drop(graph, drop);
     }
-    throw SearchError("the journal's narrowing step " + step.drop + " does not fit the model; rerun with --restart");
+    throw SearchError("the journal's narrowing step " + step.drop->name + " does not fit the model; rerun with --restart");
   }
   const auto groups = narrow::channel_groups(graph);
   const narrow::ChannelGroup* group = find_group(groups, step.group);
@@ -122,7 +103,7 @@ graph::Graph apply(const graph::Graph& graph, const Step& step) {
 
 void journal_step(RunContext& run, size_t index, const Step& step) {
   run.journal->atomically([&] {
-    const json j = step.drop.empty() ? json{{"group", step.group}, {"kept", step.kept}} : json{{"drop", step.drop}};
+    const json j = step.drop ? json{{"drop", step.drop->name}} : json{{"group", step.group}, {"kept", step.kept}};
     run.journal->put_text("narrow", fmt::format("step{}", index), j.dump());
     run.journal->put_tensors("narrow_weights", fmt::format("step{}", index), step.weights);
   });
@@ -133,15 +114,14 @@ std::optional<Step> journaled_step(const RunContext& run, size_t index) {
   auto tensors = run.journal->tensors("narrow_weights", fmt::format("step{}", index));
   if (!text || !tensors) return std::nullopt;
   const json j = json::parse(*text);
-  if (j.contains("drop")) return Step{{}, {}, {}, j.at("drop").get<std::string>()};
+  if (j.contains("drop")) return Step{{}, {}, {}, narrow::Drop{j.at("drop").get<std::string>()}};
   return Step{j.at("group").get<std::string>(), j.at("kept").get<std::vector<int64_t>>(), *tensors, {}};
 }
 
-// The plain baseline: every group at the fraction, by producer weight norms.
-std::vector<Step> uniform_l1_steps(const graph::Graph& base, double fraction) {
+// The plain baseline: every group at the fraction, by producer weight norms, applied to `current`.
+std::vector<Step> uniform_l1_steps(graph::Graph& current, double fraction) {
   std::vector<Step> steps;
-  graph::Graph current = base;
-  for (const auto& group : narrow::channel_groups(base)) {
+  for (const auto& group : narrow::channel_groups(current)) {
     const auto now = narrow::channel_groups(current);
     const narrow::ChannelGroup* same = find_group(now, group.name());
     if (!same) continue;
@@ -173,9 +153,8 @@ void narrow_channels(RunContext& run) {
   const double base_ops_ms = operators_ms(run, run.base);
   if (auto fraction = run.uniform_narrowing()) {
     if (steps.empty()) {
-      steps = uniform_l1_steps(run.base, *fraction);
+      steps = uniform_l1_steps(current, *fraction);
       for (size_t i = 0; i < steps.size(); ++i) journal_step(run, i, steps[i]);
-      for (const auto& step : steps) current = apply(current, step);
     }
   } else {
     const measure::Timing original = journaled_whole_model_timing(run, "whole_model", run.model);
@@ -189,9 +168,7 @@ void narrow_channels(RunContext& run) {
     const auto fit = rows({run.calibration}, 0, fit_count);
     const auto ranking = rows({run.calibration}, 0, std::min<int64_t>(32, fit_count));
     const auto held = rows({run.calibration}, run.calibration.shape[0] - held_out, run.calibration.shape[0]);
-    const torch::Tensor expected = outputs(run.base, held[0]);
-    const double expected_norm = std::max(expected.norm().item<double>(), 1e-30);
-    auto output_error = [&](const graph::Graph& graph) { return (outputs(graph, held[0]) - expected).norm().item<double>() / expected_norm; };
+    const narrow::OutputError output_error(run.base, held[0]);
     std::map<std::string, int64_t> original_extent;
     for (const auto& group : narrow::channel_groups(run.base)) original_extent[group.name()] = group.extent;
     struct KnownProposal {
@@ -234,16 +211,14 @@ void narrow_channels(RunContext& run) {
           continue;
         }
         proposals[group.name()] = {signature, std::nullopt, 0};
-        const auto now = run.latencies_ms(touched_ops(current, group), "narrow");
-        const double now_ms = sum(now, 0, now.size());
+        const double now_ms = touched_ms(run, current, group);
         // The widest width that saves a step; else (a small group) the widest that saves half of
         // what its narrowest would, so that no group jumps further than it must.
         std::vector<std::pair<int64_t, double>> savings;
         for (int64_t candidate : narrow::kernel_widths(extent->second, group.extent)) {
           std::vector<int64_t> first(candidate);
           std::iota(first.begin(), first.end(), 0);
-          const auto ms = run.latencies_ms(touched_ops(narrow::narrow_group(current, group, first), group), "narrow");
-          savings.emplace_back(candidate, now_ms - sum(ms, 0, ms.size()));
+          savings.emplace_back(candidate, now_ms - touched_ms(run, narrow::narrow_group(current, group, first), group));
           if (savings.back().second >= step_ms) break;
         }
         double most = 0;
@@ -257,7 +232,7 @@ void narrow_channels(RunContext& run) {
         auto refitted = narrow::narrow_and_refit(current, group, kept, fit);
         const double error = output_error(refitted.graph);
         const double score = (error - current_error) / saved;
-        Step step{group.name(), kept, consumer_weights(refitted.graph, group), {}};
+        Step step{group.name(), kept, consumer_weights(refitted.graph, group)};
         proposals[group.name()] = {signature, step, saved};
         if (score < best_score) {
           best_score = score;
@@ -273,7 +248,7 @@ void narrow_channels(RunContext& run) {
         const double score = (error - current_error) / saved;
         if (score < best_score) {
           best_score = score;
-          best = Proposal{Step{{}, {}, {}, drop.name}, std::move(dropped), saved, error};
+          best = Proposal{Step{{}, {}, {}, drop}, std::move(dropped), saved, error};
         }
       }
       if (!best) break;  // every group is as narrow as it may be, and nothing drops
@@ -287,11 +262,11 @@ void narrow_channels(RunContext& run) {
   std::map<std::string, size_t> widths;  // each group's last width
   int drops = 0;
   for (const auto& step : steps) {
-    if (step.drop.empty()) {
-      widths[step.group] = step.kept.size();
-    } else {
-      run.narrowed_groups[step.drop.substr(5, step.drop.size() - 6)] = step.drop;
+    if (step.drop) {
+      run.narrowed_groups[step.drop->node] = step.drop->name;
       ++drops;
+    } else {
+      widths[step.group] = step.kept.size();
     }
   }
   for (const auto& [group, width] : widths) run.narrowed_groups[group] = fmt::format("narrow({}, {})", group, width);

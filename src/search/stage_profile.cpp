@@ -65,11 +65,7 @@ void profile(RunContext& run) {
                       "learned weights); gos adapt has nothing to search");
   }
   note_an_unsteady_machine(run, journaled_machine_reference(run));
-  std::vector<measure::OpToMeasure> ops;
-  for (const auto& node : run.base.nodes) {
-    if (node.is_compute()) ops.push_back({*node.op, node.weights});
-  }
-  const auto all_ms = run.latencies_ms(ops, "profile");
+  const auto all_ms = run.latencies_ms(measure::operators_of(run.base), "profile");
   size_t at = 0;
   for (const auto& node : run.base.nodes) {
     if (!node.is_compute()) continue;
@@ -101,7 +97,7 @@ void profile(RunContext& run) {
   } else {
     run.base_timing = run.original_timing;
   }
-  run.summary = fmt::format("{} operators, {} searchable; whole model {:.3f} ms (operators alone {:.3f} ms)", ops.size(),
+  run.summary = fmt::format("{} operators, {} searchable; whole model {:.3f} ms (operators alone {:.3f} ms)", all_ms.size(),
                             run.layers.size(), run.original_timing.median_ms, run.operators_ms);
   if (!run.narrowed_groups.empty()) {
     const double faster = run.original_timing.median_ms / run.base_timing.median_ms;
