@@ -8,8 +8,8 @@ packages=(
   libtorch-dev libopenblas0-pthread
   libonnx-dev libprotobuf-dev protobuf-compiler
   libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libsqlite3-dev libgtest-dev
-  zlib1g-dev libeigen3-dev dataset-fashion-mnist
-  python3-torch python3-torchvision  # export the ONNX test fixtures (scripts/make_onnx_fixtures.py)
+  zlib1g-dev libzip-dev libeigen3-dev libstb-dev dataset-fashion-mnist
+  python3-torch python3-torchvision python3-pil  # the test fixtures (scripts/make_onnx_fixtures.py, make_own_data_fixtures.py)
 )
 
 # ONNX Runtime comes from npm (Debian packages none), so npm is needed: Debian's nodejs and npm on

@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/data_options.h"
 #include "cli/format.h"
 #include "cli/model_source.h"
 #include "data/data.h"
@@ -33,6 +34,8 @@ struct AdaptCommandOptions {
   std::optional<double> max_acc_drop, max_mae_increase;
   bool json = false;
   bool quiet = false;
+  bool no_augment = false;
+  DataOptions data;
   search::AdaptOptions adapt;
 };
 
@@ -72,7 +75,7 @@ class StageReporter {
 void print_summary(const report::AdaptReport& report, const std::filesystem::path& out) {
   fmt::print("{}\n\n", report.verdict);
   const bool accuracy = report.metric == "accuracy";
-  fmt::print("{:<16} {:>10} {:>12} {:>14} {:>10}\n", "", accuracy ? "accuracy" : "MAE (BPM)", "median ms", "MACs", "params");
+  fmt::print("{:<16} {:>10} {:>12} {:>14} {:>10}\n", "", accuracy ? "accuracy" : "MAE", "median ms", "MACs", "params");
   auto row = [&](const char* name, const report::ModelSummary& model) {
     // A run that found nothing to fine-tune spends no time measuring the unchanged model.
     std::string quality = "-";
@@ -91,7 +94,7 @@ void print_summary(const report::AdaptReport& report, const std::filesystem::pat
                                                                 report.threads, report.threads == 1 ? "" : "s");
   fmt::print("\nspeedup {:.2f}x{} ({}), {}\n", report.speedup, report.points.empty() ? "" : " in int8 over the original's int8 form", how,
              accuracy ? fmt::format("accuracy drop {:+.2f} points", report.quality_drop)
-                      : fmt::format("MAE increase {:+.3f} BPM", report.quality_drop));
+                      : fmt::format("MAE increase {:+.3f}{}", report.quality_drop, report.data.starts_with("ppg:") ? " BPM" : ""));
   if (!report.narrowed.empty()) fmt::print("{} channel groups narrowed or branches dropped:\n", report.narrowed.size());
   for (const auto& [group, derivation] : report.narrowed) fmt::print("  {}\n", derivation);
   int changed = 0;
@@ -116,13 +119,18 @@ int run_adapt(AdaptCommandOptions options) {
   if (options.speedup != 0) adapt.speedup = options.speedup;
   if (options.latency_ms != 0) adapt.latency_ms = options.latency_ms;
   if (!options.budget.empty()) adapt.budget_seconds = search::parse_duration(options.budget);
-  // The quality budget is counted in the task's unit: accuracy points, or BPM of pulse-rate error.
-  const bool regression = data::parse_data_spec(adapt.data).kind == data::DataSpec::Kind::Ppg;
+  adapt.data = options.data.data;
+  adapt.input = input_format(options.data);
+  adapt.input.cache_dir = default_image_cache(adapt.cache.string());
+  adapt.augment = !options.no_augment;
+  // The quality budget is counted in the task's unit: accuracy points, or the targets' unit of mean
+  // absolute error (BPM for pulse rate).
+  const bool regression = data::objective_of(data::parse_data_spec(adapt.data)) == data::Objective::Regression;
   if (regression && options.max_acc_drop) {
-    throw search::SearchError("--data " + adapt.data + " is pulse-rate regression: give --max-mae-increase (BPM), not --max-acc-drop");
+    throw search::SearchError("--data " + adapt.data + " holds regression targets: give --max-mae-increase, not --max-acc-drop");
   }
   if (!regression && options.max_mae_increase) {
-    throw search::SearchError("--max-mae-increase is for pulse-rate regression (--data ppg:DIR); for " + adapt.data +
+    throw search::SearchError("--max-mae-increase is for regression targets (ppg:DIR, or arrays with float y); for " + adapt.data +
                               " give --max-acc-drop");
   }
   constexpr double kDefaultMaxMaeIncrease = 0.1;  // BPM: issue 7's goal
@@ -130,7 +138,7 @@ int run_adapt(AdaptCommandOptions options) {
   adapt.model_label = options.model;
   search::check_options(adapt);
 
-  auto imported = load_model(options.model, /*allow_unsupported=*/false);
+  auto imported = load_model(options.model, /*allow_unsupported=*/false, options.data.input_shape);
   const bool chatty = !options.json && !options.quiet;
   StageReporter reporter(chatty);
   search::AdaptCallbacks callbacks;
@@ -176,7 +184,8 @@ Action add_adapt_command(CLI::App& app) {
                                      "distillation, verify, and write OUT/adapted.onnx, OUT/adapted.pt and OUT/report.{json,html}. "
                                      "Rerun the same command to resume an interrupted run.");
   command->add_option("model", options->model, "ONNX file (or zoo model name)")->required();
-  command->add_option("--data", a.data, "fashion-mnist, fashion-mnist:DIR, synthetic, synthetic:N or ppg:DIR")->capture_default_str();
+  add_data_options(*command, options->data);
+  command->add_flag("--no-augment", options->no_augment, "fine-tune without random shifts and flips of the images");
   command->add_option("--target", a.target, "where latency is measured (host: this machine)")->capture_default_str();
   command->add_option("--backend", options->backend, "torch, mobile or ort")->capture_default_str();
   command->add_option("--precision", options->precision,
@@ -188,7 +197,7 @@ Action add_adapt_command(CLI::App& app) {
   command->add_option("--latency-ms", options->latency_ms, "wanted whole-model latency instead of a speedup")->excludes(speedup);
   command->add_option("--max-acc-drop", options->max_acc_drop, "accuracy points that may be lost (default 0.5)");
   command->add_option("--max-mae-increase", options->max_mae_increase,
-                      "regression (ppg:DIR data): BPM of mean absolute error that may be added (default 0.1)");
+                      "regression (ppg:DIR, arrays with float y): mean absolute error that may be added, in the targets' unit (default 0.1)");
   command->add_option("--finetune-epochs", a.finetune_epochs, "epochs of fine-tuning with distillation")->capture_default_str();
   command->add_option("--finetune-lr", a.finetune_lr, "peak learning rate of fine-tuning (default: 0.02, regression 0.001)");
   command->add_option("--finetune-label-weight", a.finetune_label_weight,

@@ -51,7 +51,7 @@ Latencies measure_latencies(const CandidatesOptions& options, const rules::Candi
 }  // namespace
 
 std::vector<ir::Tensor> model_inputs(const graph::Graph& model, const CandidatesOptions& options) {
-  if (options.data.empty()) {
+  if (options.data.data.empty()) {
     std::mt19937 engine(options.seed);
     std::normal_distribution<float> normal(0.0f, 1.0f);
     std::vector<ir::Tensor> inputs;
@@ -64,19 +64,17 @@ std::vector<ir::Tensor> model_inputs(const graph::Graph& model, const Candidates
     }
     return inputs;
   }
-  auto dataset = data::load(data::parse_data_spec(options.data), data::Split::Validation);
   if (model.inputs.size() != 1) throw graph::GraphError("--data feeds models with one input; this one has " + std::to_string(model.inputs.size()));
-  auto expected = dataset.images.shape;
-  expected[0] = 1;
-  if (model.inputs[0].shape != expected) {
-    throw graph::GraphError("the model reads " + shape_text(model.inputs[0].shape) + " but the images of " + options.data +
-                            " are " + shape_text(expected));
-  }
-  const int64_t count = std::min(options.batch, dataset.size());
-  const int64_t per_image = dataset.images.elements() / dataset.size();
-  auto shape = dataset.images.shape;
+  const auto spec = data_spec(options.data, model, options.cache);
+  const ir::Tensor samples = data::objective_of(spec) == data::Objective::Regression
+                                ? data::load_regression(spec, data::Split::Validation).inputs
+                                : data::load(spec, data::Split::Validation).images;
+  const int64_t available = samples.shape.at(0);
+  const int64_t count = std::min(options.batch, available);
+  const int64_t per_sample = samples.elements() / std::max<int64_t>(1, available);
+  auto shape = samples.shape;
   shape[0] = count;
-  return {ir::Tensor(shape, std::vector<float>(dataset.images.data.begin(), dataset.images.data.begin() + count * per_image))};
+  return {ir::Tensor(shape, std::vector<float>(samples.data.begin(), samples.data.begin() + count * per_sample))};
 }
 
 namespace {
@@ -128,7 +126,7 @@ int run_candidates(const CandidatesOptions& options) {
     throw search::SearchError("give --op NODE (an operator's candidates) or --group NAME (a channel group's widths; gos inspect MODEL --groups lists them)");
   }
   if (!options.group.empty()) return run_group_widths(options);
-  auto imported = load_model(options.model, /*allow_unsupported=*/false);
+  auto imported = load_model(options.model, /*allow_unsupported=*/false, options.data.input_shape);
   const graph::Graph model = graph::subsample_pooled_positions(imported.graph, options.subsample).graph;
   const graph::Node& node = search::searchable_node(model, options.op);
   const rules::Candidate original = rules::original(*node.op, node.weights);
@@ -165,9 +163,9 @@ int run_candidates(const CandidatesOptions& options) {
     fmt::print("{}\n", list.dump(2));
     return kSuccess;
   }
-  const std::string source = options.data.empty()
+  const std::string source = options.data.data.empty()
                                  ? fmt::format("{} random normal model inputs (seed {})", inputs.empty() ? 0 : inputs[0].shape[0], options.seed)
-                                 : fmt::format("{} validation images of {}", inputs[0].shape[0], options.data);
+                                 : fmt::format("{} validation samples of {}", inputs[0].shape[0], options.data.data);
   fmt::print("operator  {} ({}) of {}\n", node.name, node.op_type, options.model);
   fmt::print("          {}\n", ir::print(*node.op));
   fmt::print("          {} MACs, {} params; errors on {}\n", grouped(original_cost.macs), grouped(original_cost.params), source);
@@ -221,8 +219,7 @@ Action add_candidates_command(CLI::App& app) {
   command->add_option("--rules", options->rules, "only these rules: " + fmt::format("{}", fmt::join(rules::rule_names(), ", ")))
       ->check(CLI::IsMember(rules::rule_names()))
       ->delimiter(',');
-  command->add_option("--data", options->data,
-                      "images to run the model on (fashion-mnist[:DIR], synthetic[:N]); default: random normal inputs");
+  add_data_options(*command, options->data, /*default_data=*/"");
   command->add_option("--batch", options->batch, "model inputs the errors are measured on")
       ->check(whole_number_at_least(1))
       ->capture_default_str();

@@ -43,7 +43,7 @@ struct WidthRow {
 }  // namespace
 
 int run_group_widths(const CandidatesOptions& options) {
-  const graph::Graph model = graph::subsample_pooled_positions(load_model(options.model, false).graph, options.subsample).graph;
+  const graph::Graph model = graph::subsample_pooled_positions(load_model(options.model, false, options.data.input_shape).graph, options.subsample).graph;
   const auto groups = narrow::channel_groups(model);
   const narrow::ChannelGroup& group = group_named(groups, options.group);
   const ir::Tensor inputs = model_inputs(model, options).at(0);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/data_options.h"
 #include "graph/graph.h"
 
 namespace gos::cli {
@@ -17,7 +18,7 @@ struct CandidatesOptions {
   size_t max = 20;
   std::string sort = "pareto";
   std::vector<std::string> rules;
-  std::string data;  // empty: random normal model inputs
+  DataOptions data;  // data.data empty: random normal model inputs
   int64_t batch = 32;
   uint32_t seed = 1;
   bool keep_costlier = false;

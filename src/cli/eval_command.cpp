@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/data_options.h"
 #include "cli/format.h"
 #include "data/data.h"
 #include "graph/onnx_import.h"
@@ -18,7 +19,7 @@ namespace {
 
 struct EvalOptions {
   std::string model_path;
-  std::string data = "fashion-mnist";
+  DataOptions data;
   std::string split = "test";
   bool json = false;
 };
@@ -29,18 +30,15 @@ data::Split split_named(const std::string& name) {
   return data::Split::Test;
 }
 
-// The model must read what the data holds: [N,1,28,28] pixels, and give one score per class.
-void check_fits(const graph::Graph& model, const data::ImageDataset& dataset, const std::string& path) {
+void check_one_input_and_output(const graph::Graph& model, const std::string& path) {
   if (model.inputs.size() != 1 || model.outputs.size() != 1) {
     throw graph::GraphError(path + " has " + std::to_string(model.inputs.size()) + " inputs and " +
                             std::to_string(model.outputs.size()) + " outputs; gos eval needs one of each");
   }
-  auto expected = dataset.images.shape;
-  expected[0] = 1;
-  if (model.inputs[0].shape != expected) {
-    throw graph::GraphError(path + " reads " + shape_text(model.inputs[0].shape) + " but the images are " +
-                            shape_text(expected) + " (float pixels in [0,1], NCHW; see docs/data.md)");
-  }
+}
+
+// The model gives one score per class (data::load checked that it reads what the data holds).
+void check_fits(const graph::Graph& model, const data::ImageDataset& dataset, const std::string& path) {
   const auto& output = model.outputs[0].shape;
   if (output.size() != 2 || output[1] != dataset.classes) {
     throw graph::GraphError(path + " writes " + shape_text(output) + "; a classifier of this data writes [1," +
@@ -65,9 +63,8 @@ std::vector<bool> hard_windows(const data::PpgDataset& dataset) {
 }
 
 // A pulse-rate model on PPG windows: its MAE next to the classical spectral reference's.
-int run_eval_regression(const EvalOptions& options, const data::DataSpec& spec) {
+int run_eval_regression(const EvalOptions& options, const data::DataSpec& spec, const graph::Graph& model) {
   const auto dataset = data::load_ppg(spec, split_named(options.split));
-  const auto model = graph::import_onnx(options.model_path).graph;
   const graph::Shape expected{1, data::kPpgChannels, data::kPpgWindowSamples};
   if (model.inputs.size() != 1 || model.outputs.size() != 1 || model.inputs[0].shape != expected ||
       model.outputs[0].shape != graph::Shape{1, 1}) {
@@ -82,7 +79,7 @@ int run_eval_regression(const EvalOptions& options, const data::DataSpec& spec) 
   const auto hard_model = any_hard ? data::ppg_mae(dataset, predicted, hard) : data::PpgMae{};
   const auto hard_reference = any_hard ? data::ppg_mae(dataset, reference, hard) : data::PpgMae{};
   if (options.json) {
-    nlohmann::json result{{"model", options.model_path}, {"data", options.data}, {"split", options.split}};
+    nlohmann::json result{{"model", options.model_path}, {"data", options.data.data}, {"split", options.split}};
     result.update(mae_json(model_mae));
     result["spectral_reference"] = mae_json(reference_mae);
     if (any_hard) {
@@ -94,7 +91,7 @@ int run_eval_regression(const EvalOptions& options, const data::DataSpec& spec) 
     return kSuccess;
   }
   fmt::print("MAE {:.2f} BPM on {} {} windows of {} ({} subjects; mean of the subjects' MAEs {:.2f} BPM)\n", model_mae.mae_bpm,
-             grouped(model_mae.windows), options.split, options.data, model_mae.subjects.size(), model_mae.mean_subject_mae_bpm);
+             grouped(model_mae.windows), options.split, options.data.data, model_mae.subjects.size(), model_mae.mean_subject_mae_bpm);
   fmt::print("spectral reference (docs/ppg.md): MAE {:.2f} BPM\n", reference_mae.mae_bpm);
   for (size_t i = 0; i < model_mae.subjects.size(); ++i) {
     fmt::print("  S{:<3} {:>6} windows  model {:6.2f}  reference {:6.2f} BPM\n", model_mae.subjects[i].subject,
@@ -107,23 +104,48 @@ int run_eval_regression(const EvalOptions& options, const data::DataSpec& spec) 
   return kSuccess;
 }
 
+// Float targets of arrays:DIR: the mean absolute error over every target.
+int run_eval_targets(const EvalOptions& options, const data::DataSpec& spec, const graph::Graph& model) {
+  const auto dataset = data::load_regression(spec, split_named(options.split));
+  const int64_t per_sample = dataset.targets.elements() / std::max<int64_t>(1, dataset.size());
+  if (model.outputs[0].shape.empty() || ir::Tensor(model.outputs[0].shape).elements() != per_sample) {
+    throw graph::GraphError(options.model_path + " writes " + shape_text(model.outputs[0].shape) + "; the targets of " + options.data.data +
+                            " have " + std::to_string(per_sample) + " values per sample");
+  }
+  const double mae = train::mean_absolute_error(model, dataset);
+  if (options.json) {
+    fmt::print("{}\n", nlohmann::json{{"model", options.model_path},
+                                      {"data", options.data.data},
+                                      {"split", options.split},
+                                      {"samples", dataset.size()},
+                                      {"mae", mae}}
+                           .dump(2));
+  } else {
+    fmt::print("MAE {:.4g} on {} {} samples of {}\n", mae, grouped(dataset.size()), options.split, options.data.data);
+  }
+  return kSuccess;
+}
+
 int run_eval(const EvalOptions& options) {
-  const auto spec = data::parse_data_spec(options.data);
-  if (spec.kind == data::DataSpec::Kind::Ppg) return run_eval_regression(options, spec);
-  auto dataset = data::load(spec, split_named(options.split));
-  auto model = graph::import_onnx(options.model_path).graph;
+  const auto model = graph::import_onnx(options.model_path, {.input_shape = options.data.input_shape}).graph;
+  check_one_input_and_output(model, options.model_path);
+  const auto spec = data_spec(options.data, model);
+  if (spec.kind == data::DataSpec::Kind::Ppg) return run_eval_regression(options, spec, model);
+  if (data::objective_of(spec) == data::Objective::Regression) return run_eval_targets(options, spec, model);
+  const auto dataset = data::load(spec, split_named(options.split));
   check_fits(model, dataset, options.model_path);
   double accuracy = train::classification_accuracy(model, dataset);
   if (options.json) {
-    fmt::print("{}\n", nlohmann::json{{"model", options.model_path},
-                                      {"data", options.data},
-                                      {"split", options.split},
-                                      {"images", dataset.size()},
-                                      {"accuracy", 100 * accuracy}}  // percent, so drops read in points
-                           .dump(2));
+    nlohmann::json result{{"model", options.model_path},
+                          {"data", options.data.data},
+                          {"split", options.split},
+                          {"images", dataset.size()},
+                          {"accuracy", 100 * accuracy}};  // percent, so drops read in points
+    if (!dataset.class_names.empty()) result["classes"] = dataset.class_names;
+    fmt::print("{}\n", result.dump(2));
   } else {
     fmt::print("accuracy {:.2f}% on {} {} images of {}\n", 100 * accuracy, grouped(dataset.size()), options.split,
-               options.data);
+               options.data.data);
   }
   return kSuccess;
 }
@@ -134,8 +156,7 @@ Action add_eval_command(CLI::App& app) {
   auto options = std::make_shared<EvalOptions>();
   auto* command = app.add_subcommand("eval", "Accuracy of an ONNX classifier on an image set, or MAE of a pulse-rate model on PPG windows");
   command->add_option("model", options->model_path, "the ONNX file")->required()->check(CLI::ExistingFile);
-  command->add_option("--data", options->data, "fashion-mnist, fashion-mnist:DIR, synthetic, synthetic:N or ppg:DIR")
-      ->capture_default_str();
+  add_data_options(*command, options->data);
   command->add_option("--split", options->split, "test, validation or train")
       ->check(CLI::IsMember({"test", "validation", "train"}))
       ->capture_default_str();

@@ -23,6 +23,7 @@ namespace {
 
 struct InspectOptions {
   std::string model;
+  std::vector<int64_t> input_shape;
   bool json = false;
   bool groups = false;
   int64_t subsample = 1;
@@ -231,6 +232,8 @@ Action add_inspect_command(CLI::App& app) {
                    "the ONNX file, or a zoo model: " + fmt::format("{}", fmt::join(zoo::model_names(), ", ")))
       ->required();
   command->add_flag("--json", options->json, "print a JSON list with one object per node");
+  command->add_option("--input-shape", options->input_shape, "the model's input shape, fixing dimensions the file leaves dynamic (e.g. 1,3,224,224)")
+      ->delimiter(',');
   command->add_option("--subsample", options->subsample,
                       "show the model computing only every Nth position the global average pooling averages, as "
                       "gos adapt --subsample N searches it")
@@ -239,7 +242,7 @@ Action add_inspect_command(CLI::App& app) {
                     "also list the channel groups: channels that several operators share (through residual additions, "
                     "depthwise layers, ...) and that narrow together");
   return [options] {
-    graph::ImportResult result = load_model(options->model, /*allow_unsupported=*/true);
+    graph::ImportResult result = load_model(options->model, /*allow_unsupported=*/true, options->input_shape);
     result.graph = graph::subsample_pooled_positions(result.graph, options->subsample).graph;
     std::vector<Row> listed = rows(result);
     // A graph with nodes gos cannot represent has no groups to trust: those nodes may mix channels.

@@ -13,7 +13,8 @@
 
 namespace gos::cli {
 
-inline graph::ImportResult load_model(const std::string& model, bool allow_unsupported) {
+// `input_shape`: graph::ImportOptions::input_shape (--input-shape).
+inline graph::ImportResult load_model(const std::string& model, bool allow_unsupported, const graph::Shape& input_shape = {}) {
   const auto names = zoo::model_names();
   if (!std::filesystem::exists(model) && std::find(names.begin(), names.end(), model) != names.end()) {
     graph::ImportResult built;
@@ -24,7 +25,7 @@ inline graph::ImportResult load_model(const std::string& model, bool allow_unsup
     throw graph::GraphError(fmt::format("{} is neither an ONNX file (no such file) nor a zoo model ({})", model,
                                         fmt::join(names, ", ")));
   }
-  return graph::import_onnx(model, {.allow_unsupported = allow_unsupported});
+  return graph::import_onnx(model, {.allow_unsupported = allow_unsupported, .input_shape = input_shape});
 }
 
 }  // namespace gos::cli

@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/data_options.h"
 #include "cli/format.h"
 #include "cli/model_source.h"
 #include "measure/measure.h"
@@ -26,7 +27,7 @@ namespace {
 
 struct QuantizeOptions {
   std::string model;
-  std::string data = "fashion-mnist";
+  DataOptions data;
   int64_t calibration_images = 512;
   std::string out = "gos-quantized";
   std::string backend = "mobile";
@@ -40,14 +41,14 @@ void check_output_fits(const graph::Graph& model, const search::AdaptTask& task,
   if (model.outputs.size() != 1) throw graph::GraphError(path + " has " + std::to_string(model.outputs.size()) + " outputs; gos quantize scores models with one");
   const auto& output = model.outputs[0].shape;
   const bool regression = !task.higher_is_better();
-  if (regression ? output != graph::Shape{1, 1} : output.size() != 2) {
-    throw graph::GraphError(path + " writes " + shape_text(output) + (regression ? "; a pulse-rate model writes [1,1]" : "; a classifier writes [1,classes]"));
+  if (regression ? output.empty() || output[0] != 1 : output.size() != 2) {
+    throw graph::GraphError(path + " writes " + shape_text(output) + (regression ? "; a regressor writes [1,targets]" : "; a classifier writes [1,classes]"));
   }
 }
 
 int run_quantize(const QuantizeOptions& options) {
-  const graph::Graph model = quant::quantizable_form(load_model(options.model, /*allow_unsupported=*/false).graph);
-  const auto task = search::load_task(options.data);
+  const graph::Graph model = quant::quantizable_form(load_model(options.model, /*allow_unsupported=*/false, options.data.input_shape).graph);
+  const auto task = search::load_task(data_spec(options.data, model));
   check_output_fits(model, *task, options.model);
   const ir::Tensor calibration_samples = task->calibration_inputs(options.calibration_images, options.seed);
   if (const auto why = util::why_not_writable(options.out); !why.empty()) {
@@ -95,7 +96,7 @@ int run_quantize(const QuantizeOptions& options) {
     for (const auto* node : fp32_nodes) stays.push_back({{"node", node->node}, {"op_type", node->op_type}, {"why", node->why_fp32}});
     const std::string key = task->higher_is_better() ? "accuracy" : "mae_bpm";
     fmt::print("{}\n", nlohmann::json{{"model", options.model},
-                                      {"data", options.data},
+                                      {"data", options.data.data},
                                       {"calibration_samples", calibrating},
                                       {"int8_onnx", onnx_path.string()},
                                       {"int8_torchscript", script_path.string()},
@@ -129,7 +130,7 @@ Action add_quantize_command(CLI::App& app) {
   auto options = std::make_shared<QuantizeOptions>();
   auto* command = app.add_subcommand("quantize", "Post-training int8 of a model: a QDQ ONNX file, its accuracy and speed beside the fp32 model's");
   command->add_option("model", options->model, "an ONNX file, or a zoo model name")->required();
-  command->add_option("--data", options->data, "fashion-mnist, fashion-mnist:DIR, synthetic, synthetic:N or ppg:DIR")->capture_default_str();
+  add_data_options(*command, options->data);
   command->add_option("--calibration-images", options->calibration_images, "training samples whose ranges set the activations' scales")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

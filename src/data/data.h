@@ -2,9 +2,10 @@
 // The public face of gos's data: the image sets models are trained, validated and tested on, and
 // the wristband pulse-rate windows (PPG and accelerometer -> heart rate; docs/ppg.md).
 //
-// Input convention (docs/data.md): images are float pixels in [0,1], NCHW, one channel of 28x28
-// for Fashion-MNIST. Data is never normalised here: any normalisation is part of the model graph,
-// so that every runtime given an exported model gets the same answers without knowing gos.
+// Input convention (docs/data.md): images are float pixels in [0,1], NCHW (one channel of 28x28
+// for Fashion-MNIST), then normalised per channel only when the user asks (--mean/--std, applied as
+// the samples are fed to the model, never written into it); a user's own images (images:DIR) and
+// arrays (arrays:DIR) are brought to the model's input shape.
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -28,10 +29,13 @@ class DataError : public std::runtime_error {
 enum class Split { Train, Validation, Test };
 std::string_view to_string(Split split);
 
+// Samples with class labels: images [N,C,H,W] (float pixels in [0,1] before normalisation), or
+// any arrays [N,...] a classifier reads (arrays:DIR).
 struct ImageDataset {
-  ir::Tensor images;             // [N,1,28,28], float pixels in [0,1]
+  ir::Tensor images;             // [N, ...the model's input shape after the batch axis]
   std::vector<int64_t> labels;   // N class indices in [0, classes)
   int64_t classes = 0;
+  std::vector<std::string> class_names;  // `classes` names when the data has them (images:DIR), else empty
 
   int64_t size() const { return static_cast<int64_t>(labels.size()); }
 };
@@ -47,17 +51,75 @@ ImageDataset load_fashion_mnist(const std::string& dir, Split split);
 // noise) for fast tests: `count` images per split, a different deterministic draw for each split.
 ImageDataset synthetic_images(int64_t count, Split split);
 
+// Samples with float targets [N,K] (regression: mean absolute error over every target).
+struct RegressionDataset {
+  ir::Tensor inputs;   // [N, ...the model's input shape after the batch axis]
+  ir::Tensor targets;  // [N, K]
+  int64_t size() const { return inputs.shape.empty() ? 0 : inputs.shape[0]; }
+};
+
+// How samples are brought to what the model reads (set by the command from the model and options).
+struct InputFormat {
+  // The model's input at batch 1 ([1,C,H,W] for an image model). Empty: the data's own shape.
+  std::vector<int64_t> shape;
+  // images:DIR: the shorter side resized to this before the centre crop to the model's height and
+  // width (torchvision's Resize(S) + CenterCrop); 0: resized to the crop itself.
+  int64_t resize = 0;
+  // Per channel (axis 1), x -> (x - mean[c]) / std[c] as the samples are fed to the model; empty:
+  // none. One value applies to every channel.
+  std::vector<float> mean, std;
+  // images:DIR: where decoded images are kept, so that a folder is decoded once (empty: not kept).
+  std::string cache_dir;
+};
+// ImageNet's per-channel statistics (torchvision's transforms), for --preprocess imagenet.
+inline const std::vector<float> kImagenetMean{0.485f, 0.456f, 0.406f};
+inline const std::vector<float> kImagenetStd{0.229f, 0.224f, 0.225f};
+// Normalises `samples` [N,C,...] in place as `format` says. Throws DataError when the mean or std
+// has neither one value nor one per channel, or a std is not positive.
+void normalize(ir::Tensor& samples, const InputFormat& format);
+
 // What a `--data` option names: "fashion-mnist", "fashion-mnist:DIR", "synthetic", "synthetic:N",
-// "ppg:DIR".
+// "ppg:DIR", "images:DIR", "arrays:DIR" or "arrays:FILE.npz".
 struct DataSpec {
-  enum class Kind { FashionMnist, Synthetic, Ppg };
+  enum class Kind { FashionMnist, Synthetic, Ppg, Images, Arrays };
   Kind kind = Kind::FashionMnist;
-  std::string dir{kFashionMnistDefaultDir};  // FashionMnist, Ppg
+  std::string dir{kFashionMnistDefaultDir};  // FashionMnist, Ppg, Images, Arrays (a folder or an .npz file)
   int64_t synthetic_count = 1000;            // Synthetic: images per split
+  InputFormat input;
 };
 DataSpec parse_data_spec(std::string_view text);  // throws DataError for anything else
-// The images of an image spec; a ppg spec throws DataError (it holds signal windows: load_ppg).
+
+// What the data is for: PPG windows and arrays with float targets are regression; the rest
+// classification (arrays: by y_train's dtype, read from its header only).
+enum class Objective { Classification, Regression };
+Objective objective_of(const DataSpec& spec);
+
+// The labelled samples of a classification spec, normalised as spec.input says; a regression spec
+// throws DataError (load_regression, load_ppg). Throws DataError when the samples' shape is not
+// spec.input.shape after the batch axis (naming both).
 ImageDataset load(const DataSpec& spec, Split split);
+// The samples and float targets of arrays:DIR with float y (normalised as spec.input says), or of
+// ppg:DIR (windows and heart rates [N,1]); anything else throws DataError.
+RegressionDataset load_regression(const DataSpec& spec, Split split);
+
+// ---- Your own data: image folders and arrays -------------------------------------------------------
+
+// images:DIR, torchvision's ImageFolder convention: DIR/{train,val,test}/<class>/<image>, or only
+// DIR/<class>/<image> (split 80/10/10 per class with a fixed seed, the same on every machine).
+// Classes are the sorted folder names. PNG and JPEG (grey, grey+alpha, RGB, RGBA; alpha dropped),
+// resized (format.resize) and centre-cropped to format.shape's height and width, converted to its
+// channels (grey -> repeated, RGB -> grey by ITU-R BT.601 luma), float pixels in [0,1], not
+// normalised. format.shape must be [1,C,H,W] with C 1 or 3. Throws DataError naming the file or
+// folder for anything unreadable.
+ImageDataset load_image_folder(const std::string& dir, Split split, const InputFormat& format);
+
+// arrays:DIR (or an .npz file holding the same names): x_{train,val,test}.npy float32 or uint8
+// (bytes become [0,1]), y_{train,val,test}.npy int64/int32 class labels or float32 targets ([N] or
+// [N,K]). Not normalised.
+ImageDataset load_array_classes(const std::string& path, Split split);
+RegressionDataset load_array_targets(const std::string& path, Split split);
+// True when y_train holds class labels (an integer dtype), false for float targets.
+bool array_targets_are_classes(const std::string& path);
 
 // ---- Wristband pulse rate: PPG and accelerometer windows -> heart rate ---------------------------
 //

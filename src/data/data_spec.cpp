@@ -1,5 +1,7 @@
-// `--data` specs: which data set, and where it lives or how big it is.
+// `--data` specs: which data set, and where it lives or how big it is; and the samples brought to
+// what the model reads.
 #include <charconv>
+#include <cmath>
 
 #include "data/data.h"
 
@@ -10,12 +12,14 @@ namespace {
 constexpr std::string_view kFashionMnist = "fashion-mnist";
 constexpr std::string_view kSynthetic = "synthetic";
 constexpr std::string_view kPpg = "ppg";
+constexpr std::string_view kImages = "images";
+constexpr std::string_view kArrays = "arrays";
 // Each synthetic image is 3 KiB of floats; a million would be 3 GiB.
 constexpr int64_t kMaxSyntheticCount = 100'000;
 
 std::string usage(std::string_view text) {
   return "unknown --data '" + std::string(text) +
-         "': expected fashion-mnist, fashion-mnist:DIR, synthetic, synthetic:N or ppg:DIR";
+         "': expected fashion-mnist, fashion-mnist:DIR, synthetic, synthetic:N, ppg:DIR, images:DIR or arrays:DIR";
 }
 
 int64_t parse_synthetic_count(std::string_view text, std::string_view count) {
@@ -58,23 +62,123 @@ DataSpec parse_data_spec(std::string_view text) {
     spec.dir = argument;
     return spec;
   }
+  if (kind == kImages || kind == kArrays) {
+    if (argument.empty()) {
+      throw DataError("--data '" + std::string(text) + "': name the folder, as in " + std::string(kind) +
+                      (kind == kImages ? ":DIR (DIR/<class>/*.png, or DIR/train/<class>/..., docs/data.md)"
+                                       : ":DIR (x_train.npy, y_train.npy, ...) or arrays:FILE.npz (docs/data.md)"));
+    }
+    spec.kind = kind == kImages ? DataSpec::Kind::Images : DataSpec::Kind::Arrays;
+    spec.dir = argument;
+    return spec;
+  }
   throw DataError(usage(text));
 }
 
-ImageDataset load(const DataSpec& spec, Split split) {
+namespace {
+
+std::string shape_text(std::vector<int64_t> shape, size_t from) {
+  std::string text = "[";
+  for (size_t d = from; d < shape.size(); ++d) text += (d > from ? "," : "") + std::to_string(shape[d]);
+  return text + "]";
+}
+
+std::string spec_text(const DataSpec& spec) {
   switch (spec.kind) {
-    case DataSpec::Kind::Synthetic: return synthetic_images(spec.synthetic_count, split);
-    case DataSpec::Kind::FashionMnist: return load_fashion_mnist(spec.dir, split);
-    case DataSpec::Kind::Ppg: break;
+    case DataSpec::Kind::FashionMnist: return std::string(kFashionMnist);
+    case DataSpec::Kind::Synthetic: return std::string(kSynthetic);
+    case DataSpec::Kind::Ppg: return std::string(kPpg) + ":" + spec.dir;
+    case DataSpec::Kind::Images: return std::string(kImages) + ":" + spec.dir;
+    case DataSpec::Kind::Arrays: return std::string(kArrays) + ":" + spec.dir;
   }
-  throw DataError("--data ppg:" + spec.dir +
-                  " holds signal windows, not images: this command needs an image set (fashion-mnist or synthetic)");
+  return {};
+}
+
+// The samples as the model reads them: their shape checked against the model's input, normalised.
+void fit_to_model(ir::Tensor& samples, const DataSpec& spec) {
+  const auto& wanted = spec.input.shape;
+  if (!wanted.empty()) {
+    const bool same = samples.shape.size() == wanted.size() && std::equal(wanted.begin() + 1, wanted.end(), samples.shape.begin() + 1);
+    if (!same) {
+      throw DataError("--data " + spec_text(spec) + ": its samples are " + shape_text(samples.shape, 1) + ", the model reads " +
+                      shape_text(wanted, 1) + " (after the batch axis)");
+    }
+  }
+  normalize(samples, spec.input);
+}
+
+}  // namespace
+
+void normalize(ir::Tensor& samples, const InputFormat& format) {
+  if (format.mean.empty() && format.std.empty()) return;
+  const int64_t channels = samples.shape.size() >= 2 ? samples.shape[1] : 1;
+  auto per_channel = [&](const std::vector<float>& values, const char* name, float none) {
+    if (values.empty()) return std::vector<float>(static_cast<size_t>(channels), none);
+    if (values.size() == 1) return std::vector<float>(static_cast<size_t>(channels), values[0]);
+    if (static_cast<int64_t>(values.size()) != channels) {
+      throw DataError(std::string("--") + name + " has " + std::to_string(values.size()) + " values; the samples have " +
+                      std::to_string(channels) + " channels (give one value, or one per channel)");
+    }
+    return values;
+  };
+  const auto mean = per_channel(format.mean, "mean", 0.0f), std = per_channel(format.std, "std", 1.0f);
+  for (float s : std) {
+    if (!(s > 0) || !std::isfinite(s)) throw DataError("--std values must be positive");
+  }
+  const int64_t rows = samples.shape.empty() ? 0 : samples.shape[0];
+  const int64_t inner = rows * channels > 0 ? samples.elements() / (rows * channels) : 0;
+  for (int64_t i = 0; i < samples.elements(); ++i) {
+    const auto c = static_cast<size_t>((i / inner) % channels);
+    samples.data[i] = (samples.data[i] - mean[c]) / std[c];
+  }
+}
+
+Objective objective_of(const DataSpec& spec) {
+  switch (spec.kind) {
+    case DataSpec::Kind::Ppg: return Objective::Regression;
+    case DataSpec::Kind::Arrays: return array_targets_are_classes(spec.dir) ? Objective::Classification : Objective::Regression;
+    default: return Objective::Classification;
+  }
+}
+
+ImageDataset load(const DataSpec& spec, Split split) {
+  ImageDataset dataset;
+  switch (spec.kind) {
+    case DataSpec::Kind::Synthetic: dataset = synthetic_images(spec.synthetic_count, split); break;
+    case DataSpec::Kind::FashionMnist: dataset = load_fashion_mnist(spec.dir, split); break;
+    case DataSpec::Kind::Images: dataset = load_image_folder(spec.dir, split, spec.input); break;
+    case DataSpec::Kind::Arrays:
+      if (!array_targets_are_classes(spec.dir)) {
+        throw DataError("--data " + spec_text(spec) + " holds float targets (regression): this command needs class labels");
+      }
+      dataset = load_array_classes(spec.dir, split);
+      break;
+    case DataSpec::Kind::Ppg:
+      throw DataError("--data ppg:" + spec.dir + " holds signal windows, not images: this command needs an image set or class labels");
+  }
+  fit_to_model(dataset.images, spec);
+  return dataset;
+}
+
+RegressionDataset load_regression(const DataSpec& spec, Split split) {
+  RegressionDataset dataset;
+  if (spec.kind == DataSpec::Kind::Ppg) {
+    PpgDataset windows = load_ppg(spec.dir, split);
+    const int64_t count = windows.size();
+    dataset.inputs = std::move(windows.windows);
+    dataset.targets = ir::Tensor({count, 1}, std::move(windows.bpm));
+  } else if (spec.kind == DataSpec::Kind::Arrays && !array_targets_are_classes(spec.dir)) {
+    dataset = load_array_targets(spec.dir, split);
+  } else {
+    throw DataError("--data " + spec_text(spec) + " holds class labels: this command needs float targets (ppg:DIR, or arrays:DIR with float y)");
+  }
+  fit_to_model(dataset.inputs, spec);
+  return dataset;
 }
 
 PpgDataset load_ppg(const DataSpec& spec, Split split) {
   if (spec.kind != DataSpec::Kind::Ppg) {
-    throw DataError("this command needs PPG windows (--data ppg:DIR); --data " +
-                    std::string(spec.kind == DataSpec::Kind::Synthetic ? kSynthetic : kFashionMnist) + " holds images");
+    throw DataError("this command needs PPG windows (--data ppg:DIR); --data " + spec_text(spec) + " holds other data");
   }
   return load_ppg(spec.dir, split);
 }

@@ -6,8 +6,8 @@
 #include <bit>
 #include <cctype>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <limits>
 
 #include "data/data.h"
@@ -29,13 +29,31 @@ struct Dtype {
   NpyType type;
   size_t bytes;
 };
-constexpr Dtype kDtypes[] = {
-    {"<f4", NpyType::Float32, 4}, {"<f8", NpyType::Float64, 8}, {"<i4", NpyType::Int32, 4}, {"<i8", NpyType::Int64, 8}};
+// One-byte types have no byte order: numpy writes them with '|'.
+constexpr Dtype kDtypes[] = {{"<f4", NpyType::Float32, 4}, {"<f8", NpyType::Float64, 8}, {"<i4", NpyType::Int32, 4},
+                             {"<i8", NpyType::Int64, 8},   {"|u1", NpyType::UInt8, 1},   {"|i1", NpyType::Int8, 1},
+                             {"|b1", NpyType::Bool, 1}};
 
-std::vector<char> read_bytes(const std::string& path) {
+std::ifstream open(const std::string& path) {
+  // A folder opens as a stream on Linux, and its "size" can be absurd.
+  std::error_code ignored;
+  if (std::filesystem::is_directory(path, ignored)) throw DataError(path + ": a folder, not a .npy file");
   std::ifstream file(path, std::ios::binary);
   if (!file) throw DataError(path + ": cannot open the file (missing or unreadable)");
-  return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+  return file;
+}
+
+// Sized up front: growing a buffer byte by byte would briefly hold twice a large array.
+std::vector<char> read_bytes(const std::string& path) {
+  std::ifstream file = open(path);
+  file.seekg(0, std::ios::end);
+  const std::streamoff size = file.tellg();
+  file.seekg(0, std::ios::beg);
+  if (size < 0 || !file) throw DataError(path + ": cannot read the file");
+  std::vector<char> bytes(static_cast<size_t>(size));
+  file.read(bytes.data(), size);
+  if (file.gcount() != size) throw DataError(path + ": cannot read the file (it changed while being read)");
+  return bytes;
 }
 
 uint32_t little_endian(const char* bytes, size_t count) {
@@ -44,8 +62,15 @@ uint32_t little_endian(const char* bytes, size_t count) {
   return value;
 }
 
-// The header's text, after checking the magic and the version.
-std::string_view header_text(const std::string& path, const std::vector<char>& bytes, size_t& data_offset) {
+// Enough bytes to know where the header ends: magic, version and the longest length field.
+constexpr size_t kPrefixBytes = kMagicBytes + 2 + 4;
+
+// Where the header's text starts, and its length, after checking the magic and the version.
+struct HeaderBounds {
+  size_t start = 0;
+  size_t length = 0;
+};
+HeaderBounds header_bounds(const std::string& path, std::span<const char> bytes) {
   if (bytes.size() < kMagicBytes + 2 || std::memcmp(bytes.data(), kMagic, kMagicBytes) != 0) {
     throw DataError(path + ": not a .npy file (no \\x93NUMPY magic); write it with numpy.save");
   }
@@ -59,10 +84,15 @@ std::string_view header_text(const std::string& path, const std::vector<char>& b
   const size_t length_bytes = major == 1 ? 2 : 4;
   const size_t header_start = kMagicBytes + 2 + length_bytes;
   if (bytes.size() < header_start) throw DataError(path + ": truncated .npy header");
-  const size_t header_length = little_endian(bytes.data() + kMagicBytes + 2, length_bytes);
-  if (bytes.size() < header_start + header_length) throw DataError(path + ": truncated .npy header");
-  data_offset = header_start + header_length;
-  return {bytes.data() + header_start, header_length};
+  return {header_start, little_endian(bytes.data() + kMagicBytes + 2, length_bytes)};
+}
+
+// The header's text, after checking the magic and the version.
+std::string_view header_text(const std::string& path, std::span<const char> bytes, size_t& data_offset) {
+  const HeaderBounds bounds = header_bounds(path, bytes);
+  if (bytes.size() < bounds.start + bounds.length) throw DataError(path + ": truncated .npy header");
+  data_offset = bounds.start + bounds.length;
+  return {bytes.data() + bounds.start, bounds.length};
 }
 
 // The text after `'key':` in the header dict, leading spaces skipped.
@@ -96,7 +126,7 @@ const Dtype& parse_dtype(const std::string& path, std::string_view header) {
                     "'; save it little-endian (array.astype('<f4'))");
   }
   throw DataError(path + ": dtype '" + std::string(descr) +
-                  "' is not supported; save float32, float64, int32 or int64 (array.astype('float32'))");
+                  "' is not supported; save float32, float64, int32, int64, uint8, int8 or bool (array.astype('float32'))");
 }
 
 bool parse_fortran_order(const std::string& path, std::string_view header) {
@@ -148,6 +178,22 @@ void convert(const char* data, int64_t count, std::vector<float>& values) {
   }
 }
 
+// numpy's bool is one byte; any nonzero byte is true (copying it into a C++ bool would be undefined).
+void convert_bool(const char* data, int64_t count, std::vector<float>& values) {
+  values.resize(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) values[static_cast<size_t>(i)] = data[i] != 0 ? 1.0f : 0.0f;
+}
+
+// The dtype and shape the header declares; Fortran order is refused.
+const Dtype& parse_header(const std::string& path, std::string_view header, std::vector<int64_t>& shape) {
+  const Dtype& dtype = parse_dtype(path, header);
+  if (parse_fortran_order(path, header)) {
+    throw DataError(path + ": the array is in Fortran order; save it in C order (numpy.ascontiguousarray)");
+  }
+  shape = parse_shape(path, header);
+  return dtype;
+}
+
 std::string header_for(const char* descr, const std::vector<int64_t>& shape) {
   std::string header = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': " + shape_text(shape) +
                        ", }";
@@ -188,16 +234,28 @@ void write_raw(const std::string& path, const char* descr, const std::vector<int
 
 }  // namespace
 
-NpyArray read_npy(const std::string& path) {
-  const std::vector<char> bytes = read_bytes(path);
+std::string_view to_string(NpyType type) {
+  switch (type) {
+    case NpyType::Float32: return "float32";
+    case NpyType::Float64: return "float64";
+    case NpyType::Int32: return "int32";
+    case NpyType::Int64: return "int64";
+    case NpyType::UInt8: return "uint8";
+    case NpyType::Int8: return "int8";
+    case NpyType::Bool: return "bool";
+  }
+  return "unknown";
+}
+
+bool is_float(NpyType type) { return type == NpyType::Float32 || type == NpyType::Float64; }
+
+NpyArray read_npy(const std::string& path) { return parse_npy(read_bytes(path), path); }
+
+NpyArray parse_npy(std::span<const char> bytes, const std::string& path) {
   size_t data_offset = 0;
   const std::string_view header = header_text(path, bytes, data_offset);
-  const Dtype& dtype = parse_dtype(path, header);
-  if (parse_fortran_order(path, header)) {
-    throw DataError(path + ": the array is in Fortran order; save it in C order (numpy.ascontiguousarray)");
-  }
   NpyArray array;
-  array.shape = parse_shape(path, header);
+  const Dtype& dtype = parse_header(path, header, array.shape);
   array.stored = dtype.type;
 
   // Counted against the elements present, so an absurd shape can neither overflow nor allocate.
@@ -223,16 +281,58 @@ NpyArray read_npy(const std::string& path) {
     case NpyType::Float64: convert<double>(data, elements, array.values); break;
     case NpyType::Int32: convert<int32_t>(data, elements, array.values); break;
     case NpyType::Int64: convert<int64_t>(data, elements, array.values); break;
+    case NpyType::UInt8: convert<uint8_t>(data, elements, array.values); break;
+    case NpyType::Int8: convert<int8_t>(data, elements, array.values); break;
+    case NpyType::Bool: convert_bool(data, elements, array.values); break;
   }
   return array;
+}
+
+NpyHeader read_npy_header(const std::function<size_t(char* buffer, size_t count)>& read, const std::string& path) {
+  std::vector<char> bytes(kPrefixBytes);
+  bytes.resize(read(bytes.data(), bytes.size()));
+  const HeaderBounds bounds = header_bounds(path, bytes);
+  const size_t end = bounds.start + bounds.length;
+  if (end > bytes.size()) {
+    const size_t have = bytes.size();
+    bytes.resize(end);
+    bytes.resize(have + read(bytes.data() + have, end - have));
+  }
+  size_t data_offset = 0;
+  const std::string_view header = header_text(path, bytes, data_offset);
+  NpyHeader result;
+  result.stored = parse_header(path, header, result.shape).type;
+  return result;
+}
+
+NpyHeader read_npy_header(const std::string& path) {
+  std::ifstream file = open(path);
+  return read_npy_header(
+      [&file](char* buffer, size_t count) {
+        file.read(buffer, static_cast<std::streamsize>(count));
+        return static_cast<size_t>(file.gcount());
+      },
+      path);
 }
 
 void write_npy(const std::string& path, const std::vector<int64_t>& shape, std::span<const float> values) {
   write_raw(path, "<f4", shape, values.data(), sizeof(float), values.size());
 }
 
+void write_npy(const std::string& path, const std::vector<int64_t>& shape, std::span<const double> values) {
+  write_raw(path, "<f8", shape, values.data(), sizeof(double), values.size());
+}
+
 void write_npy(const std::string& path, const std::vector<int64_t>& shape, std::span<const int32_t> values) {
   write_raw(path, "<i4", shape, values.data(), sizeof(int32_t), values.size());
+}
+
+void write_npy(const std::string& path, const std::vector<int64_t>& shape, std::span<const int64_t> values) {
+  write_raw(path, "<i8", shape, values.data(), sizeof(int64_t), values.size());
+}
+
+void write_npy(const std::string& path, const std::vector<int64_t>& shape, std::span<const uint8_t> values) {
+  write_raw(path, "|u1", shape, values.data(), sizeof(uint8_t), values.size());
 }
 
 }  // namespace gos::data

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 
@@ -111,6 +113,97 @@ TEST_F(Npy, ReadsInt64AndVersions2And3) {
   EXPECT_EQ(read_npy(path("v3.npy")).values, (std::vector<float>{2.5f}));
 }
 
+TEST_F(Npy, ReadsBytesSignedBytesAndBools) {
+  write_file(path("u1.npy"), npy_bytes(1, "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 2), }",
+                                        raw<uint8_t>({0, 255, 7, 1})));
+  NpyArray bytes = read_npy(path("u1.npy"));
+  EXPECT_EQ(bytes.stored, NpyType::UInt8);
+  EXPECT_EQ(bytes.shape, (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(bytes.values, (std::vector<float>{0, 255, 7, 1}));
+  write_file(path("i1.npy"), npy_bytes(1, "{'descr': '|i1', 'fortran_order': False, 'shape': (3,), }",
+                                        raw<int8_t>({-128, 127, -1})));
+  NpyArray signed_bytes = read_npy(path("i1.npy"));
+  EXPECT_EQ(signed_bytes.stored, NpyType::Int8);
+  EXPECT_EQ(signed_bytes.values, (std::vector<float>{-128, 127, -1}));
+  write_file(path("b1.npy"), npy_bytes(1, "{'descr': '|b1', 'fortran_order': False, 'shape': (3,), }",
+                                        raw<uint8_t>({0, 1, 2})));
+  NpyArray bools = read_npy(path("b1.npy"));
+  EXPECT_EQ(bools.stored, NpyType::Bool);
+  EXPECT_EQ(bools.values, (std::vector<float>{0, 1, 1})) << "any nonzero byte is true";
+  EXPECT_EQ(to_string(NpyType::UInt8), "uint8");
+  EXPECT_EQ(to_string(NpyType::Bool), "bool");
+}
+
+TEST_F(Npy, WritesFloat64Int64AndBytes) {
+  write_npy(path("d.npy"), {2}, std::vector<double>{0.5, -1e300});
+  NpyArray doubles = read_npy(path("d.npy"));
+  EXPECT_EQ(doubles.stored, NpyType::Float64);
+  EXPECT_EQ(doubles.values[0], 0.5f);
+  EXPECT_TRUE(std::isinf(doubles.values[1])) << "beyond float32's range";
+  write_npy(path("l.npy"), {3, 1}, std::vector<int64_t>{9, -2, 1LL << 20});
+  NpyArray longs = read_npy(path("l.npy"));
+  EXPECT_EQ(longs.stored, NpyType::Int64);
+  EXPECT_EQ(longs.shape, (std::vector<int64_t>{3, 1}));
+  EXPECT_EQ(longs.values, (std::vector<float>{9, -2, 1 << 20}));
+  write_npy(path("u.npy"), {3}, std::vector<uint8_t>{0, 128, 255});
+  EXPECT_NE(read_file(path("u.npy")).find("'descr': '|u1'"), std::string::npos) << "numpy's spelling of a byte";
+  NpyArray bytes = read_npy(path("u.npy"));
+  EXPECT_EQ(bytes.stored, NpyType::UInt8);
+  EXPECT_EQ(bytes.values, (std::vector<float>{0, 128, 255}));
+}
+
+TEST_F(Npy, ParsesBytesInMemoryNamingThemInErrors) {
+  write_npy(path("a.npy"), {3}, std::vector<float>{1, 2, 3});
+  const std::string bytes = read_file(path("a.npy"));
+  NpyArray array = parse_npy(bytes, "data.npz/a.npy");
+  EXPECT_EQ(array.shape, (std::vector<int64_t>{3}));
+  EXPECT_EQ(array.values, (std::vector<float>{1, 2, 3}));
+  try {
+    parse_npy(std::span<const char>(bytes.data(), bytes.size() - 1), "data.npz/a.npy");
+    FAIL() << "parsed a truncated array";
+  } catch (const DataError& error) {
+    EXPECT_EQ(std::string(error.what()),
+              "data.npz/a.npy: truncated: shape (3,) of <f4 needs more than the 11 bytes of data the file holds");
+  }
+}
+
+TEST_F(Npy, TheHeaderAloneNeedsNoData) {
+  write_npy(path("big.npy"), {100, 3}, std::vector<float>(300, 1.0f));
+  NpyHeader header = read_npy_header(path("big.npy"));
+  EXPECT_EQ(header.shape, (std::vector<int64_t>{100, 3}));
+  EXPECT_EQ(header.stored, NpyType::Float32);
+  write_file(path("cut.npy"), read_file(path("big.npy")).substr(0, 128));
+  EXPECT_EQ(read_npy_header(path("cut.npy")).shape, (std::vector<int64_t>{100, 3})) << "the elements are never read";
+  EXPECT_NE(error_reading(path("cut.npy")).find("truncated"), std::string::npos);
+  // From a stream that hands out the bytes in order (as a zip member does).
+  const std::string v2 = npy_bytes(2, "{'descr': '|b1', 'fortran_order': False, 'shape': (5, 4, 3), }", std::string(60, '\1'));
+  size_t at = 0;
+  header = read_npy_header(
+      [&](char* buffer, size_t count) {
+        const size_t n = std::min(count, v2.size() - at);
+        std::memcpy(buffer, v2.data() + at, n);
+        at += n;
+        return n;
+      },
+      "stream.npy");
+  EXPECT_EQ(header.shape, (std::vector<int64_t>{5, 4, 3}));
+  EXPECT_EQ(header.stored, NpyType::Bool);
+  EXPECT_LT(at, v2.size()) << "stopped at the end of the header";
+  try {
+    read_npy_header(path("none.npy"));
+    FAIL() << "read a missing file's header";
+  } catch (const DataError& error) {
+    EXPECT_EQ(std::string(error.what()), path("none.npy") + ": cannot open the file (missing or unreadable)");
+  }
+  write_file(path("short.npy"), std::string("\x93NUMPY\x01\x00\x76\x00{'descr'", 17));
+  try {
+    read_npy_header(path("short.npy"));
+    FAIL() << "read a cut header";
+  } catch (const DataError& error) {
+    EXPECT_EQ(std::string(error.what()), path("short.npy") + ": truncated .npy header");
+  }
+}
+
 TEST_F(Npy, MissingFileNamesIt) {
   EXPECT_EQ(error_reading(path("none.npy")), path("none.npy") + ": cannot open the file (missing or unreadable)");
 }
@@ -137,9 +230,10 @@ TEST_F(Npy, AnAbsurdShapeIsTruncationNotAnAllocation) {
 }
 
 TEST_F(Npy, UnsupportedDtypesAndOrderSayWhatToDo) {
-  write_file(path("u8.npy"), npy_bytes(1, "{'descr': '|u1', 'fortran_order': False, 'shape': (1,), }", "x"));
-  EXPECT_EQ(error_reading(path("u8.npy")),
-            path("u8.npy") + ": dtype '|u1' is not supported; save float32, float64, int32 or int64 (array.astype('float32'))");
+  write_file(path("f2.npy"), npy_bytes(1, "{'descr': '<f2', 'fortran_order': False, 'shape': (1,), }", "xx"));
+  EXPECT_EQ(error_reading(path("f2.npy")),
+            path("f2.npy") + ": dtype '<f2' is not supported; save float32, float64, int32, int64, uint8, int8 or bool "
+                             "(array.astype('float32'))");
   write_file(path("be.npy"), npy_bytes(1, "{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", "xxxx"));
   EXPECT_EQ(error_reading(path("be.npy")),
             path("be.npy") + ": big-endian dtype '>f4'; save it little-endian (array.astype('<f4'))");

@@ -132,7 +132,7 @@ void refuse_quantized(const OnnxModel& model, const std::string& source) {
 }  // namespace
 
 ImportResult import_onnx_bytes(const std::string& bytes, const ImportOptions& options, const std::string& source) {
-  OnnxModel model = onnx_import::load_model(bytes, source);
+  OnnxModel model = onnx_import::load_model(bytes, source, options.input_shape);
   if (!options.allow_unsupported) refuse_quantized(model, source);
   onnx_import::rewrite_patterns(model);
 

@@ -3,7 +3,7 @@
 // and other exporters write it) into a gos Graph.
 //
 // Import makes every shape static (a dynamic batch dimension becomes the nominal batch of 1; any
-// other dynamic dimension is an error), folds constants and shape computations, recognises what
+// other dynamic dimension is an error unless ImportOptions::input_shape fixes it), folds constants and shape computations, recognises what
 // exporters decompose (GELU, SiLU, HardSwish, LayerNorm), writes each compute node as
 // instructions (Conv, Gemm, MatMul, pooling, activations, broadcasting Add/Sub/Mul/Div, Pad),
 // keeps the rest as structural nodes, folds BatchNormalization into the conv or linear before
@@ -39,6 +39,11 @@ struct ImportOptions {
   // false: the first unsupported node throws GraphError with UnsupportedNode::message().
   // true: unsupported nodes are recorded and the rest imported (`gos inspect`).
   bool allow_unsupported = false;
+  // The shape of the model's one data input (batch first, e.g. {1,3,224,224}): fixes dimensions
+  // the file leaves dynamic (a height and width exported as dynamic). Dimensions the file fixes
+  // must agree, except the batch, which is always the nominal 1. Empty: only a dynamic batch is
+  // resolved.
+  Shape input_shape;
 };
 
 // Throws GraphError (one line naming the file, node or value) for unreadable, corrupt or

@@ -86,6 +86,27 @@ TEST(ImportErrors, DynamicDimensionsOtherThanTheBatch) {
   model.node("Relu", {"x"}, {"y"});
   std::string message = import_error(model.bytes());
   EXPECT_TRUE(contains(message, "input 'x' has dynamic dimension 2 ('height')")) << message;
+  EXPECT_TRUE(contains(message, "--input-shape")) << message;
+}
+
+TEST(ImportErrors, AnInputShapeFixesDynamicDimensionsAndMustAgreeWithFixedOnes) {
+  ModelBuilder model;
+  model.input("x", {-1, 3, -1, 8}, "height").output("y", {-1, 3, -1, 8}, "height");
+  model.node("Relu", {"x"}, {"y"});
+  const auto fixed = import_onnx_bytes(model.bytes(), {.input_shape = {4, 3, 6, 8}});
+  EXPECT_EQ(fixed.graph.inputs.at(0).shape, (Shape{1, 3, 6, 8}));  // the batch stays the nominal 1
+  EXPECT_EQ(fixed.graph.outputs.at(0).shape, (Shape{1, 3, 6, 8}));
+  for (const auto& [shape, expected] : std::vector<std::pair<Shape, std::string>>{
+           {{1, 3, 6, 9}, "dimension 3 fixed at 8; --input-shape 1,3,6,9 says 9"},
+           {{1, 3, 6}, "has 4 dimensions; --input-shape 1,3,6 gives 3"},
+           {{1, 3, 0, 8}, "every dimension must be positive"}}) {
+    try {
+      import_onnx_bytes(model.bytes(), {.input_shape = shape});
+      ADD_FAILURE() << expected;
+    } catch (const GraphError& error) {
+      EXPECT_TRUE(contains(error.what(), expected)) << error.what();
+    }
+  }
 }
 
 TEST(ImportErrors, OpsetsOutsideElevenToSeventeen) {

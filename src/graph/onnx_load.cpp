@@ -103,11 +103,22 @@ void check(const onnx::ModelProto& proto, const std::string& source) {
   }
 }
 
+std::string dims_text(const Shape& shape) {
+  std::string text;
+  for (size_t i = 0; i < shape.size(); ++i) text += (i ? "," : "") + std::to_string(shape[i]);
+  return text;
+}
+
 // Data inputs get static shapes: a dynamic first dimension is the batch and becomes 1 (the
-// nominal batch); any other dynamic dimension cannot be resolved.
-std::vector<Value> make_inputs_static(onnx::GraphProto& graph, const std::string& source) {
+// nominal batch); another dynamic dimension takes the user's --input-shape, or cannot be resolved.
+std::vector<Value> make_inputs_static(onnx::GraphProto& graph, const std::string& source, const Shape& input_shape) {
   std::set<std::string> initializers;
   for (const auto& initializer : graph.initializer()) initializers.insert(initializer.name());
+  size_t data_inputs = 0;
+  for (const auto& input : graph.input()) data_inputs += !initializers.count(input.name());
+  if (!input_shape.empty() && data_inputs != 1) {
+    throw GraphError(source + " has " + std::to_string(data_inputs) + " data inputs; --input-shape fixes the shape of a model with one");
+  }
   std::vector<Value> inputs;
   for (auto& input : *graph.mutable_input()) {
     if (initializers.count(input.name())) continue;
@@ -121,13 +132,27 @@ std::vector<Value> make_inputs_static(onnx::GraphProto& graph, const std::string
     }
     Value value{input.name(), {}};
     auto* dims = input.mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim();
+    if (!input_shape.empty() && static_cast<size_t>(dims->size()) != input_shape.size()) {
+      throw GraphError(what + " has " + std::to_string(dims->size()) + " dimensions; --input-shape " + dims_text(input_shape) + " gives " +
+                       std::to_string(input_shape.size()));
+    }
     for (int axis = 0; axis < dims->size(); ++axis) {
       auto& dim = (*dims)[axis];
+      if (axis == 0 && !input_shape.empty()) {
+        dim.set_dim_value(1);  // the nominal batch, whatever the file or the user says
+      } else if (!input_shape.empty()) {
+        if (dim.has_dim_value() && dim.dim_value() != input_shape[axis]) {
+          throw GraphError(what + " has dimension " + std::to_string(axis) + " fixed at " + std::to_string(dim.dim_value()) +
+                           "; --input-shape " + dims_text(input_shape) + " says " + std::to_string(input_shape[axis]));
+        }
+        if (input_shape[axis] <= 0) throw GraphError("--input-shape " + dims_text(input_shape) + ": every dimension must be positive");
+        dim.set_dim_value(input_shape[axis]);
+      }
       if (!dim.has_dim_value() && axis == 0) dim.set_dim_value(1);
       if (!dim.has_dim_value() || dim.dim_value() <= 0) {
         std::string label = dim.has_dim_param() ? " ('" + dim.dim_param() + "')" : "";
         throw GraphError(what + " has dynamic dimension " + std::to_string(axis) + label +
-                         "; gos resolves only a dynamic batch (dimension 0): export with a fixed input size");
+                         "; fix it with --input-shape (e.g. --input-shape 1,3,224,224), or export with a fixed input size");
       }
       value.shape.push_back(dim.dim_value());
     }
@@ -223,7 +248,7 @@ void write_back(const OnnxModel& model, onnx::GraphProto& graph) {
 
 }  // namespace
 
-OnnxModel load_model(const std::string& bytes, const std::string& source) {
+OnnxModel load_model(const std::string& bytes, const std::string& source, const Shape& input_shape) {
   onnx::ModelProto proto = parse(bytes, source);
   OnnxModel model;
   model.opsets = read_opsets(proto, source);
@@ -232,7 +257,7 @@ OnnxModel load_model(const std::string& bytes, const std::string& source) {
   require_defined_inputs(proto.graph(), source);
   require_self_contained(proto.graph(), source);
   check(proto, source);
-  model.inputs = make_inputs_static(*proto.mutable_graph(), source);
+  model.inputs = make_inputs_static(*proto.mutable_graph(), source, input_shape);
   for (const auto& output : proto.graph().output()) model.outputs.push_back(output.name());
   read_initializers(proto.graph(), model, source);
   model.nodes.assign(proto.graph().node().begin(), proto.graph().node().end());

@@ -50,7 +50,8 @@ struct OnnxModel {
 
 // Reads, checks and prepares a model: opset 11 to 17, onnx::checker, input shapes made static (a
 // dynamic batch dimension becomes 1), shape inference, constants folded. Throws GraphError.
-OnnxModel load_model(const std::string& bytes, const std::string& source);
+// `input_shape`: ImportOptions::input_shape.
+OnnxModel load_model(const std::string& bytes, const std::string& source, const Shape& input_shape = {});
 
 // Replaces every node whose inputs are all constants (or that reads only the static shape of a
 // value) by its result, for the node types that shape computations use. Returns whether any

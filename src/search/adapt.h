@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "data/data.h"
 #include "graph/graph.h"
 #include "measure/measure.h"
 #include "report/report.h"
@@ -22,7 +23,13 @@ namespace gos::search {
 
 struct AdaptOptions {
   std::string model_label;  // what the report calls the model (the MODEL argument)
-  std::string data = "fashion-mnist";  // a data::parse_data_spec text; "ppg:DIR" makes it a regression
+  std::string data = "fashion-mnist";  // a data::parse_data_spec text; float targets make it a regression
+  // How the samples reach the model (docs/data.md): images:DIR resized (input.resize) and cropped
+  // to the model's input, each channel normalised by input.mean and input.std as fed, never
+  // written into the model. input.shape is the model's; an empty input.cache_dir keeps decoded
+  // images beside the latency cache.
+  data::InputFormat input;
+  bool augment = true;  // fine-tuning batches of images shifted and flipped at random
   std::string target = "host";
   measure::Backend backend = measure::Backend::Mobile;
   // int8: the search in int8 (docs/quantization.md): operators and models timed as the backend's

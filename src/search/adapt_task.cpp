@@ -115,38 +115,42 @@ class ClassificationTask : public AdaptTask {
   mutable int64_t subset_count_ = -1;
 };
 
-// Pulse rate from PPG windows: quality is the mean absolute error in BPM (lower is better).
+// Float targets: quality is the mean absolute error over every target (lower is better), in BPM
+// for PPG windows (pulse rate), in the targets' own unit for arrays.
 class RegressionTask : public AdaptTask {
  public:
   explicit RegressionTask(const data::DataSpec& spec)
-      : train_(data::load_ppg(spec, data::Split::Train)),
-        validation_(data::load_ppg(spec, data::Split::Validation)),
-        test_(data::load_ppg(spec, data::Split::Test)) {}
+      : train_(data::load_regression(spec, data::Split::Train)),
+        validation_(data::load_regression(spec, data::Split::Validation)),
+        test_(data::load_regression(spec, data::Split::Test)),
+        unit_(spec.kind == data::DataSpec::Kind::Ppg ? "BPM" : "") {}
 
   std::string metric() const override { return "mae"; }
   std::string metric_name() const override { return "MAE"; }
   std::string default_optimizer() const override { return "adamw"; }
   double default_learning_rate() const override { return 0.001; }
-  std::string format_quality(double quality) const override { return fmt::format("{:.2f} BPM", quality); }
-  std::string drop_unit() const override { return "BPM"; }
+  std::string format_quality(double quality) const override {
+    return unit_.empty() ? fmt::format("{:.4g}", quality) : fmt::format("{:.2f} {}", quality, unit_);
+  }
+  std::string drop_unit() const override { return unit_.empty() ? "(targets' unit)" : unit_; }
   bool higher_is_better() const override { return false; }
-  graph::Shape sample_shape() const override { return at_batch_one(train_.windows.shape); }
+  graph::Shape sample_shape() const override { return at_batch_one(train_.inputs.shape); }
 
   ir::Tensor calibration_inputs(int64_t count, uint64_t seed) const override {
-    return gather_rows(train_.windows, sample(count, train_.size(), seed));
+    return gather_rows(train_.inputs, sample(count, train_.size(), seed));
   }
 
   double validation_quality(const graph::Graph& model, int64_t count) const override {
-    return train::mean_absolute_error(model, first_windows(count));
+    return train::mean_absolute_error(model, first_samples(count));
   }
   int64_t validation_size(int64_t count) const override { return std::min(count, validation_.size()); }
   int64_t test_size() const override { return test_.size(); }
   double test_quality(const graph::Graph& model) const override { return train::mean_absolute_error(model, test_); }
-  const ir::Tensor& test_inputs() const override { return test_.windows; }
-  double test_quality_of(const ir::Tensor& outputs) const override { return train::mean_absolute_error(outputs.data, test_.bpm); }
-  ir::Tensor validation_inputs(int64_t count) const override { return first_windows(count).windows; }
+  const ir::Tensor& test_inputs() const override { return test_.inputs; }
+  double test_quality_of(const ir::Tensor& outputs) const override { return train::mean_absolute_error(outputs.data, test_.targets.data); }
+  ir::Tensor validation_inputs(int64_t count) const override { return first_samples(count).inputs; }
   double validation_quality_of(const ir::Tensor& outputs, int64_t count) const override {
-    return train::mean_absolute_error(outputs.data, first_windows(count).bpm);
+    return train::mean_absolute_error(outputs.data, first_samples(count).targets.data);
   }
 
   train::TrainResult train(const graph::Graph& model, const train::TrainOptions& options,
@@ -154,34 +158,30 @@ class RegressionTask : public AdaptTask {
     return train::train_regressor(model, train_, validation_, options, callbacks);
   }
   std::string epoch_validation(const train::EpochReport& epoch) const override {
-    return fmt::format("validation MAE {:.2f} BPM", epoch.validation_mae);
+    return "validation MAE " + format_quality(epoch.validation_mae);
   }
 
  private:
-  // The first `count` validation windows (subjects in order), cached like the image subset.
-  const data::PpgDataset& first_windows(int64_t count) const {
+  // The first `count` validation samples (PPG: subjects in order), cached like the image subset.
+  const data::RegressionDataset& first_samples(int64_t count) const {
     if (subset_count_ != count) {
       const auto indices = first(count, validation_.size());
-      const auto end = static_cast<std::ptrdiff_t>(indices.size());
-      subset_ = {};
-      subset_.windows = gather_rows(validation_.windows, indices);
-      subset_.bpm.assign(validation_.bpm.begin(), validation_.bpm.begin() + end);
-      subset_.subject.assign(validation_.subject.begin(), validation_.subject.begin() + end);
+      subset_ = {gather_rows(validation_.inputs, indices), gather_rows(validation_.targets, indices)};
       subset_count_ = count;
     }
     return subset_;
   }
 
-  data::PpgDataset train_, validation_, test_;
-  mutable data::PpgDataset subset_;
+  data::RegressionDataset train_, validation_, test_;
+  std::string unit_;
+  mutable data::RegressionDataset subset_;
   mutable int64_t subset_count_ = -1;
 };
 
 }  // namespace
 
-std::unique_ptr<AdaptTask> load_task(const std::string& data_spec) {
-  const auto spec = data::parse_data_spec(data_spec);
-  if (spec.kind == data::DataSpec::Kind::Ppg) return std::make_unique<RegressionTask>(spec);
+std::unique_ptr<AdaptTask> load_task(const data::DataSpec& spec) {
+  if (data::objective_of(spec) == data::Objective::Regression) return std::make_unique<RegressionTask>(spec);
   return std::make_unique<ClassificationTask>(spec);
 }
 

@@ -54,8 +54,9 @@ class AdaptTask {
   virtual std::string epoch_validation(const train::EpochReport& epoch) const = 0;
 };
 
-// The task of `--data` (data::parse_data_spec): images -> classification, ppg:DIR -> regression.
-// Throws data::DataError when the data cannot be read.
-std::unique_ptr<AdaptTask> load_task(const std::string& data_spec);
+// The task of `--data` (data::objective_of): class labels -> classification, float targets
+// (ppg:DIR, arrays with float y) -> regression; samples brought to spec.input. Throws
+// data::DataError when the data cannot be read or does not fit the model's input.
+std::unique_ptr<AdaptTask> load_task(const data::DataSpec& spec);
 
 }  // namespace gos::search

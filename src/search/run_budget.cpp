@@ -55,6 +55,7 @@ double RunContext::time_epoch(const graph::Graph& graph, const std::function<voi
   train::TrainOptions probe{.epochs = 1,
                             .optimizer = finetune_optimizer(),
                             .learning_rate = finetune_lr(),
+                            .augment = options.augment,
                             .seed = options.seed,
                             .threads = options.train_threads,
                             .distillation = finetune_distillation(),

@@ -60,6 +60,11 @@ json bound_settings(const RunContext& run) {
   if (options.subsample > 1) bound["subsample"] = options.subsample;
   if (!options.narrow.empty()) bound["narrow"] = options.narrow;
   if (run.int8()) bound["precision"] = "int8";
+  const data::InputFormat& input = options.input;
+  if (!input.mean.empty()) bound["mean"] = input.mean;
+  if (!input.std.empty()) bound["std"] = input.std;
+  if (input.resize > 0) bound["resize"] = input.resize;
+  if (!options.augment) bound["augment"] = false;
   return bound;
 }
 
@@ -175,10 +180,16 @@ RunContext::RunContext(const graph::Graph& model, const AdaptOptions& options, c
     : model(model), subsampled_model(searched_base(model, options)), options(options), callbacks(callbacks), start_(Clock::now()) {}
 
 void RunContext::open() {
-  task = load_task(options.data);
   if (model.inputs.size() != 1) {
     throw SearchError("gos adapt feeds models with one input; this one has " + std::to_string(model.inputs.size()) + " inputs");
   }
+  data::DataSpec spec = data::parse_data_spec(options.data);
+  spec.input = options.input;
+  spec.input.shape = model.inputs[0].shape;
+  if (spec.input.cache_dir.empty()) {
+    spec.input.cache_dir = ((options.cache.empty() ? measure::default_cache_path() : options.cache).parent_path() / "images").string();
+  }
+  task = load_task(spec);
   if (model.inputs[0].shape != task->sample_shape()) {
     throw SearchError("the model reads " + ir::shape_text(model.inputs[0].shape) + " but the samples of " + options.data + " are " +
                       ir::shape_text(task->sample_shape()));

@@ -195,6 +195,7 @@ class Attempts {
     train::TrainOptions train_options{.epochs = epochs,
                                       .optimizer = run_.finetune_optimizer(),
                                       .learning_rate = run_.finetune_lr(),
+                                      .augment = options_.augment,
                                       .seed = options_.seed,
                                       .threads = options_.train_threads,
                                       .distillation = run_.finetune_distillation(),

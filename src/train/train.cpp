@@ -28,13 +28,14 @@ std::pair<torch::Tensor, torch::Tensor> gather(const torch::Tensor& images, cons
   return {images.index_select(0, index), labels.index_select(0, index)};
 }
 
-// Random shifts of up to two pixels (zero fill) and horizontal flips: the standard light
-// augmentation for 28x28 clothing images, which are left-right symmetric in meaning.
+// Random shifts (zero fill) of up to a sixteenth of the image (two pixels at 28x28 or 32x32) and
+// horizontal flips: the standard light augmentation for small images whose meaning is left-right
+// symmetric.
 torch::Tensor augment(const torch::Tensor& batch, std::mt19937_64& rng) {
-  const int64_t pad = 2;
+  const int64_t height = batch.size(2), width = batch.size(3);
+  const int64_t pad = std::max<int64_t>(2, std::llround(static_cast<double>(std::min(height, width)) / 16));
   auto padded = torch::constant_pad_nd(batch, {pad, pad, pad, pad}, 0.0);
   auto shifted = torch::empty_like(batch);
-  const int64_t height = batch.size(2), width = batch.size(3);
   std::uniform_int_distribution<int64_t> offset(0, 2 * pad);
   std::bernoulli_distribution flip(0.5);
   for (int64_t i = 0; i < batch.size(0); ++i) {
@@ -184,7 +185,7 @@ TrainResult fit(const graph::Graph& model, const Objective& objective, const Tra
       size_t begin = static_cast<size_t>(b * options.batch);
       size_t end = std::min(order.size(), begin + static_cast<size_t>(options.batch));
       auto [x, y] = gather(objective.inputs, objective.targets, order, begin, end);
-      if (options.augment && objective.images) x = augment(x, rng);
+      if (options.augment && objective.images && x.dim() == 4) x = augment(x, rng);
       set_learning_rate(*optimizer, learning_rate_at(options, (epoch - 1) * batches + b, total_steps));
       optimizer->zero_grad();
       auto outputs = module.forward(x);
@@ -252,51 +253,71 @@ torch::Tensor huber(const torch::Tensor& a, const torch::Tensor& b) {
   return torch::nn::functional::huber_loss(a, b, torch::nn::functional::HuberLossFuncOptions().delta(1.0));
 }
 
-std::vector<float> predictions_of(graph::GraphModule& module, const torch::Tensor& inputs, int64_t batch) {
+// Every output of every sample, in order, flat.
+torch::Tensor predictions_of(graph::GraphModule& module, const torch::Tensor& inputs, int64_t batch) {
   torch::NoGradGuard no_grad;
   module.eval();
-  std::vector<float> predicted;
-  predicted.reserve(static_cast<size_t>(inputs.size(0)));
+  std::vector<torch::Tensor> parts;
   for (int64_t begin = 0; begin < inputs.size(0); begin += batch) {
     util::stop_if_interrupted();
-    const auto outputs = module.forward(inputs.narrow(0, begin, std::min(batch, inputs.size(0) - begin))).reshape({-1}).contiguous();
-    predicted.insert(predicted.end(), outputs.data_ptr<float>(), outputs.data_ptr<float>() + outputs.numel());
+    parts.push_back(module.forward(inputs.narrow(0, begin, std::min(batch, inputs.size(0) - begin))).reshape({-1}));
   }
-  return predicted;
+  return parts.empty() ? torch::empty({0}) : torch::cat(parts).contiguous();
 }
 
-torch::Tensor windows_of(const data::PpgDataset& dataset) { return lowering::to_torch(dataset.windows); }
+data::RegressionDataset regression_of(const data::PpgDataset& dataset) {
+  return {dataset.windows, ir::Tensor({dataset.size(), 1}, dataset.bpm)};
+}
+
+// The mean absolute error of every output against its target.
+double mean_absolute_error(const torch::Tensor& predicted, const torch::Tensor& targets) {
+  return (predicted.reshape({-1}) - targets.reshape({-1})).abs().mean().item<double>();
+}
 
 }  // namespace
 
-TrainResult train_regressor(const graph::Graph& model, const data::PpgDataset& train_set,
-                            const data::PpgDataset& validation_set, const TrainOptions& options,
+TrainResult train_regressor(const graph::Graph& model, const data::RegressionDataset& train_set,
+                            const data::RegressionDataset& validation_set, const TrainOptions& options,
                             const TrainCallbacks& callbacks) {
   Objective objective;
-  objective.inputs = windows_of(train_set);
-  objective.targets = torch::tensor(train_set.bpm, torch::kFloat);
+  objective.inputs = lowering::to_torch(train_set.inputs);
+  objective.targets = lowering::to_torch(train_set.targets);
   objective.images = false;
-  const torch::Tensor validation_windows = windows_of(validation_set);
+  const torch::Tensor validation_inputs = lowering::to_torch(validation_set.inputs);
+  const torch::Tensor validation_targets = lowering::to_torch(validation_set.targets);
   objective.loss = [&](const torch::Tensor& outputs, const torch::Tensor& reference, const torch::Tensor& teacher_outputs) {
     const auto predicted = outputs.reshape({-1});
-    auto loss = huber(predicted, reference);
+    auto loss = huber(predicted, reference.reshape({-1}));
     if (!teacher_outputs.defined()) return loss;
     const double alpha = options.distillation->alpha;
     return alpha * huber(predicted, teacher_outputs.reshape({-1})) + (1 - alpha) * loss;
   };
-  objective.score = [](const torch::Tensor& outputs, const torch::Tensor& reference) {
-    return (outputs.reshape({-1}) - reference).abs().sum().item<double>();
+  // Per sample: the mean absolute error over its targets.
+  const int64_t per_sample = std::max<int64_t>(1, train_set.targets.elements() / std::max<int64_t>(1, train_set.size()));
+  objective.score = [per_sample](const torch::Tensor& outputs, const torch::Tensor& reference) {
+    return (outputs.reshape({-1}) - reference.reshape({-1})).abs().sum().item<double>() / static_cast<double>(per_sample);
   };
   objective.report = [&](EpochReport& report, double error_sum, int64_t samples, graph::GraphModule& module) {
     report.train_mae = error_sum / static_cast<double>(samples);
-    report.validation_mae = mean_absolute_error(predictions_of(module, validation_windows, 500), validation_set.bpm);
+    report.validation_mae = mean_absolute_error(predictions_of(module, validation_inputs, 500), validation_targets);
   };
   return fit(model, objective, options, callbacks);
 }
 
-std::vector<float> predict(const graph::Graph& model, const data::PpgDataset& dataset, int64_t batch) {
+TrainResult train_regressor(const graph::Graph& model, const data::PpgDataset& train_set,
+                            const data::PpgDataset& validation_set, const TrainOptions& options,
+                            const TrainCallbacks& callbacks) {
+  return train_regressor(model, regression_of(train_set), regression_of(validation_set), options, callbacks);
+}
+
+std::vector<float> predict(const graph::Graph& model, const ir::Tensor& inputs, int64_t batch) {
   graph::GraphModule module(model);
-  return predictions_of(module, windows_of(dataset), batch);
+  const auto predicted = predictions_of(module, lowering::to_torch(inputs), batch);
+  return {predicted.data_ptr<float>(), predicted.data_ptr<float>() + predicted.numel()};
+}
+
+std::vector<float> predict(const graph::Graph& model, const data::PpgDataset& dataset, int64_t batch) {
+  return predict(model, dataset.windows, batch);
 }
 
 double mean_absolute_error(std::span<const float> predicted, const std::vector<float>& reference) {
@@ -307,6 +328,10 @@ double mean_absolute_error(std::span<const float> predicted, const std::vector<f
 
 double mean_absolute_error(const graph::Graph& model, const data::PpgDataset& dataset, int64_t batch) {
   return mean_absolute_error(predict(model, dataset, batch), dataset.bpm);
+}
+
+double mean_absolute_error(const graph::Graph& model, const data::RegressionDataset& dataset, int64_t batch) {
+  return mean_absolute_error(predict(model, dataset.inputs, batch), dataset.targets.data);
 }
 
 double classification_accuracy(const graph::Graph& model, const data::ImageDataset& dataset, int64_t batch) {

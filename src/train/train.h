@@ -31,7 +31,7 @@ struct TrainOptions {
   std::string optimizer = "sgd";  // "sgd" (Nesterov momentum 0.9) or "adamw"
   double learning_rate = 0.1;     // peak; cosine-annealed to zero over the run after a short warm-up
   double weight_decay = 5e-4;
-  bool augment = true;            // random 2-pixel shifts and horizontal flips
+  bool augment = true;            // image batches [N,C,H,W]: random shifts (a sixteenth of the size) and horizontal flips
   uint64_t seed = 1;
   int threads = 0;                // 0: every core
   std::optional<Distillation> distillation;
@@ -92,10 +92,19 @@ TrainResult train_regressor(const graph::Graph& model, const data::PpgDataset& t
                             const data::PpgDataset& validation_set, const TrainOptions& options,
                             const TrainCallbacks& callbacks = {});
 
+// Any number of outputs per sample (arrays:DIR with targets [N,K]): the same losses over every
+// output, and the mean absolute error over every output. The PPG windows train through this too.
+TrainResult train_regressor(const graph::Graph& model, const data::RegressionDataset& train_set,
+                            const data::RegressionDataset& validation_set, const TrainOptions& options,
+                            const TrainCallbacks& callbacks = {});
+
+// Every output of the model for every sample, flat in sample order (eval mode, batched).
+std::vector<float> predict(const graph::Graph& model, const ir::Tensor& inputs, int64_t batch = 500);
 // The model's output for every window (eval mode, batched).
 std::vector<float> predict(const graph::Graph& model, const data::PpgDataset& dataset, int64_t batch = 500);
 // Mean absolute error of the predictions against the dataset's reference, in BPM.
 double mean_absolute_error(const graph::Graph& model, const data::PpgDataset& dataset, int64_t batch = 500);
+double mean_absolute_error(const graph::Graph& model, const data::RegressionDataset& dataset, int64_t batch = 500);
 // The mean absolute error of predictions against their targets, in the targets' unit.
 double mean_absolute_error(std::span<const float> predicted, const std::vector<float>& reference);
 
