@@ -28,6 +28,7 @@ struct BenchCommandOptions {
   double budget = 2.0;
   bool per_op = false;
   std::string against;
+  std::vector<int64_t> input_shape;  // --input-shape: fixes dynamic input dimensions
   std::string cache;
   bool json = false;
 };
@@ -69,8 +70,8 @@ void print_timing(const std::string& label, size_t width, const measure::Timing&
 // ratio of their medians holds on a machine too unsteady for either median to repeat.
 int run_comparison(const BenchCommandOptions& options) {
   const measure::Backend backend = measure::backend_named(options.backend);
-  const graph::Graph model = load_model(options.model, /*allow_unsupported=*/false).graph;
-  const graph::Graph other = load_model(options.against, /*allow_unsupported=*/false).graph;
+  const graph::Graph model = load_model(options.model, /*allow_unsupported=*/false, options.input_shape).graph;
+  const graph::Graph other = load_model(options.against, /*allow_unsupported=*/false, options.input_shape).graph;
   measure::Timing timing, other_timing, machine;
   {
     util::Progress progress(fmt::format("bench {} against {} on {}", options.model, options.against, options.backend), 1,
@@ -122,7 +123,7 @@ int run_comparison(const BenchCommandOptions& options) {
 int run_bench(const BenchCommandOptions& options) {
   if (!options.against.empty()) return run_comparison(options);
   const measure::Backend backend = measure::backend_named(options.backend);
-  const graph::Graph model = load_model(options.model, /*allow_unsupported=*/false).graph;
+  const graph::Graph model = load_model(options.model, /*allow_unsupported=*/false, options.input_shape).graph;
   const measure::Precision precision = measure::precision_named(options.precision);
   if (precision == measure::Precision::Int8 && backend == measure::Backend::Torch) {
     throw std::invalid_argument("int8 runs on mobile (quantized TorchScript) and ort (QDQ ONNX); torch has no int8 form: give --backend mobile or ort");
@@ -259,6 +260,8 @@ Action add_bench_command(CLI::App& app) {
                       "runs alternating; prints how many times faster it runs")
       ->excludes(per_op);
   command->add_option("--cache", options->cache, "the latency cache (default $GOS_CACHE or ~/.cache/gos/latency.sqlite)");
+  command->add_option("--input-shape", options->input_shape, "the model's input shape, fixing dimensions the file leaves dynamic (e.g. 1,3,224,224)")
+      ->delimiter(',');
   command->add_flag("--json", options->json, "print one JSON object");
   return [options] { return run_bench(*options); };
 }

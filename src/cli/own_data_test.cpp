@@ -81,6 +81,9 @@ TEST_F(OwnData, AdaptOnAnImageFolderKeepsTheModelsInputContract) {
   const auto eval = run_gos({"eval", adapted.string(), "--data", images(), "--preprocess", "imagenet", "--json"});
   ASSERT_EQ(eval.exit_code, 0) << eval.err;
   EXPECT_NEAR(nlohmann::json::parse(eval.out)["accuracy"].get<double>(), report["adapted"]["accuracy"].get<double>(), 1e-6);
+  const auto bench = run_gos({"bench", classifier(), "--input-shape", "1,3,32,32", "--against", adapted.string(), "--budget", "0.5", "--json"});
+  ASSERT_EQ(bench.exit_code, 0) << bench.err;
+  EXPECT_GT(nlohmann::json::parse(bench.out)["speedup"].get<double>(), 0.0);
 }
 
 TEST_F(OwnData, AdaptOnArraysOfRegressionTargets) {
