@@ -25,3 +25,23 @@ function(gos_part NAME)
     gtest_discover_tests(gos_${NAME}_torch_tests DISCOVERY_TIMEOUT 120)
   endif()
 endfunction()
+
+# gos_python_fixtures(TARGET SCRIPT OUTPUT_DIR MODULES "torch, numpy" FOR test_target)
+# Test fixtures a Python script writes into the build tree (OUTPUT_DIR/manifest.json last) with
+# ${GOS_FIXTURE_PYTHON}; when that Python cannot import MODULES, a status line says which tests are
+# skipped and no target is made.
+function(gos_python_fixtures TARGET SCRIPT OUTPUT_DIR)
+  cmake_parse_arguments(FIXTURES "" "MODULES;FOR;COMMENT" "" ${ARGN})
+  execute_process(COMMAND ${GOS_FIXTURE_PYTHON} -c "import ${FIXTURES_MODULES}" RESULT_VARIABLE missing OUTPUT_QUIET ERROR_QUIET)
+  if(missing)
+    message(STATUS "gos: ${GOS_FIXTURE_PYTHON} cannot import ${FIXTURES_MODULES} (make setup installs them); "
+                   "the tests of ${FIXTURES_FOR} on ${TARGET} are skipped")
+    return()
+  endif()
+  add_custom_command(OUTPUT ${OUTPUT_DIR}/manifest.json
+                     COMMAND ${GOS_FIXTURE_PYTHON} ${SCRIPT} ${OUTPUT_DIR}
+                     DEPENDS ${SCRIPT}
+                     COMMENT "${FIXTURES_COMMENT}")
+  add_custom_target(${TARGET} DEPENDS ${OUTPUT_DIR}/manifest.json)
+  add_dependencies(${FIXTURES_FOR} ${TARGET})
+endfunction()
