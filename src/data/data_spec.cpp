@@ -77,9 +77,9 @@ DataSpec parse_data_spec(std::string_view text) {
 
 namespace {
 
-std::string shape_text(std::vector<int64_t> shape, size_t from) {
+std::string shape_text(const std::vector<int64_t>& shape) {
   std::string text = "[";
-  for (size_t d = from; d < shape.size(); ++d) text += (d > from ? "," : "") + std::to_string(shape[d]);
+  for (size_t d = 0; d < shape.size(); ++d) text += (d > 0 ? "," : "") + std::to_string(shape[d]);
   return text + "]";
 }
 
@@ -100,8 +100,10 @@ void fit_to_model(ir::Tensor& samples, const DataSpec& spec) {
   if (!wanted.empty()) {
     const bool same = samples.shape.size() == wanted.size() && std::equal(wanted.begin() + 1, wanted.end(), samples.shape.begin() + 1);
     if (!same) {
-      throw DataError("--data " + spec_text(spec) + ": its samples are " + shape_text(samples.shape, 1) + ", the model reads " +
-                      shape_text(wanted, 1) + " (after the batch axis)");
+      auto sample = samples.shape;
+      if (!sample.empty()) sample[0] = 1;
+      throw DataError("--data " + spec_text(spec) + ": a sample is " + shape_text(sample) + ", the model reads " + shape_text(wanted) +
+                      " (at batch 1)");
     }
   }
   normalize(samples, spec.input);

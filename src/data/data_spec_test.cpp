@@ -67,7 +67,7 @@ TEST(DataSpec, SamplesMustHaveTheModelsShapeAndAreNormalisedPerChannel) {
   DataSpec spec = parse_data_spec("synthetic:4");
   spec.input.shape = {1, 3, 28, 28};
   EXPECT_EQ(load_error([&] { load(spec, Split::Train); }),
-            "--data synthetic: its samples are [1,28,28], the model reads [3,28,28] (after the batch axis)");
+            "--data synthetic: a sample is [1,1,28,28], the model reads [1,3,28,28] (at batch 1)");
   spec.input.shape = {1, 1, 28, 28};
   spec.input.mean = {0.5f};
   spec.input.std = {0.25f};

@@ -159,9 +159,14 @@ void narrow_channels(RunContext& run) {
   } else {
     const measure::Timing original = journaled_whole_model_timing(run, "whole_model", run.model);
     const double target_ms = run.options.latency_ms ? *run.options.latency_ms : original.median_ms / run.options.speedup.value_or(2.5);
-    // The estimate: the whole model scaled by its operators' time, timed alone (which can add up
-    // to more than the whole model: runtimes overlap and fuse work between operators).
-    auto estimated_ms = [&](double ops_ms) { return original.median_ms * ops_ms / std::max(base_ops_ms, 1e-9); };
+    // The estimate: the whole model as last timed, scaled by its operators' time, timed alone
+    // (which can add up to more or less than the whole model: runtimes overlap and fuse work
+    // between operators, and a narrower model does so differently). Near the target the narrowed
+    // model is timed whole again, so that narrowing stops where the measured latency meets it.
+    double anchor_whole_ms = original.median_ms, anchor_ops_ms = base_ops_ms;
+    size_t anchored_at = 0;
+    auto estimated_ms = [&](double ops_ms) { return anchor_whole_ms * ops_ms / std::max(anchor_ops_ms, 1e-9); };
+    constexpr double kReanchorBand = 1.15;
     const double step_ms = 0.03 * base_ops_ms;
     const int64_t held_out = std::min<int64_t>(run.options.held_out_images, run.calibration.shape[0] / 2);
     const int64_t fit_count = std::min<int64_t>(128, run.calibration.shape[0] - held_out);
@@ -179,7 +184,13 @@ void narrow_channels(RunContext& run) {
     std::map<std::string, KnownProposal> proposals;  // by group
     double current_ms = operators_ms(run, current);
     double current_error = steps.empty() ? 0.0 : output_error(current);
-    while (estimated_ms(current_ms) > target_ms) {
+    for (;;) {
+      if (estimated_ms(current_ms) <= kReanchorBand * target_ms && anchored_at != steps.size()) {
+        anchor_whole_ms = journaled_whole_model_timing(run, fmt::format("whole_narrowed_step{}", steps.size()), current).median_ms;
+        anchor_ops_ms = current_ms;
+        anchored_at = steps.size();
+      }
+      if (estimated_ms(current_ms) <= target_ms) break;
       // A slow machine narrows less, and leaves the search and fine-tuning their time.
       if (run.budgeted() && run.seconds_spent() > kNarrowingBudgetShare * run.options.budget_seconds) {
         run.plan_reduced = true;
