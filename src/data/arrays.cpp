@@ -21,21 +21,12 @@ constexpr Split kSplits[] = {Split::Train, Split::Validation, Split::Test};
 // Labels travel as float (NpyArray::values), exact only up to 2^24.
 constexpr float kLabelLimit = 16777216.0f;
 
-std::string suffix(Split split) {
-  switch (split) {
-    case Split::Train: return "train";
-    case Split::Validation: return "val";
-    case Split::Test: return "test";
-  }
-  return "train";
-}
-std::string x_member(Split split) { return "x_" + suffix(split) + ".npy"; }
-std::string y_member(Split split) { return "y_" + suffix(split) + ".npy"; }
+std::string x_member(Split split) { return "x_" + std::string(short_name(split)) + ".npy"; }
+std::string y_member(Split split) { return "y_" + std::string(short_name(split)) + ".npy"; }
 
-std::string dims_text(const std::vector<int64_t>& shape, size_t from = 0) {
-  std::string text = "[";
-  for (size_t i = from; i < shape.size(); ++i) text += (i > from ? "," : "") + std::to_string(shape[i]);
-  return text + "]";
+// A sample's shape: the array's after its first (sample) axis.
+std::string sample_text(const std::vector<int64_t>& shape) {
+  return ir::shape_text({shape.begin() + (shape.empty() ? 0 : 1), shape.end()});
 }
 
 std::string zip_error_text(int code) {
@@ -185,12 +176,12 @@ ir::Tensor read_x(const Arrays& arrays, Split split) {
     throw DataError(where + " is [" + n + "]: each sample needs a shape, e.g. [" + n + ",1] (x.reshape(-1, 1))");
   }
   if (x.shape.empty()) throw DataError(where + " is a scalar; x holds samples [N, ...]");
-  if (x.shape[0] == 0) throw DataError(where + ": no samples (shape " + dims_text(x.shape) + "); every split needs some");
+  if (x.shape[0] == 0) throw DataError(where + ": no samples (shape " + ir::shape_text(x.shape) + "); every split needs some");
   if (split != Split::Train) {
     const std::vector<int64_t> train = arrays.header("x_train.npy").shape;
     if (!std::equal(x.shape.begin() + 1, x.shape.end(), train.begin() + (train.empty() ? 0 : 1), train.end())) {
-      throw DataError(arrays.path() + ": " + member + " samples are " + dims_text(x.shape, 1) + "; x_train.npy's are " +
-                      dims_text(train, 1));
+      throw DataError(arrays.path() + ": " + member + " samples are " + sample_text(x.shape) + "; x_train.npy's are " +
+                      sample_text(train));
     }
   }
   if (x.stored == NpyType::UInt8) {
@@ -215,7 +206,7 @@ std::vector<int64_t> read_labels(const Arrays& arrays, Split split) {
     throw DataError(where + ": holds " + std::string(to_string(y.stored)) +
                     " targets (regression), not class labels; save integer labels (y.astype('int64')) to classify");
   }
-  if (y.shape.size() != 1) throw DataError(where + ": shape " + dims_text(y.shape) + "; class labels are [N] (y.reshape(-1))");
+  if (y.shape.size() != 1) throw DataError(where + ": shape " + ir::shape_text(y.shape) + "; class labels are [N] (y.reshape(-1))");
   std::vector<int64_t> labels(y.values.size());
   for (size_t i = 0; i < labels.size(); ++i) {
     const float label = y.values[i];
@@ -238,7 +229,7 @@ ir::Tensor read_targets(const Arrays& arrays, Split split) {
   }
   if (y.shape.size() == 1) y.shape.push_back(1);
   if (y.shape.size() != 2 || y.shape[1] == 0) {
-    throw DataError(where + ": shape " + dims_text(y.shape) + "; targets are [N] or [N,K]");
+    throw DataError(where + ": shape " + ir::shape_text(y.shape) + "; targets are [N] or [N,K]");
   }
   check_finite(y, where);
   return ir::Tensor(std::move(y.shape), std::move(y.values));

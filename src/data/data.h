@@ -28,6 +28,8 @@ class DataError : public std::runtime_error {
 // class-stratified 1/12 of each class: 5,000 images); Test is the separate 10,000.
 enum class Split { Train, Validation, Test };
 std::string_view to_string(Split split);
+// The name users' files and folders give a split (torchvision's and Keras's): train, val, test.
+std::string_view short_name(Split split);
 
 // Samples with class labels: images [N,C,H,W] (float pixels in [0,1] before normalisation), or
 // any arrays [N,...] a classifier reads (arrays:DIR).
@@ -152,6 +154,9 @@ struct PpgDataset {
 
   int64_t size() const { return static_cast<int64_t>(bpm.size()); }
 };
+
+// The windows as samples and their heart rates as targets [N,1]: what regression trains on.
+RegressionDataset as_regression(PpgDataset dataset);
 
 // The fixed subject split (for speed, instead of leave-one-subject-out): Train S1..S10,
 // Validation S11..S12, Test S13..S15.

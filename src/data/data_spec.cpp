@@ -77,12 +77,6 @@ DataSpec parse_data_spec(std::string_view text) {
 
 namespace {
 
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string text = "[";
-  for (size_t d = 0; d < shape.size(); ++d) text += (d > 0 ? "," : "") + std::to_string(shape[d]);
-  return text + "]";
-}
-
 std::string spec_text(const DataSpec& spec) {
   switch (spec.kind) {
     case DataSpec::Kind::FashionMnist: return std::string(kFashionMnist);
@@ -102,7 +96,7 @@ void fit_to_model(ir::Tensor& samples, const DataSpec& spec) {
     if (!same) {
       auto sample = samples.shape;
       if (!sample.empty()) sample[0] = 1;
-      throw DataError("--data " + spec_text(spec) + ": a sample is " + shape_text(sample) + ", the model reads " + shape_text(wanted) +
+      throw DataError("--data " + spec_text(spec) + ": a sample is " + ir::shape_text(sample) + ", the model reads " + ir::shape_text(wanted) +
                       " (at batch 1)");
     }
   }
@@ -149,12 +143,7 @@ ImageDataset load(const DataSpec& spec, Split split) {
     case DataSpec::Kind::Synthetic: dataset = synthetic_images(spec.synthetic_count, split); break;
     case DataSpec::Kind::FashionMnist: dataset = load_fashion_mnist(spec.dir, split); break;
     case DataSpec::Kind::Images: dataset = load_image_folder(spec.dir, split, spec.input); break;
-    case DataSpec::Kind::Arrays:
-      if (!array_targets_are_classes(spec.dir)) {
-        throw DataError("--data " + spec_text(spec) + " holds float targets (regression): this command needs class labels");
-      }
-      dataset = load_array_classes(spec.dir, split);
-      break;
+    case DataSpec::Kind::Arrays: dataset = load_array_classes(spec.dir, split); break;
     case DataSpec::Kind::Ppg:
       throw DataError("--data ppg:" + spec.dir + " holds signal windows, not images: this command needs an image set or class labels");
   }
@@ -165,17 +154,19 @@ ImageDataset load(const DataSpec& spec, Split split) {
 RegressionDataset load_regression(const DataSpec& spec, Split split) {
   RegressionDataset dataset;
   if (spec.kind == DataSpec::Kind::Ppg) {
-    PpgDataset windows = load_ppg(spec.dir, split);
-    const int64_t count = windows.size();
-    dataset.inputs = std::move(windows.windows);
-    dataset.targets = ir::Tensor({count, 1}, std::move(windows.bpm));
-  } else if (spec.kind == DataSpec::Kind::Arrays && !array_targets_are_classes(spec.dir)) {
+    dataset = as_regression(load_ppg(spec.dir, split));
+  } else if (spec.kind == DataSpec::Kind::Arrays) {
     dataset = load_array_targets(spec.dir, split);
   } else {
     throw DataError("--data " + spec_text(spec) + " holds class labels: this command needs float targets (ppg:DIR, or arrays:DIR with float y)");
   }
   fit_to_model(dataset.inputs, spec);
   return dataset;
+}
+
+RegressionDataset as_regression(PpgDataset dataset) {
+  const int64_t count = dataset.size();
+  return {std::move(dataset.windows), ir::Tensor({count, 1}, std::move(dataset.bpm))};
 }
 
 PpgDataset load_ppg(const DataSpec& spec, Split split) {

@@ -198,6 +198,8 @@ std::string_view to_string(Split split) {
   return "unknown";
 }
 
+std::string_view short_name(Split split) { return split == Split::Validation ? "val" : to_string(split); }
+
 ImageDataset load_fashion_mnist(const std::string& dir, Split split) {
   const SplitFiles files = files_of(split);
   require_files(dir, files);

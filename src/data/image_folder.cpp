@@ -34,8 +34,6 @@ constexpr uint64_t kSplitSeed = 0x1A6EF01DE5ull;
 constexpr int kFormatVersion = 1;
 constexpr char kCacheMagic[8] = {'g', 'o', 's', 'i', 'm', 'g', 's', '\0'};
 
-const char* const kSplitFolders[] = {"train", "val", "test"};
-
 std::string layout_hint() {
   return "images:DIR reads DIR/<class>/<image>.png|.jpg, or DIR/train/<class>/..., DIR/val/..., DIR/test/... (docs/data.md)";
 }
@@ -46,12 +44,6 @@ struct Geometry {
   int64_t resize = 0;  // 0: resized to cover height x width exactly
 };
 
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string text = "[";
-  for (size_t d = 0; d < shape.size(); ++d) text += (d ? "," : "") + std::to_string(shape[d]);
-  return text + "]";
-}
-
 Geometry geometry_of(const std::string& dir, const InputFormat& format) {
   const auto& shape = format.shape;
   // Bounds keep every size computed from them (and stb's int sizes) far from overflow.
@@ -59,7 +51,7 @@ Geometry geometry_of(const std::string& dir, const InputFormat& format) {
   const bool valid = shape.size() == 4 && shape[0] == 1 && (shape[1] == 1 || shape[1] == 3) && shape[2] > 0 &&
                      shape[3] > 0 && shape[2] <= kMaxSide && shape[3] <= kMaxSide;
   if (!valid) {
-    throw DataError("images:" + dir + ": the model's input is " + shape_text(shape) +
+    throw DataError("images:" + dir + ": the model's input is " + ir::shape_text(shape) +
                     "; images are brought to [1,C,H,W] with C 1 (grey) or 3 (RGB)");
   }
   if (format.resize < 0 || format.resize > kMaxSide) {
@@ -152,7 +144,7 @@ Listing list_split_folders(const fs::path& root, Split split) {
   listing.classes = class_folders(train);
   if (listing.classes.empty()) throw DataError(train.string() + ": no class folders; " + layout_hint());
 
-  const std::string split_name = kSplitFolders[static_cast<int>(split)];
+  const std::string split_name(short_name(split));
   const fs::path folder = root / split_name;
   if (!is_folder(folder)) {
     throw DataError(folder.string() + ": no such folder; " + root.string() + " has train/, so the " +

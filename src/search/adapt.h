@@ -26,8 +26,8 @@ struct AdaptOptions {
   std::string data = "fashion-mnist";  // a data::parse_data_spec text; float targets make it a regression
   // How the samples reach the model (docs/data.md): images:DIR resized (input.resize) and cropped
   // to the model's input, each channel normalised by input.mean and input.std as fed, never
-  // written into the model. input.shape is the model's; an empty input.cache_dir keeps decoded
-  // images beside the latency cache.
+  // written into the model. input.shape is the model's; input.cache_dir keeps decoded images
+  // (the CLI puts them beside the latency cache; empty: not kept).
   data::InputFormat input;
   bool augment = true;  // fine-tuning batches of images shifted and flipped at random
   std::string target = "host";

@@ -186,9 +186,6 @@ void RunContext::open() {
   data::DataSpec spec = data::parse_data_spec(options.data);
   spec.input = options.input;
   spec.input.shape = model.inputs[0].shape;
-  if (spec.input.cache_dir.empty()) {
-    spec.input.cache_dir = ((options.cache.empty() ? measure::default_cache_path() : options.cache).parent_path() / "images").string();
-  }
   task = load_task(spec);
   if (model.inputs[0].shape != task->sample_shape()) {
     throw SearchError("the model reads " + ir::shape_text(model.inputs[0].shape) + " but the samples of " + options.data + " are " +

@@ -128,7 +128,7 @@ std::vector<Step> uniform_l1_steps(graph::Graph& current, double fraction) {
     const int64_t keep = std::max<int64_t>(1, std::llround(fraction * static_cast<double>(same->extent)));
     if (keep >= same->extent) continue;
     Step step{same->name(), narrow::strongest(narrow::weight_norms(current, *same), keep), {}};
-    current = apply(current, step);
+    current = narrow::narrow_group(current, *same, step.kept);
     steps.push_back(std::move(step));
   }
   return steps;

@@ -265,10 +265,6 @@ torch::Tensor predictions_of(graph::GraphModule& module, const torch::Tensor& in
   return parts.empty() ? torch::empty({0}) : torch::cat(parts).contiguous();
 }
 
-data::RegressionDataset regression_of(const data::PpgDataset& dataset) {
-  return {dataset.windows, ir::Tensor({dataset.size(), 1}, dataset.bpm)};
-}
-
 // The mean absolute error of every output against its target.
 double mean_absolute_error(const torch::Tensor& predicted, const torch::Tensor& targets) {
   return (predicted.reshape({-1}) - targets.reshape({-1})).abs().mean().item<double>();
@@ -307,7 +303,7 @@ TrainResult train_regressor(const graph::Graph& model, const data::RegressionDat
 TrainResult train_regressor(const graph::Graph& model, const data::PpgDataset& train_set,
                             const data::PpgDataset& validation_set, const TrainOptions& options,
                             const TrainCallbacks& callbacks) {
-  return train_regressor(model, regression_of(train_set), regression_of(validation_set), options, callbacks);
+  return train_regressor(model, data::as_regression(train_set), data::as_regression(validation_set), options, callbacks);
 }
 
 std::vector<float> predict(const graph::Graph& model, const ir::Tensor& inputs, int64_t batch) {
