@@ -32,7 +32,9 @@ from PIL import Image
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot"]
+# Folder names in label order: an ImageFolder's classes are its sorted folder names (torchvision's
+# convention, and gos's), so the digit keeps Fashion-MNIST's label i the i-th folder.
+CLASSES = ["0-t-shirt", "1-trouser", "2-pullover", "3-dress", "4-coat", "5-sandal", "6-shirt", "7-sneaker", "8-bag", "9-ankle-boot"]
 
 
 def idx(name):

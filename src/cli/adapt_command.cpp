@@ -2,7 +2,7 @@
 // within an accuracy budget and writes the adapted model and a report (search/adapt.h).
 #include <fmt/core.h>
 #include <fmt/format.h>
-
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -104,6 +104,13 @@ void print_summary(const report::AdaptReport& report, const std::filesystem::pat
     if (layer.kept) continue;
     fmt::print("  {:<36} {:<40} {:.4f} -> {:.4f} ms\n", layer.node, layer.derivation, layer.latency_ms_before, layer.latency_ms_after);
   }
+  if (!report.classes.empty()) {
+    const auto worst = std::max_element(report.classes.begin(), report.classes.end(), [](const auto& a, const auto& b) {
+      return a.original - a.adapted < b.original - b.adapted;
+    });
+    fmt::print("the class that lost most: {} {:.2f}% -> {:.2f}% of {} test images (every class in the report)\n", worst->name,
+               worst->original, worst->adapted, worst->images);
+  }
   for (const auto& note : report.notes) fmt::print("note: {}\n", note);
   fmt::print("\nreport: {}  (and report.json, adapted.onnx, adapted.pt{})\n", (out / "report.html").string(),
              report.precision == "int8" ? ", adapted.int8.onnx, adapted.int8.pt" : "");
@@ -123,6 +130,12 @@ int run_adapt(AdaptCommandOptions options) {
   adapt.input = input_format(options.data);
   adapt.input.cache_dir = default_image_cache(adapt.cache.string());
   adapt.augment = !options.no_augment;
+  if (adapt.fold_preprocessing && adapt.input.mean.empty() && adapt.input.std.empty()) {
+    throw search::SearchError("--fold-preprocessing puts the normalisation into the files: give --mean and --std (or --preprocess imagenet)");
+  }
+  if (adapt.fold_preprocessing && adapt.precision == measure::Precision::Int8) {
+    throw search::SearchError("--fold-preprocessing is for the fp32 files; with --precision int8, normalise the input in your pipeline");
+  }
   // The quality budget is counted in the task's unit: accuracy points, or the targets' unit of mean
   // absolute error (BPM for pulse rate).
   const bool regression = data::objective_of(data::parse_data_spec(adapt.data)) == data::Objective::Regression;
@@ -186,6 +199,8 @@ Action add_adapt_command(CLI::App& app) {
   command->add_option("model", options->model, "ONNX file (or zoo model name)")->required();
   add_data_options(*command, options->data);
   command->add_flag("--no-augment", options->no_augment, "fine-tune without random shifts and flips of the images");
+  command->add_flag("--fold-preprocessing", a.fold_preprocessing,
+                    "write --mean/--std into adapted.onnx and adapted.pt as their first nodes (they then read unnormalised samples)");
   command->add_option("--target", a.target, "where latency is measured (host: this machine)")->capture_default_str();
   command->add_option("--backend", options->backend, "torch, mobile or ort")->capture_default_str();
   command->add_option("--precision", options->precision,

@@ -37,13 +37,27 @@ void check_one_input_and_output(const graph::Graph& model, const std::string& pa
   }
 }
 
-// The model gives one score per class (data::load checked that it reads what the data holds).
+// The model gives a score to every label (data::load checked that it reads what the data holds).
 void check_fits(const graph::Graph& model, const data::ImageDataset& dataset, const std::string& path) {
   const auto& output = model.outputs[0].shape;
-  if (output.size() != 2 || output[1] != dataset.classes) {
+  if (output.size() != 2 || output[0] != 1 || output[1] < dataset.classes) {
     throw graph::GraphError(path + " writes " + shape_text(output) + "; a classifier of this data writes [1," +
                             std::to_string(dataset.classes) + "]");
   }
+}
+
+// Every class when there are few; otherwise the five the model gets wrong most often.
+void print_per_class(std::vector<train::ClassAccuracy> classes) {
+  constexpr size_t kAllUpTo = 20, kWorst = 5;
+  const bool all = classes.size() <= kAllUpTo;
+  if (!all) {
+    std::stable_sort(classes.begin(), classes.end(), [](const auto& a, const auto& b) { return a.percent() < b.percent(); });
+    classes.resize(kWorst);
+    fmt::print("the {} classes with the lowest accuracy (--json lists every class):\n", kWorst);
+  }
+  size_t width = 0;
+  for (const auto& c : classes) width = std::max(width, c.name.size());
+  for (const auto& c : classes) fmt::print("  {:<{}}  {:6.2f}%  of {} images\n", c.name, width, c.percent(), grouped(c.images));
 }
 
 nlohmann::json mae_json(const data::PpgMae& mae) {
@@ -134,18 +148,23 @@ int run_eval(const EvalOptions& options) {
   if (data::objective_of(spec) == data::Objective::Regression) return run_eval_targets(options, spec, model);
   const auto dataset = data::load(spec, split_named(options.split));
   check_fits(model, dataset, options.model_path);
-  double accuracy = train::classification_accuracy(model, dataset);
+  const auto classes = train::per_class_accuracy(model, dataset);
+  int64_t correct = 0;
+  for (const auto& c : classes) correct += c.correct;
+  const double accuracy = 100.0 * static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(dataset.size(), 1));
   if (options.json) {
     nlohmann::json result{{"model", options.model_path},
                           {"data", options.data.data},
                           {"split", options.split},
                           {"images", dataset.size()},
-                          {"accuracy", 100 * accuracy}};  // percent, so drops read in points
+                          {"accuracy", accuracy}};  // percent, so drops read in points
     if (!dataset.class_names.empty()) result["classes"] = dataset.class_names;
+    result["per_class"] = nlohmann::json::array();
+    for (const auto& c : classes) result["per_class"].push_back({{"class", c.name}, {"images", c.images}, {"accuracy", c.percent()}});
     fmt::print("{}\n", result.dump(2));
   } else {
-    fmt::print("accuracy {:.2f}% on {} {} images of {}\n", 100 * accuracy, grouped(dataset.size()), options.split,
-               options.data.data);
+    fmt::print("accuracy {:.2f}% on {} {} images of {}\n", accuracy, grouped(dataset.size()), options.split, options.data.data);
+    print_per_class(classes);
   }
   return kSuccess;
 }

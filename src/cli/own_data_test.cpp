@@ -3,6 +3,7 @@
 // a dynamic height and width; and a 1-D regressor of two targets trained on .npy arrays.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -49,6 +50,17 @@ TEST_F(OwnData, EvalOnAnImageFolderAgreesWithPyTorch) {
   // accuracy is the share of images where its top-1 prediction is PyTorch's.
   ASSERT_EQ(expected["accuracy"].get<double>(), 100.0);
   EXPECT_GE(result["accuracy"].get<double>(), 99.0);
+  // Each class by its folder's name, the images adding up to the whole.
+  ASSERT_EQ(result["per_class"].size(), expected["classes"].size());
+  int64_t counted = 0;
+  for (size_t c = 0; c < result["per_class"].size(); ++c) {
+    EXPECT_EQ(result["per_class"][c]["class"], expected["classes"][c]);
+    counted += result["per_class"][c]["images"].get<int64_t>();
+  }
+  EXPECT_EQ(counted, result["images"].get<int64_t>());
+  const auto printed = run_gos({"eval", classifier(), "--data", images(), "--preprocess", "imagenet", "--input-shape", "1,3,32,32"});
+  ASSERT_EQ(printed.exit_code, 0) << printed.err;
+  EXPECT_NE(printed.out.find(expected["classes"][0].get<std::string>() + " "), std::string::npos) << printed.out;
 }
 
 TEST_F(OwnData, ADynamicHeightAndWidthNeedAnInputShape) {
@@ -68,6 +80,10 @@ TEST_F(OwnData, AdaptOnAnImageFolderKeepsTheModelsInputContract) {
   ASSERT_EQ(run.exit_code, 0) << run.err;
   const auto report = nlohmann::json::parse(run.out);
   EXPECT_GE(report["original"]["accuracy"].get<double>(), 90.0);
+  // Each class by its folder's name, before and after.
+  const auto expected = read_json(kFixtures / "rgb_predictions.json");
+  ASSERT_EQ(report["classes"].size(), expected["classes"].size());
+  for (size_t c = 0; c < report["classes"].size(); ++c) EXPECT_EQ(report["classes"][c]["class"], expected["classes"][c]);
   // The adapted file reads the original's input, un-normalised by gos: ONNX Runtime runs it on
   // the same tensor the user's pipeline gives the original.
   const fs::path adapted = scratch.file("out") / "adapted.onnx";
@@ -84,6 +100,28 @@ TEST_F(OwnData, AdaptOnAnImageFolderKeepsTheModelsInputContract) {
   const auto bench = run_gos({"bench", classifier(), "--input-shape", "1,3,32,32", "--against", adapted.string(), "--budget", "0.5", "--json"});
   ASSERT_EQ(bench.exit_code, 0) << bench.err;
   EXPECT_GT(nlohmann::json::parse(bench.out)["speedup"].get<double>(), 0.0);
+}
+
+TEST_F(OwnData, FoldedPreprocessingMakesFilesThatReadImagesBeforeNormalisation) {
+  util::ScratchFolder scratch("gos-own-fold-test");
+  auto arguments = small_adapt(classifier(), images(), scratch.file("out"), scratch.file("latency.sqlite"));
+  for (const char* extra : {"--preprocess", "imagenet", "--input-shape", "1,3,32,32", "--max-acc-drop", "100", "--fold-preprocessing"}) {
+    arguments.push_back(extra);
+  }
+  const auto run = run_gos(arguments);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const auto report = nlohmann::json::parse(run.out);
+  // Without --preprocess: the file normalises the images itself and scores what gos verified.
+  const auto eval = run_gos({"eval", (scratch.file("out") / "adapted.onnx").string(), "--data", images(), "--json"});
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  EXPECT_NEAR(nlohmann::json::parse(eval.out)["accuracy"].get<double>(), report["adapted"]["accuracy"].get<double>(), 1e-6);
+  const auto imported = graph::import_onnx((scratch.file("out") / "adapted.onnx").string());
+  EXPECT_EQ(imported.graph.nodes.front().op_type, "Sub");
+
+  const auto without_values = run_gos({"adapt", classifier(), "--data", images(), "--input-shape", "1,3,32,32", "--fold-preprocessing",
+                                       "-o", scratch.file("bad").string()});
+  EXPECT_EQ(without_values.exit_code, 2);
+  EXPECT_NE(without_values.err.find("give --mean and --std (or --preprocess imagenet)"), std::string::npos) << without_values.err;
 }
 
 TEST_F(OwnData, AdaptOnArraysOfRegressionTargets) {
@@ -105,6 +143,31 @@ TEST_F(OwnData, AdaptOnArraysOfRegressionTargets) {
                                      "-o", scratch.file("bad").string()});
   EXPECT_EQ(wrong_budget.exit_code, 2);
   EXPECT_NE(wrong_budget.err.find("holds regression targets: give --max-mae-increase"), std::string::npos) << wrong_budget.err;
+}
+
+TEST_F(OwnData, LabelsBeyondTheModelsOutputsAreRefusedBeforeAnythingIsWritten) {
+  util::ScratchFolder scratch("gos-own-labels-test");
+  // The fixture's folder with one more class than the classifier's three outputs.
+  const fs::path folder = scratch.file("images");
+  fs::copy(kFixtures / "images", folder, fs::copy_options::recursive);
+  for (const char* split : {"train", "val", "test"}) {
+    std::vector<fs::path> classes(fs::directory_iterator(folder / split), fs::directory_iterator{});
+    ASSERT_FALSE(classes.empty());
+    fs::copy(*std::min_element(classes.begin(), classes.end()), folder / split / "zebra", fs::copy_options::recursive);
+  }
+  auto arguments = small_adapt(classifier(), "images:" + folder.string(), scratch.file("out"), scratch.file("latency.sqlite"));
+  for (const char* extra : {"--preprocess", "imagenet", "--input-shape", "1,3,32,32"}) arguments.push_back(extra);
+  const auto adapt = run_gos(arguments);
+  EXPECT_EQ(adapt.exit_code, 2) << adapt.err;
+  EXPECT_NE(adapt.err.find("the model writes [1,3], but the labels are 4 classes: a classifier of this data writes [1,4]"), std::string::npos)
+      << adapt.err;
+  EXPECT_EQ(std::count(adapt.err.begin(), adapt.err.end(), '\n'), 1) << adapt.err;
+  EXPECT_FALSE(fs::exists(scratch.file("out")));
+  EXPECT_FALSE(fs::exists(scratch.file("latency.sqlite")));
+
+  const auto eval = run_gos({"eval", classifier(), "--data", "images:" + folder.string(), "--preprocess", "imagenet", "--input-shape", "1,3,32,32"});
+  EXPECT_EQ(eval.exit_code, 2);
+  EXPECT_NE(eval.err.find("writes [1,3]; a classifier of this data writes [1,4]"), std::string::npos) << eval.err;
 }
 
 }  // namespace

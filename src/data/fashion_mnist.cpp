@@ -131,6 +131,8 @@ ImageDataset read_split_files(const std::string& dir, const SplitFiles& files) {
 
   ImageDataset dataset;
   dataset.classes = kClasses;
+  // The data set's own names for its labels 0 to 9 (Zalando's README).
+  dataset.class_names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
   dataset.labels.reserve(labels.dims[0]);
   for (int64_t i = 0; i < labels.dims[0]; ++i) {
     int64_t label = labels.values()[i];
@@ -164,6 +166,7 @@ ImageDataset select(const ImageDataset& dataset, const std::vector<int64_t>& ind
   const int64_t image_elements = kImageSide * kImageSide;
   ImageDataset selected;
   selected.classes = dataset.classes;
+  selected.class_names = dataset.class_names;
   selected.images = ir::Tensor({static_cast<int64_t>(indices.size()), 1, kImageSide, kImageSide});
   for (size_t i = 0; i < indices.size(); ++i) {
     auto source = dataset.images.data.begin() + indices[i] * image_elements;

@@ -282,4 +282,51 @@ int64_t total_params(const Graph& graph) {
   return total;
 }
 
+Graph with_input_normalisation(const Graph& graph, const std::vector<float>& mean, const std::vector<float>& std) {
+  if (graph.inputs.size() != 1 || graph.inputs[0].shape.size() < 2) {
+    throw GraphError("normalising the input needs a graph with one input of a batch and a channel axis");
+  }
+  const Value& input = graph.inputs[0];
+  const int64_t channels = input.shape[1];
+  Shape per_channel(input.shape.size(), 1);
+  per_channel[1] = channels;
+  auto constant = [&](const std::vector<float>& values, const char* what) {
+    if (values.size() != 1 && static_cast<int64_t>(values.size()) != channels) {
+      throw GraphError(std::string(what) + " has " + std::to_string(values.size()) + " values; the input " + input.name + " has " +
+                       std::to_string(channels) + " channels (give one value, or one per channel)");
+    }
+    std::vector<float> data(static_cast<size_t>(channels));
+    for (int64_t c = 0; c < channels; ++c) data[static_cast<size_t>(c)] = values[values.size() == 1 ? 0 : static_cast<size_t>(c)];
+    return ir::Tensor(per_channel, std::move(data));
+  };
+  for (float s : std) {
+    if (!(s > 0)) throw GraphError("the std values must be positive");
+  }
+  Graph normalised = graph;
+  const std::string centred = input.name + "/centred", scaled = input.name + "/normalised";
+  const std::string mean_name = input.name + "/mean", std_name = input.name + "/std";
+  for (const std::string& name : {centred, scaled, mean_name, std_name}) {
+    if (graph.shapes.contains(name) || graph.constants.contains(name)) throw GraphError("the graph already has a value named " + name);
+  }
+  for (Node& node : normalised.nodes) {
+    for (std::string& read : node.inputs) {
+      if (read == input.name) read = scaled;
+    }
+  }
+  for (Value& output : normalised.outputs) {
+    if (output.name == input.name) output.name = scaled;
+  }
+  normalised.constants[mean_name] = constant(mean, "the mean");
+  normalised.constants[std_name] = constant(std, "the std");
+  normalised.shapes[centred] = input.shape;
+  normalised.shapes[scaled] = input.shape;
+  normalised.shapes[mean_name] = per_channel;
+  normalised.shapes[std_name] = per_channel;
+  Node subtract{.name = input.name + "/subtract_mean", .op_type = "Sub", .inputs = {input.name, mean_name}, .outputs = {centred}};
+  Node divide{.name = input.name + "/divide_by_std", .op_type = "Div", .inputs = {centred, std_name}, .outputs = {scaled}};
+  normalised.nodes.insert(normalised.nodes.begin(), {std::move(subtract), std::move(divide)});
+  validate(normalised);
+  return normalised;
+}
+
 }  // namespace gos::graph

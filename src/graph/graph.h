@@ -126,6 +126,14 @@ struct Subsampled {
 };
 Subsampled subsample_pooled_positions(const Graph& graph, int64_t factor);
 
+// The graph reading what a data pipeline gives before it normalises: its one input `x` first
+// becomes (x - mean[c]) / std[c] along the channel axis (dimension 1) in a Sub and a Div node, as
+// torchvision's Normalize computes it; everything else is unchanged (the input keeps its name and
+// shape). One value for every channel, or one per channel. Throws GraphError when the graph has
+// not one input of at least two dimensions, or the values do not fit its channels or a std is
+// not positive.
+Graph with_input_normalisation(const Graph& graph, const std::vector<float>& mean, const std::vector<float>& std);
+
 // Per compute node cost and the totals, as `gos inspect` shows them.
 struct NodeCost {
   std::string node;

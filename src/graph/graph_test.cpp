@@ -131,6 +131,33 @@ TEST(Graph, InsertedBatchNormsStartAsTheIdentityAndFoldBackIntoTheSameNodes) {
   EXPECT_LT(max_relative_error(evaluate(folded, inputs).at("logits"), trained), 1e-5);
 }
 
+TEST(Graph, ANormalisedInputGivesWhatTheNormalisedSampleGave) {
+  std::mt19937 rng(4);
+  const Graph graph = small_classifier(rng);
+  const Graph normalised = with_input_normalisation(graph, {0.5f, 0.25f}, {0.2f, 2.0f});
+  EXPECT_EQ(normalised.inputs[0].name, "image");
+  EXPECT_EQ(normalised.inputs[0].shape, graph.inputs[0].shape);
+  EXPECT_EQ(normalised.nodes.size(), graph.nodes.size() + 2);
+  const ir::Tensor raw = random_tensor({1, 2, 5, 5}, rng, 0, 1);
+  ir::Tensor by_hand = raw;
+  for (size_t i = 0; i < by_hand.data.size(); ++i) {
+    const bool second = i >= 25;
+    by_hand.data[i] = (by_hand.data[i] - (second ? 0.25f : 0.5f)) / (second ? 2.0f : 0.2f);
+  }
+  EXPECT_LT(max_relative_error(evaluate(normalised, {{"image", raw}}).at("logits"), evaluate(graph, {{"image", by_hand}}).at("logits")), 1e-6);
+  // One value serves every channel.
+  const Graph shared = with_input_normalisation(graph, {0.5f}, {0.2f});
+  EXPECT_EQ(shared.constants.at("image/mean").data, (std::vector<float>{0.5f, 0.5f}));
+
+  EXPECT_THROW(with_input_normalisation(graph, {0.5f, 0.5f, 0.5f}, {1.0f}), GraphError);
+  EXPECT_THROW(with_input_normalisation(graph, {0.5f}, {0.0f}), GraphError);
+  try {
+    with_input_normalisation(graph, {0.1f, 0.2f, 0.3f}, {1.0f});
+  } catch (const GraphError& error) {
+    EXPECT_STREQ(error.what(), "the mean has 3 values; the input image has 2 channels (give one value, or one per channel)");
+  }
+}
+
 TEST(Graph, CostsSumOverComputeNodes) {
   std::mt19937 rng(1);
   Graph graph = small_classifier(rng);

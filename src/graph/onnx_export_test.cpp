@@ -189,6 +189,11 @@ TEST(OnnxExportGraph, ResidualBlock) { expect_onnx_runtime_matches_evaluate(resi
 TEST(OnnxExportGraph, SqueezeAndExcitation) { expect_onnx_runtime_matches_evaluate(squeeze_and_excitation()); }
 TEST(OnnxExportGraph, LayerNormSoftmaxTransposeReshape) { expect_onnx_runtime_matches_evaluate(layer_norm_attention_head()); }
 
+TEST(OnnxExportGraph, InputNormalisationFirst) {
+  expect_onnx_runtime_matches_evaluate(with_input_normalisation(conv_batch_norm_relu_flatten_linear(), {0.485f, 0.456f, 0.406f},
+                                                                {0.229f, 0.224f, 0.225f}));
+}
+
 TEST(OnnxExportGraph, PassThroughOfASharedValue) { expect_onnx_runtime_matches_evaluate(pass_through_of_a_shared_value()); }
 
 TEST(OnnxExportGraph, BatchNormIsFoldedAndTheBatchIsSymbolic) {

@@ -64,6 +64,17 @@ TEST_F(TorchScriptExport, SavedModulesMatchGraphModule) {
   }
 }
 
+TEST_F(TorchScriptExport, InputNormalisationIsExportedFirst) {
+  const Graph graph = with_input_normalisation(small_classifier(), {0.5f}, {0.25f});
+  for (bool mobile : {false, true}) {
+    std::string file = path(mobile ? "mobile.pt" : "model.pt");
+    export_torchscript(graph, file, mobile);
+    torch::jit::Module loaded = torch::jit::load(file);
+    auto inputs = random_inputs(graph, 2, 5);
+    EXPECT_TRUE(all_close(run(loaded, inputs), reference(graph, inputs))) << (mobile ? "mobile" : "plain");
+  }
+}
+
 TEST_F(TorchScriptExport, UnoptimisedModuleMatchesGraphModule) {
   Graph graph = generic_statements();
   export_torchscript(graph, path("plain.pt"), /*optimise_for_mobile=*/false);

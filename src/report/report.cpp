@@ -291,6 +291,11 @@ nlohmann::json to_json(const AdaptReport& report) {
       {"finished_at", report.finished_at},
   };
   if (!report.narrowed.empty()) out["narrowed"] = report.narrowed;
+  if (!report.classes.empty()) {
+    out["classes"] = array_to_json(report.classes, [](const ClassResult& c) {
+      return json{{"class", c.name}, {"images", c.images}, {"original", c.original}, {"adapted", c.adapted}};
+    });
+  }
   if (report.precision != "fp32") {
     out["precision"] = report.precision;
     out["points"] = array_to_json(report.points, [](const PrecisionPoint& point) {
@@ -341,6 +346,12 @@ AdaptReport from_json(const nlohmann::json& json) {
   report.constraint_met = in.boolean("constraint_met");
   report.verdict = in.text("verdict");
   report.narrowed = in.optional_texts("narrowed");
+  if (json.contains("classes")) {
+    report.classes = in.array<ClassResult>("classes", [](const nlohmann::json& object, const std::string& path) {
+      ObjectReader c(object, path);
+      return ClassResult{c.text("class"), c.integer("images"), c.number("original"), c.number("adapted")};
+    });
+  }
   report.layers = in.array<LayerChoice>("layers", layer_from_json);
   report.front = in.array<FrontPoint>("front", front_point_from_json);
   report.attempts = in.array<Attempt>("attempts", attempt_from_json);

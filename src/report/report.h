@@ -68,6 +68,13 @@ struct Attempt {
   std::map<std::string, std::string> changes;
 };
 
+// A classifier's test accuracy on one class, the original's and the adapted model's.
+struct ClassResult {
+  std::string name;  // the data's name for the class (an image folder's name), or its label number
+  int64_t images = 0;
+  double original = 0, adapted = 0;  // percent
+};
+
 struct StageTime {
   std::string stage;  // "profile", "candidates", "fidelity", "sensitivity", "search", "finetune", "verify",
                      // "export"; a repeated fine-tune and verify: "finetune (attempt 2)", ...
@@ -116,6 +123,9 @@ struct AdaptReport {
   // channels) -> its derivation, e.g. "narrow(stage2.block1.conv1.conv:k, 16)", and each dropped
   // residual branch or operator (by the addition or operator) -> "drop(stage3.block2.add)".
   std::map<std::string, std::string> narrowed;
+  // Classifiers in fp32: each class's test accuracy before and after, in label order, so that a
+  // class the adapted model lost more on than the average shows up.
+  std::vector<ClassResult> classes;
   std::vector<LayerChoice> layers;
   std::vector<FrontPoint> front;
   std::vector<Attempt> attempts;

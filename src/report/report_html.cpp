@@ -647,6 +647,32 @@ void narrowed_section(std::string& html, const AdaptReport& report) {
   html += "</ul>\n";
 }
 
+// Every class when there are few; otherwise the ones the adapted model lost most on.
+void classes_section(std::string& html, const AdaptReport& report) {
+  if (report.classes.empty()) return;
+  constexpr size_t kAllUpTo = 20, kLargestDrops = 10;
+  std::vector<ClassResult> shown = report.classes;
+  std::string intro = "Test accuracy of each class, before and after.";
+  if (shown.size() > kAllUpTo) {
+    std::stable_sort(shown.begin(), shown.end(),
+                     [](const ClassResult& a, const ClassResult& b) { return a.original - a.adapted > b.original - b.adapted; });
+    shown.resize(kLargestDrops);
+    intro = fmt::format("The {} of {} classes whose test accuracy dropped most (report.json has every class).", kLargestDrops,
+                        report.classes.size());
+  }
+  fmt::format_to(std::back_inserter(html),
+                 "<h2>Classes</h2>\n<p>{}</p>\n<table>\n<thead><tr><th>Class</th><th class=\"num\">Test images</th>"
+                 "<th class=\"num\">Original</th><th class=\"num\">Adapted</th><th class=\"num\">Change (points)</th></tr></thead>\n<tbody>\n",
+                 intro);
+  for (const ClassResult& c : shown) {
+    fmt::format_to(std::back_inserter(html),
+                   "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{:.2f}%</td><td class=\"num\">{:.2f}%</td>"
+                   "<td class=\"num\">{:+.2f}</td></tr>\n",
+                   escape(c.name), c.images, c.original, c.adapted, c.adapted - c.original);
+  }
+  html += "</tbody>\n</table>\n";
+}
+
 void notes_section(std::string& html, const AdaptReport& report) {
   if (report.notes.empty()) return;
   html += "<h2>Notes</h2>\n<ul>\n";
@@ -706,6 +732,7 @@ std::string to_html(const AdaptReport& report) {
   narrowed_section(html, report);
   layers_section(html, report);
   attempts_section(html, report);
+  classes_section(html, report);
   stages_section(html, report);
   notes_section(html, report);
   run_details_section(html, report);

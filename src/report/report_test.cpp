@@ -56,6 +56,7 @@ AdaptReport sample_report() {
                      {.front_index = 2, .speedup = 2.625, .quality_drop = 0.28, .meets_constraint = true, .outcome = "met"}};
   report.stages = {{"profile", 12.5}, {"candidates", 3.0}, {"fidelity", 140.0}, {"finetune", 900.0}};
   report.notes = {"node Gemm_0 skipped: no rule applies"};
+  report.classes = {{"T-shirt/top", 1000, 89.3, 88.1}, {"Trouser", 1000, 98.6, 98.7}};
   report.finished_at = "2025-01-02T03:04:05Z";
   return report;
 }
@@ -118,6 +119,9 @@ void expect_same(const AdaptReport& a, const AdaptReport& b) {
     EXPECT_EQ(a.front[i].chosen, b.front[i].chosen);
     EXPECT_EQ(a.front[i].measured_speedup, b.front[i].measured_speedup);
   }
+  auto classes = [](const AdaptReport& report) { return to_json(report).value("classes", nlohmann::json::array()); };
+  EXPECT_EQ(classes(a), classes(b));
+  if (!a.classes.empty()) EXPECT_EQ(a.classes.back().name, b.classes.back().name);
   ASSERT_EQ(a.attempts.size(), b.attempts.size());
   for (size_t i = 0; i < a.attempts.size(); ++i) {
     EXPECT_EQ(a.attempts[i].front_index, b.attempts[i].front_index);
@@ -248,6 +252,19 @@ TEST(ReportHtml, ListsWhatEachAttemptReplaced) {
   const std::string html = to_html(sample_report());
   EXPECT_NE(html.find("<summary>2 operators</summary>"), std::string::npos);
   EXPECT_NE(html.find("<code>conv&lt;2&gt;</code>: rank_split(r=4, at=input)"), std::string::npos);
+}
+
+TEST(ReportHtml, ShowsEachClassOrTheLargestDropsAmongMany) {
+  AdaptReport report = sample_report();
+  std::string html = to_html(report);
+  EXPECT_NE(html.find("<td>T-shirt/top</td>"), std::string::npos);
+  EXPECT_NE(html.find("-1.20"), std::string::npos);
+  for (int c = 0; c < 30; ++c) report.classes.push_back({"class " + std::to_string(c), 50, 90.0, 90.0 - c});
+  html = to_html(report);
+  EXPECT_NE(html.find("The 10 of 32 classes whose test accuracy dropped most"), std::string::npos);
+  EXPECT_NE(html.find("<td>class 29</td>"), std::string::npos);
+  EXPECT_EQ(html.find("<td>class 5</td>"), std::string::npos);
+  EXPECT_EQ(html.find("<td>Trouser</td>"), std::string::npos);
 }
 
 TEST(ReportHtml, SaysHowManyCandidatesThePredictorLeftUntimed) {

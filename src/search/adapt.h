@@ -30,6 +30,9 @@ struct AdaptOptions {
   // (the CLI puts them beside the latency cache; empty: not kept).
   data::InputFormat input;
   bool augment = true;  // fine-tuning batches of images shifted and flipped at random
+  // The exported fp32 files normalise their input themselves: input.mean and input.std become
+  // their first nodes, so they read samples as they are before normalisation.
+  bool fold_preprocessing = false;
   std::string target = "host";
   measure::Backend backend = measure::Backend::Mobile;
   // int8: the search in int8 (docs/quantization.md): operators and models timed as the backend's

@@ -71,6 +71,11 @@ class ClassificationTask : public AdaptTask {
   std::string drop_unit() const override { return "points"; }
   bool higher_is_better() const override { return true; }
   graph::Shape sample_shape() const override { return at_batch_one(train_.images.shape); }
+  std::string output_misfit(const graph::Shape& output) const override {
+    if (output.size() == 2 && output[0] == 1 && output[1] >= train_.classes) return "";
+    return fmt::format("the model writes {}, but the labels are {} classes: a classifier of this data writes [1,{}]",
+                       ir::shape_text(output), train_.classes, train_.classes);
+  }
 
   ir::Tensor calibration_inputs(int64_t count, uint64_t seed) const override {
     return gather_rows(train_.images, sample(count, train_.size(), seed));
@@ -82,6 +87,9 @@ class ClassificationTask : public AdaptTask {
   int64_t validation_size(int64_t count) const override { return std::min(count, validation_.size()); }
   int64_t test_size() const override { return test_.size(); }
   double test_quality(const graph::Graph& model) const override { return 100 * train::classification_accuracy(model, test_); }
+  std::vector<train::ClassAccuracy> test_per_class(const graph::Graph& model) const override {
+    return train::per_class_accuracy(model, test_);
+  }
   const ir::Tensor& test_inputs() const override { return test_.images; }
   double test_quality_of(const ir::Tensor& outputs) const override { return accuracy_of(outputs, test_.labels); }
   ir::Tensor validation_inputs(int64_t count) const override { return first_images(validation_, count).images; }
@@ -135,6 +143,12 @@ class RegressionTask : public AdaptTask {
   std::string drop_unit() const override { return unit_.empty() ? "(targets' unit)" : unit_; }
   bool higher_is_better() const override { return false; }
   graph::Shape sample_shape() const override { return at_batch_one(train_.inputs.shape); }
+  std::string output_misfit(const graph::Shape& output) const override {
+    const int64_t targets = train_.targets.shape.size() == 2 ? train_.targets.shape[1] : 1;
+    if (output == graph::Shape{1, targets}) return "";
+    return fmt::format("the model writes {}, but each sample has {} target{}: a regressor of this data writes [1,{}]",
+                       ir::shape_text(output), targets, targets == 1 ? "" : "s", targets);
+  }
 
   ir::Tensor calibration_inputs(int64_t count, uint64_t seed) const override {
     return gather_rows(train_.inputs, sample(count, train_.size(), seed));

@@ -32,6 +32,10 @@ class AdaptTask {
 
   // One sample's shape at batch 1: what the model must read.
   virtual graph::Shape sample_shape() const = 0;
+  // Why a model writing `output` (at batch 1) cannot be scored on this data, or empty when it can:
+  // a classifier needs a score for every label ([1,K], K at least the classes), a regressor one
+  // output per target ([1,targets]).
+  virtual std::string output_misfit(const graph::Shape& output) const = 0;
   // `count` training samples drawn with `seed`, as one batch (activations are recorded on them).
   virtual ir::Tensor calibration_inputs(int64_t count, uint64_t seed) const = 0;
   // Quality on the first `count` validation samples (the sensitivity estimate).
@@ -39,6 +43,8 @@ class AdaptTask {
   virtual int64_t validation_size(int64_t count) const = 0;  // how many of them there are
   virtual int64_t test_size() const = 0;
   virtual double test_quality(const graph::Graph& model) const = 0;
+  // A classifier's test accuracy per class (empty for regression).
+  virtual std::vector<train::ClassAccuracy> test_per_class(const graph::Graph& model) const { return {}; }
   // The test samples as one batch, and the quality of outputs some runtime computed for them (an
   // exported file, run where libtorch's graph module does not run it).
   virtual const ir::Tensor& test_inputs() const = 0;

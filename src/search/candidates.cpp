@@ -87,6 +87,19 @@ std::vector<ir::Tensor> record_node_inputs(const graph::Graph& graph, const grap
   return recorded;
 }
 
+int64_t samples_to_record(const graph::Graph& graph, const graph::Node& node, int64_t available, int64_t max_bytes,
+                          int64_t min_samples) {
+  int64_t bytes_per_sample = 0;
+  for (const auto& input : node.inputs) {
+    if (graph.constants.contains(input)) continue;
+    const auto& shape = graph.shape_of(input);
+    int64_t elements = 1;
+    for (size_t d = 1; d < shape.size(); ++d) elements *= shape[d];
+    bytes_per_sample += elements * static_cast<int64_t>(sizeof(float));
+  }
+  return std::clamp<int64_t>(max_bytes / std::max<int64_t>(bytes_per_sample, 1), std::min(min_samples, available), available);
+}
+
 std::vector<ScoredCandidate> score_candidates(const rules::Candidate& original,
                                               const std::vector<rules::Candidate>& candidates,
                                               const std::vector<ir::Tensor>& inputs,

@@ -28,6 +28,14 @@ const graph::Node& searchable_node(const graph::Graph& graph, const std::string&
 std::vector<ir::Tensor> record_node_inputs(const graph::Graph& graph, const graph::Node& node,
                                            const std::vector<ir::Tensor>& model_inputs);
 
+// How many of `available` samples the node's inputs are recorded on: all of them while their
+// per-sample inputs (the activations it reads, not its constants) fit `max_bytes` as floats, else
+// as many as fit, but at least `min_samples`. A convolution learns from every position of an
+// image, so a larger image needs fewer of them.
+inline constexpr int64_t kMaxRecordedBytes = int64_t{64} << 20;
+int64_t samples_to_record(const graph::Graph& graph, const graph::Node& node, int64_t available,
+                          int64_t max_bytes = kMaxRecordedBytes, int64_t min_samples = 16);
+
 struct ScoredCandidate {
   rules::Candidate candidate;
   ir::Cost cost;

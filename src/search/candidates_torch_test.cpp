@@ -25,6 +25,20 @@ Recorded conv_setup() {
   return setup;
 }
 
+TEST(Record, LargeInputsAreRecordedOnFewerSamplesButNeverTooFew) {
+  graph::Graph graph;
+  graph.inputs = {{"x", {1, 64, 56, 56}}};
+  graph.shapes = {{"x", {1, 64, 56, 56}}, {"y", {1, 64, 56, 56}}};
+  graph.constants = {{"scale", ir::Tensor({1, 64, 1, 1}, 1.0f)}};
+  graph::Node node{.name = "mul", .op_type = "Mul", .inputs = {"x", "scale"}, .outputs = {"y"}};
+  // 802,816 bytes a sample (the constant not counted): 83 of them fit 64 MiB.
+  EXPECT_EQ(samples_to_record(graph, node, 256), 83);
+  EXPECT_EQ(samples_to_record(graph, node, 50), 50);
+  EXPECT_EQ(samples_to_record(graph, node, 256, 802816 * 300), 256);
+  EXPECT_EQ(samples_to_record(graph, node, 256, 1000), 16);
+  EXPECT_EQ(samples_to_record(graph, node, 8, 1000), 8);
+}
+
 TEST(Distill, TrainingReducesTheErrorOfALossyCandidate) {
   Recorded s = conv_setup();
   auto candidates = rules::apply_rule("rank_split", s.original, 0, {.ranks = std::vector<int64_t>{2}});

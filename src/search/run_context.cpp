@@ -191,6 +191,12 @@ void RunContext::open() {
     throw SearchError("the model reads " + ir::shape_text(model.inputs[0].shape) + " but the samples of " + options.data + " are " +
                       ir::shape_text(task->sample_shape()));
   }
+  if (model.outputs.size() != 1) {
+    throw SearchError("gos adapt scores models with one output; this one has " + std::to_string(model.outputs.size()) + " outputs");
+  }
+  if (const std::string misfit = task->output_misfit(model.outputs[0].shape); !misfit.empty()) {
+    throw SearchError(misfit + " (--data " + options.data + ")");
+  }
   calibration = task->calibration_inputs(options.calibration_images, options.seed);
   take_the_output_folder(*this);
   if (options.restart) remove_earlier_run();

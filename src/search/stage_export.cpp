@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <ctime>
 
@@ -57,15 +58,30 @@ void write_atomically(const std::filesystem::path& path, Write write) {
   });
 }
 
-// ONNX Runtime must give the adapted model's answers on a few calibration images.
-void check_with_onnx_runtime(const RunContext& run, const std::filesystem::path& path) {
-  const auto images = rows({run.calibration}, 0, std::min<int64_t>(8, run.calibration.shape[0]));
-  ir::TensorMap inputs{{run.model.inputs[0].name, images[0]}};
+std::vector<float> or_default(const std::vector<float>& values, float otherwise) { return values.empty() ? std::vector{otherwise} : values; }
+
+// The adapted model as its files hold it: with --fold-preprocessing, reading samples before
+// normalisation; `samples` (normalised, as the stages feed them) brought to what it reads.
+graph::Graph exported_form(const RunContext& run, ir::Tensor& samples) {
+  if (!run.options.fold_preprocessing) return run.adapted;
+  const auto mean = or_default(run.options.input.mean, 0), std = or_default(run.options.input.std, 1);
+  const int64_t channels = samples.shape.at(1), plane = samples.elements() / samples.shape[0] / channels;
+  for (int64_t i = 0; i < samples.elements(); ++i) {
+    const auto c = static_cast<size_t>(i / plane % channels);
+    samples.data[static_cast<size_t>(i)] = samples.data[static_cast<size_t>(i)] * std[std.size() == 1 ? 0 : c] + mean[mean.size() == 1 ? 0 : c];
+  }
+  return graph::with_input_normalisation(run.adapted, mean, std);
+}
+
+// ONNX Runtime must give the exported model's answers (libtorch's) on a few calibration images.
+void check_with_onnx_runtime(const RunContext& run, const graph::Graph& exported, const ir::Tensor& images,
+                             const std::filesystem::path& path) {
+  ir::TensorMap inputs{{run.model.inputs[0].name, images}};
   const ir::TensorMap outputs = graph::run_onnx_runtime(path, inputs);
   torch::NoGradGuard no_grad;
-  graph::GraphModule module(run.adapted);
+  graph::GraphModule module(exported);
   module.eval();
-  const torch::Tensor expected = module.forward(lowering::to_torch(images[0]));
+  const torch::Tensor expected = module.forward(lowering::to_torch(images));
   const torch::Tensor actual = lowering::to_torch(outputs.begin()->second);
   const double error = (actual - expected).abs().max().item<double>() / std::max(1e-6, expected.abs().max().item<double>());
   if (error > 1e-3) {
@@ -79,9 +95,11 @@ void check_with_onnx_runtime(const RunContext& run, const std::filesystem::path&
 void export_files(RunContext& run) {
   const auto onnx_path = run.options.out / "adapted.onnx";
   const auto script_path = run.options.out / "adapted.pt";
-  write_atomically(onnx_path, [&](const std::filesystem::path& path) { graph::write_onnx(run.adapted, path); });
-  check_with_onnx_runtime(run, onnx_path);
-  write_atomically(script_path, [&](const std::filesystem::path& path) { graph::export_torchscript(run.adapted, path.string(), true); });
+  ir::Tensor samples = rows({run.calibration}, 0, std::min<int64_t>(8, run.calibration.shape[0]))[0];
+  const graph::Graph exported = exported_form(run, samples);
+  write_atomically(onnx_path, [&](const std::filesystem::path& path) { graph::write_onnx(exported, path); });
+  check_with_onnx_runtime(run, exported, samples, onnx_path);
+  write_atomically(script_path, [&](const std::filesystem::path& path) { graph::export_torchscript(exported, path.string(), true); });
   std::string int8_files;
   if (run.int8()) {
     // Both int8 forms, whichever backend was searched: each runtime's file, calibrated as verified.
@@ -91,6 +109,19 @@ void export_files(RunContext& run) {
     write_atomically(int8_onnx, [&](const std::filesystem::path& path) { quant::write_qdq_onnx(form, plan, path); });
     write_atomically(int8_script, [&](const std::filesystem::path& path) { quant::write_quantized_torchscript(form, plan, path); });
     int8_files = ", " + int8_onnx.string() + ", " + int8_script.string();
+  }
+  if (!run.int8()) {
+    // The int8 verification scores files through their runtimes, not per class.
+    const auto before = run.task->test_per_class(run.model), after = run.task->test_per_class(run.adapted);
+    run.report.classes.clear();
+    for (size_t c = 0; c < before.size() && c < after.size(); ++c) {
+      run.report.classes.push_back({before[c].name, before[c].images, before[c].percent(), after[c].percent()});
+    }
+  }
+  if (run.options.fold_preprocessing) {
+    run.report.notes.push_back(fmt::format("adapted.onnx and adapted.pt normalise their input themselves (mean {}, std {}): feed them samples "
+                                           "before normalisation", fmt::join(or_default(run.options.input.mean, 0), ","),
+                                           fmt::join(or_default(run.options.input.std, 1), ",")));
   }
   run.report.finished_at = utc_now();
   explaining_failure(run.options.out / "report.json", [&] { report::write_report(run.report, run.options.out); });

@@ -32,9 +32,13 @@ std::vector<ir::Tensor> as_list(const ir::TensorMap& map) {
   return list;
 }
 
+// Recorded on fewer samples where they would be large (samples_to_record): what the journal
+// keeps stays bounded at any input resolution.
 std::vector<ir::Tensor> recorded_inputs(RunContext& run, const Layer& layer) {
   if (auto known = run.journal->tensors("recorded", layer.node->name)) return as_list(*known);
-  auto inputs = record_node_inputs(run.base, *layer.node, {run.calibration});
+  const int64_t count = samples_to_record(run.base, *layer.node, run.calibration.shape[0]);
+  const auto samples = count == run.calibration.shape[0] ? run.calibration : rows({run.calibration}, 0, count)[0];
+  auto inputs = record_node_inputs(run.base, *layer.node, {samples});
   run.journal->put_tensors("recorded", layer.node->name, as_map(inputs));
   return inputs;
 }
@@ -173,8 +177,6 @@ void fidelity(RunContext& run) {
   const SearchScale wanted{options.candidates_per_layer, options.distill_steps, options.sensitivity_images};
   int64_t total = 0, done = 0;
   for (const auto& layer : run.layers) total += std::min<int64_t>(layer.faster.size(), options.candidates_per_layer);
-  const int64_t held_out = std::clamp<int64_t>(options.held_out_images, 1, run.calibration.shape[0] - 1);
-  const int64_t trained = run.calibration.shape[0] - held_out;
   size_t unfaithful = 0;
   bool out_of_budget = false;
   CostTracker tracker;
@@ -184,6 +186,10 @@ void fidelity(RunContext& run) {
     if (layer.faster.empty()) continue;
     const auto begin = Clock::now();
     const auto inputs = recorded_inputs(run, layer);
+    // The held-out share of the calibration samples, of those this layer's inputs were recorded on.
+    const int64_t recorded = inputs.front().shape[0];
+    const int64_t held_out = std::clamp<int64_t>(options.held_out_images * recorded / run.calibration.shape[0], 1, recorded - 1);
+    const int64_t trained = recorded - held_out;
     const auto train_inputs = rows(inputs, 0, trained), held_out_inputs = rows(inputs, trained, trained + held_out);
     const auto scored = score_candidates(layer.original, layer.faster, held_out_inputs);
     std::vector<double> init_error;

@@ -335,4 +335,19 @@ double classification_accuracy(const graph::Graph& model, const data::ImageDatas
   return accuracy_of(module, dataset, batch);
 }
 
+std::vector<ClassAccuracy> per_class_accuracy(const graph::Graph& model, const data::ImageDataset& dataset) {
+  std::vector<ClassAccuracy> classes(static_cast<size_t>(dataset.classes));
+  for (size_t c = 0; c < classes.size(); ++c) classes[c].name = c < dataset.class_names.size() ? dataset.class_names[c] : std::to_string(c);
+  const std::vector<float> scores = predict(model, dataset.images);
+  const auto width = static_cast<int64_t>(scores.size()) / std::max<int64_t>(dataset.size(), 1);
+  for (int64_t i = 0; i < dataset.size(); ++i) {
+    const auto row = scores.begin() + i * width;
+    const int64_t label = dataset.labels[static_cast<size_t>(i)];
+    ClassAccuracy& truth = classes.at(static_cast<size_t>(label));
+    ++truth.images;
+    truth.correct += std::max_element(row, row + width) - row == label;
+  }
+  return classes;
+}
+
 }  // namespace gos::train

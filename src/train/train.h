@@ -83,6 +83,15 @@ TrainResult train_classifier(const graph::Graph& model, const data::ImageDataset
 // Share of correctly classified images, in [0,1] (eval mode, batched).
 double classification_accuracy(const graph::Graph& model, const data::ImageDataset& dataset, int64_t batch = 500);
 
+// One class's top-1 accuracy on a data set.
+struct ClassAccuracy {
+  std::string name;  // the data's name for it (the folder name), or the label's number
+  int64_t images = 0, correct = 0;
+  double percent() const { return images == 0 ? 0.0 : 100.0 * static_cast<double>(correct) / static_cast<double>(images); }
+};
+// Every class of the data set, in label order (the model may have more outputs than classes).
+std::vector<ClassAccuracy> per_class_accuracy(const graph::Graph& model, const data::ImageDataset& dataset);
+
 // Regression of the pulse rate from PPG windows: the model's single output per window, Huber loss
 // (delta 1 BPM: absolute error beyond a beat per minute, squared below) against the reference.
 // With distillation the student also matches the teacher's outputs:
