@@ -69,20 +69,27 @@ const graph::Node& searchable_node(const graph::Graph& graph, const std::string&
 
 std::vector<ir::Tensor> record_node_inputs(const graph::Graph& graph, const graph::Node& node,
                                            const std::vector<ir::Tensor>& model_inputs) {
+  // The forward pass keeps every value of the graph: a few samples at a time, so that memory
+  // holds one chunk's activations (at 224x224, ResNet-18's are tens of megabytes a sample).
+  constexpr int64_t kSamplesPerPass = 16;
   torch::NoGradGuard no_grad;
   graph::GraphModule module(graph);
   module.eval();
-  std::vector<torch::Tensor> inputs;
-  for (const auto& input : model_inputs) inputs.push_back(lowering::to_torch(input));
-  const auto values = module.forward_values(inputs);
-  std::vector<ir::Tensor> recorded;
-  for (const auto& input : node.inputs) {
-    auto found = values.find(input);
-    if (found != values.end()) {
-      recorded.push_back(lowering::from_torch(found->second));
-    } else {
-      recorded.push_back(graph.constants.at(input));
+  std::vector<torch::Tensor> whole;
+  for (const auto& input : model_inputs) whole.push_back(lowering::to_torch(input));
+  const int64_t samples = whole.empty() ? 0 : whole.front().size(0);
+  std::vector<std::vector<torch::Tensor>> chunks(node.inputs.size());
+  for (int64_t begin = 0; begin < samples; begin += kSamplesPerPass) {
+    std::vector<torch::Tensor> inputs;
+    for (const auto& input : whole) inputs.push_back(input.narrow(0, begin, std::min(kSamplesPerPass, samples - begin)));
+    const auto values = module.forward_values(inputs);
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      if (auto found = values.find(node.inputs[i]); found != values.end()) chunks[i].push_back(found->second.clone());
     }
+  }
+  std::vector<ir::Tensor> recorded;
+  for (size_t i = 0; i < node.inputs.size(); ++i) {
+    recorded.push_back(chunks[i].empty() ? graph.constants.at(node.inputs[i]) : lowering::from_torch(torch::cat(chunks[i])));
   }
   return recorded;
 }

@@ -39,6 +39,23 @@ TEST(Record, LargeInputsAreRecordedOnFewerSamplesButNeverTooFew) {
   EXPECT_EQ(samples_to_record(graph, node, 8, 1000), 8);
 }
 
+TEST(Record, ANodesInputsOnManySamplesAreEverySamplesValuesInOrder) {
+  graph::Graph graph;
+  graph.inputs = {{"x", {1, 2, 3, 3}}};
+  graph.outputs = {{"z", {1, 2, 3, 3}}};
+  graph.shapes = {{"x", {1, 2, 3, 3}}, {"y", {1, 2, 3, 3}}, {"z", {1, 2, 3, 3}}};
+  graph.nodes = {{.name = "relu", .op_type = "Relu", .inputs = {"x"}, .outputs = {"y"}, .op = ir::activation({1, 2, 3, 3}, ir::Activation::Relu)},
+                 {.name = "sigmoid", .op_type = "Sigmoid", .inputs = {"y"}, .outputs = {"z"},
+                  .op = ir::activation({1, 2, 3, 3}, ir::Activation::Sigmoid)}};
+  // More samples than one forward pass takes, and not a multiple of it.
+  ir::Tensor x({37, 2, 3, 3});
+  for (size_t i = 0; i < x.data.size(); ++i) x.data[i] = static_cast<float>(i % 7) - 3.0f;
+  const auto recorded = record_node_inputs(graph, graph.nodes[1], {x});
+  ASSERT_EQ(recorded.size(), 1u);
+  EXPECT_EQ(recorded[0].shape, x.shape);
+  for (size_t i = 0; i < x.data.size(); ++i) EXPECT_EQ(recorded[0].data[i], std::max(x.data[i], 0.0f)) << i;
+}
+
 TEST(Distill, TrainingReducesTheErrorOfALossyCandidate) {
   Recorded s = conv_setup();
   auto candidates = rules::apply_rule("rank_split", s.original, 0, {.ranks = std::vector<int64_t>{2}});
