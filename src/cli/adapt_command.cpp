@@ -130,12 +130,6 @@ int run_adapt(AdaptCommandOptions options) {
   adapt.input = input_format(options.data);
   adapt.input.cache_dir = default_image_cache(adapt.cache.string());
   adapt.augment = !options.no_augment;
-  if (adapt.fold_preprocessing && adapt.input.mean.empty() && adapt.input.std.empty()) {
-    throw search::SearchError("--fold-preprocessing puts the normalisation into the files: give --mean and --std (or --preprocess imagenet)");
-  }
-  if (adapt.fold_preprocessing && adapt.precision == measure::Precision::Int8) {
-    throw search::SearchError("--fold-preprocessing is for the fp32 files; with --precision int8, normalise the input in your pipeline");
-  }
   // The quality budget is counted in the task's unit: accuracy points, or the targets' unit of mean
   // absolute error (BPM for pulse rate).
   const bool regression = data::objective_of(data::parse_data_spec(adapt.data)) == data::Objective::Regression;

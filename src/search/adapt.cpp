@@ -35,6 +35,12 @@ void check_options(const AdaptOptions& options) {
   if (options.calibration_images < 2 || options.held_out_images < 1 || options.held_out_images >= options.calibration_images) {
     throw SearchError("--calibration-images must exceed --held-out-images, which must be at least 1");
   }
+  if (options.fold_preprocessing && options.input.mean.empty() && options.input.std.empty()) {
+    throw SearchError("--fold-preprocessing puts the normalisation into the files: give --mean and --std (or --preprocess imagenet)");
+  }
+  if (options.fold_preprocessing && options.precision == measure::Precision::Int8) {
+    throw SearchError("--fold-preprocessing is for the fp32 files; with --precision int8, normalise the input in your pipeline");
+  }
   if (options.precision == measure::Precision::Int8 && options.backend == measure::Backend::Torch) {
     throw SearchError("--precision int8 runs on mobile (quantized TorchScript) and ort (QDQ ONNX); torch has no int8 form");
   }

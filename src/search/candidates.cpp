@@ -84,6 +84,7 @@ std::vector<ir::Tensor> record_node_inputs(const graph::Graph& graph, const grap
     for (const auto& input : whole) inputs.push_back(input.narrow(0, begin, std::min(kSamplesPerPass, samples - begin)));
     const auto values = module.forward_values(inputs);
     for (size_t i = 0; i < node.inputs.size(); ++i) {
+      // Cloned: a value may be a view that would keep a larger tensor of this pass alive.
       if (auto found = values.find(node.inputs[i]); found != values.end()) chunks[i].push_back(found->second.clone());
     }
   }

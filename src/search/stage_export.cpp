@@ -7,6 +7,7 @@
 
 #include <ctime>
 
+#include "data/data.h"
 #include "graph/onnx_export.h"
 #include "graph/ort_runner.h"
 #include "graph/torch_module.h"
@@ -65,11 +66,14 @@ std::vector<float> or_default(const std::vector<float>& values, float otherwise)
 graph::Graph exported_form(const RunContext& run, ir::Tensor& samples) {
   if (!run.options.fold_preprocessing) return run.adapted;
   const auto mean = or_default(run.options.input.mean, 0), std = or_default(run.options.input.std, 1);
-  const int64_t channels = samples.shape.at(1), plane = samples.elements() / samples.shape[0] / channels;
-  for (int64_t i = 0; i < samples.elements(); ++i) {
-    const auto c = static_cast<size_t>(i / plane % channels);
-    samples.data[static_cast<size_t>(i)] = samples.data[static_cast<size_t>(i)] * std[std.size() == 1 ? 0 : c] + mean[mean.size() == 1 ? 0 : c];
+  // x * std + mean undoes the normalisation: it is normalising by -mean/std and 1/std.
+  data::InputFormat undo;
+  for (int64_t c = 0; c < samples.shape.at(1); ++c) {
+    const float m = mean[mean.size() == 1 ? 0 : static_cast<size_t>(c)], s = std[std.size() == 1 ? 0 : static_cast<size_t>(c)];
+    undo.mean.push_back(-m / s);
+    undo.std.push_back(1 / s);
   }
+  data::normalize(samples, undo);
   return graph::with_input_normalisation(run.adapted, mean, std);
 }
 
