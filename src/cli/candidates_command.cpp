@@ -66,9 +66,11 @@ std::vector<ir::Tensor> model_inputs(const graph::Graph& model, const Candidates
   }
   if (model.inputs.size() != 1) throw graph::GraphError("--data feeds models with one input; this one has " + std::to_string(model.inputs.size()));
   const auto spec = data_spec(options.data, model, options.cache);
-  const ir::Tensor samples = data::objective_of(spec) == data::Objective::Regression
-                                ? data::load_regression(spec, data::Split::Validation).inputs
-                                : data::load(spec, data::Split::Validation).images;
+  if (data::objective_of(spec) == data::Objective::Classification) {
+    const auto samples = data::load(spec, data::Split::Validation);
+    return {samples.rows(0, std::min(options.batch, samples.size()))};
+  }
+  const ir::Tensor samples = data::load_regression(spec, data::Split::Validation).inputs;
   const int64_t available = samples.shape.at(0);
   const int64_t count = std::min(options.batch, available);
   const int64_t per_sample = samples.elements() / std::max<int64_t>(1, available);

@@ -7,6 +7,7 @@
 // the samples are fed to the model, never written into it); a user's own images (images:DIR) and
 // arrays (arrays:DIR) are brought to the model's input shape.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -31,15 +32,55 @@ std::string_view to_string(Split split);
 // The name users' files and folders give a split (torchvision's and Keras's): train, val, test.
 std::string_view short_name(Split split);
 
+// Samples kept as bytes, [N, ...] (a byte b is the value b / 255): a user's images decoded once at
+// the model's size. Mapped from the decoded-image cache file when there is one, so that a set
+// larger than memory is paged in from disk as batches read it and never loaded whole; held in
+// memory otherwise.
+class SampleBytes {
+ public:
+  SampleBytes(std::vector<int64_t> shape, std::vector<uint8_t> bytes);  // in memory; bytes fill shape
+  // Maps `shape`'s bytes starting `offset` bytes into `path` (read-only). Throws DataError when
+  // the file cannot be mapped or is shorter.
+  static std::shared_ptr<const SampleBytes> map(const std::string& path, size_t offset, std::vector<int64_t> shape);
+  ~SampleBytes();
+  SampleBytes(const SampleBytes&) = delete;
+  SampleBytes& operator=(const SampleBytes&) = delete;
+
+  const std::vector<int64_t>& shape() const { return shape_; }
+  int64_t count() const { return shape_.empty() ? 0 : shape_[0]; }
+  size_t sample_bytes() const { return sample_bytes_; }
+  const uint8_t* sample(int64_t i) const { return data_ + static_cast<size_t>(i) * sample_bytes_; }
+  bool mapped() const { return mapping_ != nullptr; }
+
+ private:
+  SampleBytes() = default;
+  std::vector<int64_t> shape_;
+  size_t sample_bytes_ = 0;
+  std::vector<uint8_t> owned_;
+  void* mapping_ = nullptr;
+  size_t mapping_size_ = 0;
+  const uint8_t* data_ = nullptr;
+};
+
 // Samples with class labels: images [N,C,H,W] (float pixels in [0,1] before normalisation), or
-// any arrays [N,...] a classifier reads (arrays:DIR).
+// any arrays [N,...] a classifier reads (arrays:DIR). Read them through rows(): the samples are
+// either floats in `images` or bytes in `bytes`, converted and normalised batch by batch.
 struct ImageDataset {
-  ir::Tensor images;             // [N, ...the model's input shape after the batch axis]
+  ir::Tensor images;             // [N, ...the model's input shape after the batch axis]; empty when `bytes` holds them
+  std::shared_ptr<const SampleBytes> bytes;  // images:DIR
+  std::vector<float> mean, std;  // with `bytes`: the normalisation rows() applies (InputFormat's)
   std::vector<int64_t> labels;   // N class indices in [0, classes)
   int64_t classes = 0;
   std::vector<std::string> class_names;  // `classes` names when the data has them (images:DIR), else empty
 
   int64_t size() const { return static_cast<int64_t>(labels.size()); }
+  // One sample's shape with a batch axis of 1.
+  std::vector<int64_t> sample_shape() const;
+  // Samples [begin, end), or the samples at `indices` in that order, as normalised floats.
+  ir::Tensor rows(int64_t begin, int64_t end) const;
+  ir::Tensor rows(std::span<const int64_t> indices) const;
+  // The samples and labels at `indices`, in memory (bytes stay bytes).
+  ImageDataset subset(std::span<const int64_t> indices) const;
 };
 
 // Where Debian's dataset-fashion-mnist package installs the files.

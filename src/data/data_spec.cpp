@@ -88,19 +88,34 @@ std::string spec_text(const DataSpec& spec) {
   return {};
 }
 
+// Throws DataError naming both shapes when samples of `shape` [N,...] are not what the model reads.
+void check_shape(const std::vector<int64_t>& shape, const DataSpec& spec) {
+  const auto& wanted = spec.input.shape;
+  if (wanted.empty()) return;
+  const bool same = shape.size() == wanted.size() && std::equal(wanted.begin() + 1, wanted.end(), shape.begin() + 1);
+  if (!same) {
+    auto sample = shape;
+    if (!sample.empty()) sample[0] = 1;
+    throw DataError("--data " + spec_text(spec) + ": a sample is " + ir::shape_text(sample) + ", the model reads " + ir::shape_text(wanted) +
+                    " (at batch 1)");
+  }
+}
+
 // The samples as the model reads them: their shape checked against the model's input, normalised.
 void fit_to_model(ir::Tensor& samples, const DataSpec& spec) {
-  const auto& wanted = spec.input.shape;
-  if (!wanted.empty()) {
-    const bool same = samples.shape.size() == wanted.size() && std::equal(wanted.begin() + 1, wanted.end(), samples.shape.begin() + 1);
-    if (!same) {
-      auto sample = samples.shape;
-      if (!sample.empty()) sample[0] = 1;
-      throw DataError("--data " + spec_text(spec) + ": a sample is " + ir::shape_text(sample) + ", the model reads " + ir::shape_text(wanted) +
-                      " (at batch 1)");
-    }
-  }
+  check_shape(samples.shape, spec);
   normalize(samples, spec.input);
+}
+
+// Bytes are normalised as they are read; the mean and std are checked against the channels now,
+// before any work.
+void fit_to_model(ImageDataset& dataset, const DataSpec& spec) {
+  if (!dataset.bytes) return fit_to_model(dataset.images, spec);
+  check_shape(dataset.bytes->shape(), spec);
+  dataset.mean = spec.input.mean;
+  dataset.std = spec.input.std;
+  ir::Tensor one_sample(dataset.sample_shape());
+  normalize(one_sample, spec.input);
 }
 
 }  // namespace
@@ -147,7 +162,7 @@ ImageDataset load(const DataSpec& spec, Split split) {
     case DataSpec::Kind::Ppg:
       throw DataError("--data ppg:" + spec.dir + " holds signal windows, not images: this command needs an image set or class labels");
   }
-  fit_to_model(dataset.images, spec);
+  fit_to_model(dataset, spec);
   return dataset;
 }
 

@@ -162,20 +162,6 @@ std::vector<int64_t> validation_indices(const std::vector<int64_t>& labels, int6
   return held_out;
 }
 
-ImageDataset select(const ImageDataset& dataset, const std::vector<int64_t>& indices) {
-  const int64_t image_elements = kImageSide * kImageSide;
-  ImageDataset selected;
-  selected.classes = dataset.classes;
-  selected.class_names = dataset.class_names;
-  selected.images = ir::Tensor({static_cast<int64_t>(indices.size()), 1, kImageSide, kImageSide});
-  for (size_t i = 0; i < indices.size(); ++i) {
-    auto source = dataset.images.data.begin() + indices[i] * image_elements;
-    std::copy(source, source + image_elements, selected.images.data.begin() + i * image_elements);
-    selected.labels.push_back(dataset.labels[indices[i]]);
-  }
-  return selected;
-}
-
 // The training images that are not held out.
 std::vector<int64_t> complement(const std::vector<int64_t>& sorted_indices, int64_t count) {
   std::vector<int64_t> rest;
@@ -209,8 +195,8 @@ ImageDataset load_fashion_mnist(const std::string& dir, Split split) {
   ImageDataset dataset = read_split_files(dir, files);
   if (split == Split::Test) return dataset;
   std::vector<int64_t> held_out = validation_indices(dataset.labels, dataset.classes);
-  if (split == Split::Validation) return select(dataset, held_out);
-  return select(dataset, complement(held_out, dataset.size()));
+  if (split == Split::Validation) return dataset.subset(held_out);
+  return dataset.subset(complement(held_out, dataset.size()));
 }
 
 }  // namespace gos::data

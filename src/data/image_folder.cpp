@@ -353,9 +353,9 @@ CacheHeader cache_header(uint64_t key, int64_t count, const Geometry& geometry) 
   return header;
 }
 
-// Fills `images` from the cache file; false (leaving `images` partly written) when the file is
-// missing, from another key or damaged.
-bool read_cache(const fs::path& path, const CacheHeader& expected, ir::Tensor& images) {
+// True when the cache file holds the images of `expected`: its size, header and checksum agree.
+// Read in chunks, so a file larger than memory is checked without loading it.
+bool cache_is_whole(const fs::path& path, const CacheHeader& expected) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return false;
   const size_t image_bytes = static_cast<size_t>(expected.channels * expected.height * expected.width);
@@ -368,13 +368,10 @@ bool read_cache(const fs::path& path, const CacheHeader& expected, ir::Tensor& i
   }
   std::string hashes;
   std::string bytes(image_bytes, '\0');
-  auto pixel = images.data.begin();
   for (int64_t i = 0; i < expected.count; ++i) {
     if (!in.read(bytes.data(), static_cast<std::streamsize>(image_bytes))) return false;
     const uint64_t hash = util::stable_hash(bytes);
     hashes.append(reinterpret_cast<const char*>(&hash), sizeof hash);
-    pixel = std::transform(bytes.begin(), bytes.end(), pixel,
-                           [](char byte) { return static_cast<float>(static_cast<uint8_t>(byte)) / 255.0f; });
   }
   uint64_t checksum = 0;
   if (!in.read(reinterpret_cast<char*>(&checksum), sizeof checksum)) return false;
@@ -404,6 +401,8 @@ class CacheWriter {
   CacheWriter(const CacheWriter&) = delete;
   CacheWriter& operator=(const CacheWriter&) = delete;
 
+  bool writing() const { return static_cast<bool>(out_); }
+
   void add(const std::vector<uint8_t>& image) {
     if (!out_) return;
     const std::string_view bytes(reinterpret_cast<const char*>(image.data()), image.size());
@@ -412,14 +411,17 @@ class CacheWriter {
     out_.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   }
 
-  void commit() {
+  // True when the file is in place.
+  bool commit() {
+    if (!out_) return false;
     const uint64_t checksum = util::stable_hash(hashes_);
     out_.write(reinterpret_cast<const char*>(&checksum), sizeof checksum);
     out_.close();
-    if (!out_) return;
+    if (!out_) return false;
     std::error_code error;
     fs::rename(temporary_, path_, error);
     committed_ = !error;
+    return committed_;
   }
 
  private:
@@ -441,27 +443,41 @@ ImageDataset load_image_folder(const std::string& dir, Split split, const InputF
   dataset.labels.reserve(listing.files.size());
   for (const ImageFile& file : listing.files) dataset.labels.push_back(file.label);
   const auto count = static_cast<int64_t>(listing.files.size());
-  dataset.images = ir::Tensor({count, geometry.channels, geometry.height, geometry.width});
+  const std::vector<int64_t> shape{count, geometry.channels, geometry.height, geometry.width};
 
-  std::optional<CacheHeader> header;
-  fs::path cache_file;
+  // With a cache folder the images are decoded into the cache file and read from it as mapped
+  // memory (a set larger than memory is never held whole); without one, or when it cannot be
+  // written, they are held in memory as bytes.
   if (!format.cache_dir.empty()) {
     const std::string key = cache_key(dir, split, geometry, listing.files);
-    header = cache_header(util::stable_hash(key), count, geometry);
-    cache_file = fs::path(format.cache_dir) / ("images-" + util::stable_hash_hex(key) + ".u8");
-    if (read_cache(cache_file, *header, dataset.images)) return dataset;
+    const CacheHeader header = cache_header(util::stable_hash(key), count, geometry);
+    const fs::path cache_file = fs::path(format.cache_dir) / ("images-" + util::stable_hash_hex(key) + ".u8");
+    bool whole = cache_is_whole(cache_file, header);
+    if (!whole) {
+      CacheWriter cache(cache_file, header);
+      if (cache.writing()) {
+        std::vector<uint8_t> image;
+        for (const ImageFile& file : listing.files) {
+          if (!cache.writing()) break;  // a full disk: held in memory below instead
+          decode(file, geometry, image);
+          cache.add(image);
+        }
+        whole = cache.commit();
+      }
+    }
+    if (whole) {
+      dataset.bytes = SampleBytes::map(cache_file.string(), sizeof(CacheHeader), shape);
+      return dataset;
+    }
   }
-
-  std::optional<CacheWriter> cache;
-  if (header) cache.emplace(cache_file, *header);
-  std::vector<uint8_t> image;
-  auto pixel = dataset.images.data.begin();
+  const size_t image_bytes = static_cast<size_t>(geometry.channels * geometry.height * geometry.width);
+  std::vector<uint8_t> bytes, image;
+  bytes.reserve(image_bytes * listing.files.size());
   for (const ImageFile& file : listing.files) {
     decode(file, geometry, image);
-    if (cache) cache->add(image);
-    pixel = std::transform(image.begin(), image.end(), pixel, [](uint8_t byte) { return static_cast<float>(byte) / 255.0f; });
+    bytes.insert(bytes.end(), image.begin(), image.end());
   }
-  if (cache) cache->commit();
+  dataset.bytes = std::make_shared<const SampleBytes>(shape, std::move(bytes));
   return dataset;
 }
 

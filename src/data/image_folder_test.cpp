@@ -54,17 +54,22 @@ InputFormat format_of(int64_t channels, int64_t height, int64_t width, int64_t r
   return format;
 }
 
+// Every sample, as the rest of gos reads them.
+ir::Tensor all(const ImageDataset& dataset) { return dataset.rows(0, dataset.size()); }
+
 float at(const ImageDataset& dataset, int64_t n, int64_t c, int64_t y, int64_t x) {
-  const auto& shape = dataset.images.shape;
-  return dataset.images.data.at(((n * shape[1] + c) * shape[2] + y) * shape[3] + x);
+  const ir::Tensor images = dataset.rows(n, n + 1);
+  const auto& shape = images.shape;
+  return images.data.at((c * shape[2] + y) * shape[3] + x);
 }
 
 float byte(int value) { return static_cast<float>(value) / 255.0f; }
 
 // Every pixel of image n, channel c, is `expected`.
 void expect_solid(const ImageDataset& dataset, int64_t n, int64_t c, float expected) {
-  for (int64_t y = 0; y < dataset.images.shape[2]; ++y) {
-    for (int64_t x = 0; x < dataset.images.shape[3]; ++x) {
+  const auto shape = dataset.sample_shape();
+  for (int64_t y = 0; y < shape[2]; ++y) {
+    for (int64_t x = 0; x < shape[3]; ++x) {
       ASSERT_EQ(at(dataset, n, c, y, x), expected) << "image " << n << " channel " << c << " at " << x << "," << y;
     }
   }
@@ -105,7 +110,7 @@ TEST_F(ImageFolder, ClassesAreTheSortedFolderNamesAndOtherFilesAreIgnored) {
   EXPECT_EQ(train.classes, 3);
   EXPECT_EQ(train.class_names, (std::vector<std::string>{"C", "a", "b"}));
   EXPECT_EQ(train.labels, (std::vector<int64_t>{0, 1, 1, 2, 2}));
-  ASSERT_EQ(train.images.shape, (std::vector<int64_t>{5, 1, 8, 8}));
+  ASSERT_EQ(all(train).shape, (std::vector<int64_t>{5, 1, 8, 8}));
   // In each class, by name: a/x.jpeg before a/sub/y.png (folder by folder), b/1.PNG before b/2.png.
   EXPECT_NEAR(at(train, 0, 0, 4, 4), byte(64), 1.5f / 255);
   EXPECT_NEAR(at(train, 1, 0, 4, 4), byte(128), 1.5f / 255);
@@ -194,7 +199,7 @@ TEST_F(ImageFolder, ColoursConvertExactly) {
   write_image(root() / "k" / "5-grey.jpg", 32, 32, 1, solid({128}));
 
   ImageDataset rgb = load_image_folder(root().string(), Split::Train, format_of(3, 16, 16));
-  ASSERT_EQ(rgb.images.shape, (std::vector<int64_t>{5, 3, 16, 16}));
+  ASSERT_EQ(all(rgb).shape, (std::vector<int64_t>{5, 3, 16, 16}));
   const int expected_rgb[5][3] = {{200, 100, 50}, {77, 77, 77}, {10, 20, 30}, {250, 250, 250}, {128, 128, 128}};
   for (int n = 0; n < 5; ++n) {
     for (int c = 0; c < 3; ++c) expect_solid(rgb, n, c, byte(expected_rgb[n][c]));
@@ -203,7 +208,7 @@ TEST_F(ImageFolder, ColoursConvertExactly) {
   // BT.601 luma rounded: 0.299 * 200 + 0.587 * 100 + 0.114 * 50 = 124.2; 0.299 * 10 + 0.587 * 20 +
   // 0.114 * 30 = 18.15.
   ImageDataset grey = load_image_folder(root().string(), Split::Train, format_of(1, 16, 16));
-  ASSERT_EQ(grey.images.shape, (std::vector<int64_t>{5, 1, 16, 16}));
+  ASSERT_EQ(all(grey).shape, (std::vector<int64_t>{5, 1, 16, 16}));
   const int expected_grey[5] = {124, 77, 18, 250, 128};
   for (int n = 0; n < 5; ++n) expect_solid(grey, n, 0, byte(expected_grey[n]));
 }
@@ -265,7 +270,7 @@ TEST_F(ImageFolder, ResizeLargerThanTheCropKeepsTheCentre) {
   // survive the filter, so output (x, y) holds the ramps at the sampled input position.
   write_image(root() / "k" / "ramp.png", 64, 48, 3, [](int x, int y, int c) { return uint8_t(c == 0 ? 4 * x : c == 1 ? 5 * y : 0); });
   ImageDataset dataset = load_image_folder(root().string(), Split::Train, format_of(3, 24, 24, 32));
-  ASSERT_EQ(dataset.images.shape, (std::vector<int64_t>{1, 3, 24, 24}));
+  ASSERT_EQ(all(dataset).shape, (std::vector<int64_t>{1, 3, 24, 24}));
   for (int64_t y = 0; y < 24; ++y) {
     for (int64_t x = 0; x < 24; ++x) {
       const double source_x = (x + 9 + 0.5) * 64.0 / 42.0 - 0.5, source_y = (y + 4 + 0.5) * 48.0 / 32.0 - 0.5;
@@ -320,13 +325,13 @@ TEST_F(ImageFolder, TheCacheIsReadTheSecondTimeAndAChangedFileIsDecodedAgain) {
 
   const ImageDataset first = load_image_folder(root().string(), Split::Train, format);
   const ImageDataset uncached = load_image_folder(root().string(), Split::Train, format_of(3, 16, 16, 20));
-  EXPECT_EQ(first.images.data, uncached.images.data);
+  EXPECT_EQ(all(first).data, all(uncached).data);
   ASSERT_EQ(files_in(cache).size(), 1u) << "one file, no temporary left";
 
   for (const char* name : {"a/1.png", "a/2.jpg", "b/3.png"}) spoil_keeping_size_and_time(root() / name);
   const ImageDataset second = load_image_folder(root().string(), Split::Train, format);
-  EXPECT_EQ(second.images.shape, first.images.shape);
-  EXPECT_EQ(second.images.data, first.images.data);
+  EXPECT_EQ(all(second).shape, all(first).shape);
+  EXPECT_EQ(all(second).data, all(first).data);
   EXPECT_EQ(second.labels, first.labels);
   EXPECT_EQ(second.class_names, first.class_names);
 
@@ -344,21 +349,55 @@ TEST_F(ImageFolder, TheCacheIsReadTheSecondTimeAndAChangedFileIsDecodedAgain) {
   write_image(root() / "a" / "2.jpg", 64, 48, 1, solid({77}));
   write_image(root() / "b" / "3.png", 32, 32, 4, solid({10, 20, 30, 255}));
   const ImageDataset third = load_image_folder(root().string(), Split::Train, format);
-  EXPECT_EQ(third.images.data, load_image_folder(root().string(), Split::Train, format_of(3, 16, 16, 20)).images.data);
+  EXPECT_EQ(all(third).data, all(load_image_folder(root().string(), Split::Train, format_of(3, 16, 16, 20))).data);
   expect_solid(third, 0, 0, 0.0f);
   expect_solid(third, 0, 2, 1.0f);
+}
+
+TEST_F(ImageFolder, WithACacheTheImagesAreReadFromTheMappedFileAndNormalisedBatchByBatch) {
+  for (int i = 0; i < 6; ++i) write_image(root() / (i < 3 ? "a" : "b") / (std::to_string(i) + ".png"), 12, 12, 3, solid({uint8_t(40 * i), 0, 255}));
+  DataSpec spec = parse_data_spec("images:" + root().string());
+  spec.input = format_of(3, 8, 8, 0, (scratch.path() / "cache").string());
+  spec.input.mean = {0.5f, 0.0f, 0.5f};
+  spec.input.std = {0.5f, 1.0f, 0.25f};
+
+  const ImageDataset dataset = load(spec, Split::Train);
+  ASSERT_TRUE(dataset.bytes && dataset.bytes->mapped()) << "a set larger than memory is paged in, never held whole";
+  EXPECT_TRUE(dataset.images.data.empty());
+  EXPECT_EQ(dataset.sample_shape(), (std::vector<int64_t>{1, 3, 8, 8}));
+
+  const std::vector<int64_t> picked{4, 1};
+  const ir::Tensor batch = dataset.rows(picked);
+  ASSERT_EQ(batch.shape, (std::vector<int64_t>{2, 3, 8, 8}));
+  const int64_t plane = 64;
+  EXPECT_FLOAT_EQ(batch.data[0], (byte(160) - 0.5f) / 0.5f);           // image 4, red
+  EXPECT_FLOAT_EQ(batch.data[2 * plane], (1.0f - 0.5f) / 0.25f);       // image 4, blue
+  EXPECT_FLOAT_EQ(batch.data[3 * plane], (byte(40) - 0.5f) / 0.5f);    // image 1, red
+  EXPECT_FLOAT_EQ(batch.data[4 * plane], 0.0f);                        // image 1, green
+
+  // A subset is held in memory and reads the same, normalisation included.
+  const ImageDataset kept = dataset.subset(picked);
+  EXPECT_FALSE(kept.bytes->mapped());
+  EXPECT_EQ(kept.labels, (std::vector<int64_t>{1, 0}));
+  EXPECT_EQ(kept.rows(0, 2).data, batch.data);
+  EXPECT_THROW(dataset.rows(std::vector<int64_t>{6}), std::out_of_range);
+
+  // Without a cache folder the bytes are held in memory and read the same.
+  spec.input.cache_dir.clear();
+  EXPECT_EQ(load(spec, Split::Train).rows(picked).data, batch.data);
 }
 
 TEST_F(ImageFolder, ADamagedCacheFileIsIgnoredAndWrittenAgain) {
   for (int i = 0; i < 4; ++i) write_image(root() / "a" / (std::to_string(i) + ".png"), 20, 20, 3, solid({uint8_t(i), 9, 9}));
   const fs::path cache = scratch.path() / "cache";
   const InputFormat format = format_of(3, 8, 8, 0, cache.string());
-  const ImageDataset first = load_image_folder(root().string(), Split::Train, format);
+  // Copied out of the mapped cache file, which is damaged below.
+  const ir::Tensor first = all(load_image_folder(root().string(), Split::Train, format));
   const fs::path cache_file = files_in(cache).at(0);
   const auto full_size = fs::file_size(cache_file);
 
   fs::resize_file(cache_file, full_size / 2);  // cut off
-  EXPECT_EQ(load_image_folder(root().string(), Split::Train, format).images.data, first.images.data);
+  EXPECT_EQ(all(load_image_folder(root().string(), Split::Train, format)).data, first.data);
   EXPECT_EQ(fs::file_size(cache_file), full_size);
 
   {
@@ -366,9 +405,9 @@ TEST_F(ImageFolder, ADamagedCacheFileIsIgnoredAndWrittenAgain) {
     file.seekp(static_cast<std::streamoff>(full_size / 2));
     file.put('\x7f');  // one pixel changed: the checksum no longer agrees
   }
-  EXPECT_EQ(load_image_folder(root().string(), Split::Train, format).images.data, first.images.data);
+  EXPECT_EQ(all(load_image_folder(root().string(), Split::Train, format)).data, first.data);
   for (const char* name : {"0.png", "1.png", "2.png", "3.png"}) spoil_keeping_size_and_time(root() / "a" / name);
-  EXPECT_EQ(load_image_folder(root().string(), Split::Train, format).images.data, first.images.data)
+  EXPECT_EQ(all(load_image_folder(root().string(), Split::Train, format)).data, first.data)
       << "the rewritten cache is read";
 }
 

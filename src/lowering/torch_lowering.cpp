@@ -1,6 +1,7 @@
 // TorchOp: an operator's TorchProgram run eagerly.
 #include "lowering/torch_lowering.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "lowering/torch_functions.h"
@@ -22,6 +23,21 @@ TorchOp::TorchOp(ir::OpExpr op, KernelChoice choice) : op_(std::move(op)), progr
   for (const auto& [name, positions] : program_.index_tables) {
     constants_[name] = torch::tensor(positions, torch::kLong);
   }
+}
+
+int64_t TorchOp::bytes_per_sample() const {
+  int64_t outputs = 0, largest_generic = 0;
+  const auto& statements = op_.statements();
+  for (size_t s = 0; s < statements.size(); ++s) {
+    int64_t written = 1;
+    for (const auto& index : statements[s].output_indices) written *= index.extent;
+    outputs += written;
+    if (program_.statement_kinds.at(s) != KernelKind::Generic) continue;
+    int64_t space = written;
+    for (const auto& index : statements[s].reduction_indices) space *= index.extent;
+    largest_generic = std::max(largest_generic, space);
+  }
+  return (outputs + largest_generic) * static_cast<int64_t>(sizeof(float));
 }
 
 torch::Tensor TorchOp::forward(const std::vector<torch::Tensor>& inputs,

@@ -23,6 +23,12 @@ class TorchOp {
   // std::invalid_argument naming what is missing.
   torch::Tensor forward(const std::vector<torch::Tensor>& inputs, const std::map<std::string, torch::Tensor>& params) const;
 
+  // The most a forward pass holds per sample of the operator's nominal batch (1 for graph nodes),
+  // in bytes: every statement's output, and the largest iteration space of a statement lowered
+  // generically, which einsum may copy whole from its strided views (a 7x7 depthwise window over
+  // 64x112x112 outputs is 49 values an output). Callers size batches of large inputs by it.
+  int64_t bytes_per_sample() const;
+
   const ir::OpExpr& op() const { return op_; }
   const TorchProgram& program() const { return program_; }
   // The operator's const tables and the generated index tables, by program value name.

@@ -79,6 +79,15 @@ TEST(TorchOp, ConstructorsLowerToKernels) {
   EXPECT_EQ(TorchOp(linear(random_linear(random))).program().statement_kinds[0], KernelKind::Linear);
 }
 
+// A kernel holds its output; the generic lowering may hold its whole iteration space.
+TEST(TorchOp, BytesPerSampleCountTheGenericLoweringsIterationSpace) {
+  const ir::OpExpr op = ir::conv2d({.batch = 1, .in_channels = 3, .out_channels = 8, .input_size = {10, 10}, .kernel = {3, 3},
+                                    .padding = {1, 1, 1, 1}});
+  const int64_t output = 8 * 10 * 10 * 4;
+  EXPECT_EQ(TorchOp(op).bytes_per_sample(), output);
+  EXPECT_EQ(TorchOp(op, KernelChoice::GenericOnly).bytes_per_sample(), output + output * 3 * 3 * 3);
+}
+
 TEST(TorchOp, GenericStatements) {
   torch::set_num_threads(1);
   uint32_t seed = 1;

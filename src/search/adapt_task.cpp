@@ -11,6 +11,28 @@ namespace gos::search {
 
 namespace {
 
+// The test batches handed to a runner at once: at most this many bytes of floats.
+constexpr int64_t kRunnerBatchBytes = int64_t{256} << 20;
+
+// Everything `run` outputs for samples [0, count), batch by batch (`rows(begin, end)` gives the
+// inputs), concatenated along the batch axis.
+ir::Tensor outputs_through(int64_t count, const graph::Shape& sample, const std::function<ir::Tensor(int64_t, int64_t)>& rows,
+                           const AdaptTask::Runner& run) {
+  const int64_t sample_bytes = std::max<int64_t>(1, ir::Tensor(sample).elements() * static_cast<int64_t>(sizeof(float)));
+  const int64_t batch = std::max<int64_t>(1, kRunnerBatchBytes / sample_bytes);
+  ir::Tensor all;
+  for (int64_t begin = 0; begin < count; begin += batch) {
+    ir::Tensor outputs = run(rows(begin, std::min(count, begin + batch)));
+    if (begin == 0) {
+      all = std::move(outputs);
+      continue;
+    }
+    all.shape.at(0) += outputs.shape.at(0);
+    all.data.insert(all.data.end(), outputs.data.begin(), outputs.data.end());
+  }
+  return all;
+}
+
 // Rows `indices` of a batch tensor, in that order.
 ir::Tensor gather_rows(const ir::Tensor& batch, const std::vector<int64_t>& indices) {
   const int64_t rows = batch.shape.empty() ? 0 : batch.shape[0];
@@ -24,9 +46,10 @@ ir::Tensor gather_rows(const ir::Tensor& batch, const std::vector<int64_t>& indi
   return gathered;
 }
 
-std::vector<int64_t> first(int64_t count, int64_t available) {
+// `count` rows from `start` on, at most `available` of them.
+std::vector<int64_t> first(int64_t count, int64_t available, int64_t start = 0) {
   std::vector<int64_t> indices(static_cast<size_t>(std::min(count, available)));
-  std::iota(indices.begin(), indices.end(), 0);
+  std::iota(indices.begin(), indices.end(), start);
   return indices;
 }
 
@@ -70,7 +93,7 @@ class ClassificationTask : public AdaptTask {
   std::string format_quality(double quality) const override { return fmt::format("{:.2f}%", quality); }
   std::string drop_unit() const override { return "points"; }
   bool higher_is_better() const override { return true; }
-  graph::Shape sample_shape() const override { return at_batch_one(train_.images.shape); }
+  graph::Shape sample_shape() const override { return train_.sample_shape(); }
   std::string output_misfit(const graph::Shape& output) const override {
     if (output.size() == 2 && output[0] == 1 && output[1] >= train_.classes) return "";
     return fmt::format("the model writes {}, but the labels are {} classes: a classifier of this data writes [1,{}]",
@@ -78,7 +101,7 @@ class ClassificationTask : public AdaptTask {
   }
 
   ir::Tensor calibration_inputs(int64_t count, uint64_t seed) const override {
-    return gather_rows(train_.images, sample(count, train_.size(), seed));
+    return train_.rows(sample(count, train_.size(), seed));
   }
 
   double validation_quality(const graph::Graph& model, int64_t count) const override {
@@ -90,9 +113,14 @@ class ClassificationTask : public AdaptTask {
   std::vector<train::ClassAccuracy> test_per_class(const graph::Graph& model) const override {
     return train::per_class_accuracy(model, test_);
   }
-  const ir::Tensor& test_inputs() const override { return test_.images; }
-  double test_quality_of(const ir::Tensor& outputs) const override { return accuracy_of(outputs, test_.labels); }
-  ir::Tensor validation_inputs(int64_t count) const override { return first_images(validation_, count).images; }
+  double test_quality_through(const Runner& run) const override {
+    const auto rows = [&](int64_t begin, int64_t end) { return test_.rows(begin, end); };
+    return accuracy_of(outputs_through(test_.size(), test_.sample_shape(), rows, run), test_.labels);
+  }
+  ir::Tensor validation_inputs(int64_t count) const override {
+    const auto& subset = first_images(validation_, count);
+    return subset.rows(0, subset.size());
+  }
   double validation_quality_of(const ir::Tensor& outputs, int64_t count) const override {
     return accuracy_of(outputs, first_images(validation_, count).labels);
   }
@@ -109,10 +137,7 @@ class ClassificationTask : public AdaptTask {
   // The first `count` images, in order (cached: sensitivity asks for the same subset many times).
   const data::ImageDataset& first_images(const data::ImageDataset& dataset, int64_t count) const {
     if (subset_count_ != count) {
-      const auto indices = first(count, dataset.size());
-      subset_.images = gather_rows(dataset.images, indices);
-      subset_.labels.assign(dataset.labels.begin(), dataset.labels.begin() + static_cast<int64_t>(indices.size()));
-      subset_.classes = dataset.classes;
+      subset_ = dataset.subset(first(count, dataset.size()));
       subset_count_ = count;
     }
     return subset_;
@@ -160,8 +185,10 @@ class RegressionTask : public AdaptTask {
   int64_t validation_size(int64_t count) const override { return std::min(count, validation_.size()); }
   int64_t test_size() const override { return test_.size(); }
   double test_quality(const graph::Graph& model) const override { return train::mean_absolute_error(model, test_); }
-  const ir::Tensor& test_inputs() const override { return test_.inputs; }
-  double test_quality_of(const ir::Tensor& outputs) const override { return train::mean_absolute_error(outputs.data, test_.targets.data); }
+  double test_quality_through(const Runner& run) const override {
+    const auto rows = [&](int64_t begin, int64_t end) { return gather_rows(test_.inputs, first(end - begin, test_.size() - begin, begin)); };
+    return train::mean_absolute_error(outputs_through(test_.size(), sample_shape(), rows, run).data, test_.targets.data);
+  }
   ir::Tensor validation_inputs(int64_t count) const override { return first_samples(count).inputs; }
   double validation_quality_of(const ir::Tensor& outputs, int64_t count) const override {
     return train::mean_absolute_error(outputs.data, first_samples(count).targets.data);

@@ -4,6 +4,7 @@
 // pipeline adapts image classifiers (quality: test accuracy in percent, higher is better) and
 // pulse-rate regressors (quality: mean absolute error in BPM, lower is better).
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -45,10 +46,11 @@ class AdaptTask {
   virtual double test_quality(const graph::Graph& model) const = 0;
   // A classifier's test accuracy per class (empty for regression).
   virtual std::vector<train::ClassAccuracy> test_per_class(const graph::Graph& model) const { return {}; }
-  // The test samples as one batch, and the quality of outputs some runtime computed for them (an
-  // exported file, run where libtorch's graph module does not run it).
-  virtual const ir::Tensor& test_inputs() const = 0;
-  virtual double test_quality_of(const ir::Tensor& outputs) const = 0;
+  // Test quality of what `run` computes for batches of test samples (an exported file, run where
+  // libtorch's graph module does not run it). Batches are bounded in bytes, so a large test set
+  // is never one tensor; at 28x28 the whole set is one batch.
+  using Runner = std::function<ir::Tensor(const ir::Tensor& inputs)>;
+  virtual double test_quality_through(const Runner& run) const = 0;
   // The first `count` validation samples as one batch, and the quality of outputs computed for
   // them elsewhere (the int8 search's fake-quantized evaluation).
   virtual ir::Tensor validation_inputs(int64_t count) const = 0;

@@ -108,27 +108,6 @@ int64_t samples_to_record(const graph::Graph& graph, const graph::Node& node, in
   return std::clamp<int64_t>(max_bytes / std::max<int64_t>(bytes_per_sample, 1), std::min(min_samples, available), available);
 }
 
-std::vector<ScoredCandidate> score_candidates(const rules::Candidate& original,
-                                              const std::vector<rules::Candidate>& candidates,
-                                              const std::vector<ir::Tensor>& inputs,
-                                              const std::function<void(size_t, size_t)>& on_progress) {
-  torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> torch_inputs;
-  for (const auto& input : inputs) torch_inputs.push_back(lowering::to_torch(input));
-  const torch::Tensor reference =
-      lowering::TorchOp(original.op).forward(torch_inputs, torch_weights(original.weights));
-  const double reference_norm = std::max(reference.norm().item<double>(), 1e-30);
-  std::vector<ScoredCandidate> scored;
-  for (size_t i = 0; i < candidates.size(); ++i) {
-    const auto& candidate = candidates[i];
-    torch::Tensor output = lowering::TorchOp(candidate.op).forward(torch_inputs, torch_weights(candidate.weights));
-    double error = (output - reference).norm().item<double>() / reference_norm;
-    scored.push_back({candidate, ir::cost(candidate.op), error});
-    if (on_progress) on_progress(i + 1, candidates.size());
-  }
-  return scored;
-}
-
 namespace {
 
 std::vector<torch::Tensor> torch_inputs(const std::vector<ir::Tensor>& inputs) {
@@ -137,13 +116,66 @@ std::vector<torch::Tensor> torch_inputs(const std::vector<ir::Tensor>& inputs) {
   return tensors;
 }
 
-double relative_error(const lowering::TorchOp& op, const std::vector<torch::Tensor>& inputs,
-                      const std::map<std::string, torch::Tensor>& params, const torch::Tensor& reference) {
+// How many samples an operator's forward pass takes at once, so that what it holds
+// (TorchOp::bytes_per_sample) stays within `max_bytes`: on 224x224 images a candidate of the first
+// 7x7 convolution can hold over 150 MB a sample, and autograd keeps it for the backward pass.
+// At 28x28 the zoo's operators reach no bound.
+int64_t samples_within(const lowering::TorchOp& op, int64_t max_bytes) {
+  return std::max<int64_t>(1, max_bytes / std::max<int64_t>(1, op.bytes_per_sample()));
+}
+constexpr int64_t kForwardBytes = DistillOptions{}.max_pass_bytes;
+
+// The samples [begin, begin + count) of every input.
+std::vector<torch::Tensor> rows_of(const std::vector<torch::Tensor>& inputs, int64_t begin, int64_t count) {
+  std::vector<torch::Tensor> rows;
+  for (const auto& input : inputs) rows.push_back(input.narrow(0, begin, count));
+  return rows;
+}
+
+// The operator's outputs for every sample, `chunk` samples per forward pass.
+torch::Tensor forward_in_chunks(const lowering::TorchOp& op, const std::vector<torch::Tensor>& inputs,
+                                const std::map<std::string, torch::Tensor>& params, int64_t chunk) {
   torch::NoGradGuard no_grad;
-  return (op.forward(inputs, params) - reference).norm().item<double>() / std::max(reference.norm().item<double>(), 1e-30);
+  const int64_t count = inputs.at(0).size(0);
+  std::vector<torch::Tensor> parts;
+  for (int64_t begin = 0; begin < count; begin += chunk) parts.push_back(op.forward(rows_of(inputs, begin, std::min(chunk, count - begin)), params));
+  return parts.size() == 1 ? parts[0] : torch::cat(parts);
+}
+
+double relative_error(const lowering::TorchOp& op, const std::vector<torch::Tensor>& inputs,
+                      const std::map<std::string, torch::Tensor>& params, const torch::Tensor& reference,
+                      int64_t max_bytes = kForwardBytes) {
+  torch::NoGradGuard no_grad;
+  const int64_t count = inputs.at(0).size(0), chunk = samples_within(op, max_bytes);
+  if (chunk >= count) return (op.forward(inputs, params) - reference).norm().item<double>() / std::max(reference.norm().item<double>(), 1e-30);
+  double squared_error = 0;
+  for (int64_t begin = 0; begin < count; begin += chunk) {
+    const int64_t rows = std::min(chunk, count - begin);
+    squared_error += (op.forward(rows_of(inputs, begin, rows), params) - reference.narrow(0, begin, rows)).pow(2).sum().item<double>();
+  }
+  return std::sqrt(squared_error) / std::max(reference.norm().item<double>(), 1e-30);
 }
 
 }  // namespace
+
+std::vector<ScoredCandidate> score_candidates(const rules::Candidate& original,
+                                              const std::vector<rules::Candidate>& candidates,
+                                              const std::vector<ir::Tensor>& inputs,
+                                              const std::function<void(size_t, size_t)>& on_progress) {
+  const auto tensors = torch_inputs(inputs);
+  const lowering::TorchOp reference_op(original.op);
+  const torch::Tensor reference =
+      forward_in_chunks(reference_op, tensors, torch_weights(original.weights), samples_within(reference_op, kForwardBytes));
+  std::vector<ScoredCandidate> scored;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const auto& candidate = candidates[i];
+    const double error = relative_error(lowering::TorchOp(candidate.op), tensors, torch_weights(candidate.weights), reference);
+    scored.push_back({candidate, ir::cost(candidate.op), error});
+    if (on_progress) on_progress(i + 1, candidates.size());
+  }
+  return scored;
+}
+
 
 Distilled distill_candidate(const rules::Candidate& original, const rules::Candidate& candidate,
                             const std::vector<ir::Tensor>& train_inputs, const std::vector<ir::Tensor>& held_out_inputs,
@@ -153,22 +185,23 @@ Distilled distill_candidate(const rules::Candidate& original, const rules::Candi
   const auto train = torch_inputs(train_inputs), held_out = torch_inputs(held_out_inputs);
   torch::Tensor train_target, held_out_target;
   {
-    torch::NoGradGuard no_grad;
-    train_target = teacher.forward(train, torch_weights(original.weights));
-    held_out_target = teacher.forward(held_out, torch_weights(original.weights));
+    const int64_t chunk = samples_within(teacher, options.max_pass_bytes);
+    train_target = forward_in_chunks(teacher, train, torch_weights(original.weights), chunk);
+    held_out_target = forward_in_chunks(teacher, held_out, torch_weights(original.weights), chunk);
   }
   std::map<std::string, torch::Tensor> params = torch_weights(candidate.weights);
   std::vector<torch::Tensor> learned;
   for (auto& [name, tensor] : params) learned.push_back(tensor.set_requires_grad(true));
   Distilled result;
-  result.error_before = relative_error(student, held_out, params, held_out_target);
+  result.error_before = relative_error(student, held_out, params, held_out_target, options.max_pass_bytes);
   const int64_t count = train[0].size(0);
   const double target_power = train_target.pow(2).mean().item<double>() + 1e-12;
+  const int64_t batch_within = samples_within(student, options.max_pass_bytes);
   torch::optim::Adam optimizer(learned, torch::optim::AdamOptions(options.learning_rate));
   torch::Generator generator = at::detail::createCPUGenerator(options.seed);
   for (int step = 0; step < options.steps && !learned.empty(); ++step) {
     util::stop_if_interrupted();  // a distillation takes seconds; a stopped one is redone
-    torch::Tensor rows = torch::randint(count, {std::min(options.batch, count)}, generator, torch::kLong);
+    torch::Tensor rows = torch::randint(count, {std::min({options.batch, count, batch_within})}, generator, torch::kLong);
     std::vector<torch::Tensor> batch;
     for (const auto& input : train) batch.push_back(input.index_select(0, rows));
     torch::Tensor loss = (student.forward(batch, params) - train_target.index_select(0, rows)).pow(2).mean() / target_power;
@@ -176,7 +209,7 @@ Distilled distill_candidate(const rules::Candidate& original, const rules::Candi
     loss.backward();
     optimizer.step();
   }
-  result.error_after = relative_error(student, held_out, params, held_out_target);
+  result.error_after = relative_error(student, held_out, params, held_out_target, options.max_pass_bytes);
   for (const auto& [name, tensor] : params) result.weights[name] = lowering::from_torch(tensor.detach());
   return result;
 }

@@ -60,6 +60,9 @@ struct DistillOptions {
   int64_t batch = 32;
   double learning_rate = 1e-3;
   uint64_t seed = 1;
+  // What one pass may write (the operator's intermediates and output over its samples): batches and
+  // error evaluations take fewer samples where an operator writes more (high resolutions).
+  int64_t max_pass_bytes = int64_t{256} << 20;
 };
 struct Distilled {
   ir::TensorMap weights;

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "ir/ops.h"
+#include "lowering/torch_lowering.h"
 #include "rules/rules_test_ops.h"
 #include "search/candidates.h"
 
@@ -73,6 +74,22 @@ TEST(Distill, AnExactCandidateStaysExact) {
   Distilled distilled = distill_candidate(s.original, exact[0], s.train, s.held_out, {.steps = 50, .learning_rate = 1e-4});
   EXPECT_LT(distilled.error_before, 1e-4);
   EXPECT_LT(distilled.error_after, 1e-2);
+}
+
+TEST(Distill, AnOperatorWritingMoreThanAPassMayTakesFewerSamplesAtOnceWithTheSameErrors) {
+  Recorded s = conv_setup();
+  auto candidates = rules::apply_rule("rank_split", s.original, 0, {.ranks = std::vector<int64_t>{2}});
+  ASSERT_FALSE(candidates.empty());
+  const int64_t per_sample = lowering::TorchOp(candidates[0].op).bytes_per_sample();
+  // Three samples per pass: the 16 held-out samples are scored in six passes, training batches of 3.
+  const Distilled bounded = distill_candidate(s.original, candidates[0], s.train, s.held_out,
+                                              {.steps = 0, .max_pass_bytes = 3 * per_sample + 1});
+  const Distilled whole = distill_candidate(s.original, candidates[0], s.train, s.held_out, {.steps = 0});
+  EXPECT_NEAR(bounded.error_before, whole.error_before, 1e-5 * whole.error_before);
+  EXPECT_NEAR(bounded.error_after, whole.error_after, 1e-5 * whole.error_after);
+  const Distilled trained = distill_candidate(s.original, candidates[0], s.train, s.held_out,
+                                              {.steps = 200, .learning_rate = 3e-3, .max_pass_bytes = 3 * per_sample + 1});
+  EXPECT_LT(trained.error_after, trained.error_before);
 }
 
 TEST(Score, ScoresMatchTheInterpreterAndTheFrontIsNonDominated) {

@@ -37,9 +37,10 @@ std::pair<std::filesystem::path, quant::QuantPlan> write_int8_file(const graph::
 double file_test_quality(const std::filesystem::path& file, const graph::Graph& model, const AdaptTask& task, measure::Backend backend) {
   const std::string input = model.inputs.at(0).name, output = model.outputs.at(0).name;
   if (backend == measure::Backend::Ort) {
-    return task.test_quality_of(graph::run_onnx_runtime(file, {{input, task.test_inputs()}}, {.threads = 2}).at(output));
+    return task.test_quality_through(
+        [&](const ir::Tensor& inputs) { return graph::run_onnx_runtime(file, {{input, inputs}}, {.threads = 2}).at(output); });
   }
-  return task.test_quality_of(quant::run_torchscript(file, task.test_inputs()));
+  return task.test_quality_through([&](const ir::Tensor& inputs) { return quant::run_torchscript(file, inputs); });
 }
 
 double fake_quantized_validation_quality(const graph::Graph& model, const ir::Tensor& calibration, const AdaptTask& task, int64_t count) {

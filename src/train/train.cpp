@@ -7,10 +7,12 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <cmath>
 #include <numeric>
 #include <random>
 #include <set>
+#include <span>
 
 #include "graph/torch_module.h"
 #include "lowering/compute_threads.h"
@@ -20,13 +22,6 @@
 namespace gos::train {
 
 namespace {
-
-// The images and labels of `indices`, as one batch.
-std::pair<torch::Tensor, torch::Tensor> gather(const torch::Tensor& images, const torch::Tensor& labels,
-                                               const std::vector<int64_t>& indices, size_t begin, size_t end) {
-  auto index = torch::tensor(std::vector<int64_t>(indices.begin() + begin, indices.begin() + end), torch::kLong);
-  return {images.index_select(0, index), labels.index_select(0, index)};
-}
 
 // Random shifts (zero fill) of up to a sixteenth of the image (two pixels at 28x28 or 32x32) and
 // horizontal flips: the standard light augmentation for small images whose meaning is left-right
@@ -83,7 +78,10 @@ torch::Tensor distillation_loss(const torch::Tensor& logits, const torch::Tensor
 
 // What differs between training a classifier and a regressor; fit() does the rest.
 struct Objective {
-  torch::Tensor inputs, targets;
+  int64_t samples = 0;
+  // The inputs of these samples as one batch: a set read from disk is read batch by batch.
+  std::function<torch::Tensor(std::span<const int64_t> indices)> inputs;
+  torch::Tensor targets;
   bool images = true;  // augmentation applies to images only
   // A batch's loss; `teacher_outputs` is undefined unless distilling.
   std::function<torch::Tensor(const torch::Tensor& outputs, const torch::Tensor& targets,
@@ -99,38 +97,96 @@ void set_learning_rate(torch::optim::Optimizer& optimizer, double rate) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(rate);
 }
 
-double accuracy_of(graph::GraphModule& module, const data::ImageDataset& dataset, int64_t batch) {
+// At most `batch` samples per evaluation pass, fewer where the model's activations are large: its
+// largest value, three times over (an operator's input, its output and a temporary), within
+// 128 MiB. 13 images per pass for a ResNet-18 at 224x224; no bound at 28x28 or 32x32.
+int64_t evaluation_batch(const graph::Graph& model, int64_t batch) {
+  constexpr int64_t kPassBytes = int64_t{128} << 20;
+  int64_t largest = 1;
+  for (const auto& [name, shape] : model.shapes) {
+    if (model.constants.contains(name)) continue;
+    largest = std::max(largest, std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>()));
+  }
+  return std::clamp<int64_t>(kPassBytes / (3 * largest * static_cast<int64_t>(sizeof(float))), 1, batch);
+}
+
+// Calls `use(begin, logits)` for each batch of the data set in order (eval mode).
+void for_each_batch(graph::GraphModule& module, const data::ImageDataset& dataset, int64_t batch,
+                    const std::function<void(int64_t begin, const torch::Tensor& logits)>& use) {
   torch::NoGradGuard no_grad;
   module.eval();
-  auto images = lowering::to_torch(dataset.images);
-  auto labels = torch::tensor(dataset.labels, torch::kLong);
-  int64_t correct = 0;
   for (int64_t begin = 0; begin < dataset.size(); begin += batch) {
     util::stop_if_interrupted();  // evaluating a test set takes seconds
-    int64_t count = std::min(batch, dataset.size() - begin);
-    auto logits = module.forward(images.narrow(0, begin, count));
-    correct += logits.argmax(1).eq(labels.narrow(0, begin, count)).sum().item<int64_t>();
+    const int64_t end = std::min(dataset.size(), begin + batch);
+    use(begin, module.forward(lowering::to_torch(dataset.rows(begin, end))));
   }
+}
+
+double accuracy_of(graph::GraphModule& module, const data::ImageDataset& dataset, int64_t batch) {
+  auto labels = torch::tensor(dataset.labels, torch::kLong);
+  int64_t correct = 0;
+  for_each_batch(module, dataset, batch, [&](int64_t begin, const torch::Tensor& logits) {
+    correct += logits.argmax(1).eq(labels.narrow(0, begin, logits.size(0))).sum().item<int64_t>();
+  });
   return static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(1, dataset.size()));
 }
 
-// Sets each inserted batch norm to its input's per-channel mean and variance on `images`, and its
-// scale and shift to undo them: the network computes what it did before the insertion.
-graph::Graph with_batch_norm_statistics(graph::WithBatchNorms inserted, const torch::Tensor& images) {
+// Sets each inserted batch norm to its input's per-channel mean and variance over `samples`, and
+// its scale and shift to undo them: the network computes what it did before the insertion. The
+// samples pass in parts (evaluation_batch, at most `max_part`): every value of the graph is kept
+// for each part, which for 512 images at 224x224 would be gigabytes at once.
+graph::Graph with_batch_norm_statistics(graph::WithBatchNorms inserted, const Objective& objective, std::span<const int64_t> samples,
+                                        int64_t max_part) {
   torch::NoGradGuard no_grad;
   graph::GraphModule module(inserted.graph);
   module.eval();
-  const auto values = module.forward_values({images});
   const std::set<std::string> inserted_names(inserted.batch_norms.begin(), inserted.batch_norms.end());
+  struct Moments {
+    torch::Tensor sum, squares;  // per channel, in double
+    int64_t count = 0;
+  };
+  std::map<std::string, Moments> moments;
+  std::map<std::string, std::pair<torch::Tensor, torch::Tensor>> mean_and_var;
+  const int64_t part = evaluation_batch(inserted.graph, max_part);
+  if (static_cast<int64_t>(samples.size()) <= part) {
+    // One pass (every zoo model at 28x28): in float, as libtorch's batch norm computes them.
+    const auto values = module.forward_values({objective.inputs(samples)});
+    for (const auto& node : inserted.graph.nodes) {
+      if (!inserted_names.count(node.name)) continue;
+      const torch::Tensor& x = values.at(node.inputs[0]);
+      std::vector<int64_t> reduced;
+      for (int64_t d = 0; d < x.dim(); ++d) {
+        if (d != 1) reduced.push_back(d);
+      }
+      mean_and_var[node.name] = {x.mean(reduced), x.var(reduced, /*unbiased=*/false)};
+    }
+    samples = {};
+  }
+  for (size_t begin = 0; begin < samples.size(); begin += static_cast<size_t>(part)) {
+    const auto values = module.forward_values({objective.inputs(samples.subspan(begin, std::min(samples.size() - begin, static_cast<size_t>(part))))});
+    for (const auto& node : inserted.graph.nodes) {
+      if (!inserted_names.count(node.name)) continue;
+      const torch::Tensor x = values.at(node.inputs[0]).to(torch::kDouble);
+      std::vector<int64_t> reduced;
+      for (int64_t d = 0; d < x.dim(); ++d) {
+        if (d != 1) reduced.push_back(d);
+      }
+      Moments& m = moments[node.name];
+      const torch::Tensor sum = x.sum(reduced), squares = x.pow(2).sum(reduced);
+      m.sum = m.count == 0 ? sum : m.sum + sum;
+      m.squares = m.count == 0 ? squares : m.squares + squares;
+      m.count += x.numel() / x.size(1);
+    }
+  }
+  for (const auto& [name, m] : moments) {
+    const auto n = static_cast<double>(m.count);
+    // Biased, as batch norm's.
+    mean_and_var[name] = {(m.sum / n).to(torch::kFloat), (m.squares / n - (m.sum / n).pow(2)).clamp_min(0).to(torch::kFloat)};
+  }
   for (auto& node : inserted.graph.nodes) {
     if (!inserted_names.count(node.name)) continue;
-    const torch::Tensor& x = values.at(node.inputs[0]);
-    std::vector<int64_t> reduced;
-    for (int64_t d = 0; d < x.dim(); ++d) {
-      if (d != 1) reduced.push_back(d);
-    }
+    const auto& [mean, var] = mean_and_var.at(node.name);
     const double epsilon = std::get<double>(node.attributes.at("epsilon"));
-    const torch::Tensor mean = x.mean(reduced), var = x.var(reduced, /*unbiased=*/false);
     node.weights["mean"] = lowering::from_torch(mean);
     node.weights["var"] = lowering::from_torch(var);
     node.weights["scale"] = lowering::from_torch(torch::sqrt(var + epsilon));
@@ -141,11 +197,13 @@ graph::Graph with_batch_norm_statistics(graph::WithBatchNorms inserted, const to
 
 // Statistics from samples spread evenly over the training set: a set stored in order (the PPG
 // windows, subject by subject) would otherwise give one subject's statistics.
-graph::Graph with_restored_batch_norms(const graph::Graph& model, const torch::Tensor& inputs) {
+graph::Graph with_restored_batch_norms(const graph::Graph& model, const Objective& objective, const TrainOptions& options) {
   constexpr int64_t kStatisticsSamples = 512;
-  const int64_t count = std::min(kStatisticsSamples, inputs.size(0));
-  const auto spread = torch::linspace(0, static_cast<double>(inputs.size(0) - 1), count).to(torch::kLong);
-  return with_batch_norm_statistics(graph::insert_batch_norms(model), inputs.index_select(0, spread));
+  const int64_t count = std::min(kStatisticsSamples, objective.samples);
+  std::vector<int64_t> spread(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) spread[static_cast<size_t>(i)] = count == 1 ? 0 : i * (objective.samples - 1) / (count - 1);
+  return with_batch_norm_statistics(graph::insert_batch_norms(model), objective, spread,
+                                    options.micro_batch > 0 ? options.micro_batch : kStatisticsSamples);
 }
 
 TrainResult fit(const graph::Graph& model, const Objective& objective, const TrainOptions& options,
@@ -157,7 +215,7 @@ TrainResult fit(const graph::Graph& model, const Objective& objective, const Tra
   torch::manual_seed(options.seed);
   std::mt19937_64 rng(options.seed);
 
-  graph::GraphModule module(options.restore_batch_norms ? with_restored_batch_norms(model, objective.inputs) : model);
+  graph::GraphModule module(options.restore_batch_norms ? with_restored_batch_norms(model, objective, options) : model);
   if (options.prepare_student) options.prepare_student(module);
   auto optimizer = make_optimizer(module, options);
   std::unique_ptr<graph::GraphModule> teacher;
@@ -166,7 +224,8 @@ TrainResult fit(const graph::Graph& model, const Objective& objective, const Tra
     teacher->eval();
   }
   const auto run_start = std::chrono::steady_clock::now();
-  const int64_t samples = objective.inputs.size(0);
+  const int64_t samples = objective.samples;
+  const int64_t micro_batch = options.micro_batch > 0 ? options.micro_batch : training_micro_batch(model, options.batch);
   std::vector<int64_t> order(samples);
   std::iota(order.begin(), order.end(), 0);
   const int64_t batches = (samples + options.batch - 1) / options.batch;
@@ -184,23 +243,35 @@ TrainResult fit(const graph::Graph& model, const Objective& objective, const Tra
     for (int64_t b = 0; b < batches; ++b) {
       size_t begin = static_cast<size_t>(b * options.batch);
       size_t end = std::min(order.size(), begin + static_cast<size_t>(options.batch));
-      auto [x, y] = gather(objective.inputs, objective.targets, order, begin, end);
+      const std::span<const int64_t> indices(order.data() + begin, end - begin);
+      auto x = objective.inputs(indices);
+      auto y = objective.targets.index_select(0, torch::tensor(std::vector<int64_t>(indices.begin(), indices.end()), torch::kLong));
       if (options.augment && objective.images && x.dim() == 4) x = augment(x, rng);
       set_learning_rate(*optimizer, learning_rate_at(options, (epoch - 1) * batches + b, total_steps));
       optimizer->zero_grad();
-      auto outputs = module.forward(x);
-      torch::Tensor teacher_outputs;
-      if (teacher) {
-        torch::NoGradGuard no_grad;
-        teacher_outputs = teacher->forward(x);
+      // The batch's mean loss is the parts' losses weighted by their share of the batch.
+      const int64_t rows = x.size(0);
+      double batch_loss = 0;
+      for (int64_t part = 0; part < rows; part += micro_batch) {
+        const int64_t part_rows = std::min(micro_batch, rows - part);
+        const torch::Tensor xp = part_rows == rows ? x : x.narrow(0, part, part_rows);
+        const torch::Tensor yp = part_rows == rows ? y : y.narrow(0, part, part_rows);
+        auto outputs = module.forward(xp);
+        torch::Tensor teacher_outputs;
+        if (teacher) {
+          torch::NoGradGuard no_grad;
+          teacher_outputs = teacher->forward(xp);
+        }
+        auto loss = objective.loss(outputs, yp, teacher_outputs);
+        if (part_rows != rows) loss = loss * (static_cast<double>(part_rows) / static_cast<double>(rows));
+        loss.backward();
+        batch_loss += loss.item<double>();
+        score_sum += objective.score(outputs.detach(), yp);
       }
-      auto loss = objective.loss(outputs, y, teacher_outputs);
-      loss.backward();
       optimizer->step();
-      loss_sum += loss.item<double>() * static_cast<double>(end - begin);
-      score_sum += objective.score(outputs.detach(), y);
+      loss_sum += batch_loss * static_cast<double>(end - begin);
       util::stop_if_interrupted();
-      if (callbacks.on_batch) callbacks.on_batch(b + 1, batches, loss.item<double>());
+      if (callbacks.on_batch) callbacks.on_batch(b + 1, batches, batch_loss);
       if (++batches_done == 1) after_first_batch = std::chrono::steady_clock::now();
       if (options.timing_batches > 0 && batches_done >= options.timing_batches) break;
       if (options.budget_seconds > 0 &&
@@ -227,11 +298,24 @@ TrainResult fit(const graph::Graph& model, const Objective& objective, const Tra
 
 }  // namespace
 
+int64_t training_micro_batch(const graph::Graph& model, int64_t batch) {
+  constexpr int64_t kPassBytes = int64_t{4} << 30;
+  // Each value, its gradient, and a restored batch norm's output beside it.
+  constexpr int64_t kCopiesPerValue = 3;
+  int64_t elements = 0;
+  for (const auto& [name, shape] : model.shapes) {
+    if (!model.constants.contains(name)) elements += std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
+  }
+  const int64_t per_sample = std::max<int64_t>(1, kCopiesPerValue * elements * static_cast<int64_t>(sizeof(float)));
+  return std::clamp<int64_t>(kPassBytes / per_sample, 1, std::max<int64_t>(1, batch));
+}
+
 TrainResult train_classifier(const graph::Graph& model, const data::ImageDataset& train_set,
                              const data::ImageDataset& validation_set, const TrainOptions& options,
                              const TrainCallbacks& callbacks) {
   Objective objective;
-  objective.inputs = lowering::to_torch(train_set.images);
+  objective.samples = train_set.size();
+  objective.inputs = [&](std::span<const int64_t> indices) { return lowering::to_torch(train_set.rows(indices)); };
   objective.targets = torch::tensor(train_set.labels, torch::kLong);
   objective.loss = [&](const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& teacher_logits) {
     auto loss = torch::nn::functional::cross_entropy(logits, labels);
@@ -242,7 +326,7 @@ TrainResult train_classifier(const graph::Graph& model, const data::ImageDataset
   };
   objective.report = [&](EpochReport& report, double correct, int64_t samples, graph::GraphModule& module) {
     report.train_accuracy = correct / static_cast<double>(samples);
-    report.validation_accuracy = accuracy_of(module, validation_set, 500);
+    report.validation_accuracy = accuracy_of(module, validation_set, evaluation_batch(model, 500));
   };
   return fit(model, objective, options, callbacks);
 }
@@ -276,7 +360,11 @@ TrainResult train_regressor(const graph::Graph& model, const data::RegressionDat
                             const data::RegressionDataset& validation_set, const TrainOptions& options,
                             const TrainCallbacks& callbacks) {
   Objective objective;
-  objective.inputs = lowering::to_torch(train_set.inputs);
+  const torch::Tensor inputs = lowering::to_torch(train_set.inputs);
+  objective.samples = inputs.size(0);
+  objective.inputs = [&](std::span<const int64_t> indices) {
+    return inputs.index_select(0, torch::tensor(std::vector<int64_t>(indices.begin(), indices.end()), torch::kLong));
+  };
   objective.targets = lowering::to_torch(train_set.targets);
   objective.images = false;
   const torch::Tensor validation_inputs = lowering::to_torch(validation_set.inputs);
@@ -295,7 +383,7 @@ TrainResult train_regressor(const graph::Graph& model, const data::RegressionDat
   };
   objective.report = [&](EpochReport& report, double error_sum, int64_t samples, graph::GraphModule& module) {
     report.train_mae = error_sum / static_cast<double>(samples);
-    report.validation_mae = mean_absolute_error(predictions_of(module, validation_inputs, 500), validation_targets);
+    report.validation_mae = mean_absolute_error(predictions_of(module, validation_inputs, evaluation_batch(model, 500)), validation_targets);
   };
   return fit(model, objective, options, callbacks);
 }
@@ -308,7 +396,7 @@ TrainResult train_regressor(const graph::Graph& model, const data::PpgDataset& t
 
 std::vector<float> predict(const graph::Graph& model, const ir::Tensor& inputs, int64_t batch) {
   graph::GraphModule module(model);
-  const auto predicted = predictions_of(module, lowering::to_torch(inputs), batch);
+  const auto predicted = predictions_of(module, lowering::to_torch(inputs), evaluation_batch(model, batch));
   return {predicted.data_ptr<float>(), predicted.data_ptr<float>() + predicted.numel()};
 }
 
@@ -332,21 +420,23 @@ double mean_absolute_error(const graph::Graph& model, const data::RegressionData
 
 double classification_accuracy(const graph::Graph& model, const data::ImageDataset& dataset, int64_t batch) {
   graph::GraphModule module(model);
-  return accuracy_of(module, dataset, batch);
+  return accuracy_of(module, dataset, evaluation_batch(model, batch));
 }
 
 std::vector<ClassAccuracy> per_class_accuracy(const graph::Graph& model, const data::ImageDataset& dataset) {
   std::vector<ClassAccuracy> classes(static_cast<size_t>(dataset.classes));
   for (size_t c = 0; c < classes.size(); ++c) classes[c].name = c < dataset.class_names.size() ? dataset.class_names[c] : std::to_string(c);
-  const std::vector<float> scores = predict(model, dataset.images);
-  const auto width = static_cast<int64_t>(scores.size()) / std::max<int64_t>(dataset.size(), 1);
-  for (int64_t i = 0; i < dataset.size(); ++i) {
-    const auto row = scores.begin() + i * width;
-    const int64_t label = dataset.labels[static_cast<size_t>(i)];
-    ClassAccuracy& truth = classes.at(static_cast<size_t>(label));
-    ++truth.images;
-    truth.correct += std::max_element(row, row + width) - row == label;
-  }
+  graph::GraphModule module(model);
+  for_each_batch(module, dataset, evaluation_batch(model, 500), [&](int64_t begin, const torch::Tensor& logits) {
+    const torch::Tensor argmax = logits.argmax(1).contiguous();
+    const int64_t* predicted = argmax.data_ptr<int64_t>();
+    for (int64_t i = 0; i < argmax.size(0); ++i) {
+      const int64_t label = dataset.labels[static_cast<size_t>(begin + i)];
+      ClassAccuracy& truth = classes.at(static_cast<size_t>(label));
+      ++truth.images;
+      truth.correct += predicted[i] == label;
+    }
+  });
   return classes;
 }
 

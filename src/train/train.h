@@ -48,7 +48,18 @@ struct TrainOptions {
   // > 0: train this many batches only and return without evaluating, to time a batch
   // (TrainResult::seconds_per_batch): what an epoch costs on this machine now.
   int64_t timing_batches = 0;
+  // Samples per forward and backward pass: a batch larger than this is run in parts whose
+  // gradients add up to the batch's before one optimizer step (and restored batch norms take their
+  // statistics in parts of it). 0: training_micro_batch().
+  int64_t micro_batch = 0;
 };
+
+// How many samples of `model` one training pass takes (what autograd keeps, estimated as every
+// value of the graph, its gradient and a restored batch norm's output, within 4 GiB): `batch` when
+// that fits (every zoo model at 28x28), fewer at high resolutions (a ResNet-18 at 224x224), so
+// that memory stops growing with the batch times the resolution. Batch norms in training mode then see each part's
+// statistics, as data-parallel training without synchronised batch norms does.
+int64_t training_micro_batch(const graph::Graph& model, int64_t batch);
 
 struct EpochReport {
   int epoch = 0;  // 1-based

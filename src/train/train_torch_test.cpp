@@ -69,6 +69,24 @@ TEST(Train, RestoredBatchNormsStartFromTheSameFunctionAndFoldBackIntoTheSameNode
   }
   // Only the running statistics moved (towards the same images' batch statistics).
   EXPECT_GT(agreement(untouched.model, model, validation), 0.95);
+  // The statistics gathered over parts of 5 samples (as at high resolutions) are those of one
+  // pass: one step of a batch of 5 from each start folds back to the same weights.
+  {
+    TrainOptions step = options;
+    step.batch = 5;
+    step.timing_batches = 1;
+    const auto one_pass = train_classifier(model, train_set, validation, step);
+    step.micro_batch = 5;
+    const auto in_parts = train_classifier(model, train_set, validation, step);
+    for (size_t n = 0; n < model.nodes.size(); ++n) {
+      for (const auto& [name, tensor] : one_pass.model.nodes[n].weights) {
+        const auto& other = in_parts.model.nodes[n].weights.at(name);
+        for (size_t i = 0; i < tensor.data.size(); ++i) {
+          ASSERT_NEAR(tensor.data[i], other.data[i], 1e-4 * std::max(1.0f, std::abs(tensor.data[i]))) << model.nodes[n].name << " " << name;
+        }
+      }
+    }
+  }
 
   options.learning_rate = 0.01;
   options.epochs = 2;
@@ -85,6 +103,41 @@ TEST(Train, ABudgetStopsTrainingEarly) {
   EXPECT_TRUE(result.stopped_by_budget);
   EXPECT_LT(result.epochs.size(), 50u);
   EXPECT_GE(result.epochs.size(), 1u);
+}
+
+TEST(Train, ABatchRunInPartsTakesTheSameStepAsTheWholeBatch) {
+  const auto train_set = data::synthetic_images(64, data::Split::Train);
+  const auto validation = data::synthetic_images(16, data::Split::Validation);
+  // No batch norms in training mode: their statistics are the one thing parts change.
+  const graph::Graph model = graph::fold_batch_norms(zoo::build_model("resnet20", 3));
+  TrainOptions options{.epochs = 1, .batch = 32, .learning_rate = 1e-3, .augment = false, .seed = 1, .threads = 2,
+                       .timing_batches = 2};
+  const auto whole = train_classifier(model, train_set, validation, options);
+  options.micro_batch = 5;  // 32 = 6 parts of 5 and one of 2
+  const auto parts = train_classifier(model, train_set, validation, options);
+  int64_t compared = 0;
+  for (size_t n = 0; n < whole.model.nodes.size(); ++n) {
+    for (const auto& [name, tensor] : whole.model.nodes[n].weights) {
+      const auto& other = parts.model.nodes[n].weights.at(name);
+      ASSERT_EQ(tensor.data.size(), other.data.size());
+      for (size_t i = 0; i < tensor.data.size(); ++i, ++compared) {
+        ASSERT_NEAR(tensor.data[i], other.data[i], 1e-4 * std::max(1.0f, std::abs(tensor.data[i]))) << name << " " << i;
+      }
+    }
+  }
+  EXPECT_GT(compared, 1000);
+  // ...and the weights moved: the comparison is not of two untrained models.
+  EXPECT_NE(whole.model.nodes[0].weights.begin()->second.data, model.nodes[0].weights.begin()->second.data);
+}
+
+TEST(Train, OnlyHighResolutionsTrainInParts) {
+  for (const auto& name : zoo::model_names()) EXPECT_EQ(training_micro_batch(zoo::build_model(name, 1), 128), 128) << name;
+  graph::Graph large;  // about a ResNet-18's activations at 224x224: 4.2 million values a sample
+  large.shapes = {{"x", {1, 3, 224, 224}}, {"values", {1, 64, 256, 256}}};
+  const int64_t micro = training_micro_batch(large, 128);
+  EXPECT_LT(micro, 128);
+  EXPECT_GE(micro, 8);
+  EXPECT_EQ(training_micro_batch(large, 4), 4);
 }
 
 }  // namespace
