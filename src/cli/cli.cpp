@@ -40,6 +40,7 @@ int run(int argc, char** argv) {
   auto adapt = add_adapt_command(app);
   auto data = add_data_command(app);
   auto quantize = add_quantize_command(app);
+  auto run = add_run_command(app);
 
   try {
     app.parse(argc, argv);
@@ -65,6 +66,7 @@ int run(int argc, char** argv) {
     if (app.got_subcommand("adapt")) return adapt();
     if (app.got_subcommand("data")) return data();
     if (app.got_subcommand("quantize")) return quantize();
+    if (app.got_subcommand("run")) return run();
   } catch (const ir::IrError& error) {
     return report_bad_input(error);
   } catch (const graph::GraphError& error) {

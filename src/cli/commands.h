@@ -18,5 +18,6 @@ Action add_latency_model_command(CLI::App& app);
 Action add_adapt_command(CLI::App& app);
 Action add_data_command(CLI::App& app);
 Action add_quantize_command(CLI::App& app);
+Action add_run_command(CLI::App& app);
 
 }  // namespace gos::cli

@@ -132,7 +132,7 @@ void refuse_quantized(const OnnxModel& model, const std::string& source) {
 }  // namespace
 
 ImportResult import_onnx_bytes(const std::string& bytes, const ImportOptions& options, const std::string& source) {
-  OnnxModel model = onnx_import::load_model(bytes, source, options.input_shape);
+  OnnxModel model = onnx_import::load_model(bytes, source, options.input_shape, options.constant_inputs);
   if (!options.allow_unsupported) refuse_quantized(model, source);
   onnx_import::rewrite_patterns(model);
 
@@ -156,6 +156,16 @@ ImportResult import_onnx_bytes(const std::string& bytes, const ImportOptions& op
 
 ImportResult import_onnx(const std::string& path, const ImportOptions& options) {
   return import_onnx_bytes(read_file(path), options, path);
+}
+
+NamedTensor read_tensor_file(const std::string& path) {
+  const std::string bytes = read_file(path);
+  onnx::TensorProto proto;
+  if (!proto.ParseFromString(bytes) || (proto.dims_size() == 0 && proto.raw_data().empty() && proto.float_data_size() == 0 &&
+                                        proto.int64_data_size() == 0 && proto.int32_data_size() == 0 && proto.double_data_size() == 0)) {
+    throw GraphError(path + ": not an ONNX TensorProto file");
+  }
+  return {proto.name(), onnx_import::read_tensor(proto, path).to_tensor()};
 }
 
 }  // namespace gos::graph

@@ -8,6 +8,7 @@
 // instructions (Conv, Gemm, MatMul, pooling, activations, broadcasting Add/Sub/Mul/Div, Pad),
 // keeps the rest as structural nodes, folds BatchNormalization into the conv or linear before
 // it and fuses activations and biases into the compute node they follow.
+#include <map>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,9 @@ struct ImportOptions {
   // must agree, except the batch, which is always the nominal 1. Empty: only a dynamic batch is
   // resolved.
   Shape input_shape;
+  // Graph inputs that are weights fed as inputs (as ONNX's node tests feed Conv's W): input name ->
+  // an ONNX TensorProto .pb file holding its value. Each becomes an initializer before import.
+  std::map<std::string, std::string> constant_inputs;
 };
 
 // Throws GraphError (one line naming the file, node or value) for unreadable, corrupt or
@@ -52,5 +56,14 @@ ImportResult import_onnx(const std::string& path, const ImportOptions& options =
 // The same from the file's bytes; `source` names the model in messages.
 ImportResult import_onnx_bytes(const std::string& bytes, const ImportOptions& options = {},
                                const std::string& source = "the model");
+
+// An ONNX TensorProto file (`.pb`, as ONNX's backend tests store inputs and expected outputs), as
+// float32 with its name (empty when the file gives none). Throws GraphError for a file that is not
+// one, or holds a type other than numbers.
+struct NamedTensor {
+  std::string name;
+  ir::Tensor tensor;
+};
+NamedTensor read_tensor_file(const std::string& path);
 
 }  // namespace gos::graph

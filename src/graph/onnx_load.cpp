@@ -5,6 +5,7 @@
 #include <onnx/shape_inference/implementation.h>
 
 #include <algorithm>
+#include <fstream>
 #include <set>
 
 #include "graph/onnx_model.h"
@@ -246,10 +247,27 @@ void write_back(const OnnxModel& model, onnx::GraphProto& graph) {
   }
 }
 
+// Each named graph input becomes an initializer holding the file's tensor.
+void make_constant(onnx::GraphProto& graph, const std::map<std::string, std::string>& constant_inputs, const std::string& source) {
+  for (const auto& [name, path] : constant_inputs) {
+    auto* inputs = graph.mutable_input();
+    const auto input = std::find_if(inputs->begin(), inputs->end(), [&](const auto& value) { return value.name() == name; });
+    if (input == inputs->end()) throw GraphError(source + " has no graph input '" + name + "' to make constant");
+    std::ifstream file(path, std::ios::binary);
+    onnx::TensorProto tensor;
+    if (!file || !tensor.ParseFromIstream(&file)) throw GraphError(path + ": not an ONNX TensorProto file");
+    tensor.set_name(name);
+    *graph.add_initializer() = std::move(tensor);
+    inputs->erase(input);
+  }
+}
+
 }  // namespace
 
-OnnxModel load_model(const std::string& bytes, const std::string& source, const Shape& input_shape) {
+OnnxModel load_model(const std::string& bytes, const std::string& source, const Shape& input_shape,
+                     const std::map<std::string, std::string>& constant_inputs) {
   onnx::ModelProto proto = parse(bytes, source);
+  make_constant(*proto.mutable_graph(), constant_inputs, source);
   OnnxModel model;
   model.opsets = read_opsets(proto, source);
   model.opset = model.opsets.at("");

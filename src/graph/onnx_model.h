@@ -51,7 +51,9 @@ struct OnnxModel {
 // Reads, checks and prepares a model: opset 11 to 17, onnx::checker, input shapes made static (a
 // dynamic batch dimension becomes 1), shape inference, constants folded. Throws GraphError.
 // `input_shape`: ImportOptions::input_shape.
-OnnxModel load_model(const std::string& bytes, const std::string& source, const Shape& input_shape = {});
+// `constant_inputs`: ImportOptions::constant_inputs.
+OnnxModel load_model(const std::string& bytes, const std::string& source, const Shape& input_shape = {},
+                     const std::map<std::string, std::string>& constant_inputs = {});
 
 // Replaces every node whose inputs are all constants (or that reads only the static shape of a
 // value) by its result, for the node types that shape computations use. Returns whether any
