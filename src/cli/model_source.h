@@ -13,6 +13,15 @@
 
 namespace gos::cli {
 
+// One line on stderr when ONNX's version converter upgraded the file (an opset below 11).
+inline graph::ImportResult said_upgraded(graph::ImportResult result, const std::string& model) {
+  if (result.upgraded_from_opset > 0) {
+    fmt::print(stderr, "gos: {} uses opset {}; upgraded to opset {} with ONNX's version converter\n", model, result.upgraded_from_opset,
+               result.opset);
+  }
+  return result;
+}
+
 // `input_shape`: graph::ImportOptions::input_shape (--input-shape).
 inline graph::ImportResult load_model(const std::string& model, bool allow_unsupported, const graph::Shape& input_shape = {}) {
   const auto names = zoo::model_names();
@@ -25,7 +34,7 @@ inline graph::ImportResult load_model(const std::string& model, bool allow_unsup
     throw graph::GraphError(fmt::format("{} is neither an ONNX file (no such file) nor a zoo model ({})", model,
                                         fmt::join(names, ", ")));
   }
-  return graph::import_onnx(model, {.allow_unsupported = allow_unsupported, .input_shape = input_shape});
+  return said_upgraded(graph::import_onnx(model, {.allow_unsupported = allow_unsupported, .input_shape = input_shape}), model);
 }
 
 }  // namespace gos::cli

@@ -184,7 +184,10 @@ int run_model(const RunOptions& options) {
   }
   const graph::Graph model = constant_inputs.empty()
                                  ? load_model(options.model, /*allow_unsupported=*/false, options.input_shape).graph
-                                 : graph::import_onnx(options.model, {.input_shape = options.input_shape, .constant_inputs = constant_inputs}).graph;
+                                 : said_upgraded(graph::import_onnx(options.model, {.input_shape = options.input_shape,
+                                                                                     .constant_inputs = constant_inputs}),
+                                                 options.model)
+                                       .graph;
   const ir::TensorMap inputs = bind_inputs(model, options.inputs);
   const auto start = std::chrono::steady_clock::now();
   ir::TensorMap outputs;

@@ -1,6 +1,7 @@
-// `gos run` as a user runs it: ONNX's own node tests (Debian's libonnx-testdata), fed from their
-// .pb files, on every backend against ONNX's expected outputs; a zoo model on a .npy batch; and
-// the inputs it must refuse in one line.
+// `gos run` as a user runs it: ONNX's own backend tests (Debian's libonnx-testdata: a node test, and
+// an opset-6 PyTorch export the version converter upgrades), fed from their .pb files, on every
+// backend against ONNX's expected outputs; a zoo model on a .npy batch; and the inputs it must
+// refuse in one line.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -28,19 +29,39 @@ void expect_close(const data::NpyArray& actual, const ir::Tensor& expected, cons
   }
 }
 
-TEST(RunCommand, OnnxsConvTestFedItsWeightAsAnInputGivesTheExpectedOutputOnEveryBackend) {
-  const fs::path test = kOnnxNodeTests / "test_conv_with_strides_padding";
-  ASSERT_TRUE(fs::exists(test)) << "Debian's libonnx-testdata is missing (make setup installs it)";
+// Runs one of ONNX's backend tests (its first data set: input_0.pb, and `extra` arguments) on every
+// backend, checks each output against output_0.pb, and returns the runs.
+std::vector<testing::Run> run_onnx_test(const fs::path& test, const std::vector<std::string>& extra) {
+  if (!fs::exists(test)) {
+    ADD_FAILURE() << test << " is missing: Debian's libonnx-testdata (make setup installs it)";
+    return {};
+  }
   const fs::path data = test / "test_data_set_0";
   const ir::Tensor expected = graph::read_tensor_file((data / "output_0.pb").string()).tensor;
   util::ScratchFolder scratch("gos-run-test");
+  std::vector<testing::Run> runs;
   for (const auto& backend : kBackends) {
     const fs::path out = scratch.path() / (backend + ".npy");
-    const auto run = run_gos({"run", (test / "model.onnx").string(), "--input", (data / "input_0.pb").string(), "--constant",
-                              "W=" + (data / "input_1.pb").string(), "--backend", backend, "-o", out.string(), "--json"});
-    ASSERT_EQ(run.exit_code, 0) << backend << ": " << run.err;
-    EXPECT_EQ(nlohmann::json::parse(run.out).at("outputs").at(0).at("file"), out.string());
-    expect_close(data::read_npy(out.string()), expected, backend);
+    std::vector<std::string> arguments{"run", (test / "model.onnx").string(), "--input", (data / "input_0.pb").string(),
+                                       "--backend", backend, "-o", out.string()};
+    arguments.insert(arguments.end(), extra.begin(), extra.end());
+    runs.push_back(run_gos(arguments));
+    EXPECT_EQ(runs.back().exit_code, 0) << backend << ": " << runs.back().err;
+    if (runs.back().exit_code == 0) expect_close(data::read_npy(out.string()), expected, backend);
+  }
+  return runs;
+}
+
+TEST(RunCommand, OnnxsConvTestFedItsWeightAsAnInputGivesTheExpectedOutputOnEveryBackend) {
+  const fs::path test = kOnnxNodeTests / "test_conv_with_strides_padding";
+  for (const auto& run : run_onnx_test(test, {"--constant", "W=" + (test / "test_data_set_0" / "input_1.pb").string(), "--json"})) {
+    EXPECT_EQ(nlohmann::json::parse(run.out).at("outputs").at(0).at("shape"), nlohmann::json::array({1, 1, 4, 3})) << run.out;
+  }
+}
+
+TEST(RunCommand, AnOpset6PyTorchExportIsUpgradedSaysSoAndGivesTheExpectedOutputOnEveryBackend) {
+  for (const auto& run : run_onnx_test(kOnnxNodeTests.parent_path() / "pytorch-converted" / "test_Conv2d", {})) {
+    EXPECT_NE(run.err.find("uses opset 6; upgraded to opset 11 with ONNX's version converter"), std::string::npos) << run.err;
   }
 }
 

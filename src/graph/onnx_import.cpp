@@ -138,6 +138,7 @@ ImportResult import_onnx_bytes(const std::string& bytes, const ImportOptions& op
 
   ImportResult result;
   result.opset = model.opset;
+  result.upgraded_from_opset = model.upgraded_from_opset;
   Graph& graph = result.graph;
   graph.name = model.name;
   graph.inputs = model.inputs;

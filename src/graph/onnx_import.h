@@ -34,6 +34,9 @@ struct ImportResult {
   Graph graph;
   std::vector<UnsupportedNode> unsupported;
   int64_t opset = 0;  // of the standard ONNX domain
+  // The file's opset when it was below 11: ONNX's version converter upgraded it to 11 (the
+  // commands say so on stderr). 0 otherwise.
+  int64_t upgraded_from_opset = 0;
 };
 
 struct ImportOptions {

@@ -109,14 +109,29 @@ TEST(ImportErrors, AnInputShapeFixesDynamicDimensionsAndMustAgreeWithFixedOnes) 
   }
 }
 
-TEST(ImportErrors, OpsetsOutsideElevenToSeventeen) {
-  for (int64_t opset : {9, 18}) {
-    ModelBuilder model(opset);
-    model.input("x", {1, 4}).output("y", {1, 4});
-    model.node("Relu", {"x"}, {"y"});
-    std::string message = import_error(model.bytes());
-    EXPECT_TRUE(contains(message, "uses opset " + std::to_string(opset) + "; gos imports opset 11 to 17")) << message;
+TEST(ImportErrors, OpsetsAboveSeventeenAreRefusedAndOlderOnesUpgraded) {
+  ModelBuilder newer(18);
+  newer.input("x", {1, 4}).output("y", {1, 4});
+  newer.node("Relu", {"x"}, {"y"});
+  std::string message = import_error(newer.bytes());
+  EXPECT_TRUE(contains(message, "uses opset 18; gos imports opset 11 to 17")) << message;
+
+  for (int64_t opset : {7, 9, 10}) {
+    ModelBuilder older(opset);
+    older.input("x", {1, 4}).output("y", {1, 4});
+    older.node("Relu", {"x"}, {"y"});
+    const ImportResult imported = import_onnx_bytes(older.bytes(), {}, "model.onnx");
+    EXPECT_EQ(imported.upgraded_from_opset, opset);
+    EXPECT_EQ(imported.opset, 11);
+    EXPECT_EQ(evaluate(imported.graph, {{"x", ir::Tensor({1, 4}, {-1, 2, -3, 4})}}).at("y").data, (std::vector<float>{0, 2, 0, 4}));
   }
+  // A file the converter refuses (here an attribute without a type) is refused with its reason.
+  ModelBuilder upsample(8);
+  upsample.input("x", {1, 1, 2, 2}).output("y", {1, 1, 4, 4});
+  upsample.node("Upsample", {"x"}, {"y"});
+  upsample.proto().mutable_graph()->mutable_node(0)->add_attribute()->set_name("scales");
+  message = import_error(upsample.bytes());
+  EXPECT_TRUE(contains(message, "uses opset 8 and ONNX's version converter cannot upgrade it to 11 (Unknown tensor data type)")) << message;
 }
 
 TEST(ImportErrors, InitializerDataThatDoesNotFitItsShape) {

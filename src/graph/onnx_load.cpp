@@ -3,6 +3,7 @@
 #include <onnx/checker.h>
 #include <onnx/defs/schema.h>
 #include <onnx/shape_inference/implementation.h>
+#include <onnx/version_converter/convert.h>
 
 #include <algorithm>
 #include <fstream>
@@ -43,6 +44,24 @@ onnx::ModelProto parse(const std::string& bytes, const std::string& source) {
                      " is not an ONNX model: it has no graph, nodes or IR version (wrong file type or corrupt file?)");
   }
   return proto;
+}
+
+// The standard domain's opset, 0 when the model imports none.
+int64_t standard_opset(const onnx::ModelProto& proto) {
+  for (const auto& entry : proto.opset_import()) {
+    if (entry.domain().empty() || entry.domain() == "ai.onnx") return entry.version();
+  }
+  return 0;
+}
+
+// A model exported before opset 11, upgraded by ONNX's own version converter.
+onnx::ModelProto upgraded(const onnx::ModelProto& proto, int64_t opset, const std::string& source) {
+  try {
+    return onnx::version_conversion::ConvertVersion(proto, static_cast<int>(kMinOpset));
+  } catch (const std::exception& error) {
+    throw GraphError(source + " uses opset " + std::to_string(opset) + " and ONNX's version converter cannot upgrade it to " +
+                     std::to_string(kMinOpset) + " (" + one_line(error.what()) + "); export again with opset_version=13, say");
+  }
 }
 
 std::map<std::string, int64_t> read_opsets(const onnx::ModelProto& proto, const std::string& source) {
@@ -269,6 +288,10 @@ OnnxModel load_model(const std::string& bytes, const std::string& source, const 
   onnx::ModelProto proto = parse(bytes, source);
   make_constant(*proto.mutable_graph(), constant_inputs, source);
   OnnxModel model;
+  if (const int64_t opset = standard_opset(proto); opset > 0 && opset < kMinOpset) {
+    proto = upgraded(proto, opset, source);
+    model.upgraded_from_opset = opset;
+  }
   model.opsets = read_opsets(proto, source);
   model.opset = model.opsets.at("");
   model.name = proto.graph().name();

@@ -36,6 +36,7 @@ struct OnnxModel {
   std::string name;
   int64_t opset = 0;                      // the default (ai.onnx) domain's
   std::map<std::string, int64_t> opsets;  // by domain
+  int64_t upgraded_from_opset = 0;        // the file's opset when below 11 (then upgraded to 11), else 0
   std::vector<onnx::NodeProto> nodes;     // topological order, folded nodes removed
   std::vector<Value> inputs;              // data inputs with static shapes
   std::vector<std::string> outputs;
@@ -48,7 +49,8 @@ struct OnnxModel {
   int64_t opset_of(const onnx::NodeProto& node) const;
 };
 
-// Reads, checks and prepares a model: opset 11 to 17, onnx::checker, input shapes made static (a
+// Reads, checks and prepares a model: opset 11 to 17 (older ones upgraded to 11 by ONNX's version
+// converter), onnx::checker, input shapes made static (a
 // dynamic batch dimension becomes 1), shape inference, constants folded. Throws GraphError.
 // `input_shape`: ImportOptions::input_shape.
 // `constant_inputs`: ImportOptions::constant_inputs.
