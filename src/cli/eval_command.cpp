@@ -142,7 +142,7 @@ int run_eval_targets(const EvalOptions& options, const data::DataSpec& spec, con
 }
 
 int run_eval(const EvalOptions& options) {
-  const auto model = said_upgraded(graph::import_onnx(options.model_path, {.input_shape = options.data.input_shape}), options.model_path).graph;
+  const auto model = load_model(options.model_path, /*allow_unsupported=*/false, options.data.input_shape).graph;
   check_one_input_and_output(model, options.model_path);
   const auto spec = data_spec(options.data, model);
   if (spec.kind == data::DataSpec::Kind::Ppg) return run_eval_regression(options, spec, model);

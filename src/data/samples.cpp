@@ -35,6 +35,10 @@ class FileDescriptor {
   int fd_;
 };
 
+void check_index(int64_t index, int64_t available) {
+  if (index < 0 || index >= available) throw std::out_of_range("sample " + std::to_string(index) + " of a set of " + std::to_string(available));
+}
+
 }  // namespace
 
 SampleBytes::SampleBytes(std::vector<int64_t> shape, std::vector<uint8_t> bytes)
@@ -86,9 +90,7 @@ ir::Tensor ImageDataset::rows(std::span<const int64_t> indices) const {
   const size_t per_sample = bytes ? bytes->sample_bytes() : static_cast<size_t>(images.elements() / std::max<int64_t>(1, available));
   auto out = gathered.data.begin();
   for (int64_t index : indices) {
-    if (index < 0 || index >= available) {
-      throw std::out_of_range("sample " + std::to_string(index) + " of a set of " + std::to_string(available));
-    }
+    check_index(index, available);
     if (bytes) {
       const uint8_t* sample = bytes->sample(index);
       out = std::transform(sample, sample + per_sample, out, [](uint8_t b) { return static_cast<float>(b) / 255.0f; });
@@ -124,7 +126,7 @@ ImageDataset ImageDataset::subset(std::span<const int64_t> indices) const {
   std::vector<uint8_t> kept;
   kept.reserve(bytes->sample_bytes() * indices.size());
   for (int64_t index : indices) {
-    if (index < 0 || index >= bytes->count()) throw std::out_of_range("sample " + std::to_string(index) + " of a set of " + std::to_string(bytes->count()));
+    check_index(index, bytes->count());
     kept.insert(kept.end(), bytes->sample(index), bytes->sample(index) + bytes->sample_bytes());
   }
   selected.bytes = std::make_shared<const SampleBytes>(std::move(shape), std::move(kept));

@@ -7,6 +7,8 @@
 #include <numeric>
 #include <random>
 
+#include "search/run_context.h"
+
 namespace gos::search {
 
 namespace {
@@ -46,10 +48,9 @@ ir::Tensor gather_rows(const ir::Tensor& batch, const std::vector<int64_t>& indi
   return gathered;
 }
 
-// `count` rows from `start` on, at most `available` of them.
-std::vector<int64_t> first(int64_t count, int64_t available, int64_t start = 0) {
+std::vector<int64_t> first(int64_t count, int64_t available) {
   std::vector<int64_t> indices(static_cast<size_t>(std::min(count, available)));
-  std::iota(indices.begin(), indices.end(), start);
+  std::iota(indices.begin(), indices.end(), 0);
   return indices;
 }
 
@@ -186,8 +187,8 @@ class RegressionTask : public AdaptTask {
   int64_t test_size() const override { return test_.size(); }
   double test_quality(const graph::Graph& model) const override { return train::mean_absolute_error(model, test_); }
   double test_quality_through(const Runner& run) const override {
-    const auto rows = [&](int64_t begin, int64_t end) { return gather_rows(test_.inputs, first(end - begin, test_.size() - begin, begin)); };
-    return train::mean_absolute_error(outputs_through(test_.size(), sample_shape(), rows, run).data, test_.targets.data);
+    const auto test_rows = [&](int64_t begin, int64_t end) { return rows({test_.inputs}, begin, end).front(); };
+    return train::mean_absolute_error(outputs_through(test_.size(), sample_shape(), test_rows, run).data, test_.targets.data);
   }
   ir::Tensor validation_inputs(int64_t count) const override { return first_samples(count).inputs; }
   double validation_quality_of(const ir::Tensor& outputs, int64_t count) const override {
