@@ -168,6 +168,31 @@ class SmallVGG(nn.Module):
         return F.log_softmax(self.classifier(self.features(x)), dim=1)
 
 
+class TinyUNet(nn.Module):
+    """An image-to-image encoder-decoder as generators and segmenters export it: reflection and
+    replication padding, instance norm, LeakyReLU / PReLU / ELU / SELU / Softplus / Tanh, a strided
+    and a transposed convolution, bilinear and nearest upsampling."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(3, 8, 3), nn.InstanceNorm2d(8, affine=True),
+                                  nn.LeakyReLU(0.2))
+        self.down = nn.Sequential(nn.Conv2d(8, 16, 4, stride=2, padding=1), nn.InstanceNorm2d(16, affine=True),
+                                  nn.PReLU(16))
+        self.bottom = nn.Sequential(nn.ReplicationPad2d(1), nn.Conv2d(16, 16, 3), nn.ELU())
+        self.up = nn.Sequential(nn.ConvTranspose2d(16, 8, 4, stride=2, padding=1), nn.SELU())
+        self.side = nn.Sequential(nn.Conv2d(16, 8, 3, padding=1), nn.Softplus())
+        self.head = nn.Conv2d(16, 4, 3, padding=1)
+
+    def forward(self, x):
+        skip = self.stem(x)                                  # 8 x 32 x 32
+        down = self.down(skip)                               # 16 x 16 x 16
+        up = self.up(self.bottom(down))                      # 8 x 32 x 32
+        side = F.interpolate(self.side(down), scale_factor=2, mode="bilinear", align_corners=False)
+        y = self.head(torch.cat([skip, up + side], dim=1))  # 4 x 32 x 32
+        return torch.tanh(F.interpolate(y, scale_factor=2, mode="nearest"))
+
+
 def with_random_normalisation(model):
     """Fresh normalisation layers scale by 1 and shift by 0 (and BN's statistics are 0 and 1),
     which would hide folding mistakes."""
@@ -175,7 +200,7 @@ def with_random_normalisation(model):
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.running_mean.uniform_(-0.5, 0.5)
             module.running_var.uniform_(0.5, 2.0)
-        if isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm)):
+        if isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)):
             module.weight.data.uniform_(0.5, 1.5)
             module.bias.data.uniform_(-0.5, 0.5)
     return model
@@ -198,6 +223,7 @@ MODELS = [
     ("mixer_tiny", TinyMixer, (1, 3, 32, 32), [11, 17], "TinyMixer in scripts/make_onnx_fixtures.py"),
     ("tcn_tiny", TinyTCN, (1, 4, 128), [11, 17], "TinyTCN in scripts/make_onnx_fixtures.py"),
     ("vgg_small", SmallVGG, (1, 3, 32, 32), [13], "SmallVGG in scripts/make_onnx_fixtures.py"),
+    ("unet_tiny", TinyUNet, (1, 3, 32, 32), [11, 13], "TinyUNet in scripts/make_onnx_fixtures.py"),
 ]
 
 

@@ -41,6 +41,8 @@ int run(int argc, char** argv) {
   auto data = add_data_command(app);
   auto quantize = add_quantize_command(app);
   auto run = add_run_command(app);
+  auto conformance = add_conformance_command(app);
+  auto convert = add_convert_command(app);
 
   try {
     app.parse(argc, argv);
@@ -67,6 +69,8 @@ int run(int argc, char** argv) {
     if (app.got_subcommand("data")) return data();
     if (app.got_subcommand("quantize")) return quantize();
     if (app.got_subcommand("run")) return run();
+    if (app.got_subcommand("conformance")) return conformance();
+    if (app.got_subcommand("convert")) return convert();
   } catch (const ir::IrError& error) {
     return report_bad_input(error);
   } catch (const graph::GraphError& error) {

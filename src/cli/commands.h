@@ -19,5 +19,7 @@ Action add_adapt_command(CLI::App& app);
 Action add_data_command(CLI::App& app);
 Action add_quantize_command(CLI::App& app);
 Action add_run_command(CLI::App& app);
+Action add_conformance_command(CLI::App& app);
+Action add_convert_command(CLI::App& app);
 
 }  // namespace gos::cli

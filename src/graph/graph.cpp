@@ -68,7 +68,8 @@ const std::vector<std::string>& structural_op_types() {
       "Reshape", "Flatten",  "Transpose", "Concat",     "Split", "Slice",
       "Squeeze", "Unsqueeze", "Identity", "Softmax",    "LogSoftmax", "LayerNormalization",
       "BatchNormalization", "Div", "Sub", "Mul",         "Add",   "Pow",
-      "Sqrt",    "Exp",       "Erf",      "ReduceMean"};
+      "Sqrt",    "Exp",       "Erf",      "ReduceMean", "LeakyRelu", "Elu",   "Selu",
+      "Softplus", "PRelu",    "InstanceNormalization", "Pad", "Gather", "Resize"};
   return types;
 }
 
@@ -271,7 +272,7 @@ int64_t node_params(const Node& node) {
   if (node.is_compute()) return ir::cost(*node.op).params;
   int64_t params = 0;
   for (const auto& [name, tensor] : node.weights) {
-    if (name == "scale" || name == "B") params += tensor.elements();
+    if (name == "scale" || name == "B" || name == "slope") params += tensor.elements();  // not running statistics
   }
   return params;
 }

@@ -33,7 +33,9 @@ struct Value {
 // values in Graph::constants. These are the structural op types gos executes and exports:
 //   Reshape, Flatten, Transpose, Concat, Split, Slice, Squeeze, Unsqueeze, Identity,
 //   Softmax, LogSoftmax, LayerNormalization, BatchNormalization, Div, Sub, Mul, Add, Pow, Sqrt,
-//   Exp, Erf, ReduceMean
+//   Exp, Erf, ReduceMean, LeakyRelu, Elu, Selu, Softplus, PRelu, InstanceNormalization, Pad
+//   (reflect, edge, or a constant other than 0), Gather (constant indices), Resize
+// PRelu's slope and InstanceNormalization's scale and bias are learned, in Node::weights.
 // BatchNormalization exists for training (zoo models train with batch statistics); fold_batch_norms
 // folds each one into the compute node before it, as import and export do.
 // (the elementwise ones only where they cannot be written as instructions, e.g. division by a

@@ -13,6 +13,7 @@ const ConverterTable& converters() {
     add_structural_converters(built);
     add_compute_converters(built);  // overrides the structural ReduceMean where it is a pooling
     add_einsum_converter(built);
+    add_conv_transpose_converter(built);
     add_elementwise_converters(built);
     return built;
   }();
@@ -20,6 +21,12 @@ const ConverterTable& converters() {
 }
 
 }  // namespace
+
+std::set<std::string> converted_op_types() {
+  std::set<std::string> types;
+  for (const auto& [op_type, converter] : converters()) types.insert(op_type);
+  return types;
+}
 
 const ConstValue& NodeContext::constant(int index, const std::string& role) const {
   if (!is_constant(index)) {

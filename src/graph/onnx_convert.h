@@ -64,6 +64,10 @@ void add_compute_converters(ConverterTable& table);      // Conv, Gemm, MatMul, 
 void add_elementwise_converters(ConverterTable& table);  // activations, Clip, Add/Sub/Mul/Div, Pad
 void add_structural_converters(ConverterTable& table);   // structural_op_types()
 void add_einsum_converter(ConverterTable& table);        // Einsum, as one statement
+void add_conv_transpose_converter(ConverterTable& table);  // ConvTranspose, a convolution over a dilated input
+
+// Every op type a converter exists for.
+std::set<std::string> converted_op_types();
 
 // The structural node for any op type gos executes with ONNX semantics.
 Node structural_node(const NodeContext& context);

@@ -144,15 +144,38 @@ Node activation(const NodeContext& context, ir::Activation activation) {
   return compute_node(context, ir::activation(context.shape(0), activation), {context.input(0)}, {});
 }
 
+// hi - relu(hi - lo - relu(a*x + b - lo)): three elementwise statements, each exact for exact inputs.
+Node clip_between(const NodeContext& context, double a, double b, double lo, double hi) {
+  const Shape& shape = context.shape(0);
+  Operand x{"X", Role::Input, shape, {}}, t{"T", Role::Intermediate, shape, {}}, u{"U", Role::Intermediate, shape, {}};
+  std::vector<Operand> operands{x};
+  auto scalar = [&](std::string name, double value) {
+    operands.push_back(scalar_const(std::move(name), static_cast<float>(value)));
+    return operands.back();
+  };
+  std::vector<Operand> first{x}, first_addends;
+  if (a != 1) first.push_back(scalar("C", a));
+  if (b - lo != 0) first_addends.push_back(scalar("D", b - lo));
+  const Operand minus_one = scalar("M", -1), width = scalar("H", hi - lo), top = scalar("K", hi);
+  std::vector<ir::Statement> statements{elementwise_statement("T", shape, first, first_addends, ir::Activation::Relu),
+                                        elementwise_statement("U", shape, {t, minus_one}, {width}, ir::Activation::Relu),
+                                        elementwise_statement("Y", shape, {u, minus_one}, {top}, ir::Activation::None)};
+  auto [op, weights] = make_elementwise(operands, std::move(statements));
+  return compute_node(context, std::move(op), {context.input(0)}, std::move(weights));
+}
+
 // clip(a*x + b, lo, hi) with exact relu / relu6 epilogues where the bounds allow:
 //   lo = 0, hi = inf:      relu(a*x + b)
 //   lo finite, hi = inf:   relu(a*x + b - lo) + lo
 //   lo = -inf, hi finite:  hi - relu(hi - a*x - b)
-//   both finite:           relu6(6 (a*x + b - lo) / (hi - lo)) * (hi - lo)/6 + lo
+//   hi - lo = 6:           relu6(a*x + b - lo) + lo
+//   both finite otherwise: hi - relu(hi - lo - relu(a*x + b - lo)), exact where a relu6 scaled by
+//                          6 / (hi - lo) and back would round (0 came out as -1.2e-7 for [-1, 1])
 Node clip_affine(const NodeContext& context, double a, double b, double lo, double hi) {
   const Shape& shape = context.shape(0);
   const double infinity = std::numeric_limits<double>::infinity();
   if (hi < lo) throw Unsupported{"its upper bound is below its lower bound"};
+  if (lo > -infinity && hi < infinity && hi - lo != 6) return clip_between(context, a, b, lo, hi);
   double scale = a, shift = b, out_scale = 1, out_shift = 0;
   ir::Activation act = ir::Activation::Relu;
   if (lo > -infinity && hi < infinity) {
@@ -272,14 +295,34 @@ Converter arithmetic(Arithmetic kind) {
 
 // ---- Pad --------------------------------------------------------------------------------------
 
+// Reflect and edge padding, and a constant other than 0, are structural (executed as ONNX
+// specifies); torch pads in those modes only the trailing spatial axes of 3-D to 5-D data.
+Node structural_pad(const NodeContext& context, const std::string& mode) {
+  if (!context.is_constant(1)) throw Unsupported{"its pads are computed; gos pads by amounts stored in the model"};
+  if (context.has_input(2) && !context.is_constant(2)) throw Unsupported{"its padding value is computed"};
+  if (mode != "constant" && mode != "reflect" && mode != "edge") throw Unsupported{"Pad mode '" + mode + "'"};
+  if (mode != "constant") {
+    const Shape& input = context.shape(0);
+    const auto pads = context.constant(1, "pads").as_ints();
+    const size_t rank = input.size();
+    if (rank < 3 || rank > 5 || pads.size() != 2 * rank) throw Unsupported{"Pad in " + mode + " mode of data other than 3-D to 5-D"};
+    if (pads[0] || pads[1] || pads[rank] || pads[rank + 1]) throw Unsupported{"Pad in " + mode + " mode of the batch or channel axis"};
+    for (size_t axis = 2; axis < rank; ++axis) {
+      const int64_t before = pads[axis], after = pads[axis + rank];
+      if (before < 0 || after < 0) throw Unsupported{"negative pads in " + mode + " mode"};
+      if (mode == "reflect" && (before >= input[axis] || after >= input[axis])) throw Unsupported{"reflect pads as wide as the axis"};
+    }
+  }
+  return structural_node(context);
+}
+
 // Y[i...] = X[i - begin...]: reads before or past X are padding, which the semantics make 0.
 Node pad(const NodeContext& context) {
-  if (attribute_string(context.proto(), "mode", "constant") != "constant") {
-    throw Unsupported{"Pad mode '" + attribute_string(context.proto(), "mode", "") + "'; gos writes constant padding"};
-  }
+  const std::string mode = attribute_string(context.proto(), "mode", "constant");
+  if (mode != "constant") return structural_pad(context, mode);
   if (context.has_input(2)) {
     const ConstValue& value = context.constant(2, "padding value");
-    if (value.elements() != 1 || value.values[0] != 0) throw Unsupported{"its padding value is not 0"};
+    if (value.elements() != 1 || value.values[0] != 0) return structural_pad(context, mode);
   }
   const Shape& input = context.shape(0);
   auto pads = attribute_ints(context.proto(), "pads");

@@ -73,6 +73,69 @@ Node layer_normalization(const NodeContext& context) {
   return node;
 }
 
+Node instance_normalization(const NodeContext& context) { return normalisation(context, {"scale", "B"}); }
+
+// The slope is learned state (a weight), broadcast against the data as numpy broadcasts.
+Node prelu(const NodeContext& context) {
+  Node node = bare_structural(context);
+  node.inputs = {context.input(0)};
+  ir::Tensor slope = context.constant(1, "slope").to_tensor();
+  // Before opset 7 a 1-D slope was per channel; ONNX's version converter leaves it 1-D, where
+  // numpy broadcasting would align it with the last axis instead.
+  const Shape& input = context.shape(0);
+  if (slope.shape.size() == 1 && input.size() > 2 && slope.shape[0] == input[1] && slope.shape[0] != input.back() && slope.shape[0] > 1) {
+    slope.shape = Shape(input.size() - 1, 1);
+    slope.shape[0] = input[1];
+  }
+  node.weights["slope"] = std::move(slope);
+  return node;
+}
+
+Node gather(const NodeContext& context) {
+  if (!context.is_constant(1)) throw Unsupported{"its indices are computed; gos gathers at indices stored in the model"};
+  if (context.is_constant(0)) throw Unsupported{"it gathers from a constant at computed positions"};
+  return structural_node(context);
+}
+
+// Resize in opset 11's form, [X, roi, scales, sizes] with roi unused; Resize-10 and Upsample
+// (scales as an input or an attribute) map positions asymmetrically and round down.
+Node resize(const NodeContext& context) {
+  Node node = bare_structural(context);
+  node.op_type = "Resize";
+  const bool old_form = context.opset() < 11 || context.proto().op_type() == "Upsample";
+  std::string mode = attribute_string(context.proto(), "mode", "nearest");
+  if (mode == "bilinear") mode = "linear";
+  if (mode != "nearest" && mode != "linear") throw Unsupported{"resizing in " + mode + " mode; gos resizes in nearest and linear mode"};
+  node.attributes["mode"] = mode;
+  auto constant_input = [&](int index, const std::string& role) -> std::string {
+    if (!context.has_input(index)) return "";
+    if (!context.is_constant(index)) throw Unsupported{"its " + role + " are computed; gos resizes by " + role + " stored in the model"};
+    return context.use_constant(index);
+  };
+  std::string scales, sizes;
+  if (old_form) {
+    node.attributes["coordinate_transformation_mode"] = std::string("asymmetric");
+    node.attributes["nearest_mode"] = std::string("floor");
+    if (auto attribute = node.attributes.find("scales"); attribute != node.attributes.end()) {
+      const auto values = std::get<std::vector<double>>(attribute->second);
+      scales = context.name() + "::scales";
+      context.add_constant(scales, ir::Tensor({static_cast<int64_t>(values.size())}, std::vector<float>(values.begin(), values.end())));
+      node.attributes.erase(attribute);
+    } else {
+      scales = constant_input(1, "scales");
+    }
+  } else {
+    if (attribute_string(context.proto(), "coordinate_transformation_mode", "half_pixel") == "tf_crop_and_resize") {
+      throw Unsupported{"tf_crop_and_resize (gos resizes whole tensors)"};
+    }
+    scales = constant_input(2, "scales");
+    sizes = constant_input(3, "sizes");
+  }
+  node.inputs = {context.input(0), "", scales, sizes};
+  while (node.inputs.back().empty()) node.inputs.pop_back();
+  return node;
+}
+
 // A target of [1, ...] for an input whose first dimension is the (nominal) batch of 1 is stored
 // as [0, ...]: ONNX's "copy this dimension", which keeps working at any batch size.
 Node reshape(const NodeContext& context) {
@@ -123,6 +186,14 @@ void add_structural_converters(ConverterTable& table) {
   table["LayerNormalization"] = layer_normalization;
   table["Reshape"] = reshape;
   table["Softmax"] = softmax;
+  table["InstanceNormalization"] = instance_normalization;
+  table["PRelu"] = prelu;
+  table["Gather"] = gather;
+  table["Dropout"] = [](const NodeContext& context) -> Node {  // inference Dropout vanished before conversion
+    throw Unsupported{context.extra_outputs_used() ? "its mask output is read" : "it is in training mode (it drops at random)"};
+  };
+  table["Resize"] = resize;
+  table["Upsample"] = resize;
   table["LogSoftmax"] = softmax;
 }
 

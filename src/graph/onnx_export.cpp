@@ -24,7 +24,8 @@ constexpr int64_t kIrVersion = 8;  // the newest the installed ONNX library (1.1
 bool reads_int64(const std::string& op_type, size_t position) {
   static const std::map<std::string, std::set<size_t>> positions{{"Reshape", {1}}, {"Slice", {1, 2, 3, 4}},
                                                                  {"Squeeze", {1}}, {"Unsqueeze", {1}},
-                                                                 {"Split", {1}}};
+                                                                 {"Split", {1}},   {"Pad", {1}},
+                                                                 {"Gather", {1}},  {"Resize", {3}}};
   auto found = positions.find(op_type);
   return found != positions.end() && found->second.count(position);
 }
@@ -48,7 +49,10 @@ const MovedAttribute* moved_to_input(const std::string& op_type, const std::stri
 // Learned state of structural nodes, in ONNX input order after the data input.
 const std::vector<std::string>& weight_inputs(const std::string& op_type) {
   static const std::map<std::string, std::vector<std::string>> inputs{
-      {"BatchNormalization", {"scale", "B", "mean", "var"}}, {"LayerNormalization", {"scale", "B"}}};
+      {"BatchNormalization", {"scale", "B", "mean", "var"}},
+      {"LayerNormalization", {"scale", "B"}},
+      {"InstanceNormalization", {"scale", "B"}},
+      {"PRelu", {"slope"}}};
   static const std::vector<std::string> none;
   auto found = inputs.find(op_type);
   return found == inputs.end() ? none : found->second;
@@ -143,8 +147,14 @@ class Exporter {
     if (auto found = written.find(name); found != written.end()) return found->second;
     const ir::Tensor& tensor = graph_.constants.at(name);
     std::string value = name;
-    if (integer) {
+    if (integer && tensor.shape.size() == 1) {
       value = builder_.int64_vector(as_int64(tensor));
+    } else if (integer) {  // Gather's indices keep their shape
+      onnx::TensorProto& proto = *builder_.graph().add_initializer();
+      proto.set_name(name);
+      proto.set_data_type(onnx::TensorProto_DataType_INT64);
+      for (const int64_t dim : tensor.shape) proto.add_dims(dim);
+      for (const int64_t element : as_int64(tensor)) proto.add_int64_data(element);
     } else {
       *builder_.graph().add_initializer() = lowering::to_tensor_proto(name, tensor);
     }

@@ -159,6 +159,26 @@ ImportResult import_onnx(const std::string& path, const ImportOptions& options) 
   return import_onnx_bytes(read_file(path), options, path);
 }
 
+std::set<std::string> imported_op_types() {
+  std::set<std::string> types = onnx_import::converted_op_types();
+  types.insert({"Constant", "Identity", "Dropout"});
+  return types;
+}
+
+OnnxOutline outline_onnx(const std::string& path) {
+  onnx::ModelProto proto;
+  if (!proto.ParseFromString(read_file(path)) || !proto.has_graph()) throw GraphError(path + ": not an ONNX model");
+  OnnxOutline outline;
+  std::set<std::string> initializers;
+  for (const auto& initializer : proto.graph().initializer()) initializers.insert(initializer.name());
+  for (const auto& node : proto.graph().node()) outline.op_types.insert(node.op_type());
+  for (const auto& input : proto.graph().input()) {
+    if (!initializers.count(input.name())) outline.inputs.push_back(input.name());
+  }
+  for (const auto& output : proto.graph().output()) outline.outputs.push_back(output.name());
+  return outline;
+}
+
 NamedTensor read_tensor_file(const std::string& path) {
   const std::string bytes = read_file(path);
   onnx::TensorProto proto;

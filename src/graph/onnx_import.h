@@ -5,10 +5,12 @@
 // Import makes every shape static (a dynamic batch dimension becomes the nominal batch of 1; any
 // other dynamic dimension is an error unless ImportOptions::input_shape fixes it), folds constants and shape computations, recognises what
 // exporters decompose (GELU, SiLU, HardSwish, LayerNorm), writes each compute node as
-// instructions (Conv, Gemm, MatMul, pooling, activations, broadcasting Add/Sub/Mul/Div, Pad),
+// instructions (Conv, ConvTranspose, Gemm, MatMul, pooling, activations, broadcasting
+// Add/Sub/Mul/Div, Pad),
 // keeps the rest as structural nodes, folds BatchNormalization into the conv or linear before
 // it and fuses activations and biases into the compute node they follow.
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -59,6 +61,20 @@ ImportResult import_onnx(const std::string& path, const ImportOptions& options =
 // The same from the file's bytes; `source` names the model in messages.
 ImportResult import_onnx_bytes(const std::string& bytes, const ImportOptions& options = {},
                                const std::string& source = "the model");
+
+// The ONNX op types gos imports: those it writes as instructions or executes structurally, and
+// Constant, Identity and Dropout (folded or removed). Other op types are read only where constant
+// folding evaluates them away (Shape, Cast, ConstantOfShape, ... in shape computations).
+std::set<std::string> imported_op_types();
+
+// What an ONNX file declares, read without checking or importing it.
+struct OnnxOutline {
+  std::set<std::string> op_types;   // of the main graph's nodes
+  std::vector<std::string> inputs;  // graph inputs that are not initializers, in order
+  std::vector<std::string> outputs;
+};
+// Throws GraphError for a file that is not an ONNX model.
+OnnxOutline outline_onnx(const std::string& path);
 
 // An ONNX TensorProto file (`.pb`, as ONNX's backend tests store inputs and expected outputs), as
 // float32 with its name (empty when the file gives none). Throws GraphError for a file that is not

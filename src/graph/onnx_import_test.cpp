@@ -176,5 +176,26 @@ TEST(ImportVgg, BatchNormsAfterLinearAreFolded) {
   EXPECT_EQ(count_nodes(graph, [](const Node& n) { return has_activation(n, ir::Activation::Relu6); }), 1);
 }
 
+// An encoder-decoder as image-to-image models export it: the transposed convolution becomes
+// instructions (zeros inserted, then an ordinary convolution the rules can rewrite); padding modes,
+// instance norms, PReLU and resizes are executed structurally.
+TEST(ImportUNet, TransposedConvolutionIsInstructionsAndResizesArePositionTables) {
+  REQUIRE_FIXTURE(fixture, "unet_tiny_opset13");
+  const Graph graph = import_onnx(fixture.path).graph;
+  const Node* transposed = nullptr;
+  for (const auto& node : graph.nodes) {
+    if (node.op_type == "ConvTranspose") transposed = &node;
+  }
+  ASSERT_NE(transposed, nullptr);
+  ASSERT_TRUE(transposed->is_compute());
+  ASSERT_EQ(transposed->op->statements().size(), 2u);  // PyTorch's (k=4, s=2, p=1) needs no crop
+  EXPECT_EQ(transposed->op->statements()[1].reduction_indices.size(), 3u);  // c, r, s: a convolution
+  EXPECT_EQ(transposed->weights.at("W").shape, (Shape{8, 16, 4, 4}));       // [out, in, kernel]: swapped
+  for (const char* structural : {"Pad", "InstanceNormalization", "PRelu", "Resize"}) {
+    EXPECT_GE(count_nodes(graph, [&](const Node& node) { return node.op_type == structural && !node.is_compute(); }), 1) << structural;
+  }
+  EXPECT_EQ(node_params(*graph.find_node("/down/down.2/PRelu")), 16);
+}
+
 }  // namespace
 }  // namespace gos::graph

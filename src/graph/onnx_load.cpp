@@ -266,8 +266,28 @@ void write_back(const OnnxModel& model, onnx::GraphProto& graph) {
   }
 }
 
-// Each named graph input becomes an initializer holding the file's tensor.
-void make_constant(onnx::GraphProto& graph, const std::map<std::string, std::string>& constant_inputs, const std::string& source) {
+// Before IR version 4 every initializer was also a graph input; PyTorch's old exporter and ONNX's
+// version converter (Pad's pads as an initializer) leave some out, which the checker refuses:
+// they are listed as inputs.
+void list_initializers_as_inputs(onnx::ModelProto& proto) {
+  if (proto.ir_version() >= 4) return;
+  onnx::GraphProto& graph = *proto.mutable_graph();
+  std::set<std::string> inputs;
+  for (const auto& input : graph.input()) inputs.insert(input.name());
+  for (const auto& initializer : graph.initializer()) {
+    if (inputs.count(initializer.name())) continue;
+    onnx::ValueInfoProto& input = *graph.add_input();
+    input.set_name(initializer.name());
+    auto& tensor_type = *input.mutable_type()->mutable_tensor_type();
+    tensor_type.set_elem_type(initializer.data_type());
+    for (const int64_t dim : initializer.dims()) tensor_type.mutable_shape()->add_dim()->set_dim_value(dim);
+  }
+}
+
+// Each named graph input becomes an initializer holding the file's tensor (and stays listed as an
+// input before IR version 4, where initializers are inputs too).
+void make_constant(onnx::ModelProto& proto, const std::map<std::string, std::string>& constant_inputs, const std::string& source) {
+  onnx::GraphProto& graph = *proto.mutable_graph();
   for (const auto& [name, path] : constant_inputs) {
     auto* inputs = graph.mutable_input();
     const auto input = std::find_if(inputs->begin(), inputs->end(), [&](const auto& value) { return value.name() == name; });
@@ -277,7 +297,7 @@ void make_constant(onnx::GraphProto& graph, const std::map<std::string, std::str
     if (!file || !tensor.ParseFromIstream(&file)) throw GraphError(path + ": not an ONNX TensorProto file");
     tensor.set_name(name);
     *graph.add_initializer() = std::move(tensor);
-    inputs->erase(input);
+    if (proto.ir_version() >= 4) inputs->erase(input);
   }
 }
 
@@ -286,10 +306,12 @@ void make_constant(onnx::GraphProto& graph, const std::map<std::string, std::str
 OnnxModel load_model(const std::string& bytes, const std::string& source, const Shape& input_shape,
                      const std::map<std::string, std::string>& constant_inputs) {
   onnx::ModelProto proto = parse(bytes, source);
-  make_constant(*proto.mutable_graph(), constant_inputs, source);
+  make_constant(proto, constant_inputs, source);
+  list_initializers_as_inputs(proto);
   OnnxModel model;
   if (const int64_t opset = standard_opset(proto); opset > 0 && opset < kMinOpset) {
     proto = upgraded(proto, opset, source);
+    list_initializers_as_inputs(proto);  // the converter adds initializers (Pad's pads) to IR-3 files too
     model.upgraded_from_opset = opset;
   }
   model.opsets = read_opsets(proto, source);

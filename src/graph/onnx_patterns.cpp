@@ -301,7 +301,11 @@ void remove_aliases(OnnxModel& model) {
     }
     const std::string source = node.input(0), alias = node.output(0);
     if (graph_outputs.count(alias) && (graph_inputs.count(source) || graph_outputs.count(source))) {
-      ++position;  // stays a structural Identity
+      onnx::NodeProto& kept = model.nodes[position++];  // stays, as a structural Identity
+      kept.set_op_type("Identity");
+      kept.clear_attribute();
+      kept.mutable_input()->DeleteSubrange(1, kept.input_size() - 1);
+      kept.mutable_output()->DeleteSubrange(1, kept.output_size() - 1);
       continue;
     }
     model.nodes.erase(model.nodes.begin() + static_cast<std::ptrdiff_t>(position));

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <set>
 
 namespace gos::graph::detail {
 
@@ -31,6 +32,66 @@ std::optional<std::vector<int64_t>> int_list(const Node& node, const std::string
     return values;
   }
   return std::nullopt;
+}
+
+int64_t flatten_axis(const Node& node, size_t rank) {
+  int64_t axis = attribute_or<int64_t>(node, "axis", 1);
+  if (axis < 0) axis += static_cast<int64_t>(rank);
+  if (axis < 0 || axis > static_cast<int64_t>(rank)) {
+    throw GraphError("node '" + node.name + "' (Flatten): axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
+  }
+  return axis;
+}
+
+std::vector<std::optional<ResizeAxis>> resize_axes(const Node& node, const Shape& input, const ValueLookup& lookup) {
+  auto fail = [&](const std::string& why) { return GraphError("node '" + node.name + "' (" + node.op_type + "): " + why); };
+  const std::string mode = attribute_or<std::string>(node, "mode", "nearest");
+  const std::string transform = attribute_or<std::string>(node, "coordinate_transformation_mode", "half_pixel");
+  const std::string nearest = attribute_or<std::string>(node, "nearest_mode", "round_prefer_floor");
+  if (mode != "nearest" && mode != "linear") throw fail("mode " + mode + ": gos resizes in nearest and linear mode");
+  static const std::set<std::string> transforms{"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn"};
+  if (!transforms.count(transform)) throw fail("coordinate_transformation_mode " + transform + " is not one gos resizes with");
+  auto given = [&](size_t index) { return node.inputs.size() > index && !node.inputs[index].empty() && lookup(node.inputs[index]).elements() > 0; };
+  const bool by_sizes = given(3);
+  if (!by_sizes && !given(2)) throw fail("neither scales nor sizes are given");
+  const ir::Tensor& factors = lookup(node.inputs[by_sizes ? 3 : 2]);
+  if (factors.elements() != static_cast<int64_t>(input.size())) throw fail("scales or sizes must give every axis");
+  std::vector<std::optional<ResizeAxis>> axes(input.size());
+  for (size_t axis = 0; axis < input.size(); ++axis) {
+    const int64_t in = input[axis];
+    const int64_t out = by_sizes ? std::llround(factors.data[axis]) : static_cast<int64_t>(std::floor(in * static_cast<double>(factors.data[axis])));
+    const double scale = by_sizes ? static_cast<double>(out) / in : static_cast<double>(factors.data[axis]);
+    if (out <= 0 || in <= 0) throw fail("an axis would be resized to nothing");
+    if (out == in && scale == 1.0) continue;
+    const double out_length = scale * in;  // as ONNX's reference computes it
+    ResizeAxis table;
+    for (int64_t e = 0; e < out; ++e) {
+      double x = 0;
+      if (transform == "align_corners") x = out_length == 1 ? 0 : e * (in - 1) / (out_length - 1);
+      if (transform == "asymmetric") x = e / scale;
+      if (transform == "pytorch_half_pixel") x = out_length == 1 ? -0.5 : (e + 0.5) / scale - 0.5;
+      if (transform == "half_pixel") x = (e + 0.5) / scale - 0.5;
+      if (transform == "tf_half_pixel_for_nn") x = (e + 0.5) / scale;
+      const double below = std::floor(x), ratio = x - below;
+      int64_t lower = std::clamp<int64_t>(static_cast<int64_t>(below), 0, in - 1);
+      const int64_t upper = std::clamp<int64_t>(static_cast<int64_t>(below) + 1, 0, in - 1);
+      double weight = ratio;
+      if (mode == "nearest") {
+        const bool up = ratio > 0 && (nearest == "ceil" || (nearest == "round_prefer_floor" && ratio > 0.5) ||
+                                      (nearest == "round_prefer_ceil" && ratio >= 0.5));
+        if (nearest != "ceil" && nearest != "floor" && nearest != "round_prefer_floor" && nearest != "round_prefer_ceil") {
+          throw fail("nearest_mode " + nearest + " is not one gos resizes with");
+        }
+        if (up) lower = upper;
+        weight = 0;
+      }
+      table.lower.push_back(lower);
+      table.upper.push_back(weight == 0 ? lower : upper);
+      table.weight.push_back(weight);
+    }
+    axes[axis] = std::move(table);
+  }
+  return axes;
 }
 
 namespace {
@@ -344,6 +405,113 @@ Tensor reduce_mean(const Node& node, const ValueLookup& lookup) {
   return Tensor(out_shape, sums.data);
 }
 
+
+// InstanceNormalization: each (sample, channel) normalised over the remaining axes.
+Tensor instance_norm(const Node& node, const Tensor& x) {
+  const float epsilon = attribute_float(node, "epsilon", 1e-5f);
+  const Tensor &scale = weight(node, "scale"), &bias = weight(node, "B");
+  AxisView view = around(x.shape, 1);
+  Tensor y = x;
+  for (int64_t o = 0; o < view.outer; ++o) {
+    for (int64_t c = 0; c < view.extent; ++c) {
+      const int64_t start = (o * view.extent + c) * view.inner;
+      double mean = 0, variance = 0;
+      for (int64_t i = 0; i < view.inner; ++i) mean += x.data[start + i];
+      mean /= static_cast<double>(view.inner);
+      for (int64_t i = 0; i < view.inner; ++i) variance += std::pow(x.data[start + i] - mean, 2);
+      variance /= static_cast<double>(view.inner);
+      const double factor = scale.data[c] / std::sqrt(variance + epsilon);
+      for (int64_t i = 0; i < view.inner; ++i) y.data[start + i] = static_cast<float>((x.data[start + i] - mean) * factor + bias.data[c]);
+    }
+  }
+  return y;
+}
+
+// Pad in constant, reflect or edge mode; negative pads crop.
+Tensor pad(const Node& node, const ValueLookup& lookup) {
+  const Tensor& x = input(node, 0, lookup);
+  const auto pads = int_list(node, "pads", 1, lookup).value_or(std::vector<int64_t>{});
+  const size_t rank = x.shape.size();
+  if (pads.size() != 2 * rank) throw GraphError("node '" + node.name + "' (Pad): pads must give a begin and an end for every axis");
+  const std::string mode = attribute_or<std::string>(node, "mode", "constant");
+  float value = 0;
+  if (node.inputs.size() > 2 && !node.inputs[2].empty()) value = lookup(node.inputs[2]).data.at(0);
+  Shape shape(rank);
+  for (size_t d = 0; d < rank; ++d) shape[d] = x.shape[d] + pads[d] + pads[d + rank];
+  Tensor y(shape);
+  const Shape in_strides = strides_of(x.shape), out_strides = strides_of(shape);
+  for (int64_t flat = 0; flat < y.elements(); ++flat) {
+    int64_t source = 0;
+    bool outside = false;
+    for (size_t d = 0; d < rank; ++d) {
+      const int64_t extent = x.shape[d];
+      int64_t i = flat / out_strides[d] % shape[d] - pads[d];
+      if (i < 0 || i >= extent) {
+        if (mode == "reflect") {
+          const int64_t period = 2 * (extent - 1);
+          i = period == 0 ? 0 : ((i % period) + period) % period;
+          if (i >= extent) i = period - i;
+        } else if (mode == "edge") {
+          i = std::clamp<int64_t>(i, 0, extent - 1);
+        } else {
+          outside = true;
+        }
+      }
+      source += i * in_strides[d];
+    }
+    y.data[flat] = outside ? value : x.data[source];
+  }
+  return y;
+}
+
+// Gather along `axis` at constant indices (negative ones count from the end).
+Tensor gather(const Node& node, const ValueLookup& lookup) {
+  const Tensor& x = input(node, 0, lookup);
+  const Tensor& indices = input(node, 1, lookup);
+  const int64_t axis = normalise_axis(attribute_or<int64_t>(node, "axis", 0), x.shape.size(), node);
+  Shape shape(x.shape.begin(), x.shape.begin() + axis);
+  shape.insert(shape.end(), indices.shape.begin(), indices.shape.end());
+  shape.insert(shape.end(), x.shape.begin() + axis + 1, x.shape.end());
+  const AxisView view = around(x.shape, axis);
+  Tensor y(shape);
+  int64_t position = 0;
+  for (int64_t o = 0; o < view.outer; ++o) {
+    for (float raw : indices.data) {
+      int64_t index = static_cast<int64_t>(raw);
+      if (index < 0) index += view.extent;
+      if (index < 0 || index >= view.extent) throw GraphError("node '" + node.name + "' (Gather): index " + std::to_string(static_cast<int64_t>(raw)) + " is out of range");
+      std::copy_n(x.data.begin() + (o * view.extent + index) * view.inner, view.inner, y.data.begin() + position);
+      position += view.inner;
+    }
+  }
+  return y;
+}
+
+// Resize, one axis at a time: linear interpolation is separable, nearest reads one position.
+Tensor resize(const Node& node, const ValueLookup& lookup) {
+  Tensor y = input(node, 0, lookup);
+  const auto axes = resize_axes(node, y.shape, lookup);
+  for (size_t axis = 0; axis < axes.size(); ++axis) {
+    if (!axes[axis]) continue;
+    const ResizeAxis& table = *axes[axis];
+    Shape shape = y.shape;
+    shape[axis] = static_cast<int64_t>(table.lower.size());
+    const AxisView in = around(y.shape, static_cast<int64_t>(axis));
+    Tensor resized(shape);
+    for (int64_t o = 0; o < in.outer; ++o) {
+      for (int64_t e = 0; e < shape[axis]; ++e) {
+        const double w = table.weight[e];
+        const float* lower = y.data.data() + (o * in.extent + table.lower[e]) * in.inner;
+        const float* upper = y.data.data() + (o * in.extent + table.upper[e]) * in.inner;
+        float* out = resized.data.data() + (o * shape[axis] + e) * in.inner;
+        for (int64_t i = 0; i < in.inner; ++i) out[i] = static_cast<float>(lower[i] * (1 - w) + upper[i] * w);
+      }
+    }
+    y = std::move(resized);
+  }
+  return y;
+}
+
 }  // namespace
 
 std::vector<Tensor> run_structural(const Node& node, const ValueLookup& lookup) {
@@ -353,7 +521,7 @@ std::vector<Tensor> run_structural(const Node& node, const ValueLookup& lookup) 
   if (op == "Identity") return {x()};
   if (op == "Reshape") return {reshape(node, x(), int_list(node, "shape", 1, lookup).value_or(std::vector<int64_t>{}))};
   if (op == "Flatten") {
-    int64_t axis = normalise_axis(attribute_or<int64_t>(node, "axis", 1), x().shape.size() + 1, node);
+    const int64_t axis = flatten_axis(node, x().shape.size());
     int64_t outer = 1;
     for (int64_t i = 0; i < axis; ++i) outer *= x().shape[i];
     return {Tensor({outer, x().elements() / outer}, x().data)};
@@ -377,6 +545,22 @@ std::vector<Tensor> run_structural(const Node& node, const ValueLookup& lookup) 
   if (op == "Exp") return {unary(x(), [](float v) { return std::exp(v); })};
   if (op == "Erf") return {unary(x(), [](float v) { return std::erf(v); })};
   if (op == "ReduceMean") return {reduce_mean(node, lookup)};
+  if (op == "LeakyRelu") {
+    const float alpha = attribute_float(node, "alpha", 0.01f);
+    return {unary(x(), [alpha](float v) { return v < 0 ? alpha * v : v; })};
+  }
+  if (op == "Elu" || op == "Selu") {
+    const bool selu = op == "Selu";
+    const float alpha = attribute_float(node, "alpha", selu ? 1.67326319217681884765625f : 1.0f);
+    const float gamma = selu ? attribute_float(node, "gamma", 1.05070102214813232421875f) : 1.0f;
+    return {unary(x(), [alpha, gamma](float v) { return gamma * (v > 0 ? v : alpha * std::expm1(v)); })};
+  }
+  if (op == "Softplus") return {unary(x(), [](float v) { return v > 20 ? v : std::log1p(std::exp(v)); })};
+  if (op == "PRelu") return {broadcast(node, x(), weight(node, "slope"), [](float v, float slope) { return v < 0 ? slope * v : v; })};
+  if (op == "InstanceNormalization") return {instance_norm(node, x())};
+  if (op == "Pad") return {pad(node, lookup)};
+  if (op == "Gather") return {gather(node, lookup)};
+  if (op == "Resize") return {resize(node, lookup)};
   throw GraphError("node '" + node.name + "': op " + op + " is not a structural op gos executes");
 }
 

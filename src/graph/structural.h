@@ -30,4 +30,17 @@ float attribute_float(const Node& node, const std::string& name, float fallback)
 std::optional<std::vector<int64_t>> int_list(const Node& node, const std::string& attribute, size_t input,
                                              const ValueLookup& lookup);
 
+// Flatten's axis in 0..rank (ONNX allows -rank..rank; a negative one counts from rank).
+int64_t flatten_axis(const Node& node, size_t rank);
+
+// Resize (nearest or linear, ONNX's coordinate transformations but tf_crop_and_resize) along one
+// axis: output position e reads input positions lower[e] and upper[e], weighed 1 - weight[e] and
+// weight[e] (nearest: weight 0). Null for an axis that keeps its size and positions. The node's
+// inputs are ONNX's [X, roi, scales, sizes] (roi unused, scales or sizes given).
+struct ResizeAxis {
+  std::vector<int64_t> lower, upper;
+  std::vector<double> weight;
+};
+std::vector<std::optional<ResizeAxis>> resize_axes(const Node& node, const Shape& input, const ValueLookup& lookup);
+
 }  // namespace gos::graph::detail

@@ -37,6 +37,18 @@ class StructuralPlanner {
     if (op == "LayerNormalization") return layer_norm();
     if (op == "BatchNormalization") return batch_norm();
     if (op == "ReduceMean") return reduce_mean();
+    if (op == "LeakyRelu") return single(TorchFn::LeakyRelu, {input(0), attribute_or<double>(node_, "alpha", 0.01)});
+    if (op == "Elu") return single(TorchFn::Elu, {input(0), attribute_or<double>(node_, "alpha", 1.0), 1.0});
+    if (op == "Selu") {
+      return single(TorchFn::Elu, {input(0), attribute_or<double>(node_, "alpha", 1.67326319217681884765625),
+                                   attribute_or<double>(node_, "gamma", 1.05070102214813232421875)});
+    }
+    if (op == "Softplus") return single(TorchFn::Softplus, {input(0)});
+    if (op == "PRelu") return single(TorchFn::PRelu, {input(0), ValueRef{"slope", true}});
+    if (op == "InstanceNormalization") return instance_norm();
+    if (op == "Pad") return pad();
+    if (op == "Gather") return gather();
+    if (op == "Resize") return resize();
     static const std::map<std::string, TorchFn> elementwise{
         {"Add", TorchFn::Add}, {"Sub", TorchFn::Sub}, {"Mul", TorchFn::Mul},  {"Div", TorchFn::Div},
         {"Pow", TorchFn::Pow}, {"Sqrt", TorchFn::Sqrt}, {"Exp", TorchFn::Exp}, {"Erf", TorchFn::Erf}};
@@ -115,7 +127,7 @@ class StructuralPlanner {
   }
 
   std::vector<TorchCall> flatten() {
-    int64_t axis = normalise_axis(attribute_or<int64_t>(node_, "axis", 1), rank() + 1, node_);
+    const int64_t axis = flatten_axis(node_, rank());
     if (axis == 0) return single(TorchFn::Reshape, {input(0), std::vector<int64_t>{1, -1}});
     return single(TorchFn::Flatten, {input(0), axis, axis - 1});
   }
@@ -232,6 +244,80 @@ class StructuralPlanner {
     }
     bool keep = attribute_or<int64_t>(node_, "keepdims", 1) != 0;
     return single(TorchFn::Mean, {input(0), dims, keep});
+  }
+
+  std::vector<TorchCall> instance_norm() {
+    const Shape channels{input_shape().at(1)};
+    return single(TorchFn::InstanceNorm, {input(0), weight_shaped("scale", channels), weight_shaped("B", channels),
+                                          attribute_or<double>(node_, "epsilon", 1e-5)});
+  }
+
+  // ONNX lists every axis's begin, then every end; torch lists (begin, end) pairs from the last axis.
+  // Reflect and edge modes pad the trailing spatial axes only (torch's reflection and replication
+  // pads for 1 to 3 of them); import refuses other uses.
+  std::vector<TorchCall> pad() {
+    const auto pads = ints("pads", 1).value_or(std::vector<int64_t>{});
+    const size_t rank = this->rank();
+    if (pads.size() != 2 * rank) throw error("pads must give a begin and an end for every axis");
+    const std::string mode = attribute_or<std::string>(node_, "mode", "constant");
+    size_t first = 0;  // the first axis torch pads
+    if (mode != "constant") {
+      if (rank < 3 || rank > 5) throw error("pads in " + mode + " mode only 3-D to 5-D data");
+      first = 2;
+      if (pads[0] || pads[1] || pads[rank] || pads[rank + 1]) throw error("pads in " + mode + " mode only the spatial axes");
+    }
+    std::vector<int64_t> torch_pads;
+    for (size_t axis = rank; axis-- > first;) {
+      torch_pads.push_back(pads[axis]);
+      torch_pads.push_back(pads[axis + rank]);
+    }
+    if (mode == "constant") {
+      double value = 0;
+      if (node_.inputs.size() > 2 && !node_.inputs[2].empty()) value = constant(node_.inputs[2]).data.at(0);
+      return single(TorchFn::ConstantPad, {input(0), torch_pads, value});
+    }
+    const int64_t dims = static_cast<int64_t>(rank - 2);
+    if (mode == "reflect") return single(TorchFn::ReflectionPad, {input(0), torch_pads, dims});
+    if (mode == "edge") return single(TorchFn::ReplicationPad, {input(0), torch_pads, dims});
+    throw error("pads in mode " + mode + ", which gos does not execute");
+  }
+
+  // index_select at the constant indices, then the output's shape (index_select keeps the axis).
+  std::vector<TorchCall> gather() {
+    const int64_t axis = axis_attribute(0);
+    std::vector<int64_t> indices = ints("", 1).value_or(std::vector<int64_t>{});
+    const int64_t extent = input_shape()[axis];
+    for (int64_t& index : indices) index = index < 0 ? index + extent : index;
+    const std::string selected = emit(TorchFn::IndexSelect, {input(0), axis, indices});
+    const Shape& out = graph_.shape_of(node_.outputs.at(0));
+    RuntimeSizes sizes{out, {}, ValueRef{node_.inputs[0]}};
+    if (axis > 0 && !out.empty()) sizes.copied[0] = 0;
+    return single(TorchFn::Reshape, {ValueRef{selected}, sizes});
+  }
+
+  // One axis at a time, from the same tables as the reference execution.
+  std::vector<TorchCall> resize() {
+    const auto axes = resize_axes(node_, input_shape(), [&](const std::string& value) -> const ir::Tensor& { return constant(value); });
+    std::vector<size_t> resized;
+    for (size_t axis = 0; axis < axes.size(); ++axis) {
+      if (axes[axis]) resized.push_back(axis);
+    }
+    return chain(resized.size(), [&](size_t i, const ValueRef& x) -> std::pair<TorchFn, std::vector<TorchArg>> {
+      const int64_t axis = static_cast<int64_t>(resized[i]);
+      const ResizeAxis& table = *axes[axis];
+      if (std::all_of(table.weight.begin(), table.weight.end(), [](double w) { return w == 0; })) {
+        return {TorchFn::IndexSelect, {x, axis, table.lower}};
+      }
+      std::vector<int64_t> weight_shape(rank(), 1);
+      weight_shape[axis] = static_cast<int64_t>(table.weight.size());
+      return {TorchFn::Lerp, {x, axis, table.lower, table.upper, table.weight, weight_shape}};
+    });
+  }
+
+  const ir::Tensor& constant(const std::string& value) const {
+    auto found = graph_.constants.find(value);
+    if (found == graph_.constants.end()) throw error("input '" + value + "' must be a constant");
+    return found->second;
   }
 
   const Graph& graph_;

@@ -20,7 +20,9 @@ std::vector<std::pair<std::string, bool>> node_weight_names(const Node& node) {
     for (const auto& param : node.op->tensors_with_role(ir::Role::Param)) names.emplace_back(param.name, false);
   } else if (node.op_type == "BatchNormalization") {
     names = {{"scale", false}, {"B", false}, {"mean", true}, {"var", true}};
-  } else if (node.op_type == "LayerNormalization") {
+  } else if (node.op_type == "PRelu") {
+    names = {{"slope", false}};
+  } else if (node.op_type == "LayerNormalization" || node.op_type == "InstanceNormalization") {
     for (const char* name : {"scale", "B"}) {
       if (node.weights.count(name)) names.emplace_back(name, false);
     }

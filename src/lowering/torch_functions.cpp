@@ -37,6 +37,7 @@ class CallArgs {
     return get<std::vector<int64_t>>(i);
   }
   int64_t integer(size_t i) const { return get<int64_t>(i); }
+  const std::vector<double>& reals(size_t i) const { return get<std::vector<double>>(i); }
   double real(size_t i) const { return get<double>(i); }
   bool flag(size_t i) const { return get<bool>(i); }
   const std::string& text(size_t i) const { return get<std::string>(i); }
@@ -97,6 +98,17 @@ torch::Tensor gather_per_sample(const torch::Tensor& x, const torch::Tensor& tab
 }
 
 static_assert(static_cast<int>(at::MemoryFormat::ChannelsLast) == 2, "the TorchScript spelling of ChannelsLast");
+
+torch::Tensor mode_pad(const CallArgs& a, bool reflect) {
+  const torch::Tensor& x = a.tensor(0);
+  const std::vector<int64_t> pads = a.ints(1);
+  switch (a.integer(2)) {
+    case 1: return reflect ? torch::reflection_pad1d(x, pads) : torch::replication_pad1d(x, pads);
+    case 2: return reflect ? torch::reflection_pad2d(x, pads) : torch::replication_pad2d(x, pads);
+    case 3: return reflect ? torch::reflection_pad3d(x, pads) : torch::replication_pad3d(x, pads);
+  }
+  throw std::logic_error("torch pads 1 to 3 trailing axes in reflect or edge mode");
+}
 
 const TorchFunction& torch_function(TorchFn function) {
   using F = TorchFn;
@@ -186,6 +198,27 @@ const TorchFunction& torch_function(TorchFn function) {
                         return torch::batch_norm(a.tensor(0), a.tensor(1), a.tensor(2), a.tensor(3), a.tensor(4),
                                                  a.training(), a.real(5), a.real(6), /*cudnn_enabled=*/false);
                       }}},
+      {F::InstanceNorm, {"torch.instance_norm({0}, {1}, {2}, None, None, True, 0.1, {3}, False)", [](A a) {
+                           return torch::instance_norm(a.tensor(0), a.tensor(1), a.tensor(2), {}, {}, true, 0.1, a.real(3), false);
+                         }}},
+      {F::LeakyRelu, {"torch.leaky_relu({0}, {1})", [](A a) { return torch::leaky_relu(a.tensor(0), a.real(1)); }}},
+      {F::Elu, {"torch.elu({0}, {1}, {2})", [](A a) { return torch::elu(a.tensor(0), a.real(1), a.real(2)); }}},
+      {F::Softplus, {"torch.softplus({0}, 1, 20)", [](A a) { return torch::softplus(a.tensor(0), 1, 20); }}},
+      {F::PRelu, {"torch.where({0} < 0.0, {0} * {1}, {0})",
+                  [](A a) { return torch::where(a.tensor(0) < 0.0, a.tensor(0) * a.tensor(1), a.tensor(0)); }}},
+      // The pad's name carries the number of axes: torch.reflection_pad2d for {2} = 2.
+      {F::ReflectionPad, {"torch.reflection_pad{2}d({0}, {1})", [](A a) { return mode_pad(a, true); }}},
+      {F::ReplicationPad, {"torch.replication_pad{2}d({0}, {1})", [](A a) { return mode_pad(a, false); }}},
+      {F::IndexSelect, {"torch.index_select({0}, {1}, torch.tensor({2}))",
+                        [](A a) { return a.tensor(0).index_select(a.integer(1), torch::tensor(a.ints(2))); }}},
+      {F::Lerp, {"torch.lerp(torch.index_select({0}, {1}, torch.tensor({2})), torch.index_select({0}, {1}, torch.tensor({3})), "
+                 "torch.reshape(torch.tensor({4}), {5}))",
+                 [](A a) {
+                   const torch::Tensor& x = a.tensor(0);
+                   const auto weights = torch::tensor(a.reals(4), torch::kFloat).reshape(a.ints(5));
+                   return torch::lerp(x.index_select(a.integer(1), torch::tensor(a.ints(2))),
+                                      x.index_select(a.integer(1), torch::tensor(a.ints(3))), weights);
+                 }}},
   };
   auto found = table.find(function);
   if (found == table.end()) throw std::logic_error("torch function " + std::to_string(static_cast<int>(function)) + " has no implementation");
@@ -234,6 +267,7 @@ std::string script_argument(const TorchArg& arg, const ScriptNames& name) {
     }
     std::string operator()(const std::string& text) const { return "\"" + text + "\""; }
     std::string operator()(ir::Activation activation) const { return std::string(ir::to_string(activation)); }
+    std::string operator()(const std::vector<double>& numbers) const { return script_list(numbers, script_real); }
   };
   return std::visit(Spell{name}, arg);
 }

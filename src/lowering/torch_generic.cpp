@@ -217,11 +217,14 @@ class GenericStatement {
     return builder_.call(batch_position >= 0 ? TorchFn::GatherPerSample : TorchFn::Gather, {value(x), value(table), runtime});
   }
 
-  // A read of every element in the tensor's own order needs no view.
+  // A read of every element in the tensor's own order needs no view (a plain index over fewer
+  // positions than the dimension holds reads a leading part of it: a crop, which does).
   bool is_whole_tensor(const Access& access, const std::vector<size_t>& dims, const Padding& padding) const {
     if (padding.any() || dims.size() != access.subscripts.size()) return false;
+    const auto& shape = op_.tensor(access.tensor).shape;
     for (size_t d = 0; d < dims.size(); ++d) {
       if (access.subscripts[d].plain_index() != order_[dims[d]].name) return false;
+      if (order_[dims[d]].extent != shape[d] && !(per_sample(access) && d == 0)) return false;
     }
     return true;
   }

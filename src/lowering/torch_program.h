@@ -73,6 +73,15 @@ enum class TorchFn {
   LogSoftmax,  // x, dim
   LayerNorm,   // x, normalized_shape, weight?, bias?, epsilon
   BatchNorm,   // x, weight, bias, running_mean, running_var, momentum, epsilon (training from the run)
+  InstanceNorm,    // x, weight, bias, epsilon
+  LeakyRelu,       // x, negative slope
+  Elu,             // x, alpha, scale (SELU is an ELU scaled)
+  Softplus,        // x
+  PRelu,           // x, slope (numpy broadcasting)
+  ReflectionPad,   // x, pads (torch order), number of trailing axes padded (1 to 3)
+  ReplicationPad,  // x, pads (torch order), number of trailing axes padded (1 to 3)
+  IndexSelect,     // x, dim, indices
+  Lerp,            // x, dim, lower indices, upper indices, weights, weight shape: linear interpolation along dim
 };
 
 // A tensor a call reads: a value of the program, or (graph nodes) a learned weight of the node.
@@ -92,7 +101,7 @@ struct RuntimeSizes {
 
 // std::monostate is torch's None (an absent bias); std::string is literal text (an equation).
 using TorchArg = std::variant<std::monostate, ValueRef, std::vector<ValueRef>, int64_t, double, bool,
-                              std::vector<int64_t>, RuntimeSizes, std::string, ir::Activation>;
+                              std::vector<int64_t>, RuntimeSizes, std::string, ir::Activation, std::vector<double>>;
 
 struct TorchCall {
   TorchFn function;
