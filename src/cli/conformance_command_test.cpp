@@ -1,6 +1,6 @@
 // `gos conformance` over ONNX's own backend tests (Debian's libonnx-testdata: node/ and
 // pytorch-converted/): every test gos imports gives ONNX's expected outputs on the interpreter,
-// libtorch and gos's re-export in ONNX Runtime, every test it refuses says why, and the operators
+// libtorch, the TorchScript file for PyTorch Mobile and gos's re-export in ONNX Runtime, every test it refuses says why, and the operators
 // real exporters emit for vision and signal models are among the passing ones.
 #include <gtest/gtest.h>
 
@@ -25,7 +25,8 @@ const fs::path kOnnxTests = "/usr/include/onnx/backend/test/data";
 const std::set<std::pair<std::string, std::string>> kOnnxRuntimeDisagrees{{"test_resize_downsample_scales_linear_align_corners", "ort"}};
 
 nlohmann::json run_suites() {
-  const auto run = run_gos({"conformance", (kOnnxTests / "node").string(), (kOnnxTests / "pytorch-converted").string(), "--json"});
+  const auto run = run_gos({"conformance", (kOnnxTests / "node").string(), (kOnnxTests / "pytorch-converted").string(), "--backends",
+                      "interpreter,torch,mobile,ort", "--json"});
   EXPECT_TRUE(run.exit_code == 0 || run.exit_code == 1) << run.err;
   return nlohmann::json::parse(run.out);
 }
@@ -82,7 +83,7 @@ TEST_F(OnnxConformance, TheOperatorsOfVisionAndSignalModelsPass) {
   for (const auto& name : names) {
     const auto& entry = test(name);
     ASSERT_EQ(entry["status"], "imported") << name << ": " << entry.value("reason", "");
-    for (const auto& backend : {"interpreter", "torch", "ort"}) EXPECT_EQ(entry["backends"][backend]["status"], "pass") << name << " on " << backend;
+    for (const auto& backend : {"interpreter", "torch", "mobile", "ort"}) EXPECT_EQ(entry["backends"][backend]["status"], "pass") << name << " on " << backend;
   }
 }
 

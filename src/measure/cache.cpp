@@ -235,7 +235,9 @@ std::string structural_key(const graph::Graph& single) {
         attribute);
   }
   for (const auto& input : node.inputs) {
-    if (auto constant = single.constants.find(input); constant != single.constants.end()) {
+    if (input.empty()) {
+      key["inputs"].push_back(nullptr);
+    } else if (auto constant = single.constants.find(input); constant != single.constants.end()) {
       key["inputs"].push_back({{"shape", constant->second.shape}, {"data", constant->second.data}});
     } else {
       key["inputs"].push_back({{"shape", single.shape_of(input)}});

@@ -603,6 +603,7 @@ graph::Graph single_node_graph(const graph::Graph& model, const graph::Node& nod
   copy.name = "node";
   for (size_t i = 0; i < node.inputs.size(); ++i) {
     const std::string& value = node.inputs[i];
+    if (value.empty()) continue;  // an optional input left out (Resize's roi)
     const std::string renamed = "x" + std::to_string(i);
     copy.inputs[i] = renamed;
     if (auto constant = model.constants.find(value); constant != model.constants.end()) {

@@ -100,6 +100,26 @@ TEST(Bench, OperatorsAloneOnEveryBackend) {
   }
 }
 
+// Resize leaves its optional roi out (input ""): the node alone keeps the gap and times.
+TEST(Bench, AStructuralNodeWithAnOptionalInputLeftOutTimesAlone) {
+  graph::Graph model;
+  model.inputs = {{"x", {1, 2, 4, 4}}};
+  model.constants["scales"] = ir::Tensor({4}, {1, 1, 2, 2});
+  graph::Node resize;
+  resize.name = "resize";
+  resize.op_type = "Resize";
+  resize.inputs = {"x", "", "scales"};
+  resize.outputs = {"y"};
+  resize.attributes["mode"] = std::string("linear");
+  model.nodes = {resize};
+  model.outputs = {{"y", {1, 2, 8, 8}}};
+  model.shapes = {{"x", {1, 2, 4, 4}}, {"scales", {4}}, {"y", {1, 2, 8, 8}}};
+  const graph::Graph alone = single_node_graph(model, model.nodes[0]);
+  ASSERT_EQ(alone.inputs.size(), 1u);
+  EXPECT_EQ(alone.nodes[0].inputs.at(1), "");
+  EXPECT_GT(bench_model(alone, Backend::Torch, kQuick).median_ms, 0);
+}
+
 TEST(Bench, BackendsAreNamed) {
   EXPECT_EQ(backend_named("mobile"), Backend::Mobile);
   EXPECT_THROW(backend_named("gpu"), MeasureError);
