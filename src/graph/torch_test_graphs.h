@@ -220,6 +220,40 @@ inline Graph temporal_block(uint32_t seed = 7) {
   return b.finish({"fc_out"});
 }
 
+// What image-to-image models add: padding modes, instance norm, PReLU and the parameterised
+// activations, downsampling and upsampling resizes, gathers at constant indices.
+inline Graph image_to_image_tour(uint32_t seed = 9) {
+  GraphBuilder b("image-to-image tour", seed);
+  std::mt19937 rng(seed);
+  b.input("x", {1, 3, 4, 4});
+  b.constant("reflect_pads", ir::Tensor({8}, {0, 0, 1, 1, 0, 0, 1, 1}));
+  b.constant("edge_pads", ir::Tensor({8}, {0, 0, 1, 0, 0, 0, 0, 1}));
+  b.constant("constant_pads", ir::Tensor({8}, {0, 0, 0, 1, 0, 0, 1, 0}));
+  b.constant("half", ir::Tensor({}, {0.5f}));
+  b.constant("sizes", ir::Tensor({4}, {1, 3, 5, 5}));
+  b.constant("scales", ir::Tensor({4}, {1, 1, 2, 2}));
+  b.constant("channels", ir::Tensor({2}, {2, 0}));
+  b.constant("columns", ir::Tensor({2, 2}, {0, 9, -1, 4}));
+  b.structural("reflect", "Pad", {"x", "reflect_pads"}, {{1, 3, 6, 6}}, {{"mode", std::string("reflect")}});
+  Node& norm = b.structural("norm", "InstanceNormalization", {"reflect_out"}, {{1, 3, 6, 6}}, {{"epsilon", 1e-4}});
+  norm.weights = {{"scale", random_tensor({3}, rng, 0.5, 1.5)}, {"B", random_tensor({3}, rng)}};
+  Node& prelu = b.structural("prelu", "PRelu", {"norm_out"}, {{1, 3, 6, 6}});
+  prelu.weights = {{"slope", random_tensor({3, 1, 1}, rng, 0, 0.5)}};
+  b.structural("leaky", "LeakyRelu", {"prelu_out"}, {{1, 3, 6, 6}}, {{"alpha", 0.1}});
+  b.structural("elu", "Elu", {"leaky_out"}, {{1, 3, 6, 6}}, {{"alpha", 0.5}});
+  b.structural("selu", "Selu", {"elu_out"}, {{1, 3, 6, 6}});
+  b.structural("softplus", "Softplus", {"selu_out"}, {{1, 3, 6, 6}});
+  b.structural("edge", "Pad", {"softplus_out", "edge_pads"}, {{1, 3, 7, 7}}, {{"mode", std::string("edge")}});
+  b.structural("constant", "Pad", {"edge_out", "constant_pads", "half"}, {{1, 3, 8, 8}});
+  b.structural("down", "Resize", {"constant_out", "", "", "sizes"}, {{1, 3, 5, 5}}, {{"mode", std::string("linear")}});
+  b.structural("up", "Resize", {"down_out", "", "scales"}, {{1, 3, 10, 10}},
+               {{"mode", std::string("nearest")}, {"coordinate_transformation_mode", std::string("asymmetric")},
+                {"nearest_mode", std::string("floor")}});
+  b.structural("pick", "Gather", {"up_out", "channels"}, {{1, 2, 10, 10}}, {{"axis", int64_t{1}}});
+  b.structural("cols", "Gather", {"pick_out", "columns"}, {{1, 2, 10, 2, 2}}, {{"axis", int64_t{3}}});
+  return b.finish({"cols_out"});
+}
+
 struct NamedGraph {
   std::string name;
   Graph graph;
@@ -229,7 +263,7 @@ inline std::vector<NamedGraph> all_graphs() {
   return {{"small classifier", small_classifier()}, {"residual block", residual_block()}, {"SE block", se_block()},
           {"layer norm softmax", layer_norm_softmax()}, {"structural tour", structural_tour()},
           {"generic statements", generic_statements()}, {"temporal block", temporal_block()},
-          {"mixer block", mixer_block()}};
+          {"mixer block", mixer_block()}, {"image-to-image tour", image_to_image_tour()}};
 }
 
 // Random graph inputs at `batch` samples.
