@@ -11,13 +11,11 @@ namespace {
 
 using ir::Access;
 using ir::Affine;
-using ir::IndexVar;
 using ir::Role;
 using ir::Statement;
 
 struct Geometry {
   int64_t input = 0, kernel = 0, stride = 1, dilation = 1, output = 0;
-  int64_t pad_begin = 0;  // ONNX's: what is cut from the start of the full transposed output
 };
 
 // ONNX's begin pads, from `pads`, or from output_shape / auto_pad (SAME_UPPER puts the smaller
@@ -124,7 +122,7 @@ Node conv_transpose(const NodeContext& context) {
   }
   std::vector<Geometry> axes;
   for (size_t axis = 0; axis < rank; ++axis) {
-    axes.push_back({input[axis + 2], weight.shape[axis + 2], strides[axis], dilations[axis], output[axis + 2], 0});
+    axes.push_back({input[axis + 2], weight.shape[axis + 2], strides[axis], dilations[axis], output[axis + 2]});
   }
   const auto begins = begin_pads(context, axes, output_padding);
 

@@ -2,6 +2,7 @@
 // execution and export follow the ONNX specification. Normalisations carry their learned state
 // as weights; Reshape targets are made batch-independent.
 #include "graph/onnx_convert.h"
+#include "graph/structural.h"
 
 namespace gos::graph::onnx_import {
 
@@ -105,17 +106,19 @@ Node resize(const NodeContext& context) {
   const bool old_form = context.opset() < 11 || context.proto().op_type() == "Upsample";
   std::string mode = attribute_string(context.proto(), "mode", "nearest");
   if (mode == "bilinear") mode = "linear";
-  if (mode != "nearest" && mode != "linear") throw Unsupported{"resizing in " + mode + " mode; gos resizes in nearest and linear mode"};
   node.attributes["mode"] = mode;
   auto constant_input = [&](int index, const std::string& role) -> std::string {
     if (!context.has_input(index)) return "";
     if (!context.is_constant(index)) throw Unsupported{"its " + role + " are computed; gos resizes by " + role + " stored in the model"};
     return context.use_constant(index);
   };
-  std::string scales, sizes;
   if (old_form) {
     node.attributes["coordinate_transformation_mode"] = std::string("asymmetric");
     node.attributes["nearest_mode"] = std::string("floor");
+  }
+  if (auto why = detail::resize_unsupported(node)) throw Unsupported{*why};
+  std::string scales, sizes;
+  if (old_form) {
     if (auto attribute = node.attributes.find("scales"); attribute != node.attributes.end()) {
       const auto values = std::get<std::vector<double>>(attribute->second);
       scales = context.name() + "::scales";
@@ -125,9 +128,6 @@ Node resize(const NodeContext& context) {
       scales = constant_input(1, "scales");
     }
   } else {
-    if (attribute_string(context.proto(), "coordinate_transformation_mode", "half_pixel") == "tf_crop_and_resize") {
-      throw Unsupported{"tf_crop_and_resize (gos resizes whole tensors)"};
-    }
     scales = constant_input(2, "scales");
     sizes = constant_input(3, "sizes");
   }

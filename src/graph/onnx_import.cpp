@@ -175,7 +175,6 @@ OnnxOutline outline_onnx(const std::string& path) {
   for (const auto& input : proto.graph().input()) {
     if (!initializers.count(input.name())) outline.inputs.push_back(input.name());
   }
-  for (const auto& output : proto.graph().output()) outline.outputs.push_back(output.name());
   return outline;
 }
 

@@ -71,7 +71,6 @@ std::set<std::string> imported_op_types();
 struct OnnxOutline {
   std::set<std::string> op_types;   // of the main graph's nodes
   std::vector<std::string> inputs;  // graph inputs that are not initializers, in order
-  std::vector<std::string> outputs;
 };
 // Throws GraphError for a file that is not an ONNX model.
 OnnxOutline outline_onnx(const std::string& path);

@@ -43,14 +43,24 @@ int64_t flatten_axis(const Node& node, size_t rank) {
   return axis;
 }
 
-std::vector<std::optional<ResizeAxis>> resize_axes(const Node& node, const Shape& input, const ValueLookup& lookup) {
-  auto fail = [&](const std::string& why) { return GraphError("node '" + node.name + "' (" + node.op_type + "): " + why); };
+std::optional<std::string> resize_unsupported(const Node& node) {
   const std::string mode = attribute_or<std::string>(node, "mode", "nearest");
   const std::string transform = attribute_or<std::string>(node, "coordinate_transformation_mode", "half_pixel");
   const std::string nearest = attribute_or<std::string>(node, "nearest_mode", "round_prefer_floor");
-  if (mode != "nearest" && mode != "linear") throw fail("mode " + mode + ": gos resizes in nearest and linear mode");
   static const std::set<std::string> transforms{"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn"};
-  if (!transforms.count(transform)) throw fail("coordinate_transformation_mode " + transform + " is not one gos resizes with");
+  static const std::set<std::string> roundings{"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
+  if (mode != "nearest" && mode != "linear") return "resizing in " + mode + " mode; gos resizes in nearest and linear mode";
+  if (!transforms.count(transform)) return "coordinate_transformation_mode " + transform + " (gos resizes whole tensors, not crops)";
+  if (mode == "nearest" && !roundings.count(nearest)) return "nearest_mode " + nearest + " is not one gos resizes with";
+  return std::nullopt;
+}
+
+std::vector<std::optional<ResizeAxis>> resize_axes(const Node& node, const Shape& input, const ValueLookup& lookup) {
+  auto fail = [&](const std::string& why) { return GraphError("node '" + node.name + "' (" + node.op_type + "): " + why); };
+  if (auto why = resize_unsupported(node)) throw fail(*why);
+  const std::string mode = attribute_or<std::string>(node, "mode", "nearest");
+  const std::string transform = attribute_or<std::string>(node, "coordinate_transformation_mode", "half_pixel");
+  const std::string nearest = attribute_or<std::string>(node, "nearest_mode", "round_prefer_floor");
   auto given = [&](size_t index) { return node.inputs.size() > index && !node.inputs[index].empty() && lookup(node.inputs[index]).elements() > 0; };
   const bool by_sizes = given(3);
   if (!by_sizes && !given(2)) throw fail("neither scales nor sizes are given");
@@ -79,9 +89,6 @@ std::vector<std::optional<ResizeAxis>> resize_axes(const Node& node, const Shape
       if (mode == "nearest") {
         const bool up = ratio > 0 && (nearest == "ceil" || (nearest == "round_prefer_floor" && ratio > 0.5) ||
                                       (nearest == "round_prefer_ceil" && ratio >= 0.5));
-        if (nearest != "ceil" && nearest != "floor" && nearest != "round_prefer_floor" && nearest != "round_prefer_ceil") {
-          throw fail("nearest_mode " + nearest + " is not one gos resizes with");
-        }
         if (up) lower = upper;
         weight = 0;
       }

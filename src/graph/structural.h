@@ -42,5 +42,8 @@ struct ResizeAxis {
   std::vector<double> weight;
 };
 std::vector<std::optional<ResizeAxis>> resize_axes(const Node& node, const Shape& input, const ValueLookup& lookup);
+// Why a Resize node's attributes ask for what gos does not execute (cubic mode, a crop, an unknown
+// rounding), or nothing: import refuses such a node, resize_axes throws for it.
+std::optional<std::string> resize_unsupported(const Node& node);
 
 }  // namespace gos::graph::detail
