@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "data/data.h"
+#include "device/device.h"
 #include "graph/graph.h"
 #include "ir/ir.h"
 #include "graph/ort_runner.h"
@@ -43,6 +44,8 @@ int run(int argc, char** argv) {
   auto run = add_run_command(app);
   auto conformance = add_conformance_command(app);
   auto convert = add_convert_command(app);
+  auto agent = add_agent_command(app);
+  auto device = add_device_command(app);
 
   try {
     app.parse(argc, argv);
@@ -71,6 +74,8 @@ int run(int argc, char** argv) {
     if (app.got_subcommand("run")) return run();
     if (app.got_subcommand("conformance")) return conformance();
     if (app.got_subcommand("convert")) return convert();
+    if (app.got_subcommand("agent")) return agent();
+    if (app.got_subcommand("device")) return device();
   } catch (const ir::IrError& error) {
     return report_bad_input(error);
   } catch (const graph::GraphError& error) {
@@ -86,6 +91,10 @@ int run(int argc, char** argv) {
     return report_bad_input(error);
   } catch (const zoo::ZooError& error) {
     return report_bad_input(error);
+  } catch (const device::DeviceError& error) {
+    // A device that cannot be reached or trusted: the job could not run, the input was fine.
+    fmt::print(stderr, "gos: {}\n", error.what());
+    return kFailure;
   } catch (const std::invalid_argument& error) {
     return report_bad_input(error);
   } catch (const std::exception& error) {

@@ -21,5 +21,7 @@ Action add_quantize_command(CLI::App& app);
 Action add_run_command(CLI::App& app);
 Action add_conformance_command(CLI::App& app);
 Action add_convert_command(CLI::App& app);
+Action add_agent_command(CLI::App& app);
+Action add_device_command(CLI::App& app);
 
 }  // namespace gos::cli
