@@ -12,8 +12,8 @@
 #include "cli/format.h"
 #include "cli/machine_reference.h"
 #include "cli/model_source.h"
+#include "cli/device_option.h"
 #include "cli/option_checks.h"
-#include "device/device.h"
 #include "measure/cache.h"
 #include "util/progress.h"
 
@@ -31,25 +31,14 @@ struct BenchCommandOptions {
   std::string against;
   std::vector<int64_t> input_shape;  // --input-shape: fixes dynamic input dimensions
   std::string cache;
-  std::string device;  // --device: a paired board's agent times the models
+  std::string device;  // --device: a paired board's agent takes every timing
   bool json = false;
 };
 
-// Where the timings come from: this machine, or a paired board (whose fixed loop and description
-// come back with its timings).
-struct Target {
-  std::optional<device::RemoteDevice> remote;
-  device::MachineDescription machine;  // the board's, once it answered
-  std::string fingerprint() const { return remote ? machine.fingerprint : measure::machine_fingerprint(); }
-  std::string label() const {
-    return remote ? fmt::format("device {}: {}", remote->device().name, device::summary(machine)) : measure::machine_fingerprint();
-  }
-};
-
-Target target_of(const BenchCommandOptions& options) {
-  Target target;
-  if (!options.device.empty()) target.remote.emplace(device::DeviceRegistry().find(options.device));
-  return target;
+// "AMD EPYC x2", or "device pi4 (Raspberry Pi 4 Model B Rev 1.4 x4)".
+std::string timed_on(const BenchCommandOptions& options) {
+  return options.device.empty() ? measure::machine_fingerprint()
+                                : fmt::format("device {} ({})", options.device, measure::machine_fingerprint());
 }
 
 struct OpRow {
@@ -88,24 +77,18 @@ void print_timing(const std::string& label, size_t width, const measure::Timing&
 // Both models timed in one run, their runs alternating, so that both see the same machine: the
 // ratio of their medians holds on a machine too unsteady for either median to repeat.
 int run_comparison(const BenchCommandOptions& options) {
+  const auto on_device = use_device(options.device);
   const measure::Backend backend = measure::backend_named(options.backend);
   const graph::Graph model = load_model(options.model, /*allow_unsupported=*/false, options.input_shape).graph;
   const graph::Graph other = load_model(options.against, /*allow_unsupported=*/false, options.input_shape).graph;
   measure::Timing timing, other_timing, machine;
-  Target target = target_of(options);
   {
     util::Progress progress(fmt::format("bench {} against {} on {}", options.model, options.against, options.backend), 1,
                             !options.json);
-    const measure::BenchOptions bench{.threads = options.threads, .precision = measure::precision_named(options.precision),
-                                      .budget_seconds = options.budget / 2};
-    if (target.remote) {
-      auto measured = target.remote->bench({model, other}, backend, bench, device::BenchMode::SideBySide);
-      timing = measured.timings[0], other_timing = measured.timings[1], machine = measured.reference;
-      target.machine = measured.machine;
-    } else {
-      std::tie(timing, other_timing) = measure::bench_models_interleaved(model, other, backend, bench);
-      machine = time_machine_after(options);
-    }
+    std::tie(timing, other_timing) = measure::bench_models_interleaved(
+        model, other, backend,
+        {.threads = options.threads, .precision = measure::precision_named(options.precision), .budget_seconds = options.budget / 2});
+    machine = time_machine_after(options);
     progress.finish();
   }
   const double speedup = timing.median_ms / other_timing.median_ms;
@@ -120,14 +103,14 @@ int run_comparison(const BenchCommandOptions& options) {
     report["speedup"] = speedup;
     // ONNX Runtime alternates rounds, not runs: its percentiles are over the rounds' medians.
     report["percentiles_over"] = backend == measure::Backend::Ort ? "round medians" : "runs";
-    report["machine"] = target.fingerprint();
-    if (target.remote) report["device"] = target.remote->device().name;
+    report["machine"] = measure::machine_fingerprint();
+    if (!options.device.empty()) report["device"] = options.device;
     add_machine_reference(report, machine);
     fmt::print("{}\n", report.dump(2));
     return kSuccess;
   }
   fmt::print("{} against {} on {} in {} ({} thread{}, {}), timed side by side{}\n", options.model, options.against, options.backend, options.precision,
-             options.threads, options.threads == 1 ? "" : "s", target.label(),
+             options.threads, options.threads == 1 ? "" : "s", timed_on(options),
              backend == measure::Backend::Ort ? " (five alternating rounds; p10 and p90 are over the rounds' medians)"
                                               : " (runs alternate)");
   const size_t width = std::max(options.model.size(), options.against.size()) + 2;
@@ -149,6 +132,7 @@ int run_comparison(const BenchCommandOptions& options) {
 
 int run_bench(const BenchCommandOptions& options) {
   if (!options.against.empty()) return run_comparison(options);
+  const auto on_device = use_device(options.device);
   const measure::Backend backend = measure::backend_named(options.backend);
   const graph::Graph model = load_model(options.model, /*allow_unsupported=*/false, options.input_shape).graph;
   const measure::Precision precision = measure::precision_named(options.precision);
@@ -157,16 +141,10 @@ int run_bench(const BenchCommandOptions& options) {
   }
   measure::BenchOptions bench{.threads = options.threads, .precision = precision, .budget_seconds = options.budget};
   measure::Timing whole, machine;
-  Target target = target_of(options);
   {
     util::Progress progress(fmt::format("bench {} on {}", options.model, options.backend), 1, !options.json);
-    if (target.remote) {
-      auto measured = target.remote->bench({model}, backend, bench);
-      whole = measured.timings[0], machine = measured.reference, target.machine = measured.machine;
-    } else {
-      whole = measure::bench_model(model, backend, bench);
-      machine = time_machine_after(options);  // so that the user can tell a noisy model from a noisy machine
-    }
+    whole = measure::bench_model(model, backend, bench);
+    machine = time_machine_after(options);  // so that the user can tell a noisy model from a noisy machine
     progress.finish();
   }
   std::vector<OpRow> rows;
@@ -188,32 +166,21 @@ int run_bench(const BenchCommandOptions& options) {
         rows.push_back({node.name, node.op_type, 0, {}, /*structural=*/true});
       }
     }
+    measure::LatencyCache cache(options.cache.empty() ? measure::default_cache_path() : std::filesystem::path(options.cache));
     const measure::BenchOptions alone{.threads = options.threads, .precision = precision, .min_runs = 20, .budget_seconds = 0.25};
-    if (target.remote) {
-      // Every operator and structural node as a one-node graph, timed on the board in one request.
-      std::vector<graph::Graph> graphs;
-      for (const auto& op : ops) graphs.push_back(measure::single_op_graph(op.op, op.weights));
-      for (const auto* node : structural) graphs.push_back(measure::single_node_graph(model, *node));
-      util::Progress progress(fmt::format("time each operator on {}", options.device), 1, !options.json);
-      const auto on_board = target.remote->bench(graphs, backend, alone, device::BenchMode::Operators);
-      progress.finish();
-      for (size_t i = 0; i < op_rows.size(); ++i) rows[op_rows[i]].timing = on_board.timings[i];
-      for (size_t i = 0; i < node_rows.size(); ++i) rows[node_rows[i]].timing = on_board.timings[op_rows.size() + i];
-      measured = graphs.size();
-    } else {
-      measure::LatencyCache cache(options.cache.empty() ? measure::default_cache_path() : std::filesystem::path(options.cache));
-      util::Progress progress("time each operator", static_cast<int64_t>(ops.size()), !options.json);
-      auto timings = measure::measure_cached(cache, ops, backend, alone, &measured,
-                                             [&](size_t done, size_t total) { progress.update_with_total(done, total); });
-      progress.finish();
-      for (size_t i = 0; i < op_rows.size(); ++i) rows[op_rows[i]].timing = timings[i];
-      size_t measured_nodes = 0;
+    util::Progress progress("time each operator", static_cast<int64_t>(ops.size()), !options.json);
+    auto timings = measure::measure_cached(cache, ops, backend, alone, &measured,
+                                           [&](size_t done, size_t total) { progress.update_with_total(done, total); });
+    progress.finish();
+    for (size_t i = 0; i < op_rows.size(); ++i) rows[op_rows[i]].timing = timings[i];
+    size_t measured_nodes = 0;
+    {
       util::Progress node_progress("time each structural node", 1, !options.json && !structural.empty());
       auto node_timings = measure::measure_nodes_cached(cache, model, structural, backend, alone, &measured_nodes);
       node_progress.finish();
       for (size_t i = 0; i < node_rows.size(); ++i) rows[node_rows[i]].timing = node_timings[i];
-      measured += measured_nodes;
     }
+    measured += measured_nodes;
   }
   int64_t total_macs = 0;
   double ops_ms = 0;
@@ -225,8 +192,8 @@ int run_bench(const BenchCommandOptions& options) {
     report["backend"] = options.backend;
     report["precision"] = options.precision;
     report["threads"] = options.threads;
-    report["machine"] = target.fingerprint();
-    if (target.remote) report["device"] = target.remote->device().name;
+    report["machine"] = measure::machine_fingerprint();
+    if (!options.device.empty()) report["device"] = options.device;
     add_machine_reference(report, machine);
     if (options.per_op) {
       nlohmann::json ops = nlohmann::json::array();
@@ -249,7 +216,7 @@ int run_bench(const BenchCommandOptions& options) {
     return kSuccess;
   }
   fmt::print("{} on {} in {} ({} thread{}, {})\n", options.model, options.backend, options.precision, options.threads,
-             options.threads == 1 ? "" : "s", target.label());
+             options.threads == 1 ? "" : "s", timed_on(options));
   print_timing("", 0, whole);
   print_machine_reference(machine);
   if (whole.noisy() && measure::machine_was_unsteady(machine)) {
@@ -304,8 +271,7 @@ Action add_bench_command(CLI::App& app) {
                       "another ONNX file or zoo model (say, gos adapt's OUT/adapted.onnx) timed side by side with MODEL, "
                       "runs alternating; prints how many times faster it runs")
       ->excludes(per_op);
-  command->add_option("--device", options->device,
-                      "a paired board (gos device add): its agent times the models, and every figure is the board's");
+  command->add_option("--device", options->device, kDeviceHelp);
   command->add_option("--cache", options->cache, "the latency cache (default $GOS_CACHE or ~/.cache/gos/latency.sqlite)");
   command->add_option("--input-shape", options->input_shape, "the model's input shape, fixing dimensions the file leaves dynamic (e.g. 1,3,224,224)")
       ->delimiter(',');

@@ -11,6 +11,7 @@
 
 #include "cli/candidates_options.h"
 #include "cli/cli.h"
+#include "cli/device_option.h"
 #include "cli/commands.h"
 #include "cli/format.h"
 #include "cli/model_source.h"
@@ -127,6 +128,8 @@ int run_candidates(const CandidatesOptions& options) {
   if (options.op.empty() == options.group.empty()) {
     throw search::SearchError("give --op NODE (an operator's candidates) or --group NAME (a channel group's widths; gos inspect MODEL --groups lists them)");
   }
+  if (!options.device.empty() && options.backend.empty()) throw std::invalid_argument("--device times candidates: give --backend too");
+  const auto on_device = use_device(options.device);
   if (!options.group.empty()) return run_group_widths(options);
   auto imported = load_model(options.model, /*allow_unsupported=*/false, options.data.input_shape);
   const graph::Graph model = graph::subsample_pooled_positions(imported.graph, options.subsample).graph;
@@ -233,6 +236,7 @@ Action add_candidates_command(CLI::App& app) {
   command->add_option("--backend", options->backend, "also measure every candidate's latency on torch, mobile or ort (cached)")
       ->check(CLI::IsMember(measure::backend_names()));
   command->add_option("--threads", options->threads, "with --backend: intra-op threads")->check(whole_number_at_least(1))->capture_default_str();
+  command->add_option("--device", options->device, kDeviceHelp);
   command->add_option("--cache", options->cache, "with --backend: the latency cache (default $GOS_CACHE or ~/.cache/gos/latency.sqlite)");
   command->add_flag("--json", options->json, "print a JSON list with one object per candidate");
   return [options] { return run_candidates(*options); };

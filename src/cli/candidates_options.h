@@ -26,6 +26,7 @@ struct CandidatesOptions {
   std::string backend;  // empty: no latency
   int threads = 1;
   std::string cache;
+  std::string device;  // with backend: a paired board times the candidates
   bool json = false;
 };
 

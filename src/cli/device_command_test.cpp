@@ -14,6 +14,7 @@
 #include <regex>
 #include <thread>
 
+#include "cli/adapt_test_support.h"
 #include "cli/run_binary.h"
 
 namespace gos::cli {
@@ -65,6 +66,13 @@ class AgentProcess {
   const std::string& fingerprint() const { return fingerprint_; }
   const std::string& token() const { return token_; }
   const std::string& printed() const { return printed_; }
+  // Everything it printed, once it has ended (its request lines included).
+  std::string rest() {
+    std::string text = printed_;
+    char line[4096];
+    while (stdout_ && fgets(line, sizeof line, stdout_)) text += line;
+    return text;
+  }
 
  private:
   pid_t pid_ = -1;
@@ -153,6 +161,42 @@ TEST_F(DeviceCommands, PairCheckAndTimeOnTheAgentThenSurviveItsDeath) {
   EXPECT_EQ(run_gos({"device", "check", "board"}).exit_code, 0);
   auto after = run_gos({"bench", kModel, "--device", "board", "--budget", "0.2", "--json"});
   EXPECT_EQ(after.exit_code, 0) << after.err;
+}
+
+int count(const std::string& text, const std::string& part) {
+  int found = 0;
+  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++found;
+  return found;
+}
+
+// A short adapt whose every timing is the agent's; the agent killed mid-run stops it with one
+// line, and the rerun after the agent is back finishes from the journal.
+TEST_F(DeviceCommands, AdaptTimesOnTheDeviceAndResumesAfterTheAgentIsBack) {
+  const fs::path config = folder_ / "agent";
+  auto agent = std::make_unique<AgentProcess>(config);
+  ASSERT_FALSE(agent->url().empty()) << agent->printed();
+  ASSERT_EQ(run_gos({"device", "add", "board", agent->url(), "--fingerprint", agent->fingerprint(), "--token", agent->token()}).exit_code, 0);
+  auto arguments = testing::small_adapt(folder_ / "out", folder_ / "latency.sqlite");
+  arguments.insert(arguments.end(), {"--device", "board"});
+
+  auto interrupted = std::async(std::launch::async, [&] { return run_gos(arguments); });
+  std::this_thread::sleep_for(std::chrono::seconds(8));
+  agent->kill(SIGKILL);
+  const std::string served = agent->rest();
+  const auto stopped = interrupted.get();
+  EXPECT_GT(count(served, "POST /v1/bench 200"), 0) << served;
+  EXPECT_EQ(stopped.exit_code, 1) << stopped.err;
+  EXPECT_NE(stopped.err.find("gos: device board: "), std::string::npos) << stopped.err;
+
+  agent = std::make_unique<AgentProcess>(config);
+  ASSERT_EQ(run_gos({"device", "add", "board", agent->url(), "--fingerprint", agent->fingerprint(), "--token", agent->token()}).exit_code, 0);
+  auto resumed = run_gos(arguments);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  const auto report = testing::read_json(folder_ / "out" / "report.json");
+  EXPECT_EQ(report["machine"], nlohmann::json::parse(run_gos({"device", "check", "board", "--json"}).out)["machine"]["fingerprint"]);
+  agent->kill(SIGTERM);
+  const std::string second = agent->rest();
+  EXPECT_GT(count(second, "POST /v1/bench 200"), 0) << second;  // the verification, at least, timed there
 }
 
 TEST_F(DeviceCommands, RefusesMalformedPairingsAsBadInput) {

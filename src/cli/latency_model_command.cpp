@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "cli/cli.h"
+#include "cli/device_option.h"
 #include "cli/commands.h"
 #include "cli/format.h"
 #include "cli/machine_reference.h"
@@ -32,6 +33,7 @@ struct LatencyModelOptions {
   int candidates = 6;
   size_t samples = 2500;
   std::string cache;
+  std::string device;  // a paired board: its timings fitted, or its predictor used
   bool details = false;
   bool json = false;
 };
@@ -195,6 +197,7 @@ int run_predict(const LatencyModelOptions& options, measure::Backend backend, co
 
 int run_latency_model(const LatencyModelOptions& options) {
   const measure::Backend backend = measure::backend_named(options.backend);
+  const auto on_device = use_device(options.device);
   if ((options.action == "predict") == options.model.empty()) {
     throw std::invalid_argument(options.model.empty() ? "predict needs a MODEL (an ONNX file or a zoo model)"
                                                       : "a MODEL is for predict; fit and eval take --models");
@@ -274,6 +277,7 @@ Action add_latency_model_command(CLI::App& app) {
       ->check(whole_number_at_least(0))
       ->capture_default_str();
   command->add_option("--cache", options->cache, "the latency cache (default $GOS_CACHE or ~/.cache/gos/latency.sqlite)");
+  command->add_option("--device", options->device, kDeviceHelp);
   command->add_flag("--details", options->details,
                     "list every held-out operator with its instructions and its measured and predicted time (in the JSON: "
                     "held_out_ops)");

@@ -66,23 +66,38 @@ struct Agent::State {
     turn_changed.notify_all();
   }
 
+  const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  double seconds_since_start() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); }
+
+  // When a request arrived, when its turn began and ended (seconds since the agent started), and
+  // its ticket: in every answer, so that a client can check the turns were kept.
+  struct Turn {
+    uint64_t ticket = 0;
+    double arrived = 0, began = 0;
+    json to_json() const { return {{"ticket", ticket}, {"arrived_s", arrived}, {"began_s", began}}; }
+  };
+
   // Waits for this request's turn; refuses when the queue is full or the wait too long.
-  void take_turn() {
+  Turn take_turn() {
+    Turn turn{0, seconds_since_start(), 0};
     std::unique_lock lock(mutex);
     if ((measuring || waiting > 0) && waiting >= options.queue) {
       throw Refusal{503, fmt::format("busy: measuring for another client with {} request{} waiting (the agent's --queue is {}); retry later",
                                      waiting, waiting == 1 ? "" : "s", options.queue)};
     }
     const uint64_t ticket = next_ticket++;
+    turn.ticket = ticket;
     ++waiting;
-    const bool turn = turn_changed.wait_for(lock, std::chrono::duration<double>(options.max_request_seconds),
-                                            [&] { return serving == ticket; });
+    const bool served = turn_changed.wait_for(lock, std::chrono::duration<double>(options.max_request_seconds),
+                                              [&] { return serving == ticket; });
     --waiting;
-    if (!turn) {
+    if (!served) {
       abandoned.insert(ticket);
       throw Refusal{503, fmt::format("busy: waited {:.0f} s for a turn; retry later", options.max_request_seconds)};
     }
     measuring = true;
+    turn.began = seconds_since_start();
+    return turn;
   }
 
   bool authorised(const httplib::Request& request, httplib::Response& response) {
@@ -147,7 +162,7 @@ struct Agent::State {
                                      asked, options.max_request_seconds)};
     }
 
-    take_turn();
+    const Turn turn = take_turn();
     struct EndTurn {
       State* state;
       ~EndTurn() { state->finish_turn(); }
@@ -171,6 +186,8 @@ struct Agent::State {
     }
     const measure::Timing reference = measure::time_machine_reference(std::clamp(bench.budget_seconds / 4, 0.1, 0.5));
     json answer = machine_answer(reference);
+    answer["turn"] = turn.to_json();
+    answer["turn"]["ended_s"] = seconds_since_start();
     answer["timings"] = json::array();
     for (const auto& timing : timings) answer["timings"].push_back(wire::to_json(timing));
     return answer;
@@ -233,7 +250,7 @@ Agent::Agent(AgentOptions options, std::function<void(const ServedRequest&)> on_
   });
   server.Get(wire::kMachineRoute, [&state](const httplib::Request&, httplib::Response& response) {
     try {
-      state.take_turn();
+      const State::Turn turn = state.take_turn();
       measure::Timing reference;
       {
         struct EndTurn {
@@ -242,7 +259,10 @@ Agent::Agent(AgentOptions options, std::function<void(const ServedRequest&)> on_
         } end_turn{&state};
         reference = measure::time_machine_reference(0.25);
       }
-      response.set_content(state.machine_answer(reference).dump(), "application/json");
+      json answer = state.machine_answer(reference);
+      answer["turn"] = turn.to_json();
+      answer["turn"]["ended_s"] = state.seconds_since_start();
+      response.set_content(answer.dump(), "application/json");
     } catch (const Refusal& refusal) {
       answer_error(response, refusal.status, refusal.message);
     }

@@ -14,6 +14,7 @@
 
 #include "device/device.h"
 #include "graph/onnx_export.h"
+#include "graph/onnx_import.h"
 #include "ir/ops.h"
 #include "zoo/zoo.h"
 
@@ -228,6 +229,19 @@ TEST_F(LocalAgent, MeasuresAZooModelAsTheWorkstationWould) {
   EXPECT_EQ(measured.machine.fingerprint, measure::machine_fingerprint());
 }
 
+// The committed models as a workstation sends them (imported, then re-exported by gos): the agent
+// reads every one back.
+TEST_F(LocalAgent, MeasuresEveryCommittedModelAsReExported) {
+  start();
+  std::vector<graph::Graph> models;
+  for (const char* name : {"resnet20", "vgg11s", "mobilenetv2s", "mixer-s"}) {
+    models.push_back(graph::import_onnx(fmt::format("{}/{}.onnx", GOS_MODELS_DIR, name)).graph);
+  }
+  const Measured measured = RemoteDevice(device_).bench(models, measure::Backend::Mobile, kQuick);
+  ASSERT_EQ(measured.timings.size(), models.size());
+  for (const auto& timing : measured.timings) EXPECT_GT(timing.median_ms, 0);
+}
+
 TEST_F(LocalAgent, TimesOperatorsAndTwoModelsSideBySideInOneRequest) {
   start();
   RemoteDevice remote(device_);
@@ -279,6 +293,29 @@ TEST_F(LocalAgent, TellsAClientToRetryWhenItsQueueIsFull) {
     EXPECT_NE(std::string(error.what()).find("retry"), std::string::npos) << error.what();
   }
   EXPECT_EQ(busy.get().timings.size(), 1u);
+}
+
+// What `--device` installs: the measure part's own functions then time on the agent.
+TEST_F(LocalAgent, InstalledAsTheRemoteTimerEveryMeasurementGoesToTheAgent) {
+  start();
+  const graph::Graph conv = small_conv();
+  {
+    measure::UseRemoteTimer on_board(remote_timer(device_));
+    EXPECT_EQ(measure::machine_fingerprint(), describe_this_machine().fingerprint);
+    EXPECT_GE(measure::bench_model(conv, measure::Backend::Mobile, kQuick).runs, 5);
+    EXPECT_EQ(measure::bench_ops(measure::operators_of(conv), measure::Backend::Mobile, kQuick).size(), 1u);
+    const auto [a, b] = measure::bench_models_interleaved(conv, conv, measure::Backend::Mobile, kQuick);
+    EXPECT_GT(a.runs, 0);
+    EXPECT_GT(measure::time_machine_reference(0.1).runs, 0);
+    EXPECT_THROW(measure::bench_files_interleaved("a.pt", "b.pt", conv.inputs, measure::Backend::Mobile, kQuick), measure::MeasureError);
+  }
+  const auto served = log();
+  // check, then model, operators, side by side, the fixed loop.
+  ASSERT_EQ(served.size(), 5u);
+  EXPECT_EQ(served[1].route, "POST /v1/bench");
+  // Uninstalled: this machine again, and nothing more reaches the agent.
+  measure::bench_model(conv, measure::Backend::Mobile, kQuick);
+  EXPECT_EQ(log().size(), 5u);
 }
 
 TEST(DeviceRegistry, KeepsDevicesInAFileOnlyItsOwnerReads) {

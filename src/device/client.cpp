@@ -228,6 +228,16 @@ MachineDescription RemoteDevice::check() {
   }
 }
 
+measure::Timing RemoteDevice::machine_reference() {
+  Connection connection(device_, timeout_);
+  const json answer = connection.get(wire::kMachineRoute);
+  try {
+    return wire::timing_from_json(answer.at("machine_reference"));
+  } catch (const json::exception&) {
+    throw DeviceError(fmt::format("device {}: the agent's answer lacks its fixed loop's timing: is its gos too old?", device_.name));
+  }
+}
+
 Measured RemoteDevice::bench_onnx(const std::vector<std::string>& onnx_files, measure::Backend backend,
                                   const measure::BenchOptions& options, BenchMode mode) {
   httplib::MultipartFormDataItems items;
@@ -259,10 +269,41 @@ Measured RemoteDevice::bench(const std::vector<graph::Graph>& models, measure::B
   std::vector<std::string> files;
   for (const auto& model : models) {
     std::string bytes;
-    graph::to_onnx(model).SerializeToString(&bytes);
+    // Batch 1 fixed, as it is timed: nothing is left for the agent's shape inference to resolve.
+    graph::to_onnx(model, {.symbolic_batch = false}).SerializeToString(&bytes);
     files.push_back(std::move(bytes));
   }
   return bench_onnx(files, backend, options, mode);
 }
+
+namespace {
+
+class DeviceTimer : public measure::RemoteTimer {
+ public:
+  explicit DeviceTimer(const Device& device) : remote_(device) { fingerprint_ = remote_.check().fingerprint; }
+  std::string fingerprint() override { return fingerprint_; }
+  std::vector<measure::Timing> each(const std::vector<graph::Graph>& models, measure::Backend backend,
+                                    const measure::BenchOptions& options) override {
+    return remote_.bench(models, backend, options, BenchMode::Each).timings;
+  }
+  std::pair<measure::Timing, measure::Timing> side_by_side(const graph::Graph& a, const graph::Graph& b, measure::Backend backend,
+                                                           const measure::BenchOptions& options) override {
+    const auto timings = remote_.bench({a, b}, backend, options, BenchMode::SideBySide).timings;
+    return {timings.at(0), timings.at(1)};
+  }
+  std::vector<measure::Timing> operators(const std::vector<graph::Graph>& graphs, measure::Backend backend,
+                                         const measure::BenchOptions& options) override {
+    return remote_.bench(graphs, backend, options, BenchMode::Operators).timings;
+  }
+  measure::Timing machine_reference(double) override { return remote_.machine_reference(); }
+
+ private:
+  RemoteDevice remote_;
+  std::string fingerprint_;
+};
+
+}  // namespace
+
+std::shared_ptr<measure::RemoteTimer> remote_timer(const Device& device) { return std::make_shared<DeviceTimer>(device); }
 
 }  // namespace gos::device

@@ -149,6 +149,8 @@ class RemoteDevice {
   const Device& device() const { return device_; }
 
   MachineDescription check();
+  // The board's fixed arithmetic loop, timed now (measure::time_machine_reference there).
+  measure::Timing machine_reference();
   Measured bench(const std::vector<graph::Graph>& models, measure::Backend backend, const measure::BenchOptions& options,
                  BenchMode mode = BenchMode::Each);
   // The same with ONNX files as they are (the agent refuses what gos cannot import).
@@ -159,5 +161,10 @@ class RemoteDevice {
   Device device_;
   std::chrono::seconds timeout_;
 };
+
+// The board as the timer of every measurement in this process (measure::UseRemoteTimer): what
+// `--device NAME` installs. Contacts the board at once (check()), so that a device that cannot
+// be reached fails before any work.
+std::shared_ptr<measure::RemoteTimer> remote_timer(const Device& device);
 
 }  // namespace gos::device

@@ -58,5 +58,29 @@ TEST(OnnxRoundTrip, PyTorchExportsGiveTheSameOutputsAfterImportAndExport) {
   }
 }
 
+// What gos writes, gos reads back (what `gos agent` receives from a workstation): the same outputs'
+// shapes and MACs within 1%. Not always the same nodes: an activation fused into its operator may
+// be written as several ONNX nodes (HardSwish as HardSigmoid and Mul) that read back apart, and a
+// transposed convolution's zero insertion reads back as a convolution over more positions. Einsum
+// outputs keep their declared shapes under the names the writer finally gives them.
+TEST(OnnxRoundTrip, GosReadsBackWhatItWrites) {
+  const auto fixtures = testing::fixtures();
+  if (fixtures.empty()) GTEST_SKIP() << "no fixtures in " << testing::fixture_directory();
+  for (const auto& fixture : fixtures) {
+    const Graph original = import_onnx(fixture.path).graph;
+    for (bool symbolic_batch : {true, false}) {
+      std::string bytes;
+      to_onnx(original, {.symbolic_batch = symbolic_batch}).SerializeToString(&bytes);
+      Graph again;
+      ASSERT_NO_THROW(again = import_onnx_bytes(bytes, {}, fixture.name).graph) << fixture.name;
+      ASSERT_EQ(again.outputs.size(), original.outputs.size()) << fixture.name;
+      for (size_t i = 0; i < again.outputs.size(); ++i) EXPECT_EQ(again.outputs[i].shape, original.outputs[i].shape) << fixture.name;
+      EXPECT_NEAR(static_cast<double>(total_macs(again)), static_cast<double>(total_macs(original)),
+                  0.01 * static_cast<double>(total_macs(original)))
+          << fixture.name;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace gos::graph

@@ -78,6 +78,10 @@ bool OnnxBuilder::rename_last_output(const std::string& value, const std::string
   onnx::NodeProto& last = last_node();
   if (last.output_size() != 1 || last.output(0) != value) return false;
   last.set_output(0, name);
+  // A shape declared for the value (an Einsum's, which ONNX's inference cannot give) follows it.
+  for (auto& info : *graph_.mutable_value_info()) {
+    if (info.name() == value) info.set_name(name);
+  }
   used_.insert(name);
   return true;
 }

@@ -29,6 +29,24 @@
 namespace gos::measure {
 
 namespace {
+// Per thread: an agent's threads, serving in a process that also sends work to a board (tests do),
+// always time on their own machine.
+std::shared_ptr<RemoteTimer>& remote_timer() {
+  thread_local std::shared_ptr<RemoteTimer> timer;
+  return timer;
+}
+// Operators sent to a remote timer per request: a request's timing stays well within an agent's
+// time bound, and progress moves between them.
+constexpr size_t kRemoteBatch = 48;
+}  // namespace
+
+UseRemoteTimer::UseRemoteTimer(std::shared_ptr<RemoteTimer> timer) : previous_(std::move(remote_timer())) {
+  remote_timer() = std::move(timer);
+}
+UseRemoteTimer::~UseRemoteTimer() { remote_timer() = std::move(previous_); }
+
+
+namespace {
 
 using Clock = std::chrono::steady_clock;
 using Runner = std::function<void()>;
@@ -355,6 +373,7 @@ Timing ort_file_timing(const std::filesystem::path& path, const std::vector<grap
 }  // namespace
 
 Timing bench_model(const graph::Graph& model, Backend backend, const BenchOptions& options) {
+  if (auto& remote = remote_timer()) return remote->each({model}, backend, options).at(0);
   ScratchFolder folder;
   if (options.precision == Precision::Int8) {
     const auto path = write_int8(model, backend, folder, "model").path;
@@ -432,6 +451,7 @@ std::pair<Timing, Timing> ort_interleaved(const std::filesystem::path& a, const 
 
 std::pair<Timing, Timing> bench_models_interleaved(const graph::Graph& a, const graph::Graph& b, Backend backend,
                                                    const BenchOptions& options) {
+  if (auto& remote = remote_timer()) return remote->side_by_side(a, b, backend, options);
   if (options.precision == Precision::Int8) {
     ScratchFolder folder;
     if (a.inputs.size() != 1 || b.inputs.size() != 1 || a.inputs[0].shape != b.inputs[0].shape) {
@@ -455,6 +475,7 @@ std::pair<Timing, Timing> bench_models_interleaved(const graph::Graph& a, const 
 
 std::pair<Timing, Timing> bench_files_interleaved(const std::filesystem::path& a, const std::filesystem::path& b,
                                                   const std::vector<graph::Value>& inputs, Backend backend, const BenchOptions& options) {
+  if (remote_timer()) throw MeasureError("saved files cannot be timed on a device (only ONNX models cross to its agent): time the models instead");
   if (backend == Backend::Ort) {
     const auto map = random_input_map(inputs);
     return ort_interleaved(a, b, map, map, options);
@@ -466,6 +487,7 @@ std::pair<Timing, Timing> bench_files_interleaved(const std::filesystem::path& a
 
 std::vector<Timing> bench_files_side_by_side(const std::vector<std::filesystem::path>& files, const std::vector<graph::Value>& inputs,
                                              Backend backend, const BenchOptions& options) {
+  if (remote_timer()) throw MeasureError("saved files cannot be timed on a device (only ONNX models cross to its agent): time the models instead");
   if (files.empty()) return {};
   if (backend == Backend::Ort) {
     const auto map = random_input_map(inputs);
@@ -554,8 +576,34 @@ std::vector<Timing> two_pass_timings(size_t count, const std::function<Runner(si
 
 }  // namespace
 
+namespace {
+
+// One-node graphs timed remotely, a batch per request.
+std::vector<Timing> remote_operators(RemoteTimer& remote, const std::vector<graph::Graph>& graphs, Backend backend,
+                                     const BenchOptions& options, const std::function<void(size_t, size_t)>& on_progress) {
+  if (options.precision == Precision::Fp32InInt8) {
+    throw MeasureError("an fp32 layer inside an int8 model cannot be timed on a device yet: leave out --device, or time in int8");
+  }
+  std::vector<Timing> timings;
+  for (size_t start = 0; start < graphs.size(); start += kRemoteBatch) {
+    const size_t end = std::min(graphs.size(), start + kRemoteBatch);
+    auto batch = remote.operators({graphs.begin() + static_cast<std::ptrdiff_t>(start), graphs.begin() + static_cast<std::ptrdiff_t>(end)},
+                                  backend, options);
+    timings.insert(timings.end(), batch.begin(), batch.end());
+    if (on_progress) on_progress(end, graphs.size());
+  }
+  return timings;
+}
+
+}  // namespace
+
 std::vector<Timing> bench_ops(const std::vector<OpToMeasure>& ops, Backend backend, const BenchOptions& options,
                               const std::function<void(size_t, size_t)>& on_progress) {
+  if (auto& remote = remote_timer()) {
+    std::vector<graph::Graph> graphs;
+    for (const auto& op : ops) graphs.push_back(single_op_graph(op.op, op.weights));
+    return remote_operators(*remote, graphs, backend, options, on_progress);
+  }
   if (backend == Backend::Ort) {
     std::vector<graph::Graph> graphs;
     for (const auto& op : ops) graphs.push_back(single_op_graph(op.op, op.weights));
@@ -581,6 +629,7 @@ std::vector<Timing> bench_ops(const std::vector<OpToMeasure>& ops, Backend backe
 }
 
 std::vector<Timing> bench_graphs_alone(const std::vector<graph::Graph>& graphs, Backend backend, const BenchOptions& options) {
+  if (auto& remote = remote_timer()) return remote_operators(*remote, graphs, backend, options, {});
   if (backend == Backend::Ort) return ort_kernel_timings(graphs, options, {});
   return two_pass_timings(
       graphs.size(),
@@ -625,6 +674,7 @@ graph::Graph single_node_graph(const graph::Graph& model, const graph::Node& nod
 }
 
 Timing time_machine_reference(double budget_seconds) {
+  if (auto& remote = remote_timer()) return remote->machine_reference(budget_seconds);
   // A dependent chain cannot be vectorised or reordered, so the work is the same on every run and
   // every compiler; the table is 32 KB, within any L1 or L2.
   constexpr int kSteps = 200'000;
@@ -643,14 +693,25 @@ Timing time_machine_reference(double budget_seconds) {
 }
 
 std::string machine_fingerprint() {
+  if (auto& remote = remote_timer()) return remote->fingerprint();
+  // x86 names its CPU in "model name"; ARM kernels do not, and a board names itself in "Model" or
+  // in the device tree, or at least gives its core's part number.
   std::ifstream cpuinfo("/proc/cpuinfo");
-  std::string line, model = "unknown CPU";
+  std::string line, model, board, part;
   while (std::getline(cpuinfo, line)) {
-    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) {
-      model = line.substr(line.find(':') + 2);
-      break;
-    }
+    const auto colon = line.find(':');
+    if (colon == std::string::npos || colon + 2 > line.size()) continue;
+    const std::string value = line.substr(colon + 2);
+    if (model.empty() && line.rfind("model name", 0) == 0) model = value;
+    if (board.empty() && line.rfind("Model", 0) == 0) board = value;
+    if (part.empty() && line.rfind("CPU part", 0) == 0) part = "ARM CPU part " + value;
   }
+  if (model.empty()) model = board;
+  if (model.empty()) {
+    std::ifstream tree("/proc/device-tree/model");
+    std::getline(tree, model, '\0');
+  }
+  if (model.empty()) model = part.empty() ? "unknown CPU" : part;
   return model + " x" + std::to_string(std::thread::hardware_concurrency());
 }
 

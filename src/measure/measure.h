@@ -11,6 +11,7 @@
 // (batch 1). libtorch stays in the .cpp files.
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -143,7 +144,41 @@ Timing time_machine_reference(double budget_seconds = 0.5);
 constexpr double kUnsteadyMachineSpread = 0.05;
 inline bool machine_was_unsteady(const Timing& reference) { return reference.spread() > kUnsteadyMachineSpread; }
 
-// What identifies this machine's measurements: the CPU model and the number of logical cores.
+// What identifies this machine's measurements: the CPU model (or the board's model, on ARM) and
+// the number of logical cores. While a remote timer is in use, the remote machine's.
 std::string machine_fingerprint();
+
+// ---- Timing on another machine -------------------------------------------------------------------
+
+// Another machine that times models for this thread (a paired board's agent: device/device.h).
+// While one is in use (UseRemoteTimer), bench_model, bench_models_interleaved, bench_ops,
+// bench_graphs_alone and time_machine_reference send their work there, and machine_fingerprint()
+// names that machine, so that every command and stage that measures (and the latency cache,
+// keyed by the fingerprint) measures on it without knowing. Saved files cannot be sent:
+// bench_files_* throw MeasureError.
+class RemoteTimer {
+ public:
+  virtual ~RemoteTimer() = default;
+  virtual std::string fingerprint() = 0;
+  virtual std::vector<Timing> each(const std::vector<graph::Graph>& models, Backend backend, const BenchOptions& options) = 0;
+  virtual std::pair<Timing, Timing> side_by_side(const graph::Graph& a, const graph::Graph& b, Backend backend,
+                                                 const BenchOptions& options) = 0;
+  // One-node graphs, timed as bench_ops and bench_graphs_alone time them.
+  virtual std::vector<Timing> operators(const std::vector<graph::Graph>& graphs, Backend backend, const BenchOptions& options) = 0;
+  virtual Timing machine_reference(double budget_seconds) = 0;
+};
+
+// Installs `timer` for the calling thread until destroyed (then the one before it is back): the
+// measurements this thread takes go there; other threads' (an agent's, serving) stay local.
+class UseRemoteTimer {
+ public:
+  explicit UseRemoteTimer(std::shared_ptr<RemoteTimer> timer);
+  ~UseRemoteTimer();
+  UseRemoteTimer(const UseRemoteTimer&) = delete;
+  UseRemoteTimer& operator=(const UseRemoteTimer&) = delete;
+
+ private:
+  std::shared_ptr<RemoteTimer> previous_;
+};
 
 }  // namespace gos::measure
