@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 JOBS ?= 2
 GOS := $(BUILD_DIR)/gos
 
-.PHONY: setup build test demo clean
+.PHONY: setup build test demo clean arm64
 
 setup:
 	@scripts/setup.sh
@@ -17,6 +17,15 @@ test: build
 
 demo: build
 	@scripts/demo.sh $(GOS)
+
+# gos for 64-bit ARM Linux (Debian bookworm arm64), cross-built on this amd64 machine against a
+# sysroot of Debian's arm64 packages: build-arm64/gos, run here with
+# qemu-aarch64-static -L build-arm64/sysroot build-arm64/gos (docs/arm64-notes.md). Configured once:
+# CMake ignores a toolchain file on a second configure.
+arm64:
+	@scripts/setup-arm64.sh
+	@test -f build-arm64/build.ninja || cmake -S . -B build-arm64 -G Ninja -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build build-arm64 -j $(JOBS) --target gos
 
 clean:
 	rm -rf $(BUILD_DIR)

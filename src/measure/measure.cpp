@@ -706,6 +706,11 @@ std::string machine_fingerprint() {
     if (board.empty() && line.rfind("Model", 0) == 0) board = value;
     if (part.empty() && line.rfind("CPU part", 0) == 0) part = "ARM CPU part " + value;
   }
+#if defined(__aarch64__)
+  // An aarch64 kernel has no "model name": this is an x86 host's cpuinfo seen through qemu-user,
+  // whose timings must not share cache rows with the host's own.
+  if (!model.empty()) model += " (aarch64 under emulation)";
+#endif
   if (model.empty()) model = board;
   if (model.empty()) {
     std::ifstream tree("/proc/device-tree/model");

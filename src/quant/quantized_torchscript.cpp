@@ -2,6 +2,7 @@
 // on quint8 tensors with prepacked int8 weights (QNNPACK, the engine PyTorch Mobile runs on ARM);
 // everything else as the fp32 program on dequantized values, which computes what the
 // fake-quantized reference computes.
+#include <algorithm>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <fmt/format.h>
 #include <torch/csrc/jit/frontend/resolver.h>
@@ -244,21 +245,24 @@ class QuantizedScripter {
 
 }  // namespace
 
-void use_platform_quantized_engine() {
+namespace {
+
+// QNNPACK on ARM where this libtorch has it (PyTorch Mobile's engine), oneDNN otherwise: Debian's
+// arm64 libtorch 1.13 is built without QNNPACK (setting it throws "quantized engine QNNPACK is not
+// supported"), and its amd64 one has no FBGEMM. oneDNN's quantized kernels run on aarch64 too.
+at::QEngine platform_engine() {
 #if defined(__aarch64__) || defined(__arm__)
-  at::globalContext().setQEngine(at::QEngine::QNNPACK);
-#else
-  at::globalContext().setQEngine(at::QEngine::ONEDNN);
+  const auto& engines = at::globalContext().supportedQEngines();
+  if (std::find(engines.begin(), engines.end(), at::QEngine::QNNPACK) != engines.end()) return at::QEngine::QNNPACK;
 #endif
+  return at::QEngine::ONEDNN;
 }
 
-std::string platform_quantized_engine() {
-#if defined(__aarch64__) || defined(__arm__)
-  return "QNNPACK";
-#else
-  return "oneDNN";
-#endif
-}
+}  // namespace
+
+void use_platform_quantized_engine() { at::globalContext().setQEngine(platform_engine()); }
+
+std::string platform_quantized_engine() { return platform_engine() == at::QEngine::QNNPACK ? "QNNPACK" : "oneDNN"; }
 
 void write_quantized_torchscript(const graph::Graph& graph, const QuantPlan& plan, const std::filesystem::path& path, bool int8_io) {
   try {
