@@ -3,8 +3,9 @@
 # sysroot of Debian's arm64 packages (scripts/setup-arm64.sh, cmake/aarch64-linux-gnu.cmake) and run
 # under qemu-user, its outputs compared with the amd64 build's (build/gos) on the same commands:
 # expr, inspect, bench (all but the timings), run (every backend but ort, within float tolerance),
-# data synth-ppg (byte for byte), conformance on ONNX's backend tests (the same tests pass) and,
-# with EVAL=1, eval (the same accuracy). ONNX Runtime is left out: its runner is Node.js, not part
+# data synth-ppg (byte for byte), conformance on ONNX's backend tests (the same tests pass), the
+# arm64 `gos agent` measuring for the amd64 workstation (device add, device check, bench --device;
+# with AGENT_ADAPT=1 a short adapt --device) and, with EVAL=1, eval (the same accuracy). ONNX Runtime is left out: its runner is Node.js, not part
 # of the cross build. Timings under qemu say nothing about an arm64 board's speed.
 # docs/arm64-notes.md records a run. Exits 1 on any mismatch.
 #
@@ -178,6 +179,41 @@ fi
 if [[ -n ${EVAL:-} ]]; then
   same eval-resnet20 eval models/resnet20.onnx --json
 fi
+
+# The arm64 agent under qemu, measuring for this amd64 workstation: paired, checked, a bench and,
+# with AGENT_ADAPT=1, a short adapt whose every timing it takes (tens of minutes under emulation).
+agent_dir=$out/agent
+mkdir -p "$agent_dir"
+XDG_CONFIG_HOME=$root/$agent_dir/workstation GOS_CACHE=$GOS_CACHE_ARM64 \
+  "${arm[@]}" agent --listen 127.0.0.1:0 --config "$agent_dir/identity" >"$agent_dir/agent.out" 2>&1 &
+agent_pid=$!
+for _ in $(seq 300); do grep -q "gos device add" "$agent_dir/agent.out" 2>/dev/null && break; sleep 0.2; done
+pairing=$(sed -n 's/.*gos device add NAME \(\S*\) --fingerprint \(\S*\) --token \(\S*\).*/\1 \2 \3/p' "$agent_dir/agent.out")
+if [[ -z $pairing ]]; then
+  fail "agent: the arm64 agent did not start: $(tail -1 "$agent_dir/agent.out")"
+else
+  read -r url fingerprint token <<<"$pairing"
+  ws=(env XDG_CONFIG_HOME="$root/$agent_dir/workstation" GOS_CACHE="$root/$agent_dir/workstation.sqlite" "${amd[@]}")
+  if "${ws[@]}" device add qemu "$url" --fingerprint "$fingerprint" --token "$token" >"$agent_dir/add.out" 2>&1 &&
+     "${ws[@]}" device check qemu --json >"$agent_dir/check.json" 2>&1 &&
+     "${ws[@]}" bench models/resnet20.onnx --device qemu --budget 1 --json >"$agent_dir/bench.json" 2>&1; then
+    echo "agent   arm64 agent under qemu: paired, checked ($("$python" -c 'import json,sys; m=json.load(sys.stdin)["machine"]; print(m["architecture"], m["fingerprint"])' <"$agent_dir/check.json")), resnet20 timed on it: $("$python" -c 'import json,sys; print(json.load(sys.stdin)["median_ms"])' <"$agent_dir/bench.json") ms"
+  else
+    fail "agent: $(cat "$agent_dir"/*.out "$agent_dir"/*.json 2>/dev/null | tail -2)"
+  fi
+  if [[ -n ${AGENT_ADAPT:-} ]]; then
+    if "${ws[@]}" adapt resnet20 --data synthetic:300 --max-layers 2 --rules shrink --candidates-per-layer 2 \
+         --calibration-images 48 --held-out-images 16 --distill-steps 100 --sensitivity-images 200 --finetune-epochs 1 \
+         --speedup 1.05 --max-acc-drop 100 --device qemu -o "$agent_dir/adapt" --json >"$agent_dir/adapt.json" 2>"$agent_dir/adapt.err"; then
+      echo "agent   gos adapt --device qemu: finished, report machine $("$python" -c 'import json,sys; print(json.load(sys.stdin)["machine"])' <"$agent_dir/adapt/report.json")"
+    else
+      fail "agent: gos adapt --device qemu: $(tail -1 "$agent_dir/adapt.err")"
+    fi
+  fi
+fi
+kill -KILL "$agent_pid" 2>/dev/null || true  # qemu-user does not pass SIGTERM to the agent's sigwait
+wait "$agent_pid" 2>/dev/null || true
+
 
 echo
 cat "$out/arm64/bench-text.out"
