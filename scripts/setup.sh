@@ -10,6 +10,7 @@ packages=(
   libonnx-testdata  # ONNX's own backend tests, which gos run is tested against
   libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libsqlite3-dev libgtest-dev
   libcpp-httplib-dev libssl-dev  # gos agent and gos device (HTTPS)
+  libgloo-dev  # the headers of the Gloo collectives libtorch ships (gos adapt --distributed)
   zlib1g-dev libzip-dev libeigen3-dev libstb-dev dataset-fashion-mnist
   python3-torch python3-torchvision python3-pil  # the test fixtures (scripts/make_onnx_fixtures.py, make_own_data_fixtures.py)
 )

@@ -17,6 +17,7 @@
 #include "graph/torch_module.h"
 #include "lowering/compute_threads.h"
 #include "lowering/torch_lowering.h"
+#include "dist/dist.h"
 #include "util/interrupt.h"
 
 namespace gos::train {
@@ -25,19 +26,44 @@ namespace {
 
 // Random shifts (zero fill) of up to a sixteenth of the image (two pixels at 28x28 or 32x32) and
 // horizontal flips: the standard light augmentation for small images whose meaning is left-right
-// symmetric.
-torch::Tensor augment(const torch::Tensor& batch, std::mt19937_64& rng) {
-  const int64_t height = batch.size(2), width = batch.size(3);
-  const int64_t pad = std::max<int64_t>(2, std::llround(static_cast<double>(std::min(height, width)) / 16));
-  auto padded = torch::constant_pad_nd(batch, {pad, pad, pad, pad}, 0.0);
-  auto shifted = torch::empty_like(batch);
+// symmetric. Drawn for the whole global batch, so that a rank holding a shard of it augments its
+// rows as one process would.
+struct Shift {
+  int64_t dy = 0, dx = 0;
+  bool flipped = false;
+};
+
+int64_t shift_pad(int64_t height, int64_t width) {
+  return std::max<int64_t>(2, std::llround(static_cast<double>(std::min(height, width)) / 16));
+}
+
+std::vector<Shift> draw_shifts(std::mt19937_64& rng, int64_t rows, int64_t pad) {
   std::uniform_int_distribution<int64_t> offset(0, 2 * pad);
   std::bernoulli_distribution flip(0.5);
-  for (int64_t i = 0; i < batch.size(0); ++i) {
-    auto crop = padded[i].narrow(1, offset(rng), height).narrow(2, offset(rng), width);
-    shifted[i].copy_(flip(rng) ? crop.flip({2}) : crop);
+  std::vector<Shift> shifts(static_cast<size_t>(rows));
+  for (auto& shift : shifts) {
+    shift.dy = offset(rng);
+    shift.dx = offset(rng);
+    shift.flipped = flip(rng);
   }
-  return shifted;
+  return shifts;
+}
+
+// Row i of the batch shifted by shifts[i].
+torch::Tensor shifted(const torch::Tensor& batch, int64_t pad, std::span<const Shift> shifts) {
+  const int64_t height = batch.size(2), width = batch.size(3);
+  auto padded = torch::constant_pad_nd(batch, {pad, pad, pad, pad}, 0.0);
+  auto result = torch::empty_like(batch);
+  for (int64_t i = 0; i < batch.size(0); ++i) {
+    const Shift& shift = shifts[static_cast<size_t>(i)];
+    auto crop = padded[i].narrow(1, shift.dy, height).narrow(2, shift.dx, width);
+    result[i].copy_(shift.flipped ? crop.flip({2}) : crop);
+  }
+  return result;
+}
+
+dist::Group* group_of(const TrainOptions& options) {
+  return options.group && options.group->size() > 1 ? options.group : nullptr;
 }
 
 double learning_rate_at(const TrainOptions& options, int64_t step, int64_t total_steps) {
@@ -111,25 +137,39 @@ int64_t evaluation_batch(const graph::Graph& model, int64_t batch) {
   return std::clamp<int64_t>(kPassBytes / (3 * largest * static_cast<int64_t>(sizeof(float))), 1, batch);
 }
 
-// Calls `use(begin, logits)` for each batch of the data set in order (eval mode).
+// This rank's contiguous share [first, last) of `size` rows; alone, all of them.
+std::pair<int64_t, int64_t> share_of(int64_t size, const dist::Group* group) {
+  if (!group) return {0, size};
+  return {size * group->rank() / group->size(), size * (group->rank() + 1) / group->size()};
+}
+
+// Calls `use(begin, logits)` for each batch of the data set's rows [first, last) in order (eval mode).
 void for_each_batch(graph::GraphModule& module, const data::ImageDataset& dataset, int64_t batch,
-                    const std::function<void(int64_t begin, const torch::Tensor& logits)>& use) {
+                    const std::function<void(int64_t begin, const torch::Tensor& logits)>& use, int64_t first = 0,
+                    int64_t last = -1) {
   torch::NoGradGuard no_grad;
   module.eval();
-  for (int64_t begin = 0; begin < dataset.size(); begin += batch) {
+  if (last < 0) last = dataset.size();
+  for (int64_t begin = first; begin < last; begin += batch) {
     util::stop_if_interrupted();  // evaluating a test set takes seconds
-    const int64_t end = std::min(dataset.size(), begin + batch);
+    const int64_t end = std::min(last, begin + batch);
     use(begin, module.forward(lowering::to_torch(dataset.rows(begin, end))));
   }
 }
 
-double accuracy_of(graph::GraphModule& module, const data::ImageDataset& dataset, int64_t batch) {
+// With a group, each rank scores its share and the counts are summed.
+double accuracy_of(graph::GraphModule& module, const data::ImageDataset& dataset, int64_t batch, dist::Group* group = nullptr) {
   auto labels = torch::tensor(dataset.labels, torch::kLong);
   int64_t correct = 0;
-  for_each_batch(module, dataset, batch, [&](int64_t begin, const torch::Tensor& logits) {
-    correct += logits.argmax(1).eq(labels.narrow(0, begin, logits.size(0))).sum().item<int64_t>();
-  });
-  return static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(1, dataset.size()));
+  const auto [first, last] = share_of(dataset.size(), group);
+  for_each_batch(
+      module, dataset, batch,
+      [&](int64_t begin, const torch::Tensor& logits) {
+        correct += logits.argmax(1).eq(labels.narrow(0, begin, logits.size(0))).sum().item<int64_t>();
+      },
+      first, last);
+  const double total = group ? group->sum(static_cast<double>(correct)) : static_cast<double>(correct);
+  return total / static_cast<double>(std::max<int64_t>(1, dataset.size()));
 }
 
 // Sets each inserted batch norm to its input's per-channel mean and variance over `samples`, and
@@ -218,6 +258,20 @@ TrainResult fit(const graph::Graph& model, const Objective& objective, const Tra
 
   graph::GraphModule module(options.restore_batch_norms ? with_restored_batch_norms(model, objective, options) : model);
   if (options.prepare_student) options.prepare_student(module);
+  // Data-parallel (docs/distributed.md): every rank starts from rank 0's parameters and buffers
+  // (restored batch-norm statistics computed on several machines can differ in the last bits).
+  dist::Group* group = group_of(options);
+  std::vector<torch::Tensor> parameters = module.parameters();
+  std::vector<torch::Tensor> statistics;  // floating-point buffers: batch-norm running statistics, observed ranges
+  for (const auto& buffer : module.named_buffers()) {
+    if (buffer.key().rfind("constants.", 0) != 0 && buffer.value().is_floating_point()) statistics.push_back(buffer.value());
+  }
+  if (group) {
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> state = parameters;
+    state.insert(state.end(), statistics.begin(), statistics.end());
+    group->broadcast_from_root(state);
+  }
   auto optimizer = make_optimizer(module, options);
   std::unique_ptr<graph::GraphModule> teacher;
   if (options.distillation) {
@@ -231,6 +285,8 @@ TrainResult fit(const graph::Graph& model, const Objective& objective, const Tra
   std::iota(order.begin(), order.end(), 0);
   const int64_t batches = (samples + options.batch - 1) / options.batch;
   const int64_t total_steps = batches * options.epochs;
+  const bool image_rows = model.inputs.size() == 1 && model.inputs[0].shape.size() == 4;
+  const int64_t image_pad = image_rows ? shift_pad(model.inputs[0].shape[2], model.inputs[0].shape[3]) : 0;
 
   TrainResult result;
   result.batches_per_epoch = batches;
@@ -244,17 +300,26 @@ TrainResult fit(const graph::Graph& model, const Objective& objective, const Tra
     for (int64_t b = 0; b < batches; ++b) {
       size_t begin = static_cast<size_t>(b * options.batch);
       size_t end = std::min(order.size(), begin + static_cast<size_t>(options.batch));
-      const std::span<const int64_t> indices(order.data() + begin, end - begin);
-      auto x = objective.inputs(indices);
-      auto y = objective.targets.index_select(0, torch::tensor(std::vector<int64_t>(indices.begin(), indices.end()), torch::kLong));
-      if (options.augment && objective.images && x.dim() == 4) x = augment(x, rng);
+      // Each rank takes its contiguous share of the global batch; alone, the whole of it.
+      const auto rows = static_cast<int64_t>(end - begin);
+      const int64_t first = group ? rows * group->rank() / group->size() : 0;
+      const int64_t last = group ? rows * (group->rank() + 1) / group->size() : rows;
+      const std::span<const int64_t> indices(order.data() + begin + first, static_cast<size_t>(last - first));
+      const bool augmented = options.augment && objective.images && image_rows;
+      const auto shifts = augmented ? draw_shifts(rng, rows, image_pad) : std::vector<Shift>{};
+      torch::Tensor x, y;
+      if (last > first) {
+        x = objective.inputs(indices);
+        y = objective.targets.index_select(0, torch::tensor(std::vector<int64_t>(indices.begin(), indices.end()), torch::kLong));
+        if (augmented) x = shifted(x, image_pad, std::span(shifts).subspan(static_cast<size_t>(first)));
+      }
       set_learning_rate(*optimizer, learning_rate_at(options, (epoch - 1) * batches + b, total_steps));
       optimizer->zero_grad();
-      // The batch's mean loss is the parts' losses weighted by their share of the batch.
-      const int64_t rows = x.size(0);
-      double batch_loss = 0;
-      for (int64_t part = 0; part < rows; part += micro_batch) {
-        const int64_t part_rows = std::min(micro_batch, rows - part);
+      // The batch's mean loss is the parts' losses weighted by their share of the global batch.
+      const int64_t local_rows = last - first;
+      double batch_loss = 0, batch_score = 0;
+      for (int64_t part = 0; part < local_rows; part += micro_batch) {
+        const int64_t part_rows = std::min(micro_batch, local_rows - part);
         const torch::Tensor xp = part_rows == rows ? x : x.narrow(0, part, part_rows);
         const torch::Tensor yp = part_rows == rows ? y : y.narrow(0, part, part_rows);
         auto outputs = module.forward(xp);
@@ -267,16 +332,39 @@ TrainResult fit(const graph::Graph& model, const Objective& objective, const Tra
         if (part_rows != rows) loss = loss * (static_cast<double>(part_rows) / static_cast<double>(rows));
         loss.backward();
         batch_loss += loss.item<double>();
-        score_sum += objective.score(outputs.detach(), yp);
+        batch_score += objective.score(outputs.detach(), yp);
       }
+      // Stopped by the budget after this batch: decided before the step, so that every rank decides alike.
+      bool over_budget = options.budget_seconds > 0 &&
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count() > options.budget_seconds;
+      if (group) {
+        // Gradients summed over the ranks are the global batch's (each rank's loss weighted by its share).
+        std::vector<torch::Tensor> reduced;
+        for (auto& parameter : parameters) {
+          if (!parameter.grad().defined()) parameter.mutable_grad() = torch::zeros_like(parameter);
+          reduced.push_back(parameter.grad());
+        }
+        reduced.push_back(torch::tensor({batch_loss, batch_score, over_budget ? 1.0 : 0.0}, torch::kDouble));
+        group->all_reduce_sum(reduced);
+        const auto totals = reduced.back();
+        batch_loss = totals[0].item<double>();
+        batch_score = totals[1].item<double>();
+        over_budget = totals[2].item<double>() > 0;
+      }
+      score_sum += batch_score;
       optimizer->step();
+      if (group) {
+        // As DDP broadcasts buffers before each forward pass: rank 0's running statistics on every
+        // rank (each rank normalises by its own shard's batch statistics, as without SyncBatchNorm).
+        torch::NoGradGuard no_grad;
+        group->broadcast_from_root(statistics);
+      }
       loss_sum += batch_loss * static_cast<double>(end - begin);
       util::stop_if_interrupted();
       if (callbacks.on_batch) callbacks.on_batch(b + 1, batches, batch_loss);
       if (++batches_done == 1) after_first_batch = std::chrono::steady_clock::now();
       if (options.timing_batches > 0 && batches_done >= options.timing_batches) break;
-      if (options.budget_seconds > 0 &&
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count() > options.budget_seconds) {
+      if (over_budget) {
         result.stopped_by_budget = true;
         break;
       }
@@ -327,7 +415,7 @@ TrainResult train_classifier(const graph::Graph& model, const data::ImageDataset
   };
   objective.report = [&](EpochReport& report, double correct, int64_t samples, graph::GraphModule& module) {
     report.train_accuracy = correct / static_cast<double>(samples);
-    report.validation_accuracy = accuracy_of(module, validation_set, evaluation_batch(model, 500));
+    report.validation_accuracy = accuracy_of(module, validation_set, evaluation_batch(model, 500), group_of(options));
   };
   return fit(model, objective, options, callbacks);
 }
@@ -384,7 +472,18 @@ TrainResult train_regressor(const graph::Graph& model, const data::RegressionDat
   };
   objective.report = [&](EpochReport& report, double error_sum, int64_t samples, graph::GraphModule& module) {
     report.train_mae = error_sum / static_cast<double>(samples);
-    report.validation_mae = mean_absolute_error(predictions_of(module, validation_inputs, evaluation_batch(model, 500)), validation_targets);
+    dist::Group* group = group_of(options);
+    if (!group) {
+      report.validation_mae = mean_absolute_error(predictions_of(module, validation_inputs, evaluation_batch(model, 500)), validation_targets);
+      return;
+    }
+    const auto [first, last] = share_of(validation_inputs.size(0), group);
+    const auto predicted = predictions_of(module, validation_inputs.narrow(0, first, last - first), evaluation_batch(model, 500));
+    const auto per_sample = validation_targets.numel() / std::max<int64_t>(1, validation_targets.size(0));
+    const auto targets = validation_targets.reshape({validation_targets.size(0), per_sample}).narrow(0, first, last - first);
+    const double validation_error_sum = (predicted.reshape({-1}) - targets.reshape({-1})).abs().sum().item<double>();
+    const auto outputs = static_cast<double>(validation_targets.numel());
+    report.validation_mae = group->sum(validation_error_sum) / std::max(1.0, outputs);
   };
   return fit(model, objective, options, callbacks);
 }

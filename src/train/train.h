@@ -14,6 +14,9 @@
 namespace gos::graph {
 class GraphModule;
 }
+namespace gos::dist {
+class Group;
+}
 
 namespace gos::train {
 
@@ -52,6 +55,13 @@ struct TrainOptions {
   // gradients add up to the batch's before one optimizer step (and restored batch norms take their
   // statistics in parts of it). 0: training_micro_batch().
   int64_t micro_batch = 0;
+  // Data-parallel training over a process group (docs/distributed.md): every rank runs the same
+  // call; each takes its contiguous share of every global batch (`batch` samples), the gradients
+  // are summed over the ranks before each step, and all ranks follow one schedule. Batch norms
+  // normalise by each rank's own shard, and rank 0's running statistics are copied to the others
+  // after each step, as PyTorch's DistributedDataParallel does without SyncBatchNorm. Validation
+  // is split over the ranks. Null or a group of one: this process alone.
+  dist::Group* group = nullptr;
 };
 
 // How many samples of `model` one training pass takes (what autograd keeps, estimated as every
