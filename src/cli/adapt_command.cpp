@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/device_option.h"
+#include "dist/dist.h"
 #include "cli/commands.h"
 #include "cli/data_options.h"
 #include "cli/format.h"
@@ -37,6 +38,7 @@ struct AdaptCommandOptions {
   bool quiet = false;
   bool no_augment = false;
   std::string device;  // --device: a paired board takes every timing
+  bool distributed = false;  // --distributed: join the process group torchrun's variables describe
   DataOptions data;
   search::AdaptOptions adapt;
 };
@@ -152,10 +154,18 @@ int run_adapt(AdaptCommandOptions options) {
   }
 
   auto imported = load_model(options.model, /*allow_unsupported=*/false, options.data.input_shape);
-  const bool chatty = !options.json && !options.quiet;
+  // A distributed run (docs/distributed.md): --distributed, or torchrun's RANK and WORLD_SIZE set.
+  std::unique_ptr<dist::Group> group;
+  if (const auto launch = dist::launch_from_environment(options.distributed); launch && launch->world_size > 1) {
+    group = std::make_unique<dist::Group>(*launch, dist::default_timeout());
+    adapt.group = group.get();
+  }
+  const bool root = !group || group->root();
+  // Rank 0 speaks for the run; the others say only what stops them.
+  const bool chatty = !options.json && !options.quiet && root;
   // Every timing of the run (profile, candidates, narrowing, screen, verification) on the board,
-  // cached and journaled under its fingerprint.
-  const auto on_device = use_device(options.device);
+  // cached and journaled under its fingerprint. Only rank 0 times.
+  const auto on_device = use_device(root ? options.device : "");
   if (on_device && chatty) fmt::print(stderr, "timing on device {}: {}\n", options.device, measure::machine_fingerprint());
   StageReporter reporter(chatty);
   search::AdaptCallbacks callbacks;
@@ -183,6 +193,7 @@ int run_adapt(AdaptCommandOptions options) {
     throw;
   }
   const auto& result = *adapted;
+  if (!root) return result.report.constraint_met ? kSuccess : kFailure;
   if (options.json) {
     fmt::print("{}\n", report::to_json(result.report).dump(2));
   } else if (!options.quiet) {
@@ -252,6 +263,10 @@ Action add_adapt_command(CLI::App& app) {
   command->add_option("--device", options->device, kDeviceHelp);
   command->add_flag("--time-every-candidate", a.time_every_candidate,
                     "time candidates the cache's latency predictor puts far slower than their operator too");
+  command->add_flag("--distributed", options->distributed,
+                    "join a process group as torchrun, Slurm or Kubernetes launch it (MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE; "
+                    "implied when RANK and WORLD_SIZE are set): rank 0 times, journals and writes, the ranks share the fidelity and "
+                    "sensitivity units and fine-tune data-parallel (docs/distributed.md)");
   command->add_flag("--restart", a.restart,
                     "start over: remove the run journal of an earlier run in the output folder (and what it wrote) first");
   command->add_flag("--json", options->json, "print only the final report as JSON");

@@ -49,11 +49,29 @@ inline std::vector<std::string> journal_keys(const std::filesystem::path& journa
   return keys;
 }
 
+// The largest count of writes of one entry of a stage (1: nothing was written twice).
+inline int64_t most_writes(const std::filesystem::path& journal_file, const std::string& stage) {
+  int64_t most = 0;
+  sqlite3* db = nullptr;
+  if (sqlite3_open(journal_file.c_str(), &db) == SQLITE_OK) {
+    sqlite3_stmt* select = nullptr;
+    if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(times_written), 0) FROM entries WHERE stage = ?", -1, &select, nullptr) == SQLITE_OK) {
+      sqlite3_bind_text(select, 1, stage.c_str(), -1, SQLITE_TRANSIENT);
+      if (sqlite3_step(select) == SQLITE_ROW) most = sqlite3_column_int64(select, 0);
+    }
+    sqlite3_finalize(select);
+  }
+  sqlite3_close(db);
+  return most;
+}
+
 // gos started in the background, its stdout discarded and its stderr kept in a file (or
-// discarded); killed when the object goes if it is still running.
+// discarded), with `environment` ("NAME=value") added to this process's; killed when the object
+// goes if it is still running.
 class Background {
  public:
-  Background(const std::vector<std::string>& arguments, const std::filesystem::path& stderr_file = "/dev/null")
+  Background(const std::vector<std::string>& arguments, const std::filesystem::path& stderr_file = "/dev/null",
+             std::vector<std::string> environment = {})
       : stderr_file_(stderr_file) {
     std::vector<std::string> argv_strings{GOS_BINARY};
     argv_strings.insert(argv_strings.end(), arguments.begin(), arguments.end());
@@ -64,7 +82,11 @@ class Background {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn(&pid_, GOS_BINARY, &actions, nullptr, argv.data(), environ);
+    std::vector<char*> env;
+    for (char** variable = environ; *variable; ++variable) env.push_back(*variable);
+    for (auto& variable : environment) env.push_back(variable.data());
+    env.push_back(nullptr);
+    posix_spawn(&pid_, GOS_BINARY, &actions, nullptr, argv.data(), env.data());
     posix_spawn_file_actions_destroy(&actions);
   }
   Background(const Background&) = delete;

@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "data/data.h"
 #include "device/device.h"
+#include "dist/dist.h"
 #include "graph/graph.h"
 #include "ir/ir.h"
 #include "graph/ort_runner.h"
@@ -91,6 +92,12 @@ int run(int argc, char** argv) {
     return report_bad_input(error);
   } catch (const zoo::ZooError& error) {
     return report_bad_input(error);
+  } catch (const dist::LaunchError& error) {
+    return report_bad_input(error);
+  } catch (const dist::DistError& error) {
+    // Another rank failed or stopped answering: this rank's input was fine.
+    fmt::print(stderr, "gos: {}\n", error.what());
+    return kFailure;
   } catch (const device::DeviceError& error) {
     // A device that cannot be reached or trusted: the job could not run, the input was fine.
     fmt::print(stderr, "gos: {}\n", error.what());

@@ -6,6 +6,8 @@
 // that dies, hangs or fails stops the others within the group's timeout with one line naming it;
 // the collectives themselves then run between ranks that are known to be ready.
 #include <chrono>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -76,6 +78,15 @@ class Group {
   std::vector<std::string> gather(const std::string& tag, const std::string& bytes);
   // Every rank's bytes on every rank, in rank order. Waits for all first.
   std::vector<std::string> all_gather(const std::string& tag, const std::string& bytes);
+
+  // Results of units of work spread over the ranks reach rank 0 one by one as each is done
+  // (through the store), so that a rank that dies later loses only the unit it was on.
+  void post(const std::string& key, const std::string& bytes);
+  // On rank 0: `arrived(key, bytes)` for each expected result posted so far (`expected` maps its
+  // key to the rank owing it; arrived ones are removed). With `wait`, until none is left; throws
+  // DistError when a rank owing one fails, dies or stops answering.
+  void collect(std::map<std::string, int>& expected, const std::function<void(const std::string&, const std::string&)>& arrived,
+               bool wait);
 
   // Sums float tensors over the ranks in place (one flat buffer: gradients every training step),
   // and copies rank 0's tensors to the others. Bounded by the timeout; no waiting for all first.

@@ -6,6 +6,7 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <condition_variable>
@@ -84,7 +85,10 @@ struct Group::State {
     if (store->add("failures", 0) == 0) return std::nullopt;
     for (int r = 0; r < launch.world_size; ++r) {
       const std::string key = fmt::format("failed/{}", r);
-      if (store->check({key})) return text_of(store->get(key));
+      if (store->check({key})) {
+        return text_of(store->get(key)) + " (the other ranks stopped; rerun the same launch once that is mended: rank 0's journal "
+                                          "resumes the run)";
+      }
     }
     return std::nullopt;
   }
@@ -119,6 +123,32 @@ struct Group::State {
     throw DistError(fmt::format("a collective between the {} ranks failed: {}; rerun the same launch: rank 0's journal resumes the run",
                                 launch.world_size, first_line(error.what())));
   }
+
+  // Heartbeats of the ranks being waited on: throws DistError when one has not moved for the
+  // timeout, or a rank reported a failure.
+  class Watch {
+   public:
+    explicit Watch(State& state) : state_(state) {}
+    void check(const std::vector<int>& ranks, const std::string& waiting_at) {
+      if (auto failure = state_.reported_failure()) throw DistError(*failure);
+      const auto now = std::chrono::steady_clock::now();
+      for (int r : ranks) {
+        const int64_t beat = state_.store->add(fmt::format("beat/{}", r), 0);
+        auto known = seen_.find(r);
+        if (known == seen_.end() || known->second.first != beat) {
+          seen_[r] = {beat, now};
+        } else if (now - known->second.second > state_.timeout) {
+          throw DistError(fmt::format("rank {} of {} stopped answering: no heartbeat for {} s while the others waited at '{}'; rerun "
+                                      "the same launch: rank 0's journal resumes the run",
+                                      r, state_.launch.world_size, state_.timeout.count(), waiting_at));
+        }
+      }
+    }
+
+   private:
+    State& state_;
+    std::map<int, std::pair<int64_t, std::chrono::steady_clock::time_point>> seen_;  // rank -> (heartbeat, when it last moved)
+  };
 
   template <typename Work>
   void run(Work&& work) {
@@ -204,7 +234,8 @@ void Group::wait_for_all(const std::string& tag) {
   const std::string here = fmt::format("ready/{}/{}", wait, s.launch.rank);
   try {
     s.store->set(here, bytes_of(tag));
-    std::map<int, std::pair<int64_t, std::chrono::steady_clock::time_point>> seen;  // rank -> (heartbeat, when it last moved)
+    State::Watch watch(s);
+    auto pause = 1ms;  // growing: a short wait costs little, a long one polls ten times a second
     for (;;) {
       if (auto failure = s.reported_failure()) throw DistError(*failure);
       std::vector<int> missing;
@@ -212,19 +243,9 @@ void Group::wait_for_all(const std::string& tag) {
         if (!s.store->check({fmt::format("ready/{}/{}", wait, r)})) missing.push_back(r);
       }
       if (missing.empty()) break;
-      const auto now = std::chrono::steady_clock::now();
-      for (int r : missing) {
-        const int64_t beat = s.store->add(fmt::format("beat/{}", r), 0);
-        auto known = seen.find(r);
-        if (known == seen.end() || known->second.first != beat) {
-          seen[r] = {beat, now};
-        } else if (now - known->second.second > s.timeout) {
-          throw DistError(fmt::format("rank {} of {} stopped answering: no heartbeat for {} s while the others waited at '{}'; rerun the "
-                                      "same launch: rank 0's journal resumes the run",
-                                      r, s.launch.world_size, s.timeout.count(), tag));
-        }
-      }
-      std::this_thread::sleep_for(100ms);
+      watch.check(missing, tag);
+      std::this_thread::sleep_for(pause);
+      pause = std::min<std::chrono::milliseconds>(2 * pause, 100ms);
     }
     for (int r = 0; r < s.launch.world_size; ++r) {
       const std::string other = text_of(s.store->get(fmt::format("ready/{}/{}", wait, r)));
@@ -296,6 +317,46 @@ std::vector<std::string> Group::gather(const std::string& tag, const std::string
   auto all = all_gather(tag, bytes);
   if (!root()) all.clear();
   return all;
+}
+
+void Group::post(const std::string& key, const std::string& bytes) {
+  try {
+    state_->store->set("post/" + key, bytes_of(bytes));
+  } catch (const std::exception& error) {
+    state_->lost_the_store(error);
+  }
+}
+
+void Group::collect(std::map<std::string, int>& expected, const std::function<void(const std::string&, const std::string&)>& arrived,
+                    bool wait) {
+  State& s = *state_;
+  try {
+    State::Watch watch(s);
+    for (;;) {
+      for (auto it = expected.begin(); it != expected.end();) {
+        const std::string key = "post/" + it->first;
+        if (!s.store->check({key})) {
+          ++it;
+          continue;
+        }
+        const std::string bytes = text_of(s.store->get(key));
+        s.store->deleteKey(key);
+        arrived(it->first, bytes);
+        it = expected.erase(it);
+      }
+      if (!wait || expected.empty()) return;
+      std::vector<int> owing;
+      for (const auto& [key, rank] : expected) {
+        if (std::find(owing.begin(), owing.end(), rank) == owing.end()) owing.push_back(rank);
+      }
+      watch.check(owing, "the results of " + expected.begin()->first);
+      std::this_thread::sleep_for(50ms);
+    }
+  } catch (const DistError&) {
+    throw;
+  } catch (const std::exception& error) {
+    s.lost_the_store(error);
+  }
 }
 
 void Group::all_reduce_sum(std::vector<at::Tensor>& tensors) {

@@ -77,6 +77,28 @@ TEST(Group, ARankThatStopsAnsweringIsNamedWithinTheTimeout) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 20s);
 }
 
+TEST(Group, ResultsPostedOneByOneReachRankZeroAndARankThatDiesOwingSomeIsNamed) {
+  const auto errors = on_two_ranks(
+      [](Group& group) {
+        if (group.rank() == 1) {
+          group.post("unit 1", "first");
+          std::this_thread::sleep_for(300ms);
+          group.post("unit 3", "third");
+          return;  // and never posts unit 5
+        }
+        std::map<std::string, int> expected{{"unit 1", 1}, {"unit 3", 1}};
+        std::map<std::string, std::string> got;
+        group.collect(expected, [&](const std::string& key, const std::string& bytes) { got[key] = bytes; }, true);
+        EXPECT_EQ(got, (std::map<std::string, std::string>{{"unit 1", "first"}, {"unit 3", "third"}}));
+        expected = {{"unit 5", 1}};
+        group.collect(expected, [&](const std::string&, const std::string&) {}, true);
+      },
+      3s);
+  EXPECT_NE(errors[0].find("rank 1 of 2 stopped answering: no heartbeat for 3 s while the others waited at 'the results of unit 5'"),
+            std::string::npos)
+      << errors[0];
+}
+
 TEST(Launch, ReadsTorchrunsVariablesAndNamesAMalformedOne) {
   unsetenv("RANK");
   unsetenv("WORLD_SIZE");

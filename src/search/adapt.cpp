@@ -5,6 +5,8 @@
 #include <regex>
 
 #include "rules/rules.h"
+#include "dist/dist.h"
+#include "search/distributed.h"
 #include "search/stages.h"
 
 namespace gos::search {
@@ -63,18 +65,33 @@ void check_options(const AdaptOptions& options) {
 AdaptResult adapt(const graph::Graph& model, const AdaptOptions& options, const AdaptCallbacks& callbacks) {
   check_options(options);
   RunContext run(model, options, callbacks);
-  run.open();
-  if (run.narrowing()) run.stage("narrow", [&] { narrow_channels(run); });
-  run.stage("profile", [&] { profile(run); });
-  run.stage("candidates", [&] { find_candidates(run); });
-  run.stage("fidelity", [&] { fidelity(run); });
-  run.stage("sensitivity", [&] { sensitivity(run); });
-  run.stage("search", [&] { search_front(run); });
-  run.stage("screen", [&] { choose_first_point(run); });
-  attempts(run);
-  run.note_the_machine_load();
-  run.stage("export", [&] { export_files(run); });
-  return {run.report, run.adapted};
+  try {
+    run.open();
+    const auto no_timing_here = refuse_timing_off_root(run);
+    // Timing stages are rank 0's alone; the other ranks then replay them from its journal.
+    run.on_root_first("the timing stages", [&] {
+      if (run.narrowing()) run.stage("narrow", [&] { narrow_channels(run); });
+      run.stage("profile", [&] { profile(run); });
+      run.stage("candidates", [&] { find_candidates(run); });
+    });
+    run.stage("fidelity", [&] { fidelity(run); });
+    run.stage("sensitivity", [&] { sensitivity(run); });
+    if (!run.root()) {
+      follow_rank_zero(run);
+      return {run.report, run.model};
+    }
+    run.stage("search", [&] { search_front(run); });
+    run.stage("screen", [&] { choose_first_point(run); });
+    attempts(run);
+    release_the_other_ranks(run);
+    run.note_the_machine_load();
+    run.stage("export", [&] { export_files(run); });
+    return {run.report, run.adapted};
+  } catch (const std::exception& error) {
+    // The other ranks stop at their next wait, with this rank's reason.
+    if (run.distributed()) options.group->fail(error.what());
+    throw;
+  }
 }
 
 double parse_duration(const std::string& text) {

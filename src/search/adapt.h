@@ -19,6 +19,10 @@
 #include "measure/measure.h"
 #include "report/report.h"
 
+namespace gos::dist {
+class Group;
+}
+
 namespace gos::search {
 
 struct AdaptOptions {
@@ -86,6 +90,10 @@ struct AdaptOptions {
   bool time_every_candidate = false;
   // Start over: the journal of an earlier run in `out` (and what it wrote) is removed first.
   bool restart = false;
+  // A distributed run (docs/distributed.md): every rank calls adapt with the same options and its
+  // group. Rank 0 times, owns the journal and writes the files; fidelity and sensitivity units
+  // are spread over the ranks and fine-tuning is data-parallel. Null: this process alone.
+  dist::Group* group = nullptr;
 };
 
 // Throws SearchError when the options cannot give a result (a constraint out of range, a budget

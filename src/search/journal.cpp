@@ -199,6 +199,55 @@ void Journal::put_blob(const std::string& stage, const std::string& key, const s
                    "written_at = datetime('now')");
   insert.text(1, stage).text(2, key).blob(3, bytes);
   insert.step();
+  if (recorded_) {
+    for (const std::string* part : {&stage, &key, &bytes}) {
+      append(*recorded_, static_cast<uint64_t>(part->size()));
+      *recorded_ += *part;
+    }
+  }
+}
+
+std::string Journal::image() const {
+  sqlite3_int64 size = 0;
+  unsigned char* data = sqlite3_serialize(db_->handle, "main", &size, 0);
+  if (!data) throw SearchError("run journal " + path_.string() + ": cannot copy it for the other ranks (out of memory)");
+  std::string bytes(reinterpret_cast<const char*>(data), static_cast<size_t>(size));
+  sqlite3_free(data);
+  return bytes;
+}
+
+void Journal::replace_with(const std::string& image) {
+  auto* data = static_cast<unsigned char*>(sqlite3_malloc64(image.size()));
+  if (!data) throw SearchError("run journal: no memory for rank 0's journal (" + std::to_string(image.size() >> 20) + " MiB)");
+  std::memcpy(data, image.data(), image.size());
+  // The file format's read and write versions (header bytes 18 and 19) say WAL on disk; a copy held
+  // in memory has no WAL file and must say rollback journal, or SQLite cannot open it.
+  if (image.size() >= 20) data[18] = data[19] = 1;
+  const int status = sqlite3_deserialize(db_->handle, "main", data, static_cast<sqlite3_int64>(image.size()),
+                                         static_cast<sqlite3_int64>(image.size()), SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE);
+  if (status != SQLITE_OK) throw journal_error(db_->handle, path_, status);
+}
+
+void Journal::start_recording() { recorded_ = std::string(); }
+
+std::string Journal::stop_recording() {
+  std::string recorded = recorded_.value_or("");
+  recorded_.reset();
+  return recorded;
+}
+
+void Journal::apply(const std::string& recorded) {
+  atomically([&] {
+    Reader reader(recorded);
+    while (!reader.done()) {
+      std::string parts[3];
+      for (auto& part : parts) {
+        part.resize(reader.next<uint64_t>());
+        reader.take(part.data(), part.size());
+      }
+      put_blob(parts[0], parts[1], parts[2]);
+    }
+  });
 }
 
 std::optional<std::string> Journal::text(const std::string& stage, const std::string& key) const { return blob(stage, key); }

@@ -54,6 +54,18 @@ class Journal {
 
   const std::filesystem::path& path() const { return path_; }
 
+  // ---- distributed runs (docs/distributed.md): rank 0 owns the journal; the other ranks work
+  // from copies of it, and what their units of work write reaches it as recorded writes ----
+  // The whole journal as bytes: a consistent SQLite image.
+  std::string image() const;
+  // This journal becomes a copy of `image`, held in memory (the other ranks write no files).
+  void replace_with(const std::string& image);
+  // The entries written from now on (written as usual too), as bytes, until stop_recording().
+  void start_recording();
+  std::string stop_recording();
+  // Writes recorded entries, together or not at all.
+  void apply(const std::string& recorded);
+
  private:
   struct Db;
   std::optional<std::string> blob(const std::string& stage, const std::string& key) const;
@@ -61,6 +73,7 @@ class Journal {
   std::filesystem::path path_;
   std::unique_ptr<Db> db_;
   bool in_transaction_ = false;
+  std::optional<std::string> recorded_;  // while recording
 };
 
 // Tensors as bytes and back (name, shape, float32 values), for the journal's blobs.

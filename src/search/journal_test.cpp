@@ -39,6 +39,29 @@ TEST_F(JournalTest, TextAndTensorsSurviveReopening) {
   EXPECT_EQ(journal.entries("distilled"), 1);
 }
 
+// A distributed run: another rank works from a copy of rank 0's journal, and what its unit of work
+// writes reaches rank 0's as recorded writes.
+TEST_F(JournalTest, ACopyHoldsEverythingAndRecordedWritesReachTheOriginal) {
+  Journal root(file());
+  root.put_text("profile", "machine_reference", "{}");
+  root.put_tensors("recorded", "conv1", {{"0", ir::Tensor({2}, {1, 2})}});
+  Journal copy(folder_.file("elsewhere") / "run.sqlite");
+  copy.replace_with(root.image());
+  EXPECT_EQ(copy.text("profile", "machine_reference"), "{}");
+  EXPECT_EQ(copy.tensors("recorded", "conv1")->at("0").data, (std::vector<float>{1, 2}));
+  copy.start_recording();
+  copy.put_text("distilled_error", "conv1|c2", "{\"after\": 0.1}");
+  copy.put_tensors("distilled", "conv1|c2", {{"W", ir::Tensor({1}, {3})}});
+  const std::string recorded = copy.stop_recording();
+  copy.put_text("stage_seconds", "fidelity", "12");  // not recorded
+  EXPECT_FALSE(root.text("distilled_error", "conv1|c2"));
+  root.apply(recorded);
+  EXPECT_EQ(root.text("distilled_error", "conv1|c2"), "{\"after\": 0.1}");
+  EXPECT_EQ(root.tensors("distilled", "conv1|c2")->at("W").data, (std::vector<float>{3}));
+  EXPECT_FALSE(root.text("stage_seconds", "fidelity"));
+  EXPECT_FALSE(fs::exists(folder_.file("elsewhere") / "run.sqlite-wal") && fs::file_size(folder_.file("elsewhere") / "run.sqlite-wal") > 0);
+}
+
 TEST_F(JournalTest, CountsHowOftenEachEntryWasWritten) {
   Journal journal(file());
   journal.put_text("latency", "a", "0.1");

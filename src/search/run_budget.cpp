@@ -88,7 +88,8 @@ double RunContext::search_deadline() {
     if (!(costs.evaluation_seconds_per_sample > 0)) time_evaluation();
     costs.epoch_seconds = time_epoch(base);
     const double after_probes = remaining_seconds() - kScreenSeconds - after_finetune_seconds();
-    search_deadline_ = seconds_spent() + search_allocation(after_probes, options.finetune_epochs * costs.epoch_seconds);
+    // Data-parallel fine-tuning on several ranks takes about the epoch timed here over their number.
+    search_deadline_ = seconds_spent() + search_allocation(after_probes, options.finetune_epochs * costs.epoch_seconds / ranks());
   }
   journal->put_text("plan", "search_deadline",
                     nlohmann::json{{"budget_seconds", options.budget_seconds},

@@ -1,5 +1,7 @@
 // What the stages of one `gos adapt` run share (see run_context.h).
 #include "search/run_context.h"
+
+#include "search/distributed.h"
 #include "search/int8.h"
 
 #include <fmt/format.h>
@@ -66,6 +68,24 @@ json bound_settings(const RunContext& run) {
   if (input.resize > 0) bound["resize"] = input.resize;
   if (!options.augment) bound["augment"] = false;
   return bound;
+}
+
+// What the ranks of a distributed run must share: what the journal binds, and what picks and
+// fine-tunes the result (rank 0 decides those, but a rank launched otherwise was launched wrong).
+json launch_settings(const RunContext& run) {
+  const AdaptOptions& options = run.options;
+  json settings = bound_settings(run);
+  settings["speedup"] = options.speedup ? json(*options.speedup) : json();
+  settings["latency_ms"] = options.latency_ms ? json(*options.latency_ms) : json();
+  settings["max_acc_drop"] = options.max_acc_drop;
+  settings["finetune_epochs"] = options.finetune_epochs;
+  settings["finetune_lr"] = options.finetune_lr ? json(*options.finetune_lr) : json();
+  settings["optimizer"] = options.finetune_optimizer ? json(*options.finetune_optimizer) : json();
+  settings["label_weight"] = options.finetune_label_weight ? json(*options.finetune_label_weight) : json();
+  settings["max_attempts"] = options.max_attempts;
+  settings["budget"] = options.budget_seconds;
+  settings["fold_preprocessing"] = options.fold_preprocessing;
+  return settings;
 }
 
 // The constraint only picks points of the front, and attempts are journaled by configuration:
@@ -198,11 +218,20 @@ void RunContext::open() {
     throw SearchError(misfit + " (--data " + options.data + ")");
   }
   calibration = task->calibration_inputs(options.calibration_images, options.seed);
-  take_the_output_folder(*this);
-  if (options.restart) remove_earlier_run();
-  journal.emplace(options.out / "run.sqlite");
+  agree_on_settings(*this, launch_settings(*this));
+  if (root()) {
+    take_the_output_folder(*this);
+    if (options.restart) remove_earlier_run();
+    journal.emplace(options.out / "run.sqlite");
+    cache.emplace(options.cache.empty() ? measure::default_cache_path() : options.cache);
+  } else {
+    // The other ranks write nothing to the output folder (rank 0's, perhaps on a shared disk):
+    // their journal is replaced by copies of rank 0's, and they time nothing.
+    rank_folder.emplace("gos-rank");
+    journal.emplace(rank_folder->file("run.sqlite"));
+    cache.emplace(rank_folder->file("latency.sqlite"));
+  }
   if (auto spent = journal->text("budget", "spent_seconds")) spent_before_ = std::stod(*spent);
-  cache.emplace(options.cache.empty() ? measure::default_cache_path() : options.cache);
   bind_settings(*this, *journal);
   report = base_report(*this);
   say_when_no_predictor_helps();

@@ -24,6 +24,7 @@
 #include "search/journal.h"
 #include "util/cpu_load.h"
 #include "util/file_lock.h"
+#include "util/scratch_folder.h"
 
 namespace gos::search {
 
@@ -105,6 +106,23 @@ class RunContext {
   // says the machine was loaded.
   void note_the_machine_load();
   util::OtherLoad others;
+
+  // ---- distributed runs (--distributed: search/distributed.cpp, docs/distributed.md) ----
+  // Rank 0 owns the journal, the report and the files; the other ranks hold copies of its journal
+  // in memory and write nothing to the output folder.
+  bool distributed() const;
+  bool root() const;
+  int ranks() const;
+  // What rank 0 alone does, timing or deciding (a timing beside other ranks' work would be
+  // disturbed): it runs `work`, then the others run `work` on a copy of its journal, which holds
+  // every result `work` needs, so that they time and decide nothing. Alone: `work`.
+  void on_root_first(const std::string& tag, const std::function<void()>& work);
+  // Units of work spread over the ranks, unit i on rank i % ranks: each unit's journal writes
+  // reach rank 0's journal as soon as it is done (a rank that dies loses only the unit it was
+  // on), and at the end every rank holds rank 0's journal. Alone: each unit in turn.
+  void spread(const std::string& tag, size_t units, const std::function<void(size_t)>& work);
+  // Rank 0's journal copied to the other ranks.
+  void share_journal(const std::string& tag);
 
   // ---- settings ----
   std::string finetune_fingerprint() const;
@@ -188,6 +206,7 @@ class RunContext {
   std::unique_ptr<AdaptTask> task;
   ir::Tensor calibration;  // the training samples whose activations are recorded
   std::optional<util::FileLock> lock;  // OUT/run.lock: one run per output folder
+  std::optional<util::ScratchFolder> rank_folder;  // ranks other than 0: their journal's and cache's place
   std::optional<Journal> journal;  // opened once the data is known to be usable
   std::optional<measure::LatencyCache> cache;
   report::AdaptReport report;

@@ -9,6 +9,7 @@
 #include <numeric>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include <fmt/ranges.h>
 
@@ -169,67 +170,144 @@ class CostTracker {
   int64_t steps_ = 0;
 };
 
+// A layer's inputs split for distillation, its plan and the candidates it distils.
+struct LayerWork {
+  std::vector<ir::Tensor> train_inputs, held_out_inputs;
+  LayerPlan plan;
+  std::vector<size_t> selected;
+};
+
+std::pair<std::vector<ir::Tensor>, std::vector<ir::Tensor>> split_inputs(RunContext& run, const Layer& layer) {
+  const auto inputs = recorded_inputs(run, layer);
+  // The held-out share of the calibration samples, of those this layer's inputs were recorded on.
+  const int64_t recorded = inputs.front().shape[0];
+  const int64_t held_out = std::clamp<int64_t>(run.options.held_out_images * recorded / run.calibration.shape[0], 1, recorded - 1);
+  const int64_t trained = recorded - held_out;
+  return {rows(inputs, 0, trained), rows(inputs, trained, trained + held_out)};
+}
+
+// Begins layer l (its inputs recorded, its candidates scored, its plan decided and journaled, its
+// selection journaled) or reads what a start before did. Nullopt when the budget leaves no time for
+// it and the layers after it (journaled too). `seconds_factor`: how many ranks share the work left.
+std::optional<LayerWork> begin_layer(RunContext& run, size_t l, CostTracker& tracker, const SearchScale& wanted, int seconds_factor) {
+  const AdaptOptions& options = run.options;
+  Layer& layer = run.layers[l];
+  const auto begin = Clock::now();
+  LayerWork work;
+  std::tie(work.train_inputs, work.held_out_inputs) = split_inputs(run, layer);
+  std::optional<LayerPlan> plan = journaled_layer_plan(run, layer);
+  const auto known_selection = run.journal->text("selected", layer.node->name);
+  if (plan && known_selection) {
+    work.plan = *plan;
+    work.selected = json::parse(*known_selection).get<std::vector<size_t>>();
+    return work;
+  }
+  const auto scored = score_candidates(layer.original, layer.faster, work.held_out_inputs);
+  std::vector<double> init_error;
+  for (const auto& s : scored) init_error.push_back(s.init_rel_error);
+  if (!plan) {
+    // Whether a layer is searched, and how much, is decided once and journaled, so that a
+    // resumed run decides alike and a finished one rerun reads back every layer it searched.
+    LayerPlan decided{options.candidates_per_layer, options.distill_steps};
+    if (run.budgeted()) {
+      tracker.layer(seconds_since(begin));
+      if (!(run.costs.distill_step_seconds > 0)) {
+        const size_t first = select(layer, init_error, 1).front();
+        run.costs.distill_step_seconds = time_distillation_step(layer, first, work.train_inputs, work.held_out_inputs, options.seed);
+      }
+      tracker.update(run.costs);
+      const SearchPlan search = plan_search(work_from(run, l), wanted, run.costs, seconds_factor * run.search_seconds_left());
+      if (search.layers == 0) {
+        run.journal->put_text("plan", "fidelity_layers", std::to_string(l));
+        return std::nullopt;
+      }
+      decided = {search.scale.candidates_per_layer, search.scale.distill_steps};
+    }
+    run.journal->atomically([&] {
+      run.journal->put_text("plan", layer.node->name, json{{"candidates", decided.candidates}, {"steps", decided.steps}}.dump());
+      run.journal->put_text("fidelity_begun", layer.node->name, "1");
+    });
+    plan = decided;
+  }
+  work.plan = *plan;
+  work.selected = select(layer, init_error, plan->candidates);
+  // The ranks of a distributed run distil what rank 0 selected (scores computed elsewhere can
+  // differ in the last bits).
+  if (!known_selection) run.journal->put_text("selected", layer.node->name, json(work.selected).dump());
+  return work;
+}
+
+// A distributed run: rank 0 begins every layer first (inputs, plans, selections), then the
+// candidates to distil are spread over the ranks; the loop of fidelity() then reads them all back.
+void distil_on_every_rank(RunContext& run, const SearchScale& wanted) {
+  run.on_root_first("fidelity plans", [&] {
+    CostTracker tracker;
+    for (size_t l = 0; l < run.layers.size(); ++l) {
+      if (run.layers[l].faster.empty()) continue;
+      if (auto known = run.journal->text("plan", "fidelity_layers"); known && l >= std::stoull(*known)) break;
+      if (!run.root() && !run.journal->text("fidelity_begun", run.layers[l].node->name)) break;
+      if (!begin_layer(run, l, tracker, wanted, run.ranks())) break;
+    }
+  });
+  struct Unit {
+    size_t layer, candidate;
+    int steps;
+  };
+  std::vector<Unit> units;
+  for (size_t l = 0; l < run.layers.size(); ++l) {
+    const Layer& layer = run.layers[l];
+    if (layer.faster.empty() || !run.journal->text("fidelity_begun", layer.node->name)) continue;
+    const auto selection = run.journal->text("selected", layer.node->name);
+    const auto plan = journaled_layer_plan(run, layer);
+    if (!selection || !plan) continue;
+    for (size_t candidate : json::parse(*selection).get<std::vector<size_t>>()) {
+      if (!run.journal->text("distilled", run.distilled_key(layer, candidate))) units.push_back({l, candidate, plan->steps});
+    }
+  }
+  run.spread("fidelity", units.size(), [&](size_t i) {
+    const Unit& unit = units[i];
+    const Layer& layer = run.layers[unit.layer];
+    run.progress("fidelity", static_cast<int64_t>(i), static_cast<int64_t>(units.size()),
+                 layer.node->name + " " + layer.faster[unit.candidate].derivation_text());
+    const auto [train_inputs, held_out_inputs] = split_inputs(run, layer);
+    distilled(run, layer, unit.candidate, unit.steps, train_inputs, held_out_inputs);
+  });
+}
+
 }  // namespace
 
 void fidelity(RunContext& run) {
   const AdaptOptions& options = run.options;
   run.use_training_threads();
   const SearchScale wanted{options.candidates_per_layer, options.distill_steps, options.sensitivity_images};
+  if (run.distributed()) distil_on_every_rank(run, wanted);
   int64_t total = 0, done = 0;
   for (const auto& layer : run.layers) total += std::min<int64_t>(layer.faster.size(), options.candidates_per_layer);
   size_t unfaithful = 0;
   bool out_of_budget = false;
   CostTracker tracker;
   std::set<std::pair<int, int>> plans_used;  // (candidates, steps) of the layers searched
+  const auto layers_begun = run.journal->text("plan", "fidelity_layers");
   for (size_t l = 0; l < run.layers.size(); ++l) {
     Layer& layer = run.layers[l];
     if (layer.faster.empty()) continue;
-    const auto begin = Clock::now();
-    const auto inputs = recorded_inputs(run, layer);
-    // The held-out share of the calibration samples, of those this layer's inputs were recorded on.
-    const int64_t recorded = inputs.front().shape[0];
-    const int64_t held_out = std::clamp<int64_t>(options.held_out_images * recorded / run.calibration.shape[0], 1, recorded - 1);
-    const int64_t trained = recorded - held_out;
-    const auto train_inputs = rows(inputs, 0, trained), held_out_inputs = rows(inputs, trained, trained + held_out);
-    const auto scored = score_candidates(layer.original, layer.faster, held_out_inputs);
-    std::vector<double> init_error;
-    for (const auto& s : scored) init_error.push_back(s.init_rel_error);
-    std::optional<LayerPlan> plan = journaled_layer_plan(run, layer);
-    if (!plan) {
-      // Whether a layer is searched, and how much, is decided once and journaled, so that a
-      // resumed run decides alike and a finished one rerun reads back every layer it searched.
-      LayerPlan decided{options.candidates_per_layer, options.distill_steps};
-      if (run.budgeted()) {
-        tracker.layer(seconds_since(begin));
-        if (!(run.costs.distill_step_seconds > 0)) {
-          const size_t first = select(layer, init_error, 1).front();
-          run.costs.distill_step_seconds = time_distillation_step(layer, first, train_inputs, held_out_inputs, options.seed);
-        }
-        tracker.update(run.costs);
-        const SearchPlan search = plan_search(work_from(run, l), wanted, run.costs, run.search_seconds_left());
-        if (search.layers == 0) {
-          run.report.notes.push_back(fmt::format("the budget left no time to search {} and the {} layers after it (hottest first); they "
-                                                 "stay as they were",
-                                                 layer.node->name, run.layers.size() - l - 1));
-          out_of_budget = true;
-          break;
-        }
-        decided = {search.scale.candidates_per_layer, search.scale.distill_steps};
-      }
-      run.journal->atomically([&] {
-        run.journal->put_text("plan", layer.node->name, json{{"candidates", decided.candidates}, {"steps", decided.steps}}.dump());
-        run.journal->put_text("fidelity_begun", layer.node->name, "1");
-      });
-      plan = decided;
+    std::optional<LayerWork> work;
+    if (!layers_begun || l < std::stoull(*layers_begun)) work = begin_layer(run, l, tracker, wanted, 1);
+    if (!work) {
+      run.report.notes.push_back(fmt::format("the budget left no time to search {} and the {} layers after it (hottest first); they "
+                                             "stay as they were",
+                                             layer.node->name, run.layers.size() - l - 1));
+      out_of_budget = true;
+      break;
     }
-    plans_used.insert({plan->candidates, plan->steps});
-    layer.selected = select(layer, init_error, plan->candidates);
+    plans_used.insert({work->plan.candidates, work->plan.steps});
+    layer.selected = work->selected;
     for (size_t candidate : layer.selected) {
       run.progress("fidelity", done, total, layer.node->name + " " + layer.faster[candidate].derivation_text());
       const auto distilling = Clock::now();
       const bool known = run.journal->text("distilled", run.distilled_key(layer, candidate)).has_value();
-      layer.distilled.push_back(distilled(run, layer, candidate, plan->steps, train_inputs, held_out_inputs));
-      if (!known) tracker.distillation(seconds_since(distilling), plan->steps);
+      layer.distilled.push_back(distilled(run, layer, candidate, work->plan.steps, work->train_inputs, work->held_out_inputs));
+      if (!known) tracker.distillation(seconds_since(distilling), work->plan.steps);
       ++done;
     }
     unfaithful += drop_unfaithful(run, layer);

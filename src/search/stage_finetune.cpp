@@ -8,10 +8,12 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "dist/dist.h"
 #include "quant/fake_quant.h"
 #include "quant/quant.h"
 #include "search/adapted.h"
 #include "search/front_choice.h"
+#include "search/distributed.h"
 #include "search/stages.h"
 
 namespace gos::search {
@@ -22,6 +24,42 @@ using nlohmann::json;
 
 // An epoch timed on a few batches can come out short on a loaded machine (docs/search.md).
 constexpr double kEpochEstimateMargin = 1.15;
+
+// In int8, what quantization-aware training installs in the student: fake quantization of the
+// configuration's int8 form, its value ranges calibrated on the recorded images and then
+// observed as training goes.
+std::function<void(graph::GraphModule&)> fake_quantization(const RunContext& run, const graph::Graph& form) {
+  if (!run.int8()) return {};
+  auto plan = std::make_shared<quant::QuantPlan>(quant::plan_quantization(form, quant::calibrate(form, run.calibration)));
+  return [form, plan](graph::GraphModule& module) { quant::fake_quantize(module, form, *plan, /*observe=*/true); };
+}
+
+// The model a configuration fine-tunes: in int8 it trains as its int8 form computes, each
+// statement of a candidate a node.
+graph::Graph student(const RunContext& run, const Configuration& configuration) {
+  graph::Graph adapted = run.configured(configuration);
+  if (run.int8()) adapted = quant::quantizable_form(adapted);
+  return adapted;
+}
+
+// What every rank of a distributed run fine-tunes with (alone: the run's process).
+train::TrainOptions finetune_options(const RunContext& run, int epochs, double budget,
+                                     const std::function<void(graph::GraphModule&)>& prepare_student) {
+  return {.epochs = epochs,
+          .optimizer = run.finetune_optimizer(),
+          .learning_rate = run.finetune_lr(),
+          .augment = run.options.augment,
+          .seed = run.options.seed,
+          .threads = run.options.train_threads,
+          .distillation = run.finetune_distillation(),
+          .budget_seconds = budget,
+          .restore_batch_norms = run.was_batch_normalised(),
+          .prepare_student = prepare_student,
+          .group = run.options.group};
+}
+
+// Rank 0's word to the others: fine-tune this configuration so, or stop.
+constexpr const char* kFinetuneCommand = "finetune command";
 
 class Attempts {
  public:
@@ -166,19 +204,8 @@ class Attempts {
     return calibrated_drop(outcomes, predicted, 0.1 * options_.max_acc_drop);
   }
 
-  // In int8, what quantization-aware training installs in the student: fake quantization of the
-  // configuration's int8 form, its value ranges calibrated on the recorded images and then
-  // observed as training goes.
-  std::function<void(graph::GraphModule&)> fake_quantization(const graph::Graph& form) const {
-    if (!run_.int8()) return {};
-    auto plan = std::make_shared<quant::QuantPlan>(quant::plan_quantization(form, quant::calibrate(form, run_.calibration)));
-    return [form, plan](graph::GraphModule& module) { quant::fake_quantize(module, form, *plan, /*observe=*/true); };
-  }
-
   graph::Graph finetuned(int front_index) {
-    graph::Graph adapted = run_.configured(run_.front[front_index]);
-    // In int8 the model trains as its int8 form computes: each statement of a candidate a node.
-    if (run_.int8()) adapted = quant::quantizable_form(adapted);
+    graph::Graph adapted = student(run_, run_.front[front_index]);
     const std::string prefix = run_.attempt_key(front_index) + "|";
     Journal& journal = *run_.journal;
     if (journal.text("finetune", prefix + "done").has_value()) {
@@ -190,18 +217,13 @@ class Attempts {
       return adapted;
     }
     run_.use_training_threads();
-    const auto prepare_student = fake_quantization(adapted);
+    const auto prepare_student = fake_quantization(run_, adapted);
     const auto [epochs, budget] = planned_epochs(front_index, adapted, prepare_student);
-    train::TrainOptions train_options{.epochs = epochs,
-                                      .optimizer = run_.finetune_optimizer(),
-                                      .learning_rate = run_.finetune_lr(),
-                                      .augment = options_.augment,
-                                      .seed = options_.seed,
-                                      .threads = options_.train_threads,
-                                      .distillation = run_.finetune_distillation(),
-                                      .budget_seconds = budget,
-                                      .restore_batch_norms = run_.was_batch_normalised(),
-                                      .prepare_student = prepare_student};
+    if (run_.distributed()) {
+      run_.options.group->broadcast(kFinetuneCommand,
+                                    json{{"choice", run_.front[front_index].choice}, {"epochs", epochs}, {"budget", budget}}.dump());
+    }
+    const train::TrainOptions train_options = finetune_options(run_, epochs, budget, prepare_student);
     train::TrainCallbacks train_callbacks;
     bool diverged = false;
     train_callbacks.on_batch = [&](int64_t done, int64_t total, double loss) {
@@ -256,7 +278,8 @@ class Attempts {
       epoch_seconds = plan.at("epoch_seconds").get<double>();
     } else {
       run_.progress("finetune", 0, 0, "timing a few batches to plan the epochs");
-      epoch_seconds = run_.time_epoch(adapted, prepare_student);
+      // Data-parallel over several ranks, an epoch takes about this over their number.
+      epoch_seconds = run_.time_epoch(adapted, prepare_student) / run_.ranks();
       const double seconds = std::max(0.0, run_.remaining_seconds() - run_.after_finetune_seconds());
       epochs = epochs_that_fit(options_.finetune_epochs, kEpochEstimateMargin * epoch_seconds, seconds);
       run_.journal->put_text("plan", key, json{{"epochs", epochs}, {"epoch_seconds", epoch_seconds}}.dump());
@@ -357,6 +380,25 @@ void keep_the_original(RunContext& run) {
 }
 
 }  // namespace
+
+void follow_rank_zero(RunContext& run) {
+  for (;;) {
+    const json command = json::parse(run.options.group->broadcast(kFinetuneCommand, ""));
+    if (command.contains("done")) {
+      run.report.constraint_met = command.at("done").get<bool>();
+      return;
+    }
+    run.use_training_threads();
+    const graph::Graph adapted = student(run, Configuration{command.at("choice").get<std::vector<int>>()});
+    const auto options = finetune_options(run, command.at("epochs").get<int>(), command.at("budget").get<double>(),
+                                          fake_quantization(run, adapted));
+    run.task->train(adapted, options, {});
+  }
+}
+
+void release_the_other_ranks(RunContext& run) {
+  if (run.distributed()) run.options.group->broadcast(kFinetuneCommand, json{{"done", run.report.constraint_met}}.dump());
+}
 
 void attempts(RunContext& run) {
   if (run.chosen_front_index < 0) {

@@ -93,12 +93,81 @@ int fp32_effects(RunContext& run, int64_t samples) {
   return measured;
 }
 
+// A distributed run: how many candidates' effects are measured, in measuring order: all of them,
+// or within a budget each layer's most faithful one and as many more as the ranks' time left
+// fits. Decided by rank 0 and journaled, so that every rank spreads the same units.
+size_t journaled_effects_to_measure(RunContext& run, int64_t samples, size_t candidates, size_t first_pass) {
+  if (auto known = run.journal->text("plan", "sensitivity_effects")) return std::stoull(*known);
+  size_t count = candidates;
+  if (run.budgeted()) {
+    if (!(run.costs.evaluation_seconds_per_sample > 0)) run.time_evaluation();
+    const double unit_seconds = run.costs.evaluation_seconds_per_sample * static_cast<double>(run.task->validation_size(samples));
+    const double fit = unit_seconds > 0 ? run.ranks() * std::max(0.0, run.search_seconds_left()) / unit_seconds : INFINITY;
+    count = std::clamp<size_t>(std::isfinite(fit) ? static_cast<size_t>(fit) : candidates, first_pass, candidates);
+  }
+  run.journal->put_text("plan", "sensitivity_effects", std::to_string(count));
+  return count;
+}
+
+// A distributed run: the effects still to be measured (the original's, the searched model's, in
+// int8 each layer kept in fp32, the candidates') spread over the ranks; rank 0's loop in
+// sensitivity() then reads them back.
+void measure_on_every_rank(RunContext& run, int64_t samples, size_t effects) {
+  struct Unit {
+    std::string key;
+    std::function<graph::Graph()> graph;
+  };
+  std::vector<Unit> units{{"original", [&] { return run.model; }}};
+  if (run.subsampled() && run.narrowed_groups.empty()) {
+    units.push_back({"subsampled", [&] { return run.base; }});
+  } else if (run.base_changed()) {
+    units.push_back({"narrowed", [&] { return run.base; }});
+  }
+  if (run.int8()) {
+    for (const auto& layer : run.layers) {
+      units.push_back({"fp32|" + layer.node->name, [&run, name = layer.node->name] {
+                         graph::Graph mixed = run.base;
+                         for (auto& node : mixed.nodes) {
+                           if (node.name == name) quant::keep_in_fp32(node);
+                         }
+                         return mixed;
+                       }});
+    }
+  }
+  const auto order = measuring_order(run);
+  for (size_t i = 0; i < std::min(effects, order.size()); ++i) {
+    const auto [l, s] = order[i];
+    const Layer& layer = run.layers[l];
+    units.push_back({run.distilled_key(layer, layer.selected[s]),
+                     [&run, l = l, s = s] {
+                       const Layer& layer = run.layers[l];
+                       return replace_operators(run.base, {{layer.node->name, run.trained_candidate(layer, s)}});
+                     }});
+  }
+  std::erase_if(units, [&](const Unit& unit) { return run.journal->text("sensitivity", unit.key).has_value(); });
+  run.spread("sensitivity", units.size(), [&](size_t i) {
+    run.progress("sensitivity", static_cast<int64_t>(i), static_cast<int64_t>(units.size()), units[i].key);
+    journaled_quality(run, units[i].key, units[i].graph(), samples);
+  });
+}
+
 }  // namespace
 
 void sensitivity(RunContext& run) {
   run.use_training_threads();
   const AdaptTask& task = *run.task;
-  const int64_t samples = journaled_samples(run);
+  int64_t samples = 0;
+  size_t effects = 0;
+  run.on_root_first("sensitivity plan", [&] {
+    samples = journaled_samples(run);
+    if (!run.distributed()) return;
+    const auto order = measuring_order(run);
+    const size_t first_pass = std::count_if(run.layers.begin(), run.layers.end(), [](const Layer& l) { return !l.distilled.empty(); });
+    effects = journaled_effects_to_measure(run, samples, order.size(), first_pass);
+  });
+  if (run.distributed()) measure_on_every_rank(run, samples, effects);
+  // The other ranks are done: the search and what follows are rank 0's.
+  if (!run.root()) return;
   run.original_validation = journaled_quality(run, "original", run.model, samples);
   // Each candidate's effect is measured in the model it goes into.
   if (run.subsampled() && run.narrowed_groups.empty()) {
