@@ -49,8 +49,15 @@ int RunContext::ranks() const { return distributed() ? options.group->size() : 1
 
 void RunContext::share_journal(const std::string& tag) {
   if (!distributed()) return;
-  const std::string image = options.group->broadcast(tag, root() ? journal->image() : std::string());
-  if (!root()) journal->replace_with(image);
+  if (!journal_shared_) {
+    const std::string image = options.group->broadcast(tag, root() ? journal->image() : std::string());
+    if (root()) journal->keep_changes();
+    if (!root()) journal->replace_with(image);
+    journal_shared_ = true;
+    return;
+  }
+  const std::string changes = options.group->broadcast(tag, root() ? journal->take_changes() : std::string());
+  if (!root()) journal->apply(changes);
 }
 
 void RunContext::on_root_first(const std::string& tag, const std::function<void()>& work) {

@@ -199,12 +199,21 @@ void Journal::put_blob(const std::string& stage, const std::string& key, const s
                    "written_at = datetime('now')");
   insert.text(1, stage).text(2, key).blob(3, bytes);
   insert.step();
-  if (recorded_) {
+  for (auto* record : {&recorded_, &changes_}) {
+    if (!*record) continue;
     for (const std::string* part : {&stage, &key, &bytes}) {
-      append(*recorded_, static_cast<uint64_t>(part->size()));
-      *recorded_ += *part;
+      append(**record, static_cast<uint64_t>(part->size()));
+      **record += *part;
     }
   }
+}
+
+void Journal::keep_changes() { changes_ = std::string(); }
+
+std::string Journal::take_changes() {
+  std::string changes = changes_.value_or("");
+  if (changes_) changes_->clear();
+  return changes;
 }
 
 std::string Journal::image() const {

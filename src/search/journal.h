@@ -65,6 +65,11 @@ class Journal {
   std::string stop_recording();
   // Writes recorded entries, together or not at all.
   void apply(const std::string& recorded);
+  // Rank 0, once the others hold its image: every entry written from then on is kept as well, and
+  // take_changes() returns those since the last call (recorded as above), so that only they are
+  // sent the next time.
+  void keep_changes();
+  std::string take_changes();
 
  private:
   struct Db;
@@ -74,6 +79,7 @@ class Journal {
   std::unique_ptr<Db> db_;
   bool in_transaction_ = false;
   std::optional<std::string> recorded_;  // while recording
+  std::optional<std::string> changes_;   // while keeping changes
 };
 
 // Tensors as bytes and back (name, shape, float32 values), for the journal's blobs.

@@ -59,6 +59,14 @@ TEST_F(JournalTest, ACopyHoldsEverythingAndRecordedWritesReachTheOriginal) {
   EXPECT_EQ(root.text("distilled_error", "conv1|c2"), "{\"after\": 0.1}");
   EXPECT_EQ(root.tensors("distilled", "conv1|c2")->at("W").data, (std::vector<float>{3}));
   EXPECT_FALSE(root.text("stage_seconds", "fidelity"));
+  // Later copies carry only what rank 0 wrote since.
+  root.keep_changes();
+  root.put_text("sensitivity", "original", "0.91");
+  const std::string changes = root.take_changes();
+  EXPECT_LT(changes.size(), 100u);
+  copy.apply(changes);
+  EXPECT_EQ(copy.text("sensitivity", "original"), "0.91");
+  EXPECT_EQ(root.take_changes(), "");
   EXPECT_FALSE(fs::exists(folder_.file("elsewhere") / "run.sqlite-wal") && fs::file_size(folder_.file("elsewhere") / "run.sqlite-wal") > 0);
 }
 

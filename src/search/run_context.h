@@ -121,7 +121,7 @@ class RunContext {
   // reach rank 0's journal as soon as it is done (a rank that dies loses only the unit it was
   // on), and at the end every rank holds rank 0's journal. Alone: each unit in turn.
   void spread(const std::string& tag, size_t units, const std::function<void(size_t)>& work);
-  // Rank 0's journal copied to the other ranks.
+  // Rank 0's journal copied to the other ranks: the first time whole, then what it wrote since.
   void share_journal(const std::string& tag);
 
   // ---- settings ----
@@ -238,6 +238,7 @@ class RunContext {
   util::OtherLoad recent_others_;  // since the last choice of training threads
   int training_threads_ = 0;
   int fewest_training_threads_ = 0;  // the fewest chosen in this run (for the report)
+  bool journal_shared_ = false;      // a distributed run: the other ranks hold rank 0's journal
 };
 
 // ---- small helpers the stages share ----

@@ -170,6 +170,16 @@ class CostTracker {
   int64_t steps_ = 0;
 };
 
+// How many layers the budget left time for, as journaled by the start that found out; not for a
+// run rerun with another budget, which plans the layers not begun anew.
+std::optional<size_t> layers_the_budget_fits(const RunContext& run) {
+  const auto known = run.journal->text("plan", "fidelity_layers");
+  if (!known) return std::nullopt;
+  const json plan = json::parse(*known);
+  if (plan.at("budget_seconds").get<double>() != run.options.budget_seconds) return std::nullopt;
+  return plan.at("layers").get<size_t>();
+}
+
 // A layer's inputs split for distillation, its plan and the candidates it distils.
 struct LayerWork {
   std::vector<ir::Tensor> train_inputs, held_out_inputs;
@@ -218,7 +228,7 @@ std::optional<LayerWork> begin_layer(RunContext& run, size_t l, CostTracker& tra
       tracker.update(run.costs);
       const SearchPlan search = plan_search(work_from(run, l), wanted, run.costs, seconds_factor * run.search_seconds_left());
       if (search.layers == 0) {
-        run.journal->put_text("plan", "fidelity_layers", std::to_string(l));
+        run.journal->put_text("plan", "fidelity_layers", json{{"layers", l}, {"budget_seconds", options.budget_seconds}}.dump());
         return std::nullopt;
       }
       decided = {search.scale.candidates_per_layer, search.scale.distill_steps};
@@ -244,7 +254,7 @@ void distil_on_every_rank(RunContext& run, const SearchScale& wanted) {
     CostTracker tracker;
     for (size_t l = 0; l < run.layers.size(); ++l) {
       if (run.layers[l].faster.empty()) continue;
-      if (auto known = run.journal->text("plan", "fidelity_layers"); known && l >= std::stoull(*known)) break;
+      if (auto fits = layers_the_budget_fits(run); fits && l >= *fits) break;
       if (!run.root() && !run.journal->text("fidelity_begun", run.layers[l].node->name)) break;
       if (!begin_layer(run, l, tracker, wanted, run.ranks())) break;
     }
@@ -287,12 +297,12 @@ void fidelity(RunContext& run) {
   bool out_of_budget = false;
   CostTracker tracker;
   std::set<std::pair<int, int>> plans_used;  // (candidates, steps) of the layers searched
-  const auto layers_begun = run.journal->text("plan", "fidelity_layers");
+  const auto layers_begun = layers_the_budget_fits(run);
   for (size_t l = 0; l < run.layers.size(); ++l) {
     Layer& layer = run.layers[l];
     if (layer.faster.empty()) continue;
     std::optional<LayerWork> work;
-    if (!layers_begun || l < std::stoull(*layers_begun)) work = begin_layer(run, l, tracker, wanted, 1);
+    if (!layers_begun || l < *layers_begun) work = begin_layer(run, l, tracker, wanted, 1);
     if (!work) {
       run.report.notes.push_back(fmt::format("the budget left no time to search {} and the {} layers after it (hottest first); they "
                                              "stay as they were",
