@@ -27,6 +27,11 @@ struct Launch {
   int rank = 0;
   int world_size = 1;
   int local_rank = 0;
+  // torchrun's agent already serves a store at MASTER_ADDR:MASTER_PORT
+  // (TORCHELASTIC_USE_AGENT_STORE=True): every rank joins it as a client, under a prefix of its
+  // own for this attempt (TORCHELASTIC_RUN_ID, TORCHELASTIC_RESTART_COUNT).
+  bool agent_store = false;
+  std::string store_prefix = "gos";
 };
 
 // Bad launch settings (exit 2): a variable that is not a number, a rank outside the world.

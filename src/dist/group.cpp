@@ -58,6 +58,10 @@ std::optional<Launch> launch_from_environment(bool required) {
   launch.local_rank = env_int("LOCAL_RANK", 0, 0, 4095);
   launch.master_port = env_int("MASTER_PORT", 29500, 1, 65535);
   launch.master_addr = env("MASTER_ADDR").value_or("127.0.0.1");
+  launch.agent_store = env("TORCHELASTIC_USE_AGENT_STORE").value_or("") == "True";
+  if (launch.agent_store) {
+    launch.store_prefix = fmt::format("gos/{}/{}", env("TORCHELASTIC_RUN_ID").value_or("run"), env("TORCHELASTIC_RESTART_COUNT").value_or("0"));
+  }
   if (launch.world_size > 1 && !env("MASTER_ADDR")) {
     throw LaunchError("WORLD_SIZE is above 1 but MASTER_ADDR is not set: give every rank rank 0's address (and MASTER_PORT)");
   }
@@ -69,8 +73,8 @@ std::chrono::seconds default_timeout() { return std::chrono::seconds(env_int("GO
 struct Group::State {
   Launch launch;
   std::chrono::seconds timeout;
-  c10::intrusive_ptr<c10d::TCPStore> store;
-  c10::intrusive_ptr<c10d::TCPStore> beat_store;  // the heartbeat thread's own connection
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::Store> beat_store;  // the heartbeat thread's own connection
   c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
   std::thread heart;
   std::mutex stop_mutex;
@@ -168,17 +172,18 @@ Group::Group(const Launch& launch, std::chrono::seconds timeout) : state_(std::m
   s.timeout = timeout;
   c10d::TCPStoreOptions options;
   options.port = static_cast<uint16_t>(launch.master_port);
-  options.isServer = launch.rank == 0;
-  options.numWorkers = launch.world_size;
-  options.waitWorkers = true;
+  // Rank 0 serves the store, unless torchrun's agent does.
+  options.isServer = launch.rank == 0 && !launch.agent_store;
+  options.numWorkers = launch.agent_store ? c10::nullopt : c10::optional<size_t>(launch.world_size);
+  options.waitWorkers = !launch.agent_store;
   options.timeout = timeout;
   try {
-    s.store = c10::make_intrusive<c10d::TCPStore>(launch.master_addr, options);
+    s.store = c10::make_intrusive<c10d::PrefixStore>(launch.store_prefix, c10::make_intrusive<c10d::TCPStore>(launch.master_addr, options));
     c10d::TCPStoreOptions beat = options;
     beat.isServer = false;
     beat.numWorkers = c10::nullopt;
     beat.waitWorkers = false;
-    s.beat_store = c10::make_intrusive<c10d::TCPStore>(launch.master_addr, beat);
+    s.beat_store = c10::make_intrusive<c10d::PrefixStore>(launch.store_prefix, c10::make_intrusive<c10d::TCPStore>(launch.master_addr, beat));
   } catch (const std::exception& error) {
     throw DistError(fmt::format("rank {} could not join the group at {} within {} s ({}): start all {} ranks with the same MASTER_ADDR, "
                                 "MASTER_PORT and WORLD_SIZE, rank 0 on a free port",
@@ -207,6 +212,8 @@ Group::Group(const Launch& launch, std::chrono::seconds timeout) : state_(std::m
   }
   try {
     auto prefixed = c10::make_intrusive<c10d::PrefixStore>("gloo", s.store);
+    // With the agent's store, the ranks meet there first: Gloo's rendezvous has no wait of its own.
+    if (launch.agent_store) wait_for_all("joining");
     s.gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, launch.rank, launch.world_size, gloo_options);
   } catch (const std::exception& error) {
     throw DistError(fmt::format("rank {} could not connect to the other ranks ({}); with several network interfaces, set "

@@ -5,6 +5,8 @@
 
 #include <cstdlib>
 
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
 #include "dist/local_ranks.h"
 
 namespace gos::dist {
@@ -99,6 +101,32 @@ TEST(Group, ResultsPostedOneByOneReachRankZeroAndARankThatDiesOwingSomeIsNamed) 
       << errors[0];
 }
 
+// torchrun's agent serves the store itself (TORCHELASTIC_USE_AGENT_STORE=True): every rank joins
+// it as a client.
+TEST(Group, RanksJoinTheStoreTorchrunsAgentServes) {
+  const int port = free_local_port();
+  c10d::TCPStoreOptions agent;
+  agent.port = static_cast<uint16_t>(port);
+  agent.isServer = true;
+  agent.waitWorkers = false;
+  c10d::TCPStore agents_store("127.0.0.1", agent);
+  auto rank = [&](int r) -> std::string {
+    try {
+      Group group(Launch{.master_addr = "127.0.0.1", .master_port = port, .rank = r, .world_size = 2, .agent_store = true,
+                         .store_prefix = "gos/run/0"},
+                  30s);
+      EXPECT_EQ(group.broadcast("journal", group.root() ? "rank 0's" : ""), "rank 0's");
+      EXPECT_DOUBLE_EQ(group.sum(1.0), 2.0);
+      return "";
+    } catch (const std::exception& error) {
+      return error.what();
+    }
+  };
+  auto one = std::async(std::launch::async, rank, 1);
+  EXPECT_EQ(rank(0), "");
+  EXPECT_EQ(one.get(), "");
+}
+
 TEST(Launch, ReadsTorchrunsVariablesAndNamesAMalformedOne) {
   unsetenv("RANK");
   unsetenv("WORLD_SIZE");
@@ -114,6 +142,13 @@ TEST(Launch, ReadsTorchrunsVariablesAndNamesAMalformedOne) {
   EXPECT_EQ(launch->rank, 1);
   EXPECT_EQ(launch->master_addr, "10.0.0.5");
   EXPECT_EQ(launch->master_port, 29511);
+  EXPECT_FALSE(launch->agent_store);
+  setenv("TORCHELASTIC_USE_AGENT_STORE", "True", 1);
+  setenv("TORCHELASTIC_RESTART_COUNT", "2", 1);
+  EXPECT_TRUE(launch_from_environment(false)->agent_store);
+  EXPECT_EQ(launch_from_environment(false)->store_prefix, "gos/run/2");
+  unsetenv("TORCHELASTIC_USE_AGENT_STORE");
+  unsetenv("TORCHELASTIC_RESTART_COUNT");
   setenv("RANK", "2", 1);
   EXPECT_THROW(launch_from_environment(false), LaunchError);
   setenv("RANK", "one", 1);
