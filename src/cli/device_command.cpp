@@ -29,13 +29,6 @@ std::string read_token(const std::string& file) {
   return token;
 }
 
-nlohmann::json machine_json(const device::MachineDescription& machine) {
-  nlohmann::json json{{"fingerprint", machine.fingerprint}, {"cpu", machine.cpu}, {"cores", machine.cores},
-                      {"architecture", machine.architecture}, {"governor", machine.governor}, {"gos_version", machine.gos_version}};
-  json["temperature_c"] = machine.temperature_c ? nlohmann::json(*machine.temperature_c) : nlohmann::json();
-  return json;
-}
-
 int run_add(const DeviceCommandOptions& options) {
   if (options.token.empty() == options.token_file.empty()) {
     throw std::invalid_argument("give the agent's token with --token T or --token-file FILE (one of them)");
@@ -77,7 +70,7 @@ int run_check(const DeviceCommandOptions& options) {
   const device::MachineDescription machine = device::RemoteDevice(paired, std::chrono::seconds(60)).check();
   if (options.json) {
     fmt::print("{}\n", nlohmann::json{{"name", paired.name}, {"url", paired.url}, {"reachable", true}, {"authenticated", true},
-                                      {"machine", machine_json(machine)}}
+                                      {"machine", device::to_json(machine)}}
                            .dump(2));
   } else {
     fmt::print("{} at {}: reachable, certificate as paired, token accepted\n{}\nlatency cache key: {}\n", paired.name, paired.url,

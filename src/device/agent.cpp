@@ -77,8 +77,21 @@ struct Agent::State {
     json to_json() const { return {{"ticket", ticket}, {"arrived_s", arrived}, {"began_s", began}}; }
   };
 
+  // A turn being served: it ends (and the next request's begins) when this goes.
+  class HeldTurn {
+   public:
+    HeldTurn(State& state, Turn turn) : turn(turn), state_(state) {}
+    HeldTurn(const HeldTurn&) = delete;
+    HeldTurn& operator=(const HeldTurn&) = delete;
+    ~HeldTurn() { state_.finish_turn(); }
+    const Turn turn;
+
+   private:
+    State& state_;
+  };
+
   // Waits for this request's turn; refuses when the queue is full or the wait too long.
-  Turn take_turn() {
+  HeldTurn take_turn() {
     Turn turn{0, seconds_since_start(), 0};
     std::unique_lock lock(mutex);
     if ((measuring || waiting > 0) && waiting >= options.queue) {
@@ -97,7 +110,7 @@ struct Agent::State {
     }
     measuring = true;
     turn.began = seconds_since_start();
-    return turn;
+    return HeldTurn(*this, turn);
   }
 
   bool authorised(const httplib::Request& request, httplib::Response& response) {
@@ -162,11 +175,8 @@ struct Agent::State {
                                      asked, options.max_request_seconds)};
     }
 
-    const Turn turn = take_turn();
-    struct EndTurn {
-      State* state;
-      ~EndTurn() { state->finish_turn(); }
-    } end_turn{this};
+    const HeldTurn held = take_turn();
+    const Turn& turn = held.turn;
 
     std::vector<graph::Graph> models;
     for (const auto& [index, bytes] : parts) {
@@ -250,13 +260,11 @@ Agent::Agent(AgentOptions options, std::function<void(const ServedRequest&)> on_
   });
   server.Get(wire::kMachineRoute, [&state](const httplib::Request&, httplib::Response& response) {
     try {
-      const State::Turn turn = state.take_turn();
       measure::Timing reference;
+      State::Turn turn;
       {
-        struct EndTurn {
-          State* state;
-          ~EndTurn() { state->finish_turn(); }
-        } end_turn{&state};
+        const State::HeldTurn held = state.take_turn();
+        turn = held.turn;
         reference = measure::time_machine_reference(0.25);
       }
       json answer = state.machine_answer(reference);

@@ -318,6 +318,36 @@ TEST_F(LocalAgent, InstalledAsTheRemoteTimerEveryMeasurementGoesToTheAgent) {
   EXPECT_EQ(log().size(), 5u);
 }
 
+// `--device a,b`: two identical boards (two agents of this machine) share each request's operators.
+TEST_F(LocalAgent, IdenticalBoardsShareTheOperatorsOfARequest) {
+  start();
+  AgentOptions second_options{.host = "127.0.0.1", .port = 0, .folder = scratch("second agent")};
+  std::atomic<int> second_served{0};
+  Agent second(second_options, [&](const ServedRequest& served) { second_served += served.route == "POST /v1/bench"; });
+  std::thread second_server([&] { second.run(); });
+  const Device other{"board2", fmt::format("https://127.0.0.1:{}", second.port()), second.identity().fingerprint, second.identity().token};
+  {
+    measure::UseRemoteTimer on_boards(remote_timer(std::vector<Device>{device_, other}));
+    EXPECT_EQ(measure::machine_fingerprint(), describe_this_machine().fingerprint);
+    std::vector<measure::OpToMeasure> ops;
+    for (int channels : {8, 16, 24, 32}) {
+      ops.push_back({ir::conv2d({.in_channels = channels, .out_channels = channels, .input_size = {14, 14}, .kernel = {3, 3},
+                                 .padding = {1, 1, 1, 1}}),
+                     {}});
+    }
+    const auto timings = measure::bench_ops(ops, measure::Backend::Mobile, kQuick);
+    ASSERT_EQ(timings.size(), 4u);
+    // In the operators' order: 16x the MACs from the first to the last.
+    EXPECT_LT(timings[0].median_ms, timings[3].median_ms);
+  }
+  int first_served = 0;
+  for (const auto& served : log()) first_served += served.route == "POST /v1/bench";
+  EXPECT_EQ(first_served, 1);
+  EXPECT_EQ(second_served, 1);
+  second.stop();
+  second_server.join();
+}
+
 TEST(DeviceRegistry, KeepsDevicesInAFileOnlyItsOwnerReads) {
   const fs::path folder = scratch("registry");
   DeviceRegistry registry(folder / "devices.json");

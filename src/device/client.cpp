@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
@@ -218,24 +219,31 @@ class Connection {
 RemoteDevice::RemoteDevice(Device device, std::chrono::seconds timeout) : device_(std::move(device)), timeout_(timeout) {}
 RemoteDevice::~RemoteDevice() = default;
 
-MachineDescription RemoteDevice::check() {
-  Connection connection(device_, timeout_);
+namespace {
+
+// The agent's machine answer (GET /v1/machine), one part of it read by `read`; `what` names that
+// part when an older agent's answer lacks it.
+template <typename Read>
+auto machine_answer_part(const Device& device, std::chrono::seconds timeout, const char* what, Read read) {
+  Connection connection(device, timeout);
   const json answer = connection.get(wire::kMachineRoute);
   try {
-    return wire::machine_from_json(answer.at("machine"));
+    return read(answer);
   } catch (const json::exception&) {
-    throw DeviceError(fmt::format("device {}: the agent's answer lacks its machine description: is its gos too old?", device_.name));
+    throw DeviceError(fmt::format("device {}: the agent's answer lacks {}: is its gos too old?", device.name, what));
   }
 }
 
+}  // namespace
+
+MachineDescription RemoteDevice::check() {
+  return machine_answer_part(device_, timeout_, "its machine description",
+                             [](const json& answer) { return wire::machine_from_json(answer.at("machine")); });
+}
+
 measure::Timing RemoteDevice::machine_reference() {
-  Connection connection(device_, timeout_);
-  const json answer = connection.get(wire::kMachineRoute);
-  try {
-    return wire::timing_from_json(answer.at("machine_reference"));
-  } catch (const json::exception&) {
-    throw DeviceError(fmt::format("device {}: the agent's answer lacks its fixed loop's timing: is its gos too old?", device_.name));
-  }
+  return machine_answer_part(device_, timeout_, "its fixed loop's timing",
+                             [](const json& answer) { return wire::timing_from_json(answer.at("machine_reference")); });
 }
 
 Measured RemoteDevice::bench_onnx(const std::vector<std::string>& onnx_files, measure::Backend backend,
@@ -302,8 +310,80 @@ class DeviceTimer : public measure::RemoteTimer {
   std::string fingerprint_;
 };
 
+// Several identical boards as one timer (`--device a,b,c`): the operators of a request and models
+// timed alone are split among them, each part sent at once to a board of its own; a side-by-side
+// timing goes to one board, in turn. Boards that describe themselves differently are refused:
+// their timings would not be one machine's.
+class BoardsTimer : public measure::RemoteTimer {
+ public:
+  explicit BoardsTimer(const std::vector<Device>& devices) {
+    std::string first;
+    for (const auto& device : devices) {
+      boards_.push_back(std::make_unique<RemoteDevice>(device));
+      const std::string fingerprint = boards_.back()->check().fingerprint;
+      if (fingerprint_.empty()) {
+        fingerprint_ = fingerprint;
+        first = device.name;
+      } else if (fingerprint != fingerprint_) {
+        throw DeviceError(fmt::format("devices {} and {} are not the same kind of board ({}; {}): boards share their timings only when "
+                                      "they are identical; name one, or boards of one kind",
+                                      first, device.name, fingerprint_, fingerprint));
+      }
+    }
+  }
+  std::string fingerprint() override { return fingerprint_; }
+  std::vector<measure::Timing> each(const std::vector<graph::Graph>& models, measure::Backend backend,
+                                    const measure::BenchOptions& options) override {
+    return spread(models, [&](RemoteDevice& board, const std::vector<graph::Graph>& part) {
+      return board.bench(part, backend, options, BenchMode::Each).timings;
+    });
+  }
+  std::pair<measure::Timing, measure::Timing> side_by_side(const graph::Graph& a, const graph::Graph& b, measure::Backend backend,
+                                                           const measure::BenchOptions& options) override {
+    RemoteDevice& board = *boards_[next_++ % boards_.size()];
+    const auto timings = board.bench({a, b}, backend, options, BenchMode::SideBySide).timings;
+    return {timings.at(0), timings.at(1)};
+  }
+  std::vector<measure::Timing> operators(const std::vector<graph::Graph>& graphs, measure::Backend backend,
+                                         const measure::BenchOptions& options) override {
+    return spread(graphs, [&](RemoteDevice& board, const std::vector<graph::Graph>& part) {
+      return board.bench(part, backend, options, BenchMode::Operators).timings;
+    });
+  }
+  measure::Timing machine_reference(double) override { return boards_.front()->machine_reference(); }
+
+ private:
+  // Contiguous parts, one a board, timed at once; the timings back in the graphs' order.
+  template <typename Time>
+  std::vector<measure::Timing> spread(const std::vector<graph::Graph>& graphs, Time time) {
+    const size_t parts = std::min(boards_.size(), graphs.size());
+    std::vector<std::future<std::vector<measure::Timing>>> timed;
+    for (size_t p = 0; p < parts; ++p) {
+      const size_t begin = graphs.size() * p / parts, end = graphs.size() * (p + 1) / parts;
+      std::vector<graph::Graph> part(graphs.begin() + static_cast<std::ptrdiff_t>(begin), graphs.begin() + static_cast<std::ptrdiff_t>(end));
+      RemoteDevice& board = *boards_[p];
+      timed.push_back(std::async(std::launch::async, [&board, &time, part = std::move(part)] { return time(board, part); }));
+    }
+    std::vector<measure::Timing> timings;
+    for (auto& part : timed) {
+      const auto got = part.get();
+      timings.insert(timings.end(), got.begin(), got.end());
+    }
+    return timings;
+  }
+
+  std::vector<std::unique_ptr<RemoteDevice>> boards_;
+  std::string fingerprint_;
+  size_t next_ = 0;
+};
+
 }  // namespace
 
 std::shared_ptr<measure::RemoteTimer> remote_timer(const Device& device) { return std::make_shared<DeviceTimer>(device); }
+
+std::shared_ptr<measure::RemoteTimer> remote_timer(const std::vector<Device>& devices) {
+  if (devices.size() == 1) return remote_timer(devices.front());
+  return std::make_shared<BoardsTimer>(devices);
+}
 
 }  // namespace gos::device

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -41,6 +42,8 @@ struct MachineDescription {
   std::string gos_version;
 };
 MachineDescription describe_this_machine();
+// As the agent's answers and `gos device check --json` write it.
+nlohmann::json to_json(const MachineDescription& machine);
 // "Raspberry Pi 4 Model B Rev 1.4, aarch64, 4 cores, governor ondemand, 51.6 C"
 std::string summary(const MachineDescription& machine);
 
@@ -166,5 +169,10 @@ class RemoteDevice {
 // `--device NAME` installs. Contacts the board at once (check()), so that a device that cannot
 // be reached fails before any work.
 std::shared_ptr<measure::RemoteTimer> remote_timer(const Device& device);
+// Several identical boards as one timer (`--device a,b,c`): each request's operators, and models
+// timed alone, split among them and timed at once; side-by-side timings on one board at a time.
+// Throws DeviceError when one cannot be reached or they are not the same kind of board (their
+// machine fingerprints differ).
+std::shared_ptr<measure::RemoteTimer> remote_timer(const std::vector<Device>& devices);
 
 }  // namespace gos::device

@@ -74,6 +74,13 @@ std::filesystem::path config_folder() {
   throw std::invalid_argument("neither XDG_CONFIG_HOME nor HOME is set: set HOME so that gos can keep its configuration");
 }
 
+nlohmann::json to_json(const MachineDescription& machine) {
+  nlohmann::json json{{"fingerprint", machine.fingerprint}, {"cpu", machine.cpu},           {"cores", machine.cores},
+                      {"architecture", machine.architecture}, {"governor", machine.governor}, {"gos_version", machine.gos_version}};
+  json["temperature_c"] = machine.temperature_c ? nlohmann::json(*machine.temperature_c) : nlohmann::json();
+  return json;
+}
+
 namespace wire {
 
 nlohmann::json to_json(const measure::Timing& timing) {
@@ -87,12 +94,6 @@ measure::Timing timing_from_json(const nlohmann::json& json) {
           .runs = json.at("runs").get<int>()};
 }
 
-nlohmann::json to_json(const MachineDescription& machine) {
-  nlohmann::json json{{"fingerprint", machine.fingerprint}, {"cpu", machine.cpu},           {"cores", machine.cores},
-                      {"architecture", machine.architecture}, {"governor", machine.governor}, {"gos_version", machine.gos_version}};
-  json["temperature_c"] = machine.temperature_c ? nlohmann::json(*machine.temperature_c) : nlohmann::json();
-  return json;
-}
 
 MachineDescription machine_from_json(const nlohmann::json& json) {
   MachineDescription machine;

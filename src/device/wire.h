@@ -14,7 +14,7 @@ inline constexpr const char* kBenchRoute = "/v1/bench";
 
 nlohmann::json to_json(const measure::Timing& timing);
 measure::Timing timing_from_json(const nlohmann::json& json);
-nlohmann::json to_json(const MachineDescription& machine);
+using device::to_json;  // a MachineDescription's (device.h)
 MachineDescription machine_from_json(const nlohmann::json& json);
 
 std::string_view mode_name(BenchMode mode);  // "each", "side_by_side", "operators"

@@ -1,6 +1,8 @@
 // `gos adapt`: the stages in order over one run context (see adapt.h, stages.h and docs/search.md).
 #include "search/adapt.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <regex>
 
@@ -68,6 +70,11 @@ AdaptResult adapt(const graph::Graph& model, const AdaptOptions& options, const 
   try {
     run.open();
     const auto no_timing_here = refuse_timing_off_root(run);
+    if (run.distributed() && run.root()) {
+      run.report.notes.push_back(fmt::format("run on {} ranks: rank 0 timed everything, the fidelity and sensitivity units were spread "
+                                             "over the ranks and fine-tuning was data-parallel (docs/distributed.md)",
+                                             run.ranks()));
+    }
     // Timing stages are rank 0's alone; the other ranks then replay them from its journal.
     run.on_root_first("the timing stages", [&] {
       if (run.narrowing()) run.stage("narrow", [&] { narrow_channels(run); });
