@@ -43,6 +43,23 @@ int env_int(const char* name, int fallback, int lowest, int highest) {
 std::vector<uint8_t> bytes_of(const std::string& text) { return {text.begin(), text.end()}; }
 std::string text_of(const std::vector<uint8_t>& bytes) { return {bytes.begin(), bytes.end()}; }
 
+// Runs `collective` on the tensors as one flat float buffer (one message however many tensors:
+// every parameter's gradient each training step), then copies the result back into them.
+template <typename Collective>
+void as_one_buffer(std::vector<at::Tensor>& tensors, Collective collective) {
+  if (tensors.empty()) return;
+  std::vector<at::Tensor> parts;
+  for (const auto& tensor : tensors) parts.push_back(tensor.reshape({-1}).to(torch::kFloat));
+  std::vector<at::Tensor> flat{torch::cat(parts)};
+  collective(flat);
+  int64_t at = 0;
+  for (auto& tensor : tensors) {
+    const int64_t n = tensor.numel();
+    tensor.copy_(flat[0].narrow(0, at, n).view(tensor.sizes()));
+    at += n;
+  }
+}
+
 bool loopback(const std::string& address) { return address == "localhost" || address.rfind("127.", 0) == 0 || address == "::1"; }
 
 }  // namespace
@@ -367,37 +384,13 @@ void Group::collect(std::map<std::string, int>& expected, const std::function<vo
 }
 
 void Group::all_reduce_sum(std::vector<at::Tensor>& tensors) {
-  if (tensors.empty()) return;
   State& s = *state_;
-  s.run([&] {
-    std::vector<at::Tensor> flat_parts;
-    for (const auto& t : tensors) flat_parts.push_back(t.reshape({-1}).to(torch::kFloat));
-    std::vector<at::Tensor> flat{torch::cat(flat_parts)};
-    s.gloo->allreduce(flat)->wait();
-    int64_t at = 0;
-    for (auto& t : tensors) {
-      const int64_t n = t.numel();
-      t.copy_(flat[0].narrow(0, at, n).view(t.sizes()));
-      at += n;
-    }
-  });
+  s.run([&] { as_one_buffer(tensors, [&](std::vector<at::Tensor>& flat) { s.gloo->allreduce(flat)->wait(); }); });
 }
 
 void Group::broadcast_from_root(std::vector<at::Tensor>& tensors) {
-  if (tensors.empty()) return;
   State& s = *state_;
-  s.run([&] {
-    std::vector<at::Tensor> flat_parts;
-    for (const auto& t : tensors) flat_parts.push_back(t.reshape({-1}).to(torch::kFloat));
-    std::vector<at::Tensor> flat{torch::cat(flat_parts)};
-    s.gloo->broadcast(flat)->wait();
-    int64_t at = 0;
-    for (auto& t : tensors) {
-      const int64_t n = t.numel();
-      t.copy_(flat[0].narrow(0, at, n).view(t.sizes()));
-      at += n;
-    }
-  });
+  s.run([&] { as_one_buffer(tensors, [&](std::vector<at::Tensor>& flat) { s.gloo->broadcast(flat)->wait(); }); });
 }
 
 double Group::sum(double value) {
