@@ -274,13 +274,20 @@ void distil_on_every_rank(RunContext& run, const SearchScale& wanted) {
       if (!run.journal->text("distilled", run.distilled_key(layer, candidate))) units.push_back({l, candidate, plan->steps});
     }
   }
+  // A rank's units come in layer order: each layer's recorded inputs are read from the journal
+  // once, not once a candidate (up to 64 MiB each at 224x224).
+  std::optional<size_t> inputs_of;
+  std::pair<std::vector<ir::Tensor>, std::vector<ir::Tensor>> inputs;
   run.spread("fidelity", units.size(), [&](size_t i) {
     const Unit& unit = units[i];
     const Layer& layer = run.layers[unit.layer];
     run.progress("fidelity", static_cast<int64_t>(i), static_cast<int64_t>(units.size()),
                  layer.node->name + " " + layer.faster[unit.candidate].derivation_text());
-    const auto [train_inputs, held_out_inputs] = split_inputs(run, layer);
-    distilled(run, layer, unit.candidate, unit.steps, train_inputs, held_out_inputs);
+    if (inputs_of != unit.layer) {
+      inputs = split_inputs(run, layer);
+      inputs_of = unit.layer;
+    }
+    distilled(run, layer, unit.candidate, unit.steps, inputs.first, inputs.second);
   });
 }
 
