@@ -34,12 +34,13 @@ struct Launch {
   std::string store_prefix = "gos";
 };
 
-// Bad launch settings (exit 2): a variable that is not a number, a rank outside the world.
+// Bad launch settings (exit 2): a variable that is not a number, a rank outside the world, ranks
+// launched with different settings.
 class LaunchError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
-// Another rank failed, died or stopped answering, or the ranks disagree (exit 1).
+// Another rank failed, died or stopped answering (exit 1).
 class DistError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -68,9 +69,10 @@ class Group {
   bool root() const { return rank() == 0; }
   std::chrono::seconds timeout() const;
 
-  // Every rank passes its value of a setting that must be equal on all; throws DistError on
-  // every rank when one differs, naming the rank, the setting and both values.
-  void agree(const std::string& setting, const std::string& value);
+  // Every rank passes its settings (by the name a user knows them, as they were launched with),
+  // which must be equal on all: throws LaunchError on every rank naming the first rank and
+  // setting that differ from rank 0's, with both values. A setting one rank lacks is "(unset)".
+  void agree(const std::map<std::string, std::string>& settings);
 
   // Waits until every rank has called wait_for_all with this tag (the next collective then does
   // not wait on long work). Throws DistError when a rank dies, stops answering for the timeout, or
@@ -79,8 +81,6 @@ class Group {
 
   // Rank 0's bytes on every rank (`bytes` is read on rank 0 only). Waits for all first.
   std::string broadcast(const std::string& tag, const std::string& bytes);
-  // Every rank's bytes on rank 0, in rank order (empty on the others). Waits for all first.
-  std::vector<std::string> gather(const std::string& tag, const std::string& bytes);
   // Every rank's bytes on every rank, in rank order. Waits for all first.
   std::vector<std::string> all_gather(const std::string& tag, const std::string& bytes);
 

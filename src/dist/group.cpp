@@ -285,12 +285,31 @@ void Group::wait_for_all(const std::string& tag) {
   }
 }
 
-void Group::agree(const std::string& setting, const std::string& value) {
-  const auto values = all_gather("agree " + setting, value);
-  for (size_t r = 1; r < values.size(); ++r) {
-    if (values[r] != values[0]) {
-      throw DistError(fmt::format("rank {} was launched with {} {} where rank 0 has {}: launch every rank with the same command",
-                                  r, setting, values[r], values[0]));
+void Group::agree(const std::map<std::string, std::string>& settings) {
+  std::string bytes;
+  for (const auto& [setting, value] : settings) bytes += setting + '\0' + value + '\0';
+  const auto all = all_gather("agree", bytes);
+  std::vector<std::map<std::string, std::string>> by_rank;
+  for (const auto& rank_bytes : all) {
+    auto& parsed = by_rank.emplace_back();
+    for (size_t at = 0; at < rank_bytes.size();) {
+      const size_t name_end = rank_bytes.find('\0', at), value_end = rank_bytes.find('\0', name_end + 1);
+      parsed[rank_bytes.substr(at, name_end - at)] = rank_bytes.substr(name_end + 1, value_end - name_end - 1);
+      at = value_end + 1;
+    }
+  }
+  auto value_of = [](const std::map<std::string, std::string>& of, const std::string& setting) {
+    const auto found = of.find(setting);
+    return found == of.end() ? std::string("(unset)") : found->second;
+  };
+  for (size_t r = 1; r < by_rank.size(); ++r) {
+    for (const auto* names : {&by_rank[0], &by_rank[r]}) {
+      for (const auto& [setting, ignored] : *names) {
+        const std::string theirs = value_of(by_rank[r], setting), ours = value_of(by_rank[0], setting);
+        if (theirs == ours) continue;
+        throw LaunchError(fmt::format("rank {} was launched with {} {} where rank 0 has {}: launch every rank with the same command", r,
+                                      setting, theirs, ours));
+      }
     }
   }
 }
@@ -335,12 +354,6 @@ std::vector<std::string> Group::all_gather(const std::string& tag, const std::st
     }
   });
   return result;
-}
-
-std::vector<std::string> Group::gather(const std::string& tag, const std::string& bytes) {
-  auto all = all_gather(tag, bytes);
-  if (!root()) all.clear();
-  return all;
 }
 
 void Group::post(const std::string& key, const std::string& bytes) {

@@ -103,23 +103,13 @@ void RunContext::spread(const std::string& tag, size_t units, const std::functio
 
 void agree_on_settings(const RunContext& run, const nlohmann::json& settings) {
   if (!run.distributed()) return;
-  const auto all = run.options.group->all_gather("settings", settings.dump());
-  const auto first = nlohmann::json::parse(all[0]);
-  for (size_t r = 1; r < all.size(); ++r) {
-    const auto other = nlohmann::json::parse(all[r]);
-    for (const auto* keys : {&first, &other}) {
-      for (const auto& [name, value] : keys->items()) {
-        const auto mine = other.contains(name) ? other.at(name).dump() : "(unset)";
-        const auto theirs = first.contains(name) ? first.at(name).dump() : "(unset)";
-        if (mine == theirs) continue;
-        std::string option = name;
-        std::replace(option.begin(), option.end(), '_', '-');
-        throw SearchError(fmt::format("rank {} was launched with {} {} where rank 0 has {}: launch every rank with the same command "
-                                      "(and the same model and data)",
-                                      r, name == "model" ? "a model of weights" : "--" + option, mine, theirs));
-      }
-    }
+  std::map<std::string, std::string> by_option;
+  for (const auto& [name, value] : settings.items()) {
+    std::string option = "--" + name;
+    std::replace(option.begin(), option.end(), '_', '-');
+    by_option[name == "model" ? "a model of weights" : option] = value.dump();
   }
+  run.options.group->agree(by_option);
 }
 
 }  // namespace gos::search

@@ -14,7 +14,7 @@ namespace gos::search {
 std::unique_ptr<measure::UseRemoteTimer> refuse_timing_off_root(const RunContext& run);
 
 // Every rank's settings (what the journal binds, and what picks and fine-tunes the result)
-// compared with rank 0's: throws SearchError on every rank naming the first that differs.
+// compared with rank 0's: throws dist::LaunchError on every rank naming the first that differs.
 void agree_on_settings(const RunContext& run, const nlohmann::json& settings);
 
 // Ranks other than 0, once the sensitivity stage is done: fine-tune alongside rank 0 whenever it

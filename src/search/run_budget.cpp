@@ -52,16 +52,9 @@ void RunContext::time_evaluation() {
 }
 
 double RunContext::time_epoch(const graph::Graph& graph, const std::function<void(graph::GraphModule&)>& prepare_student) {
-  train::TrainOptions probe{.epochs = 1,
-                            .optimizer = finetune_optimizer(),
-                            .learning_rate = finetune_lr(),
-                            .augment = options.augment,
-                            .seed = options.seed,
-                            .threads = options.train_threads,
-                            .distillation = finetune_distillation(),
-                            .restore_batch_norms = was_batch_normalised(),
-                            .prepare_student = prepare_student,
-                            .timing_batches = kTimedTrainingBatches};
+  train::TrainOptions probe = finetune_training(1, 0, prepare_student);
+  probe.timing_batches = kTimedTrainingBatches;
+  probe.group = nullptr;  // timed in this process alone; planned_epochs divides by the ranks
   const auto timed = task->train(graph, probe, {});
   // Each epoch ends with an evaluation of the validation set.
   const double validation = static_cast<double>(task->validation_size(INT64_MAX)) * costs.evaluation_seconds_per_sample;

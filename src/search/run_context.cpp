@@ -298,6 +298,21 @@ train::Distillation RunContext::finetune_distillation() const {
   return distillation;
 }
 
+train::TrainOptions RunContext::finetune_training(int epochs, double budget_seconds,
+                                                  const std::function<void(graph::GraphModule&)>& prepare_student) const {
+  return {.epochs = epochs,
+          .optimizer = finetune_optimizer(),
+          .learning_rate = finetune_lr(),
+          .augment = options.augment,
+          .seed = options.seed,
+          .threads = options.train_threads,
+          .distillation = finetune_distillation(),
+          .budget_seconds = budget_seconds,
+          .restore_batch_norms = was_batch_normalised(),
+          .prepare_student = prepare_student,
+          .group = options.group};
+}
+
 double RunContext::finetune_lr() const { return options.finetune_lr.value_or(task->default_learning_rate()); }
 std::string RunContext::finetune_optimizer() const { return options.finetune_optimizer.value_or(task->default_optimizer()); }
 

@@ -130,6 +130,9 @@ class RunContext {
   std::string finetune_optimizer() const;
   train::Distillation finetune_distillation() const;
   bool was_batch_normalised() const;
+  // How fine-tuning trains (on every rank of a distributed run), and how time_epoch probes it.
+  train::TrainOptions finetune_training(int epochs, double budget_seconds,
+                                        const std::function<void(graph::GraphModule&)>& prepare_student) const;
   bool subsampled() const { return options.subsample > 1; }
   // --narrow: channel groups narrowed before the per-operator search (stage_narrow.cpp); with
   // l1:F, the plain baseline at that fraction, and no per-operator search.

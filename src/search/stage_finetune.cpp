@@ -42,22 +42,6 @@ graph::Graph student(const RunContext& run, const Configuration& configuration) 
   return adapted;
 }
 
-// What every rank of a distributed run fine-tunes with (alone: the run's process).
-train::TrainOptions finetune_options(const RunContext& run, int epochs, double budget,
-                                     const std::function<void(graph::GraphModule&)>& prepare_student) {
-  return {.epochs = epochs,
-          .optimizer = run.finetune_optimizer(),
-          .learning_rate = run.finetune_lr(),
-          .augment = run.options.augment,
-          .seed = run.options.seed,
-          .threads = run.options.train_threads,
-          .distillation = run.finetune_distillation(),
-          .budget_seconds = budget,
-          .restore_batch_norms = run.was_batch_normalised(),
-          .prepare_student = prepare_student,
-          .group = run.options.group};
-}
-
 // Rank 0's word to the others: fine-tune this configuration so, or stop.
 constexpr const char* kFinetuneCommand = "finetune command";
 
@@ -223,7 +207,7 @@ class Attempts {
       run_.options.group->broadcast(kFinetuneCommand,
                                     json{{"choice", run_.front[front_index].choice}, {"epochs", epochs}, {"budget", budget}}.dump());
     }
-    const train::TrainOptions train_options = finetune_options(run_, epochs, budget, prepare_student);
+    const train::TrainOptions train_options = run_.finetune_training(epochs, budget, prepare_student);
     train::TrainCallbacks train_callbacks;
     bool diverged = false;
     train_callbacks.on_batch = [&](int64_t done, int64_t total, double loss) {
@@ -390,8 +374,8 @@ void follow_rank_zero(RunContext& run) {
     }
     run.use_training_threads();
     const graph::Graph adapted = student(run, Configuration{command.at("choice").get<std::vector<int>>()});
-    const auto options = finetune_options(run, command.at("epochs").get<int>(), command.at("budget").get<double>(),
-                                          fake_quantization(run, adapted));
+    const auto options =
+        run.finetune_training(command.at("epochs").get<int>(), command.at("budget").get<double>(), fake_quantization(run, adapted));
     run.task->train(adapted, options, {});
   }
 }
