@@ -306,13 +306,18 @@ TEST_F(LocalAgent, InstalledAsTheRemoteTimerEveryMeasurementGoesToTheAgent) {
     EXPECT_EQ(measure::bench_ops(measure::operators_of(conv), measure::Backend::Mobile, kQuick).size(), 1u);
     const auto [a, b] = measure::bench_models_interleaved(conv, conv, measure::Backend::Mobile, kQuick);
     EXPECT_GT(a.runs, 0);
+    // Right after a timing, the loop the agent timed after it, with no request of its own; asked
+    // again, the board times it anew.
+    EXPECT_GT(measure::time_machine_reference(0.1).runs, 0);
+    EXPECT_EQ(log().size(), 4u);
     EXPECT_GT(measure::time_machine_reference(0.1).runs, 0);
     EXPECT_THROW(measure::bench_files_interleaved("a.pt", "b.pt", conv.inputs, measure::Backend::Mobile, kQuick), measure::MeasureError);
   }
   const auto served = log();
-  // check, then model, operators, side by side, the fixed loop.
+  // check, then model, operators, side by side, the fixed loop asked a second time.
   ASSERT_EQ(served.size(), 5u);
   EXPECT_EQ(served[1].route, "POST /v1/bench");
+  EXPECT_EQ(served[4].route, "GET /v1/machine");
   // Uninstalled: this machine again, and nothing more reaches the agent.
   measure::bench_model(conv, measure::Backend::Mobile, kQuick);
   EXPECT_EQ(log().size(), 5u);

@@ -22,30 +22,12 @@ std::string first_line(const std::filesystem::path& file) {
   return line;
 }
 
-// "model name" on x86; ARM kernels have none, and a board names itself in the device tree or in
-// cpuinfo's "Model" line.
-std::string cpu_model() {
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::string line, model, board;
-  while (std::getline(cpuinfo, line)) {
-    const auto colon = line.find(':');
-    if (colon == std::string::npos || colon + 2 > line.size()) continue;
-    const std::string value = line.substr(colon + 2);
-    if (model.empty() && line.rfind("model name", 0) == 0) model = value;
-    if (board.empty() && line.rfind("Model", 0) == 0) board = value;
-  }
-  if (!model.empty()) return model;
-  if (!board.empty()) return board;
-  std::string tree = first_line("/proc/device-tree/model");
-  return tree.empty() ? "unknown CPU" : tree;
-}
-
 }  // namespace
 
 MachineDescription describe_this_machine() {
   MachineDescription machine;
   machine.fingerprint = measure::machine_fingerprint();
-  machine.cpu = cpu_model();
+  machine.cpu = measure::this_cpu();
   machine.cores = static_cast<int>(std::thread::hardware_concurrency());
   utsname name{};
   if (uname(&name) == 0) machine.architecture = name.machine;

@@ -694,8 +694,10 @@ Timing time_machine_reference(double budget_seconds) {
 
 std::string machine_fingerprint() {
   if (auto& remote = remote_timer()) return remote->fingerprint();
-  // x86 names its CPU in "model name"; ARM kernels do not, and a board names itself in "Model" or
-  // in the device tree, or at least gives its core's part number.
+  return this_cpu() + " x" + std::to_string(std::thread::hardware_concurrency());
+}
+
+std::string this_cpu() {
   std::ifstream cpuinfo("/proc/cpuinfo");
   std::string line, model, board, part;
   while (std::getline(cpuinfo, line)) {
@@ -717,7 +719,7 @@ std::string machine_fingerprint() {
     std::getline(tree, model, '\0');
   }
   if (model.empty()) model = part.empty() ? "unknown CPU" : part;
-  return model + " x" + std::to_string(std::thread::hardware_concurrency());
+  return model;
 }
 
 }  // namespace gos::measure

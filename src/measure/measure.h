@@ -144,9 +144,12 @@ Timing time_machine_reference(double budget_seconds = 0.5);
 constexpr double kUnsteadyMachineSpread = 0.05;
 inline bool machine_was_unsteady(const Timing& reference) { return reference.spread() > kUnsteadyMachineSpread; }
 
-// What identifies this machine's measurements: the CPU model (or the board's model, on ARM) and
-// the number of logical cores. While a remote timer is in use, the remote machine's.
+// What identifies this machine's measurements: this_cpu() and the number of logical cores. While
+// a remote timer is in use, the remote machine's.
 std::string machine_fingerprint();
+// This machine's CPU as /proc/cpuinfo names it ("model name" on x86), or the board's model on ARM
+// (cpuinfo's "Model", else the device tree), or at least its core's part number.
+std::string this_cpu();
 
 // ---- Timing on another machine -------------------------------------------------------------------
 
