@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "dist/dist.h"
@@ -286,17 +287,9 @@ void Group::wait_for_all(const std::string& tag) {
 }
 
 void Group::agree(const std::map<std::string, std::string>& settings) {
-  std::string bytes;
-  for (const auto& [setting, value] : settings) bytes += setting + '\0' + value + '\0';
-  const auto all = all_gather("agree", bytes);
   std::vector<std::map<std::string, std::string>> by_rank;
-  for (const auto& rank_bytes : all) {
-    auto& parsed = by_rank.emplace_back();
-    for (size_t at = 0; at < rank_bytes.size();) {
-      const size_t name_end = rank_bytes.find('\0', at), value_end = rank_bytes.find('\0', name_end + 1);
-      parsed[rank_bytes.substr(at, name_end - at)] = rank_bytes.substr(name_end + 1, value_end - name_end - 1);
-      at = value_end + 1;
-    }
+  for (const auto& rank_settings : all_gather("agree", nlohmann::json(settings).dump())) {
+    by_rank.push_back(nlohmann::json::parse(rank_settings).get<std::map<std::string, std::string>>());
   }
   auto value_of = [](const std::map<std::string, std::string>& of, const std::string& setting) {
     const auto found = of.find(setting);
